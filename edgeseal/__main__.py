@@ -1,0 +1,5 @@
+import sys
+
+from edgeseal.cli import main
+
+sys.exit(main())
