@@ -1,0 +1,179 @@
+"""Run a private mosquitto broker on a free loopback port.
+
+Used by the test suite and by ``edgeseal demo``: each gets its own broker with its
+own configuration, so nothing depends on (or disturbs) a system-wide broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+log = logging.getLogger(__name__)
+
+# Debian installs the broker in /usr/sbin, which is not on every user's PATH.
+_EXTRA_LOCATIONS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be found or did not start."""
+
+
+def find_mosquitto() -> str | None:
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    for candidate in _EXTRA_LOCATIONS:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (the broker binds it right after)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _accepts_connections(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class MosquittoBroker:
+    """A mosquitto process listening on ``host:port``; restartable on the same port.
+
+    ``persistent=True`` keeps the broker's session store across stop/start, as a
+    production broker would; the default keeps nothing.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    persistent: bool = False
+    workdir: Path | None = None
+    executable: str | None = None
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _own_workdir: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.port == 0:
+            self.port = free_port(self.host)
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="edgeseal-mosquitto-"))
+            self._own_workdir = True
+        if self.executable is None:
+            self.executable = find_mosquitto()
+
+    @property
+    def log_path(self) -> Path:
+        assert self.workdir is not None
+        return self.workdir / "mosquitto.log"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _write_config(self) -> Path:
+        assert self.workdir is not None
+        conf = self.workdir / "mosquitto.conf"
+        lines = [
+            f"listener {self.port} {self.host}",
+            "allow_anonymous true",
+            # Batches can be large; the default 256 MiB cap is fine, but queues must
+            # not silently drop QoS 1 messages for slow subscribers in tests.
+            "max_queued_messages 0",
+            "max_inflight_messages 0",
+            f"persistence {'true' if self.persistent else 'false'}",
+            f"persistence_location {self.workdir}/",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+        ]
+        conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return conf
+
+    def start(self, timeout: float = 10.0) -> None:
+        if self.running:
+            return
+        if self.executable is None:
+            raise BrokerError(
+                "mosquitto is not installed (looked on PATH and in /usr/sbin); "
+                "install it with 'apt-get install mosquitto'"
+            )
+        conf = self._write_config()
+        logfile = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
+        try:
+            self._process = subprocess.Popen(
+                [self.executable, "-c", str(conf)],
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            logfile.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise BrokerError(
+                    f"mosquitto exited with status {self._process.returncode} on port "
+                    f"{self.port}; its log: {self.log_path.read_text(errors='replace')[-2000:]}"
+                )
+            if _accepts_connections(self.host, self.port):
+                log.debug("mosquitto listening on %s:%d", self.host, self.port)
+                return
+            time.sleep(0.05)
+        self.kill()
+        raise BrokerError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout} s")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop gracefully (SIGTERM), as an operator restarting the broker would."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def kill(self) -> None:
+        """Stop abruptly (SIGKILL), as a crashed broker would."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def close(self) -> None:
+        self.stop()
+        if self._own_workdir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> MosquittoBroker:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
