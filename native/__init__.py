@@ -7,7 +7,22 @@ which own argument checking and error messages. Callers never see cffi objects.
 
 from native.errors import NativeError, NativeInternalError, NativeTypeError, NativeValueError
 
-# Hashing and Merkle trees (native/hashing.py, native/merkle.py) are imported below.
+# Hashing and Merkle trees (native/hashing.py, native/merkle.py).
+from native.hashing import DispatchInfo, dispatch_info, sha256, sha256_many, sha256_many_packed
+from native.merkle import (
+    consistency_proof,
+    consistency_proof_packed,
+    inclusion_proof,
+    inclusion_proof_packed,
+    leaf_hash,
+    merkle_root,
+    merkle_root_packed,
+    node_hash,
+    verify_consistency,
+    verify_inclusion,
+    verify_inclusion_many,
+)
+
 # Ed25519 (native/ed25519.py) is imported below.
 
 __all__ = [
@@ -15,4 +30,20 @@ __all__ = [
     "NativeInternalError",
     "NativeTypeError",
     "NativeValueError",
+    "DispatchInfo",
+    "dispatch_info",
+    "sha256",
+    "sha256_many",
+    "sha256_many_packed",
+    "consistency_proof",
+    "consistency_proof_packed",
+    "inclusion_proof",
+    "inclusion_proof_packed",
+    "leaf_hash",
+    "merkle_root",
+    "merkle_root_packed",
+    "node_hash",
+    "verify_consistency",
+    "verify_inclusion",
+    "verify_inclusion_many",
 ]

@@ -1,0 +1,55 @@
+/*
+ * Internal contract between the SHA-256 variants and the dispatcher; not part of
+ * the public API (see native/include/es_sha256.h for that).
+ *
+ * A variant supplies only the compression function (FIPS 180-4 section 6.2.2) in
+ * two shapes; padding, message scheduling across lanes and output encoding are
+ * shared (sha256_many.c) so that every variant is tested through the same code.
+ */
+#ifndef ES_SHA256_IMPL_H
+#define ES_SHA256_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "es_sha256.h"
+
+typedef struct {
+    /* Absorb nblocks consecutive 64-byte blocks into one state. */
+    void (*blocks)(uint32_t state[8], const uint8_t *data, size_t nblocks);
+    /*
+     * Absorb one block into each of two independent states. Variants with
+     * hardware rounds interleave the two so one stream's latency hides behind
+     * the other's; the portable variant simply runs them one after the other.
+     */
+    void (*blocks2)(uint32_t state_a[8], const uint8_t *block_a, uint32_t state_b[8],
+                    const uint8_t *block_b);
+} es_sha256_impl;
+
+/* FIPS 180-4 section 5.3.3: initial hash value H(0). */
+extern const uint32_t es_sha256_iv[8];
+/* FIPS 180-4 section 4.2.2: round constants K0..K63. */
+extern const uint32_t es_sha256_k[64];
+
+extern const es_sha256_impl es_sha256_impl_portable;
+#if defined(__x86_64__)
+extern const es_sha256_impl es_sha256_impl_x86_shani;
+#endif
+#if defined(__aarch64__)
+extern const es_sha256_impl es_sha256_impl_arm_ce;
+#endif
+
+/* The table the dispatcher filled (once) for the active variant. */
+const es_sha256_impl *es_sha256_active_impl(void);
+/* The table of a given variant, or NULL if this CPU or build cannot run it. */
+const es_sha256_impl *es_sha256_impl_of(es_sha256_variant variant);
+
+/* Shared drivers (sha256_many.c), parameterised by the variant's table. */
+void es_sha256_drive_one(const es_sha256_impl *impl, const uint8_t *prefix,
+                        size_t prefix_len, const uint8_t *data, size_t len, uint8_t *out);
+/* Message i is prefix || buf[offsets[i] .. offsets[i+1]); offsets already checked. */
+void es_sha256_drive_many(const es_sha256_impl *impl, const uint8_t *prefix,
+                         size_t prefix_len, const uint8_t *buf, const uint64_t *offsets,
+                         size_t stride, size_t count, uint8_t *out);
+
+#endif /* ES_SHA256_IMPL_H */
