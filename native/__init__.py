@@ -23,7 +23,9 @@ from native.merkle import (
     verify_inclusion_many,
 )
 
-# Ed25519 (native/ed25519.py) is imported below.
+# SHA-512 and Ed25519 verification (native/sha512.py, native/ed25519.py).
+from native.ed25519 import verify, verify_batch, verify_batch_packed
+from native.sha512 import sha512
 
 __all__ = [
     "NativeError",
@@ -46,4 +48,8 @@ __all__ = [
     "verify_consistency",
     "verify_inclusion",
     "verify_inclusion_many",
+    "sha512",
+    "verify",
+    "verify_batch",
+    "verify_batch_packed",
 ]

@@ -1,0 +1,235 @@
+"""Ed25519 signature verification (RFC 8032) over the native core.
+
+One rule set for every function here (docs/verification-policy.md): canonical
+encodings of A and R, A not of small order, S < L, and the cofactored equation
+[8][S]B = [8]R + [8][k]A. ``verify`` and the batch functions therefore never
+disagree about a signature.
+
+The C calls release the GIL (cffi API mode), so ``threads`` > 1 splits a batch
+into chunks verified in parallel by a thread pool. Batch coefficients are
+drawn inside the C core from the OS CSPRNG (getrandom(2) on Linux).
+
+A signature that does not verify is a result (False). Exceptions are for
+malformed arguments (:class:`~native.errors.NativeTypeError` /
+:class:`~native.errors.NativeValueError`) and for failures of the core itself
+(:class:`~native.errors.NativeInternalError`, e.g. out of memory).
+"""
+
+from __future__ import annotations
+
+import logging
+from array import array
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from itertools import accumulate
+from typing import Any, Union
+
+from native._ed25519 import ffi, lib
+from native._ed25519_args import byte_view
+from native.errors import NativeInternalError, NativeTypeError, NativeValueError
+
+logger = logging.getLogger(__name__)
+
+PUBLIC_KEY_SIZE = 32
+SIGNATURE_SIZE = 64
+# Below this many items per thread a pool costs more than it saves.
+MIN_ITEMS_PER_THREAD = 32
+
+BytesLike = Union[bytes, bytearray, memoryview]
+_BYTES_TYPES = (bytes, bytearray, memoryview)
+_U64_FORMATS = frozenset({"Q", "<Q", "=Q", "@Q", "L", "<L", "=L", "@L", "N", "@N"})
+
+
+def verify(public_key: BytesLike, message: BytesLike, signature: BytesLike) -> bool:
+    """True iff ``signature`` (64 bytes) is valid for ``message`` under ``public_key`` (32 bytes).
+
+    A key or signature of the wrong length is simply not valid (False).
+    """
+    key, key_len = byte_view(ffi, "public_key", public_key)
+    msg, msg_len = byte_view(ffi, "message", message)
+    sig, sig_len = byte_view(ffi, "signature", signature)
+    if key_len != PUBLIC_KEY_SIZE or sig_len != SIGNATURE_SIZE:
+        return False
+    return lib.es_ed25519_verify_vartime(key, msg, msg_len, sig) == 0
+
+
+def verify_batch(
+    public_keys: Sequence[BytesLike],
+    messages: Sequence[BytesLike],
+    signatures: Sequence[BytesLike],
+    *,
+    threads: int | None = None,
+) -> list[bool]:
+    """Verifies ``signatures[i]`` over ``messages[i]`` under ``public_keys[i]``; one verdict per item.
+
+    Items whose key is not 32 bytes or whose signature is not 64 bytes are
+    False; they do not disturb the other items. Raises NativeValueError if
+    the three sequences differ in length, NativeTypeError if an item is not
+    bytes-like.
+    """
+    n = len(public_keys)
+    if len(messages) != n or len(signatures) != n:
+        raise NativeValueError(
+            "verify_batch needs one public key, one message and one signature per item; got "
+            f"{n} keys, {len(messages)} messages, {len(signatures)} signatures"
+        )
+    for name, seq in (("public_keys", public_keys), ("messages", messages), ("signatures", signatures)):
+        for i, item in enumerate(seq):
+            if not isinstance(item, _BYTES_TYPES):
+                raise NativeTypeError(
+                    f"{name}[{i}] must be bytes, bytearray or memoryview, not {type(item).__name__}"
+                )
+    key_sizes = [_nbytes("public_keys", k) for k in public_keys]
+    sig_sizes = [_nbytes("signatures", sg) for sg in signatures]
+    good = [
+        i
+        for i in range(n)
+        if key_sizes[i] == PUBLIC_KEY_SIZE and sig_sizes[i] == SIGNATURE_SIZE
+    ]
+    if len(good) == n:
+        keys_buf = b"".join(public_keys)
+        sigs_buf = b"".join(signatures)
+        msg_list: Sequence[BytesLike] = messages
+    else:
+        keys_buf = b"".join(public_keys[i] for i in good)
+        sigs_buf = b"".join(signatures[i] for i in good)
+        msg_list = [messages[i] for i in good]
+    msgs_buf = b"".join(msg_list)
+    offsets = array("Q", [0])
+    offsets.extend(accumulate(_nbytes("messages", m) for m in msg_list))
+    verdicts = _verify_packed_raw(keys_buf, sigs_buf, msgs_buf, offsets, len(good), threads)
+    if len(good) == n:
+        return verdicts
+    full = [False] * n
+    for pos, i in enumerate(good):
+        full[i] = verdicts[pos]
+    return full
+
+
+def verify_batch_packed(
+    keys: BytesLike,
+    signatures: BytesLike,
+    messages: BytesLike,
+    offsets: Sequence[int] | BytesLike | array,
+    *,
+    threads: int | None = None,
+) -> list[bool]:
+    """Batch verification over packed buffers (no per-item Python objects).
+
+    keys:       32 bytes (one key for every item) or 32 * n bytes
+    signatures: 64 * n bytes
+    messages:   all messages concatenated; item i is messages[offsets[i]:offsets[i + 1]]
+    offsets:    n + 1 non-decreasing byte offsets (a sequence of ints, or a
+                buffer of unsigned 64-bit integers such as array('Q') for zero copy)
+    """
+    sig_len = _nbytes("signatures", signatures)
+    if sig_len % SIGNATURE_SIZE:
+        raise NativeValueError(
+            f"signatures must be a multiple of {SIGNATURE_SIZE} bytes long; got {sig_len}"
+        )
+    n = sig_len // SIGNATURE_SIZE
+    key_len = _nbytes("keys", keys)
+    if key_len not in (PUBLIC_KEY_SIZE, PUBLIC_KEY_SIZE * n):
+        raise NativeValueError(
+            f"keys must hold one 32-byte key or one per signature ({PUBLIC_KEY_SIZE * n} bytes "
+            f"for {n} signatures); got {key_len} bytes"
+        )
+    return _verify_packed_raw(keys, signatures, messages, offsets, n, threads)
+
+
+def _nbytes(name: str, value: object) -> int:
+    if isinstance(value, bytes):
+        return len(value)
+    if isinstance(value, (bytearray, memoryview)):
+        return memoryview(value).nbytes
+    raise NativeTypeError(f"{name} must be bytes, bytearray or memoryview, not {type(value).__name__}")
+
+
+def _offsets_view(offsets: object, n: int, msg_len: int) -> Any:
+    """A cffi size_t[] over the offsets, checked against the message buffer."""
+    if isinstance(offsets, (bytes, bytearray, memoryview, array)):
+        view = memoryview(offsets)
+        if view.format not in _U64_FORMATS or view.itemsize != ffi.sizeof("size_t"):
+            raise NativeTypeError(
+                "offsets given as a buffer must hold unsigned 64-bit integers "
+                f"(e.g. array('Q')); got format {view.format!r}"
+            )
+        c_offsets = ffi.from_buffer("size_t[]", offsets)
+        count = len(view)
+    else:
+        try:
+            values = list(offsets)  # type: ignore[call-overload]
+            c_offsets = ffi.new("size_t[]", values)
+        except (TypeError, OverflowError) as exc:
+            raise NativeValueError(
+                f"offsets must be non-negative integers below 2**64: {exc}"
+            ) from None
+        count = len(values)
+    if count != n + 1:
+        raise NativeValueError(f"offsets must have n + 1 = {n + 1} entries for {n} signatures; got {count}")
+    if c_offsets[n] > msg_len:
+        raise NativeValueError(
+            f"offsets[{n}] = {c_offsets[n]} points past the end of messages ({msg_len} bytes)"
+        )
+    return c_offsets
+
+
+def _verify_packed_raw(
+    keys: BytesLike,
+    signatures: BytesLike,
+    messages: BytesLike,
+    offsets: object,
+    n: int,
+    threads: int | None,
+) -> list[bool]:
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise NativeValueError(f"threads must be a positive integer or None; got {threads!r}")
+    key_len = _nbytes("keys", keys)
+    _nbytes("signatures", signatures)
+    msg_len = _nbytes("messages", messages)
+    c_offsets = _offsets_view(offsets, n, msg_len)
+    if n == 0:
+        return []
+    n_keys = key_len // PUBLIC_KEY_SIZE
+    verdicts = ffi.new("uint8_t[]", n)
+    workers = min(threads or 1, max(1, n // MIN_ITEMS_PER_THREAD))
+
+    key_ptr = ffi.from_buffer("uint8_t[]", keys)
+    sig_ptr = ffi.from_buffer("uint8_t[]", signatures)
+    msg_ptr = ffi.from_buffer("uint8_t[]", messages) if msg_len else ffi.NULL
+
+    def run(lo: int, hi: int) -> int:
+        chunk_keys = key_ptr if n_keys == 1 else key_ptr + PUBLIC_KEY_SIZE * lo
+        return int(
+            lib.es_ed25519_verify_batch_vartime(
+                chunk_keys,
+                1 if n_keys == 1 else hi - lo,
+                sig_ptr + SIGNATURE_SIZE * lo,
+                msg_ptr,
+                c_offsets + lo,
+                hi - lo,
+                verdicts + lo,
+            )
+        )
+
+    if workers == 1:
+        codes = [run(0, n)]
+    else:
+        bounds = [n * w // workers for w in range(workers + 1)]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="es-verify") as pool:
+            codes = list(pool.map(run, bounds[:-1], bounds[1:]))
+    if any(codes):
+        _raise_for_failed_call(c_offsets, n)
+    return [v == 1 for v in bytes(ffi.buffer(verdicts))]
+
+
+def _raise_for_failed_call(c_offsets: Any, n: int) -> None:
+    for i in range(n):
+        if c_offsets[i + 1] < c_offsets[i]:
+            raise NativeValueError(
+                f"offsets must be non-decreasing; offsets[{i + 1}] = {c_offsets[i + 1]} < "
+                f"offsets[{i}] = {c_offsets[i]}"
+            )
+    raise NativeInternalError(
+        "es_ed25519_verify_batch_vartime failed (out of memory or OS CSPRNG unavailable)"
+    )

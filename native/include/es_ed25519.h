@@ -1,0 +1,39 @@
+/* Ed25519 signature verification (RFC 8032), single and batch.
+ *
+ * One rule set for every entry point (docs/verification-policy.md):
+ *   - A (public key) and R must be canonical encodings of curve points;
+ *   - A must not be of small order (8-torsion);
+ *   - S must be canonical (S < L);
+ *   - accept iff [8][S]B = [8]R + [8][k]A with k = SHA-512(R || A || M) mod L.
+ * Only public data enters this code; it runs in variable time ("vartime").
+ */
+#ifndef ES_ED25519_H
+#define ES_ED25519_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ES_CDEF_BEGIN */
+/* Verifies one signature. public_key: 32 bytes, signature: 64 bytes.
+ * Returns 0 if valid, -1 if invalid (or if a pointer is NULL). */
+int es_ed25519_verify_vartime(const uint8_t *public_key, const uint8_t *msg, size_t msg_len,
+                              const uint8_t *signature);
+
+/* Verifies n signatures together and writes one verdict per item
+ * (verdicts[i] = 1 valid, 0 invalid).
+ *   keys:       n_keys * 32 bytes; n_keys is 1 (one key for every item) or n
+ *   signatures: n * 64 bytes
+ *   messages:   concatenated messages; item i is messages[offsets[i]..offsets[i+1])
+ *   offsets:    n + 1 non-decreasing values
+ * Items sharing a public key are merged into one term of the multi-scalar
+ * multiplication. Random 128-bit coefficients come from the OS CSPRNG
+ * (getrandom(2) on Linux). A failed batch is bisected so the verdicts are
+ * exact per item.
+ * Returns 0 when verdicts are written, -1 on malformed arguments (n_keys
+ * not 1 or n, offsets decreasing) or when memory / the CSPRNG is unavailable. */
+int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t n_keys, const uint8_t *signatures,
+                                    const uint8_t *messages, const size_t *offsets, size_t n,
+                                    uint8_t *verdicts);
+/* ES_CDEF_END */
+
+#endif

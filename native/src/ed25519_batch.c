@@ -1,0 +1,283 @@
+/* Batch verification with per-item verdicts.
+ *
+ * Equation (Bernstein, Duif, Lange, Schwabe, Yang, "High-speed high-security
+ * signatures", CHES 2011, section 5), in its cofactored form: with random
+ * 128-bit z_i, accept the batch iff
+ *     [8]( -(sum z_i S_i) B + sum z_i R_i + sum_A (sum_{i: A_i = A} z_i k_i) A ) = O.
+ * Terms of items that share a public key are merged, so the multi-scalar
+ * multiplication has n + (distinct keys) + 1 terms. A forged item survives a
+ * batch only with probability about 2^-128 over the choice of z (z_i is odd,
+ * hence invertible mod L; the point [8](R_i + k_i A_i - S_i B) lies in the
+ * subgroup of prime order L).
+ *
+ * Per-item verdicts: a failed (sub)batch is split in two halves; a half that
+ * passes marks its items valid, and when the left half passes the right one
+ * must fail (the equation is a sum), so it is split without being checked.
+ * With k bad items out of n this costs O(k log n) sub-batch checks instead of
+ * n single verifications. Every leaf verdict equals the single-signature rule
+ * because the single equation is this one with n = 1 and z = 1 (z only
+ * scales a point of prime order).
+ *
+ * Randomness: z_i come from the operating system's CSPRNG (getrandom(2) on
+ * Linux, arc4random_buf on the BSDs and macOS, /dev/urandom otherwise).
+ */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#include "es_ed25519.h"
+#include "ed25519_internal.h"
+
+#define NO_SLOT ((size_t)-1)
+
+static int os_random_bytes(uint8_t *buf, size_t len)
+{
+#if defined(__linux__) && defined(SYS_getrandom)
+    while (len > 0) {
+        /* Requests of up to 256 bytes never return short; larger ones may. */
+        const long got = syscall(SYS_getrandom, buf, len, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            break; /* ENOSYS on very old kernels: fall back to /dev/urandom */
+        }
+        buf += (size_t)got;
+        len -= (size_t)got;
+    }
+    if (len == 0)
+        return 0;
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
+    arc4random_buf(buf, len);
+    return 0;
+#endif
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f)
+        return -1;
+    const size_t got = fread(buf, 1, len, f);
+    fclose(f);
+    return got == len ? 0 : -1;
+}
+
+typedef struct {
+    es_ge_p3 R;
+    uint8_t z[32];  /* random odd 128-bit coefficient, zero-extended */
+    uint8_t zS[32]; /* z * S mod L */
+    uint8_t zk[32]; /* z * k mod L */
+    size_t item;    /* index of the item in the caller's arrays */
+    size_t key;     /* index of its (distinct) public key */
+} candidate;
+
+typedef struct {
+    const candidate *cands;
+    const es_ge_p3 *keys; /* decoded distinct keys */
+    uint8_t *verdicts;
+    /* scratch for one sub-batch equation, sized for the whole batch */
+    es_ge_p3 *points;
+    uint8_t *scalars;
+    uint8_t *key_acc; /* 32 bytes per distinct key */
+    size_t *key_slot; /* distinct key -> position in key_list, or NO_SLOT */
+    size_t *key_list;
+} batch_ctx;
+
+/* Evaluates the batch equation over cands[lo..hi).
+ * Returns 1 if it holds, 0 if not, -1 if memory ran out. */
+static int check_range(batch_ctx *ctx, size_t lo, size_t hi)
+{
+    size_t npts = 0, nkeys = 0;
+    uint8_t sumS[32] = {0};
+    for (size_t c = lo; c < hi; c++) {
+        const candidate *cd = &ctx->cands[c];
+        ctx->points[npts] = cd->R;
+        memcpy(ctx->scalars + 32 * npts, cd->z, 32);
+        npts++;
+        es_sc_add(sumS, sumS, cd->zS);
+        if (ctx->key_slot[cd->key] == NO_SLOT) {
+            ctx->key_slot[cd->key] = nkeys;
+            ctx->key_list[nkeys++] = cd->key;
+            memcpy(ctx->key_acc + 32 * cd->key, cd->zk, 32);
+        } else {
+            es_sc_add(ctx->key_acc + 32 * cd->key, ctx->key_acc + 32 * cd->key, cd->zk);
+        }
+    }
+    for (size_t j = 0; j < nkeys; j++) {
+        const size_t key = ctx->key_list[j];
+        ctx->points[npts] = ctx->keys[key];
+        memcpy(ctx->scalars + 32 * npts, ctx->key_acc + 32 * key, 32);
+        npts++;
+        ctx->key_slot[key] = NO_SLOT;
+    }
+    ctx->points[npts] = es_ge_base;
+    es_sc_neg(ctx->scalars + 32 * npts, sumS);
+    npts++;
+
+    es_ge_p3 sum;
+    if (es_msm_vartime(&sum, ctx->scalars, ctx->points, npts) != 0)
+        return -1;
+    es_ge_mul8(&sum, &sum);
+    return es_ge_is_identity_vartime(&sum);
+}
+
+static void mark_valid(batch_ctx *ctx, size_t lo, size_t hi)
+{
+    for (size_t c = lo; c < hi; c++)
+        ctx->verdicts[ctx->cands[c].item] = 1;
+}
+
+/* Resolves cands[lo..hi); known_bad = 1 when the range is already known to
+ * fail. Returns 0, or -1 if memory ran out. */
+static int bisect(batch_ctx *ctx, size_t lo, size_t hi, int known_bad)
+{
+    if (!known_bad) {
+        const int ok = check_range(ctx, lo, hi);
+        if (ok < 0)
+            return -1;
+        if (ok) {
+            mark_valid(ctx, lo, hi);
+            return 0;
+        }
+    }
+    if (hi - lo == 1)
+        return 0; /* a failing single item: its verdict stays 0 */
+    const size_t mid = lo + (hi - lo) / 2;
+    const int left_ok = check_range(ctx, lo, mid);
+    if (left_ok < 0)
+        return -1;
+    if (left_ok) {
+        mark_valid(ctx, lo, mid);
+        return bisect(ctx, mid, hi, 1);
+    }
+    if (bisect(ctx, lo, mid, 1) != 0)
+        return -1;
+    return bisect(ctx, mid, hi, 0);
+}
+
+typedef struct {
+    const uint8_t *bytes;
+    size_t item;
+} key_ref;
+
+static int key_ref_cmp(const void *a, const void *b)
+{
+    return memcmp(((const key_ref *)a)->bytes, ((const key_ref *)b)->bytes, 32);
+}
+
+int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t n_keys, const uint8_t *signatures,
+                                    const uint8_t *messages, const size_t *offsets, size_t n,
+                                    uint8_t *verdicts)
+{
+    if (n == 0)
+        return 0;
+    if (!keys || !signatures || !offsets || !verdicts || (n_keys != 1 && n_keys != n))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (offsets[i + 1] < offsets[i])
+            return -1;
+    if (!messages && offsets[n] != offsets[0])
+        return -1;
+    memset(verdicts, 0, n);
+
+    int rc = -1;
+    size_t *item_key = malloc(n * sizeof *item_key);
+    key_ref *refs = n_keys > 1 ? malloc(n * sizeof *refs) : NULL;
+    es_ge_p3 *dec_keys = malloc(n_keys * sizeof *dec_keys);
+    candidate *cands = malloc(n * sizeof *cands);
+    uint8_t *rnd = malloc(16 * n);
+    batch_ctx ctx = {0};
+    ctx.points = malloc((2 * n + 1) * sizeof *ctx.points);
+    ctx.scalars = malloc((2 * n + 1) * 32);
+    ctx.key_acc = malloc(n_keys * 32);
+    ctx.key_slot = malloc(n_keys * sizeof *ctx.key_slot);
+    ctx.key_list = malloc(n_keys * sizeof *ctx.key_list);
+    if (!item_key || (n_keys > 1 && !refs) || !dec_keys || !cands || !rnd || !ctx.points ||
+        !ctx.scalars || !ctx.key_acc || !ctx.key_slot || !ctx.key_list)
+        goto done;
+
+    /* Decode each distinct key once: sort the key references so equal keys
+     * are adjacent (many items of one gateway share a key). */
+    size_t ndistinct = 0;
+    if (n_keys == 1) {
+        const int ok = es_ed25519_decode_key_vartime(&dec_keys[0], keys) == 0;
+        for (size_t i = 0; i < n; i++)
+            item_key[i] = ok ? 0 : NO_SLOT;
+        ndistinct = 1;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            refs[i].bytes = keys + 32 * i;
+            refs[i].item = i;
+        }
+        qsort(refs, n, sizeof *refs, key_ref_cmp);
+        int ok = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i == 0 || memcmp(refs[i].bytes, refs[i - 1].bytes, 32) != 0) {
+                ok = es_ed25519_decode_key_vartime(&dec_keys[ndistinct], refs[i].bytes) == 0;
+                if (ok)
+                    ndistinct++;
+            }
+            item_key[refs[i].item] = ok ? ndistinct - 1 : NO_SLOT;
+        }
+    }
+    for (size_t j = 0; j < ndistinct; j++)
+        ctx.key_slot[j] = NO_SLOT;
+
+    /* Per-item checks that need no group equation. */
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *sig = signatures + 64 * i;
+        if (item_key[i] == NO_SLOT || !es_sc_is_canonical(sig + 32))
+            continue;
+        candidate *cd = &cands[m];
+        if (es_ge_frombytes_vartime(&cd->R, sig) != 0)
+            continue;
+        uint8_t k[32];
+        const uint8_t *pk = keys + (n_keys == 1 ? 0 : 32 * i);
+        es_ed25519_challenge(k, sig, pk, messages ? messages + offsets[i] : NULL,
+                             offsets[i + 1] - offsets[i]);
+        memcpy(cd->zk, k, 32); /* k for now; scaled by z below */
+        cd->item = i;
+        cd->key = item_key[i];
+        m++;
+    }
+    if (m == 0) {
+        rc = 0;
+        goto done;
+    }
+
+    if (os_random_bytes(rnd, 16 * m) != 0)
+        goto done;
+    for (size_t c = 0; c < m; c++) {
+        candidate *cd = &cands[c];
+        memset(cd->z, 0, 32);
+        memcpy(cd->z, rnd + 16 * c, 16);
+        cd->z[0] |= 1; /* odd, so never 0 mod L */
+        es_sc_mul(cd->zS, cd->z, signatures + 64 * cd->item + 32);
+        es_sc_mul(cd->zk, cd->z, cd->zk);
+    }
+
+    ctx.cands = cands;
+    ctx.keys = dec_keys;
+    ctx.verdicts = verdicts;
+    rc = bisect(&ctx, 0, m, 0);
+
+done:
+    if (rc != 0)
+        memset(verdicts, 0, n);
+    free(item_key);
+    free(refs);
+    free(dec_keys);
+    free(cands);
+    free(rnd);
+    free(ctx.points);
+    free(ctx.scalars);
+    free(ctx.key_acc);
+    free(ctx.key_slot);
+    free(ctx.key_list);
+    return rc;
+}

@@ -1,0 +1,104 @@
+/* Internal interfaces of the Ed25519 verifier, layer by layer:
+ *   field (ed25519_fe.h) -> points (ed25519_point.c) -> scalars mod L
+ *   (ed25519_scalar.c) -> multi-scalar multiplication (ed25519_msm.c) ->
+ *   single verification (ed25519_verify.c) and batches (ed25519_batch.c).
+ * Nothing here is exported from the shared library (-fvisibility=hidden);
+ * the public entry points are declared in es_ed25519.h.
+ * Every routine handles public data only and may run in variable time; the
+ * ones whose timing depends on their inputs carry "vartime" in their name.
+ */
+#ifndef ES_ED25519_INTERNAL_H
+#define ES_ED25519_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ed25519_fe.h"
+
+/* ---- points of edwards25519: -x^2 + y^2 = 1 + d x^2 y^2 (RFC 8032 5.1) ---- */
+
+/* Extended coordinates (Hisil, Wong, Carter, Dawson, "Twisted Edwards Curves
+ * Revisited", ASIACRYPT 2008, section 3): x = X/Z, y = Y/Z, x*y = T/Z. */
+typedef struct {
+    es_fe X, Y, Z, T;
+} es_ge_p3;
+
+/* "Completed" point ((E:G), (H:F)) produced by add/double before the final
+ * four multiplications: X = E*F, Y = G*H, Z = F*G, T = E*H. */
+typedef struct {
+    es_fe E, F, G, H;
+} es_ge_p1p1;
+
+/* Addition operand with the per-point products precomputed:
+ * (Y + X, Y - X, 2Z, 2d*T) -- HWCD 2008 "add-2008-hwcd-3" with k = 2d. */
+typedef struct {
+    es_fe YplusX, YminusX, Z2, T2d;
+} es_ge_cached;
+
+/* Same for an affine point (Z = 1): (y + x, y - x, 2d*x*y); one multiply
+ * cheaper per addition ("madd-2008-hwcd-3"). */
+typedef struct {
+    es_fe YplusX, YminusX, T2d;
+} es_ge_niels;
+
+extern const es_ge_p3 es_ge_base; /* B of RFC 8032 5.1, y = 4/5, x even */
+
+void es_ge_identity(es_ge_p3 *h);
+/* RFC 8032 5.1.3 decoding. Returns 0, or -1 if s is not a canonical
+ * encoding (y >= p, or x = 0 with the sign bit set) or not on the curve.
+ * The result has Z = 1. */
+int es_ge_frombytes_vartime(es_ge_p3 *h, const uint8_t s[32]);
+void es_ge_tobytes(uint8_t s[32], const es_ge_p3 *h);
+
+void es_ge_to_cached(es_ge_cached *c, const es_ge_p3 *p);
+/* Pre: p->Z == 1 (as produced by es_ge_frombytes_vartime or normalisation). */
+void es_ge_affine_to_niels(es_ge_niels *n, const es_ge_p3 *p);
+void es_ge_add(es_ge_p1p1 *r, const es_ge_p3 *p, const es_ge_cached *q);
+void es_ge_sub(es_ge_p1p1 *r, const es_ge_p3 *p, const es_ge_cached *q);
+void es_ge_madd(es_ge_p1p1 *r, const es_ge_p3 *p, const es_ge_niels *q);
+void es_ge_msub(es_ge_p1p1 *r, const es_ge_p3 *p, const es_ge_niels *q);
+/* Doubling reads only X, Y, Z of p. */
+void es_ge_dbl(es_ge_p1p1 *r, const es_ge_p3 *p);
+void es_ge_p1p1_to_p3(es_ge_p3 *r, const es_ge_p1p1 *p);
+/* Skips T (one multiply) when the result only feeds a doubling. */
+void es_ge_p1p1_to_p2(es_ge_p3 *r, const es_ge_p1p1 *p);
+void es_ge_neg(es_ge_p3 *r, const es_ge_p3 *p);
+/* r = p + q with both in extended coordinates (convenience, 9M). */
+void es_ge_add_p3(es_ge_p3 *r, const es_ge_p3 *p, const es_ge_p3 *q);
+void es_ge_mul8(es_ge_p3 *r, const es_ge_p3 *p);
+int es_ge_is_identity_vartime(const es_ge_p3 *p);
+/* 1 if [8]p is the identity (p is in the 8-torsion subgroup). */
+int es_ge_is_small_order_vartime(const es_ge_p3 *p);
+
+/* ---- scalars modulo L = 2^252 + 27742317777372353535851937790883648493 ----
+ * All scalars are 32-byte little-endian strings; outputs are < L. */
+/* 1 if s < L (RFC 8032 5.1.7 requires this of S). */
+int es_sc_is_canonical(const uint8_t s[32]);
+void es_sc_reduce64(uint8_t out[32], const uint8_t in[64]);
+void es_sc_mul(uint8_t out[32], const uint8_t a[32], const uint8_t b[32]);
+/* Pre: a, b < L. */
+void es_sc_add(uint8_t out[32], const uint8_t a[32], const uint8_t b[32]);
+/* out = -a mod L. Pre: a < L. */
+void es_sc_neg(uint8_t out[32], const uint8_t a[32]);
+
+/* ---- multi-scalar multiplication ----
+ * out = sum scalars[i] * points[i], scalars are 32-byte little-endian
+ * integers < 2^253 (not necessarily reduced). Returns 0, or -1 if scratch
+ * memory cannot be allocated. */
+int es_msm_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points, size_t n);
+/* out = a*A + b*B with B the base point (a, b < 2^253). */
+void es_double_scalarmult_base_vartime(es_ge_p3 *out, const uint8_t a[32], const es_ge_p3 *A,
+                                       const uint8_t b[32]);
+
+/* ---- verification helpers shared by single and batch paths ---- */
+/* k = SHA-512(R || A || M) mod L (RFC 8032 5.1.7 step 2). */
+void es_ed25519_challenge(uint8_t k[32], const uint8_t R[32], const uint8_t A[32],
+                          const uint8_t *msg, size_t msg_len);
+/* Decodes and validates a public key: canonical, on the curve, not of small
+ * order. Returns 0 or -1. */
+int es_ed25519_decode_key_vartime(es_ge_p3 *A, const uint8_t pk[32]);
+/* 0 iff [8]([S]B - [k]A - R) is the identity; inputs already decoded/checked. */
+int es_ed25519_check_decoded_vartime(const es_ge_p3 *A, const es_ge_p3 *R, const uint8_t S[32],
+                                     const uint8_t k[32]);
+
+#endif

@@ -1,0 +1,313 @@
+/* Multi-scalar multiplication, variable time (public scalars and points only).
+ *
+ *   Straus (interleaved windows, with width-5 NAF digits and a table of the
+ *   odd multiples P, 3P, ..., 15P per point; Straus 1964, see also Bernstein
+ *   et al., "High-speed high-security signatures", 2011, section 5): one
+ *   shared chain of doublings, about bits/6 additions per point. Best for a
+ *   few dozen points.
+ *
+ *   Pippenger's bucket method (signed radix-2^c digits; Bernstein et al. 2011
+ *   section 5 and Bernstein, Doumen, Lange, Oosterwijk, "Faster batch forgery
+ *   identification", 2012): per window every point is added into one of
+ *   2^(c-1) buckets, and the buckets are combined with a running sum
+ *   (2 * 2^(c-1) additions). Cost ~ ceil(bits / c) * (n + 2^c) additions.
+ *
+ * es_msm_vartime splits the terms by scalar length: in batch verification the
+ * n R-terms carry 128-bit coefficients while only the (merged) key terms and
+ * the base point carry full 253-bit scalars, so the long terms get their own
+ * (shorter) multiplication instead of lengthening every window loop.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ed25519_internal.h"
+
+#define NAF_WIDTH 5
+#define NAF_TABLE 8 /* odd multiples 1, 3, ..., 2^(w-1) - 1 = 15 */
+#define STRAUS_MAX 48 /* below this many terms Straus beats Pippenger (measured) */
+
+/* Width-w NAF of a 256-bit scalar < 2^255: digits are 0 or odd with
+ * |digit| < 2^(w-1), and any w consecutive digits hold at most one nonzero. */
+static void naf_vartime(int8_t naf[256], const uint8_t s[32], int w)
+{
+    uint64_t x[5] = {0, 0, 0, 0, 0};
+    for (int i = 0; i < 32; i++)
+        x[i / 8] |= (uint64_t)s[i] << (8 * (i % 8));
+    memset(naf, 0, 256);
+    const uint64_t width = UINT64_C(1) << w, mask = width - 1;
+    uint64_t carry = 0;
+    int pos = 0;
+    while (pos < 256) {
+        const int word = pos / 64, bit = pos % 64;
+        uint64_t buf = x[word] >> bit;
+        if (bit > 64 - w)
+            buf |= x[word + 1] << (64 - bit);
+        const uint64_t window = carry + (buf & mask);
+        if ((window & 1) == 0) { /* digit 0 here; any carry moves up one place */
+            pos += 1;
+            continue;
+        }
+        if (window < width / 2) {
+            carry = 0;
+            naf[pos] = (int8_t)window;
+        } else {
+            carry = 1;
+            naf[pos] = (int8_t)((int64_t)window - (int64_t)width);
+        }
+        pos += w;
+    }
+}
+
+static size_t scalar_bits(const uint8_t s[32])
+{
+    for (int i = 31; i >= 0; i--)
+        if (s[i])
+            return (size_t)(8 * i + 32 - __builtin_clz((unsigned)s[i]));
+    return 0;
+}
+
+/* Table of odd multiples P, 3P, ..., 15P in cached form. */
+static void odd_multiples(es_ge_cached table[NAF_TABLE], const es_ge_p3 *p)
+{
+    es_ge_p1p1 t;
+    es_ge_p3 p2, cur;
+    es_ge_dbl(&t, p);
+    es_ge_p1p1_to_p3(&p2, &t);
+    es_ge_cached c2;
+    es_ge_to_cached(&c2, &p2);
+    es_ge_to_cached(&table[0], p);
+    cur = *p;
+    for (int j = 1; j < NAF_TABLE; j++) {
+        es_ge_add(&t, &cur, &c2);
+        es_ge_p1p1_to_p3(&cur, &t);
+        es_ge_to_cached(&table[j], &cur);
+    }
+}
+
+/* Straus over the terms idx[0..m): tables (m * NAF_TABLE) and nafs (m * 256)
+ * are caller-provided scratch. */
+static void straus_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points,
+                           const size_t *idx, size_t m, es_ge_cached *tables, int8_t *nafs)
+{
+    int top = -1;
+    for (size_t i = 0; i < m; i++) {
+        const size_t k = idx ? idx[i] : i;
+        naf_vartime(nafs + 256 * i, scalars + 32 * k, NAF_WIDTH);
+        odd_multiples(tables + NAF_TABLE * i, points + k);
+        for (int pos = 255; pos > top; pos--)
+            if (nafs[256 * i + pos]) {
+                top = pos;
+                break;
+            }
+    }
+    es_ge_identity(out);
+    es_ge_p1p1 t;
+    for (int pos = top; pos >= 0; pos--) {
+        es_ge_dbl(&t, out);
+        for (size_t i = 0; i < m; i++) {
+            const int d = nafs[256 * i + pos];
+            if (d == 0)
+                continue;
+            es_ge_p1p1_to_p3(out, &t);
+            if (d > 0)
+                es_ge_add(&t, out, &tables[NAF_TABLE * i + d / 2]);
+            else
+                es_ge_sub(&t, out, &tables[NAF_TABLE * i + (-d) / 2]);
+        }
+        if (pos == 0)
+            es_ge_p1p1_to_p3(out, &t);
+        else
+            es_ge_p1p1_to_p2(out, &t);
+    }
+}
+
+/* Window width for Pippenger with m points and scalars of the given length:
+ * minimises ceil((bits + 1) / c) * (m + 2^c). */
+static int pippenger_width(size_t m, size_t bits)
+{
+    int best_c = 4;
+    size_t best = (size_t)-1;
+    for (int c = 4; c <= 15; c++) {
+        const size_t windows = (bits + 1 + (size_t)c - 1) / (size_t)c;
+        const size_t cost = windows * (m + ((size_t)1 << c));
+        if (cost < best) {
+            best = cost;
+            best_c = c;
+        }
+    }
+    return best_c;
+}
+
+/* Signed radix-2^c digits of s: s = sum d_j 2^(c j), |d_j| <= 2^(c-1). */
+static void radix_digits(int16_t *digits, size_t windows, const uint8_t s[32], int c)
+{
+    uint64_t x[5] = {0, 0, 0, 0, 0};
+    for (int i = 0; i < 32; i++)
+        x[i / 8] |= (uint64_t)s[i] << (8 * (i % 8));
+    const uint64_t mask = (UINT64_C(1) << c) - 1;
+    int64_t carry = 0;
+    for (size_t j = 0; j < windows; j++) {
+        const size_t pos = j * (size_t)c;
+        uint64_t buf = 0;
+        if (pos < 256) {
+            const size_t word = pos / 64, bit = pos % 64;
+            buf = x[word] >> bit;
+            if (bit && word + 1 < 5)
+                buf |= x[word + 1] << (64 - bit);
+        }
+        const int64_t v = (int64_t)(buf & mask) + carry;
+        carry = (v + ((int64_t)1 << (c - 1))) >> c;
+        digits[j] = (int16_t)(v - (carry << c));
+    }
+}
+
+/* Pippenger over the terms idx[0..m) with scalars below 2^bits.
+ * Returns -1 if scratch cannot be allocated. */
+static int pippenger_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points,
+                             const size_t *idx, size_t m, size_t bits)
+{
+    const int c = pippenger_width(m, bits);
+    const size_t windows = (bits + 1 + (size_t)c - 1) / (size_t)c;
+    const size_t nbuckets = (size_t)1 << (c - 1);
+    es_ge_cached *cached = malloc(m * sizeof *cached);
+    int16_t *digits = malloc(m * windows * sizeof *digits);
+    es_ge_p3 *buckets = malloc(nbuckets * sizeof *buckets);
+    uint8_t *used = malloc(nbuckets);
+    if (!cached || !digits || !buckets || !used) {
+        free(cached);
+        free(digits);
+        free(buckets);
+        free(used);
+        return -1;
+    }
+    for (size_t i = 0; i < m; i++) {
+        const size_t k = idx ? idx[i] : i;
+        es_ge_to_cached(&cached[i], points + k);
+        radix_digits(digits + windows * i, windows, scalars + 32 * k, c);
+    }
+
+    es_ge_p1p1 t;
+    es_ge_identity(out);
+    for (size_t w = windows; w-- > 0;) {
+        if (w != windows - 1) {
+            for (int s = 0; s < c; s++) {
+                es_ge_dbl(&t, out);
+                if (s == c - 1)
+                    es_ge_p1p1_to_p3(out, &t);
+                else
+                    es_ge_p1p1_to_p2(out, &t);
+            }
+        }
+        memset(used, 0, nbuckets);
+        for (size_t i = 0; i < m; i++) {
+            const int d = digits[windows * i + w];
+            if (d == 0)
+                continue;
+            const size_t b = (size_t)(d > 0 ? d : -d) - 1;
+            if (!used[b]) {
+                /* First point in the bucket: start from the point itself. */
+                es_ge_identity(&buckets[b]);
+                used[b] = 1;
+            }
+            if (d > 0)
+                es_ge_add(&t, &buckets[b], &cached[i]);
+            else
+                es_ge_sub(&t, &buckets[b], &cached[i]);
+            es_ge_p1p1_to_p3(&buckets[b], &t);
+        }
+        /* sum_b (b+1) * bucket[b] = sum over b of the running suffix sums. */
+        es_ge_p3 running, sum;
+        int have = 0;
+        es_ge_identity(&running);
+        es_ge_identity(&sum);
+        for (size_t b = nbuckets; b-- > 0;) {
+            if (used[b]) {
+                if (!have) {
+                    running = buckets[b];
+                    have = 1;
+                } else {
+                    es_ge_add_p3(&running, &running, &buckets[b]);
+                }
+            }
+            if (have)
+                es_ge_add_p3(&sum, &sum, &running);
+        }
+        es_ge_add_p3(out, out, &sum);
+    }
+    free(cached);
+    free(digits);
+    free(buckets);
+    free(used);
+    return 0;
+}
+
+int es_msm_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points, size_t n)
+{
+    int rc = -1;
+    if (n <= STRAUS_MAX) {
+        es_ge_cached *tables = malloc((n ? n : 1) * NAF_TABLE * sizeof *tables);
+        int8_t *nafs = malloc((n ? n : 1) * 256);
+        if (tables && nafs) {
+            straus_vartime(out, scalars, points, NULL, n, tables, nafs);
+            rc = 0;
+        }
+        free(tables);
+        free(nafs);
+        return rc;
+    }
+
+    /* Split the terms into short (<= 128-bit) and long scalars. */
+    size_t *idx = malloc(n * sizeof *idx);
+    if (!idx)
+        return -1;
+    size_t nshort = 0, nlong = 0, short_bits = 0, long_bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        const size_t b = scalar_bits(scalars + 32 * i);
+        if (b <= 128) {
+            idx[nshort++] = i;
+            if (b > short_bits)
+                short_bits = b;
+        } else {
+            idx[n - 1 - nlong++] = i;
+            if (b > long_bits)
+                long_bits = b;
+        }
+    }
+    es_ge_p3 part;
+    es_ge_identity(out);
+    rc = 0;
+    if (nshort)
+        rc |= pippenger_vartime(out, scalars, points, idx, nshort, short_bits);
+    if (nlong && rc == 0) {
+        if (nlong <= STRAUS_MAX) {
+            es_ge_cached *tables = malloc(nlong * NAF_TABLE * sizeof *tables);
+            int8_t *nafs = malloc(nlong * 256);
+            if (tables && nafs)
+                straus_vartime(&part, scalars, points, idx + nshort, nlong, tables, nafs);
+            else
+                rc = -1;
+            free(tables);
+            free(nafs);
+        } else {
+            rc = pippenger_vartime(&part, scalars, points, idx + nshort, nlong, long_bits);
+        }
+        if (rc == 0)
+            es_ge_add_p3(out, out, &part);
+    }
+    free(idx);
+    return rc;
+}
+
+void es_double_scalarmult_base_vartime(es_ge_p3 *out, const uint8_t a[32], const es_ge_p3 *A,
+                                       const uint8_t b[32])
+{
+    es_ge_p3 pts[2];
+    uint8_t sc[64];
+    es_ge_cached tables[2 * NAF_TABLE];
+    int8_t nafs[2 * 256];
+    pts[0] = *A;
+    pts[1] = es_ge_base;
+    memcpy(sc, a, 32);
+    memcpy(sc + 32, b, 32);
+    straus_vartime(out, sc, pts, NULL, 2, tables, nafs);
+}

@@ -1,0 +1,58 @@
+/* Single-signature verification (RFC 8032 5.1.7 with the cofactored
+ * equation, see docs/verification-policy.md). */
+#include "es_ed25519.h"
+#include "es_sha512.h"
+#include "ed25519_internal.h"
+
+void es_ed25519_challenge(uint8_t k[32], const uint8_t R[32], const uint8_t A[32],
+                          const uint8_t *msg, size_t msg_len)
+{
+    es_sha512_ctx ctx;
+    uint8_t h[64];
+    es_sha512_init(&ctx);
+    es_sha512_update(&ctx, R, 32);
+    es_sha512_update(&ctx, A, 32);
+    if (msg_len)
+        es_sha512_update(&ctx, msg, msg_len);
+    es_sha512_final(&ctx, h);
+    es_sc_reduce64(k, h);
+}
+
+int es_ed25519_decode_key_vartime(es_ge_p3 *A, const uint8_t pk[32])
+{
+    if (es_ge_frombytes_vartime(A, pk) != 0)
+        return -1;
+    if (es_ge_is_small_order_vartime(A))
+        return -1;
+    return 0;
+}
+
+/* [8]([S]B - [k]A - R) == O with every input already decoded and checked. */
+int es_ed25519_check_decoded_vartime(const es_ge_p3 *A, const es_ge_p3 *R, const uint8_t S[32],
+                                     const uint8_t k[32])
+{
+    es_ge_p3 negA, P, Q;
+    es_ge_neg(&negA, A);
+    es_double_scalarmult_base_vartime(&P, k, &negA, S); /* [S]B - [k]A */
+    es_ge_neg(&Q, R);
+    es_ge_add_p3(&P, &P, &Q);
+    es_ge_mul8(&P, &P);
+    return es_ge_is_identity_vartime(&P) ? 0 : -1;
+}
+
+int es_ed25519_verify_vartime(const uint8_t *public_key, const uint8_t *msg, size_t msg_len,
+                              const uint8_t *signature)
+{
+    es_ge_p3 A, R;
+    uint8_t k[32];
+    if (public_key == NULL || signature == NULL || (msg == NULL && msg_len != 0))
+        return -1;
+    if (!es_sc_is_canonical(signature + 32))
+        return -1;
+    if (es_ed25519_decode_key_vartime(&A, public_key) != 0)
+        return -1;
+    if (es_ge_frombytes_vartime(&R, signature) != 0)
+        return -1;
+    es_ed25519_challenge(k, signature, public_key, msg, msg_len);
+    return es_ed25519_check_decoded_vartime(&A, &R, signature + 32, k);
+}
