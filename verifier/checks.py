@@ -1,0 +1,170 @@
+"""The checks a batch must pass before its chain position is even considered.
+
+Two groups:
+
+* ``check_contents`` needs no key: every record decodes, names the header's
+  gateway and lies within the header's time bounds (which must be tight), no
+  reading appears twice, and the RFC 9162 root over ``record_i || signature_i``
+  equals the header's root (computed by the native core).
+* ``check_signatures`` needs the key: the header signature, then every reading
+  signature in one call of the native batch verifier (packed form: one key, one
+  signature buffer, the records buffer and its offsets; no per-reading Python on
+  the crypto path). The verifier reports exact indices of bad signatures.
+
+Each failure is a ``Problem`` with a reason code and a message naming the check,
+the expected and the found value.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import native
+from agent.batch import SealedBatch
+from agent.record import FormatError, ReadingRecord
+from verifier.verdict import Reason
+
+# Given the public key and the batch, return the indices of readings whose signature
+# does not verify. The service always uses the native batch verifier; the benchmark
+# swaps in a one-by-one verifier to measure what the native core buys.
+ReadingVerifier = Callable[[bytes, SealedBatch], Sequence[int]]
+
+# Quarantine reason of a batch with several problems: the first in this order, so
+# that e.g. a flipped bit in the header's root reads as a bad header signature (the
+# header was altered) rather than as a root mismatch.
+PRECEDENCE: tuple[Reason, ...] = (
+    Reason.MALFORMED,
+    Reason.UNKNOWN_GATEWAY,
+    Reason.UNKNOWN_KEY,
+    Reason.BAD_HEADER_SIGNATURE,
+    Reason.BAD_READING_SIGNATURES,
+    Reason.ROOT_MISMATCH,
+    Reason.RECORD_MISMATCH,
+    Reason.REPLAY,
+    Reason.FORK,
+)
+
+_MAX_LISTED = 20  # indices listed in a message before "... and N more"
+
+
+@dataclass(frozen=True)
+class Problem:
+    reason: Reason
+    detail: str
+
+
+def primary(problems: Sequence[Problem]) -> Problem:
+    """The problem that names the quarantine reason (see PRECEDENCE)."""
+    return min(problems, key=lambda p: PRECEDENCE.index(p.reason))
+
+
+def describe(problems: Sequence[Problem]) -> str:
+    first = primary(problems)
+    rest = [p.detail for p in problems if p is not first]
+    return "; ".join([first.detail, *rest])
+
+
+def list_indices(indices: Sequence[int]) -> str:
+    shown = ", ".join(str(i) for i in indices[:_MAX_LISTED])
+    more = len(indices) - _MAX_LISTED
+    return shown + (f" ... and {more} more" if more > 0 else "")
+
+
+@dataclass(frozen=True)
+class ContentReport:
+    records: tuple[ReadingRecord, ...]  # empty when a record did not decode
+    problems: tuple[Problem, ...]
+
+
+def check_contents(sealed: SealedBatch) -> ContentReport:
+    """Key-independent checks: records, time bounds, duplicates, Merkle root."""
+    header = sealed.header
+    problems: list[Problem] = []
+    records: list[ReadingRecord] = []
+    recs, offs = sealed.records, sealed.record_offsets
+    for i in range(header.count):
+        try:
+            records.append(ReadingRecord.decode(recs[offs[i] : offs[i + 1]]))
+        except FormatError as exc:
+            return ContentReport((), (Problem(Reason.MALFORMED, f"reading {i}: {exc}"),))
+
+    wrong_gateway = [i for i, r in enumerate(records) if r.gateway_id != header.gateway_id]
+    if wrong_gateway:
+        problems.append(
+            Problem(
+                Reason.RECORD_MISMATCH,
+                f"readings at indices {list_indices(wrong_gateway)} name gateway "
+                f"{records[wrong_gateway[0]].gateway_id!r}, the header names {header.gateway_id!r}",
+            )
+        )
+    times = [r.gateway_time_us for r in records]
+    low, high = min(times), max(times)
+    if (low, high) != (header.first_time_us, header.last_time_us):
+        problems.append(
+            Problem(
+                Reason.RECORD_MISMATCH,
+                f"time bounds: header says first_time_us={header.first_time_us} "
+                f"last_time_us={header.last_time_us}, the readings span {low}..{high}",
+            )
+        )
+    seen: dict[tuple[int, int, int], int] = {}
+    repeats: list[str] = []
+    for i, r in enumerate(records):
+        identity = (r.device_id, r.boot_id, r.device_seq)
+        first = seen.setdefault(identity, i)
+        if first != i:
+            repeats.append(f"{i} repeats {first}")
+    if repeats:
+        problems.append(
+            Problem(
+                Reason.REPLAY,
+                "the batch holds the same reading (device, boot, seq) twice: reading "
+                + list_indices(repeats),
+            )
+        )
+    root = native.merkle_root(sealed.leaves())
+    if root != header.root:
+        problems.append(
+            Problem(
+                Reason.ROOT_MISMATCH,
+                f"Merkle root over the {header.count} leaves is {root.hex()}, "
+                f"the header says {header.root.hex()}",
+            )
+        )
+    return ContentReport(tuple(records), tuple(problems))
+
+
+def native_reading_verifier(public_key: bytes, sealed: SealedBatch) -> list[int]:
+    """Indices of bad reading signatures: one native batch call over packed buffers."""
+    valid = native.verify_batch_packed(
+        public_key, sealed.signatures, sealed.records, array("Q", sealed.record_offsets)
+    )
+    return [i for i, ok in enumerate(valid) if not ok]
+
+
+def check_signatures(
+    sealed: SealedBatch,
+    public_key: bytes,
+    reading_verifier: ReadingVerifier = native_reading_verifier,
+) -> tuple[Problem, ...]:
+    """The header signature and every reading signature under ``public_key``."""
+    problems: list[Problem] = []
+    if not native.verify(public_key, sealed.header_bytes, sealed.header_signature):
+        problems.append(
+            Problem(
+                Reason.BAD_HEADER_SIGNATURE,
+                f"header signature does not verify under key {public_key.hex()}",
+            )
+        )
+    bad = list(reading_verifier(public_key, sealed))
+    if bad:
+        problems.append(
+            Problem(
+                Reason.BAD_READING_SIGNATURES,
+                f"{len(bad)} of {sealed.count} reading signatures do not verify, "
+                f"at indices {list_indices(bad)}",
+            )
+        )
+    return tuple(problems)

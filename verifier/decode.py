@@ -1,0 +1,63 @@
+"""MQTT message -> SealedBatch, or a precise reason why the bytes are not one.
+
+Structure only (no crypto): the agent's codec (agent/batch.py) does the parsing,
+this module adds what only the transport knows, the gateway named by the topic.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from agent.batch import SealedBatch
+from agent.record import FormatError
+
+_BATCH_TOPIC = re.compile(r"edgeseal/v1/([A-Za-z0-9_-]{1,64})/batch")
+
+# SQLite stores signed 64-bit integers; the chain's seq is kept as a plain INTEGER.
+MAX_STORABLE_SEQ = 2**63 - 1
+
+
+def verdict_topic(gateway_id: str) -> str:
+    return f"edgeseal/v1/{gateway_id}/verdict"
+
+
+def gateway_of_topic(topic: str) -> str | None:
+    """The gateway id in ``edgeseal/v1/<gw>/batch``, or None for any other topic."""
+    match = _BATCH_TOPIC.fullmatch(topic)
+    return match.group(1) if match else None
+
+
+class MalformedBatch(ValueError):
+    """The message is not a well-formed batch for the gateway its topic names."""
+
+    def __init__(self, detail: str, topic_gateway: str | None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.topic_gateway = topic_gateway
+
+
+@dataclass(frozen=True)
+class DecodedBatch:
+    sealed: SealedBatch
+    gateway_id: str
+
+
+def decode_batch(topic: str, payload: bytes) -> DecodedBatch:
+    """Parse ``payload`` received on ``topic``; raises MalformedBatch saying what is wrong."""
+    topic_gateway = gateway_of_topic(topic)
+    if topic_gateway is None:
+        raise MalformedBatch(f"topic {topic!r} is not edgeseal/v1/<gateway>/batch", None)
+    try:
+        sealed = SealedBatch.from_payload(payload)
+    except FormatError as exc:
+        raise MalformedBatch(str(exc), topic_gateway) from None
+    header = sealed.header
+    if header.gateway_id != topic_gateway:
+        raise MalformedBatch(
+            f"topic names gateway {topic_gateway!r} but the batch header says {header.gateway_id!r}",
+            topic_gateway,
+        )
+    if header.seq > MAX_STORABLE_SEQ:
+        raise MalformedBatch(f"batch header: seq {header.seq} exceeds 2^63-1", topic_gateway)
+    return DecodedBatch(sealed, topic_gateway)

@@ -1,0 +1,213 @@
+"""``edgeseal verifier``: MQTT batches in, stored verdicts out.
+
+Each worker process holds one MQTT 5 session (clean_start=False with a session
+expiry) subscribed with QoS 1 to ``$share/<group>/edgeseal/v1/+/batch``: the broker
+splits the batches among the group's workers and keeps a worker's share queued
+while it is briefly down. A message is acknowledged only after its verdict is
+committed to the shared store; a worker that dies before that gets the message
+again (or the broker hands it to another session), and the re-send is recognised
+by its header hash. Verdicts go to ``edgeseal/v1/<gw>/verdict`` as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from dataclasses import replace
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from verifier.checks import ReadingVerifier, native_reading_verifier
+from verifier.config import ConfigError, VerifierConfig, load_config
+from verifier.decode import verdict_topic
+from verifier.pipeline import BatchProcessor
+from verifier.store import StoreError, VerifierStore
+from verifier.trust import TrustStore
+from verifier.verdict import Verdict
+
+log = logging.getLogger(__name__)
+
+GAP_REPORT_INTERVAL_S = 30.0
+
+
+def open_store(config: VerifierConfig) -> VerifierStore:
+    return VerifierStore(
+        config.store.path,
+        synchronous=config.store.synchronous,
+        busy_timeout_s=config.store.busy_timeout_s,
+    )
+
+
+class VerifierService:
+    """One verifier worker: an MQTT session, a store connection, a batch processor."""
+
+    def __init__(
+        self,
+        config: VerifierConfig,
+        *,
+        reading_verifier: ReadingVerifier = native_reading_verifier,
+        gap_report_interval_s: float = GAP_REPORT_INTERVAL_S,
+    ) -> None:
+        self.config = config
+        self.subscribed = threading.Event()
+        self._stop = threading.Event()
+        self._failure: BaseException | None = None
+        self._gap_interval = gap_report_interval_s
+        self._reading_verifier = reading_verifier
+        self._client: mqtt.Client | None = None
+        self._processor: BatchProcessor | None = None
+        self._store: VerifierStore | None = None
+
+    # -- MQTT callbacks (network thread) --------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: Any, flags: Any, reason_code: Any, _props: Any
+    ) -> None:
+        if reason_code.is_failure:
+            log.error(
+                "broker %s:%d refused the connection: %s",
+                self.config.mqtt.host, self.config.mqtt.port, reason_code,
+            )  # fmt: skip
+            return
+        topic = self.config.mqtt.batch_subscription
+        log.info(
+            "connected to %s:%d as %s (session present: %s); subscribing to %s",
+            self.config.mqtt.host, self.config.mqtt.port, self.config.mqtt.client_id,
+            flags.session_present, topic,
+        )  # fmt: skip
+        client.subscribe(topic, qos=1)
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reason_codes: Any, _p: Any) -> None:
+        failed = [rc for rc in reason_codes if rc.is_failure]
+        if failed:
+            log.error("broker refused the subscription to %s: %s", self.config.mqtt.batch_subscription, failed)
+            return
+        log.info("subscribed to %s", self.config.mqtt.batch_subscription)
+        self.subscribed.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
+        if not self._stop.is_set():
+            log.warning(
+                "lost the broker %s:%d (%s); reconnecting, the session keeps our batches",
+                self.config.mqtt.host, self.config.mqtt.port, reason_code,
+            )  # fmt: skip
+
+    def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        assert self._processor is not None
+        try:
+            verdicts = self._processor.handle(msg.topic, msg.payload)
+        except Exception as exc:  # noqa: BLE001 - anything unexpected: stop without acking
+            log.exception(
+                "could not store a verdict for a message on %s; stopping without acknowledging "
+                "it so that the broker delivers it again", msg.topic,
+            )  # fmt: skip
+            self._failure = exc
+            self._stop.set()
+            return
+        for verdict in verdicts:
+            self._publish(client, verdict)
+        client.ack(msg.mid, msg.qos)
+
+    def _publish(self, client: mqtt.Client, verdict: Verdict) -> None:
+        if verdict.gateway_id is None:
+            return  # the topic named no valid gateway: nowhere to publish; it is in quarantine
+        client.publish(verdict_topic(verdict.gateway_id), verdict.to_json(), qos=1)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> int:
+        """Serve until stop() (or a fatal error); returns the process exit status."""
+        cfg = self.config
+        store = open_store(cfg)
+        self._store = store
+        self._processor = BatchProcessor(
+            store, TrustStore(cfg.gateways), worker=cfg.mqtt.client_id,
+            reading_verifier=self._reading_verifier,
+        )  # fmt: skip
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=cfg.mqtt.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        self._client = client
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = cfg.mqtt.session_expiry_s
+        client.connect_async(
+            cfg.mqtt.host, cfg.mqtt.port, keepalive=cfg.mqtt.keepalive_s,
+            clean_start=False, properties=props,
+        )  # fmt: skip
+        client.loop_start()
+        log.info(
+            "verifier %s started: store %s, %d enrolled gateway(s)",
+            cfg.mqtt.client_id, cfg.store.path, len(cfg.gateways),
+        )  # fmt: skip
+        try:
+            reporter = open_store(cfg)
+            try:
+                while not self._stop.wait(self._gap_interval):
+                    for gap in reporter.gaps():
+                        log.warning(
+                            "gateway %s: %d batch(es) held (seqs %s), waiting for seq %d",
+                            gap.gateway_id, gap.held, ",".join(map(str, gap.held_seqs[:10])),
+                            gap.waiting_for,
+                        )  # fmt: skip
+            finally:
+                reporter.close()
+        finally:
+            client.disconnect()
+            client.loop_stop()
+            store.close()
+        if self._failure is not None:
+            return 1
+        log.info("verifier %s stopped", cfg.mqtt.client_id)
+        return 0
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path, help="verifier.toml (see docs/verifier.md)")
+    parser.add_argument(
+        "--client-id",
+        help="override mqtt.client_id; every worker needs its own, stable across restarts",
+    )
+    parser.add_argument("--store", type=Path, help="override store.path")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    if args.client_id:
+        config = replace(config, mqtt=replace(config.mqtt, client_id=args.client_id))
+    if args.store:
+        config = replace(config, store=replace(config.store, path=args.store))
+    service = VerifierService(config)
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping after the current batch", signum)
+        service.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        return service.run()
+    except StoreError as exc:
+        log.error("%s", exc)
+        return 2

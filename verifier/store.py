@@ -1,0 +1,480 @@
+"""The verifier's SQLite store: chain heads, accepted batches and readings, held and
+quarantined batches.
+
+One file shared by every worker (WAL mode). Anything that reads the chain head and
+then changes it runs inside ``write()`` (BEGIN IMMEDIATE): SQLite lets one such
+transaction run at a time, so two workers can never both extend a chain at the same
+seq. Accepted batches keep their payload bytes, so receipts can be rebuilt from the
+store alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.batch import SealedBatch
+from agent.record import ReadingRecord
+from verifier.chain import ChainState
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chain_heads (
+    gateway_id TEXT PRIMARY KEY,
+    head_seq INTEGER NOT NULL,
+    head_hash BLOB NOT NULL,
+    public_key BLOB NOT NULL,          -- the key that must sign batch head_seq + 1
+    updated_us INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id INTEGER PRIMARY KEY,
+    gateway_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    header_hash BLOB NOT NULL UNIQUE,
+    public_key BLOB NOT NULL,          -- the key the header and every reading verified under
+    root BLOB NOT NULL,
+    count INTEGER NOT NULL,
+    first_time_us INTEGER NOT NULL,
+    last_time_us INTEGER NOT NULL,
+    payload BLOB NOT NULL,             -- the MQTT payload exactly as received
+    accepted_us INTEGER NOT NULL,
+    worker TEXT NOT NULL,
+    UNIQUE (gateway_id, seq)
+);
+CREATE TABLE IF NOT EXISTS readings (
+    gateway_id TEXT NOT NULL,
+    device_id INTEGER NOT NULL,
+    device_seq INTEGER NOT NULL,
+    boot_id INTEGER NOT NULL,
+    channel INTEGER NOT NULL,
+    unit INTEGER NOT NULL,
+    mantissa INTEGER NOT NULL,
+    exponent INTEGER NOT NULL,
+    time_kind INTEGER NOT NULL,
+    device_time_ms INTEGER NOT NULL,   -- u64 stored bit for bit in SQLite's i64
+    gateway_time_us INTEGER NOT NULL,  -- idem
+    batch_id INTEGER NOT NULL REFERENCES batches (batch_id),
+    leaf_index INTEGER NOT NULL,
+    -- a reading is accepted once: its identity is unique (replays are refused)
+    PRIMARY KEY (gateway_id, device_id, device_seq, boot_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS readings_by_time ON readings (gateway_id, device_id, gateway_time_us);
+CREATE TABLE IF NOT EXISTS pending (
+    header_hash BLOB PRIMARY KEY,
+    gateway_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    verified_key BLOB,                 -- every signature checked under this key, NULL: not yet
+    received_us INTEGER NOT NULL,
+    worker TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_by_seq ON pending (gateway_id, seq);
+CREATE TABLE IF NOT EXISTS quarantine (
+    quarantine_id INTEGER PRIMARY KEY,
+    gateway_id TEXT,                   -- NULL when not even the topic names a gateway
+    seq INTEGER,
+    header_hash BLOB,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,             -- the raw bytes, kept for the investigation
+    received_us INTEGER NOT NULL,
+    worker TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quarantine_by_gateway ON quarantine (gateway_id, received_us);
+"""
+
+_INSERT_READING = (
+    "INSERT INTO readings (gateway_id, device_id, device_seq, boot_id, channel, unit, mantissa,"
+    " exponent, time_kind, device_time_ms, gateway_time_us, batch_id, leaf_index)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_I64 = 2**63
+_U64 = 2**64
+
+
+def to_i64(value: int) -> int:
+    """A u64 as SQLite's signed 64-bit INTEGER, bit for bit (values >= 2^63 wrap)."""
+    return value - _U64 if value >= _I64 else value
+
+
+def from_i64(value: int) -> int:
+    return value + _U64 if value < 0 else value
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or is not an edgeseal verifier store."""
+
+
+class ReplayDetected(Exception):
+    """Some readings of a batch were already accepted (inside ``accept``, rolled back)."""
+
+    def __init__(self, indices: list[int], batch_ids: list[int]) -> None:
+        super().__init__(f"readings at indices {indices} already accepted")
+        self.indices = indices
+        self.batch_ids = batch_ids
+
+
+@dataclass(frozen=True)
+class AcceptedBatch:
+    batch_id: int
+    gateway_id: str
+    seq: int
+    header_hash: bytes
+    public_key: bytes
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class StoredReading:
+    gateway_id: str
+    device_id: int
+    device_seq: int
+    boot_id: int
+    gateway_time_us: int
+    batch_id: int
+    leaf_index: int
+
+
+@dataclass(frozen=True)
+class HeldBatch:
+    header_hash: bytes
+    gateway_id: str
+    seq: int
+    topic: str
+    payload: bytes
+    verified_key: bytes | None
+    received_us: int
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Batches held for one gateway: what operators must see."""
+
+    gateway_id: str
+    waiting_for: int
+    held: int
+    held_seqs: tuple[int, ...]
+    oldest_received_us: int
+
+
+@dataclass(frozen=True)
+class QuarantinedBatch:
+    quarantine_id: int
+    gateway_id: str | None
+    seq: int | None
+    header_hash: bytes | None
+    reason: str
+    detail: str
+    topic: str
+    payload: bytes
+    received_us: int
+    worker: str
+
+
+class VerifierStore:
+    """One connection to the store file; not shared between threads."""
+
+    def __init__(self, path: Path, *, synchronous: str = "full", busy_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        try:
+            self._conn = sqlite3.connect(
+                str(self.path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open verifier store {self.path}: {exc}") from None
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        try:
+            with self.write():
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+                row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                if row is None:
+                    self._conn.execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                    )
+                elif row[0] != str(SCHEMA_VERSION):
+                    raise StoreError(
+                        f"{self.path} has schema version {row[0]}; this verifier reads {SCHEMA_VERSION}"
+                    )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a usable verifier store: {exc}") from None
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> VerifierStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """A write transaction that holds SQLite's write lock from its first statement."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # -- chain state -----------------------------------------------------------------
+
+    def chain_state(self, gateway_id: str, enrolled_key: bytes) -> ChainState:
+        row = self._conn.execute(
+            "SELECT head_seq, head_hash, public_key FROM chain_heads WHERE gateway_id = ?",
+            (gateway_id,),
+        ).fetchone()
+        if row is None:
+            return ChainState.initial(gateway_id, enrolled_key)
+        return ChainState(gateway_id, row[0], bytes(row[1]), bytes(row[2]))
+
+    def accepted_at(self, gateway_id: str, seq: int) -> tuple[bytes, bytes] | None:
+        """(header hash, public key) of the batch accepted at ``seq``, if any."""
+        row = self._conn.execute(
+            "SELECT header_hash, public_key FROM batches WHERE gateway_id = ? AND seq = ?",
+            (gateway_id, seq),
+        ).fetchone()
+        return (bytes(row[0]), bytes(row[1])) if row else None
+
+    def is_accepted(self, header_hash: bytes) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM batches WHERE header_hash = ?", (header_hash,)
+        ).fetchone()
+        return row is not None
+
+    # -- writes (call inside write()) ------------------------------------------------
+
+    def accept(
+        self,
+        *,
+        state: ChainState,
+        sealed: SealedBatch,
+        records: Sequence[ReadingRecord],
+        public_key: bytes,
+        payload: bytes,
+        worker: str,
+    ) -> int:
+        """Store an accepted batch and its readings and advance the chain head.
+
+        Raises ReplayDetected (with nothing written) if any reading was accepted before.
+        """
+        header = sealed.header
+        header_hash = sealed.hash
+        conn = self._conn
+        conn.execute("SAVEPOINT accept_batch")
+        try:
+            cursor = conn.execute(
+                "INSERT INTO batches (gateway_id, seq, header_hash, public_key, root, count,"
+                " first_time_us, last_time_us, payload, accepted_us, worker)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    header.gateway_id, header.seq, header_hash, public_key, header.root,
+                    header.count, to_i64(header.first_time_us), to_i64(header.last_time_us),
+                    payload, now_us(), worker,
+                ),
+            )  # fmt: skip
+            batch_id = cursor.lastrowid
+            assert batch_id is not None
+            conn.executemany(
+                _INSERT_READING,
+                [
+                    (
+                        r.gateway_id, r.device_id, r.device_seq, r.boot_id, r.channel, r.unit,
+                        r.mantissa, r.exponent, r.time_kind, to_i64(r.device_time_ms),
+                        to_i64(r.gateway_time_us), batch_id, i,
+                    )
+                    for i, r in enumerate(records)
+                ],
+            )  # fmt: skip
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK TO accept_batch")
+            conn.execute("RELEASE accept_batch")
+            indices, batch_ids = self._already_accepted(records)
+            if not indices:
+                raise
+            raise ReplayDetected(indices, batch_ids) from None
+        conn.execute("RELEASE accept_batch")
+        next_key = header.next_public_key if header.next_public_key is not None else public_key
+        conn.execute(
+            "INSERT INTO chain_heads (gateway_id, head_seq, head_hash, public_key, updated_us)"
+            " VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (gateway_id) DO UPDATE SET head_seq = excluded.head_seq,"
+            " head_hash = excluded.head_hash, public_key = excluded.public_key,"
+            " updated_us = excluded.updated_us",
+            (header.gateway_id, header.seq, header_hash, next_key, now_us()),
+        )
+        conn.execute("DELETE FROM pending WHERE header_hash = ?", (header_hash,))
+        return batch_id
+
+    def _already_accepted(self, records: Sequence[ReadingRecord]) -> tuple[list[int], list[int]]:
+        indices: list[int] = []
+        batch_ids: set[int] = set()
+        for i, r in enumerate(records):
+            row = self._conn.execute(
+                "SELECT batch_id FROM readings WHERE gateway_id = ? AND device_id = ?"
+                " AND device_seq = ? AND boot_id = ?",
+                (r.gateway_id, r.device_id, r.device_seq, r.boot_id),
+            ).fetchone()
+            if row is not None:
+                indices.append(i)
+                batch_ids.add(row[0])
+        return indices, sorted(batch_ids)
+
+    def hold(
+        self,
+        *,
+        sealed: SealedBatch,
+        topic: str,
+        payload: bytes,
+        verified_key: bytes | None,
+        worker: str,
+    ) -> bool:
+        """Keep a batch that is ahead of its chain; False if it was already held."""
+        cursor = self._conn.execute(
+            "INSERT OR IGNORE INTO pending (header_hash, gateway_id, seq, topic, payload,"
+            " verified_key, received_us, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                sealed.hash, sealed.header.gateway_id, sealed.header.seq, topic, payload,
+                verified_key, now_us(), worker,
+            ),
+        )  # fmt: skip
+        return cursor.rowcount == 1
+
+    def quarantine(
+        self,
+        *,
+        gateway_id: str | None,
+        seq: int | None,
+        header_hash: bytes | None,
+        reason: str,
+        detail: str,
+        topic: str,
+        payload: bytes,
+        worker: str,
+    ) -> int:
+        cursor = self._conn.execute(
+            "INSERT INTO quarantine (gateway_id, seq, header_hash, reason, detail, topic, payload,"
+            " received_us, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (gateway_id, seq, header_hash, reason, detail, topic, payload, now_us(), worker),
+        )
+        if header_hash is not None:
+            self._conn.execute("DELETE FROM pending WHERE header_hash = ?", (header_hash,))
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    # -- held batches ----------------------------------------------------------------
+
+    def held_at(self, gateway_id: str, seq: int) -> list[HeldBatch]:
+        rows = self._conn.execute(
+            "SELECT header_hash, gateway_id, seq, topic, payload, verified_key, received_us"
+            " FROM pending WHERE gateway_id = ? AND seq = ? ORDER BY received_us",
+            (gateway_id, seq),
+        ).fetchall()
+        return [
+            HeldBatch(bytes(r[0]), r[1], r[2], r[3], bytes(r[4]), bytes(r[5]) if r[5] else None, r[6])
+            for r in rows
+        ]
+
+    def is_held(self, header_hash: bytes) -> bool:
+        row = self._conn.execute("SELECT 1 FROM pending WHERE header_hash = ?", (header_hash,)).fetchone()
+        return row is not None
+
+    def gaps(self) -> list[Gap]:
+        """Every gateway with held batches and the seq it is waiting for."""
+        rows = self._conn.execute(
+            "SELECT p.gateway_id, COALESCE(h.head_seq, 0) + 1, COUNT(*), GROUP_CONCAT(p.seq),"
+            " MIN(p.received_us) FROM pending p LEFT JOIN chain_heads h USING (gateway_id)"
+            " GROUP BY p.gateway_id ORDER BY p.gateway_id"
+        ).fetchall()
+        return [
+            Gap(r[0], r[1], r[2], tuple(sorted(int(s) for s in str(r[3]).split(","))), r[4])
+            for r in rows
+        ]
+
+    # -- queries for receipts, operators and tests ----------------------------------
+
+    def find_readings(
+        self, gateway_id: str, device_id: int, device_seq: int, boot_id: int | None = None
+    ) -> list[StoredReading]:
+        sql = (
+            "SELECT gateway_id, device_id, device_seq, boot_id, gateway_time_us, batch_id, leaf_index"
+            " FROM readings WHERE gateway_id = ? AND device_id = ? AND device_seq = ?"
+        )
+        params: tuple[object, ...] = (gateway_id, device_id, device_seq)
+        if boot_id is not None:
+            sql += " AND boot_id = ?"
+            params += (boot_id,)
+        rows = self._conn.execute(sql + " ORDER BY boot_id", params).fetchall()
+        return [StoredReading(r[0], r[1], r[2], r[3], from_i64(r[4]), r[5], r[6]) for r in rows]
+
+    def batch(self, batch_id: int) -> AcceptedBatch | None:
+        row = self._conn.execute(
+            "SELECT batch_id, gateway_id, seq, header_hash, public_key, payload FROM batches"
+            " WHERE batch_id = ?",
+            (batch_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return AcceptedBatch(row[0], row[1], row[2], bytes(row[3]), bytes(row[4]), bytes(row[5]))
+
+    def accepted_batches(self, gateway_id: str | None = None) -> list[tuple[str, int, bytes]]:
+        """(gateway, seq, header hash) of every accepted batch, in chain order."""
+        sql = "SELECT gateway_id, seq, header_hash FROM batches"
+        params: tuple[object, ...] = ()
+        if gateway_id is not None:
+            sql += " WHERE gateway_id = ?"
+            params = (gateway_id,)
+        rows = self._conn.execute(sql + " ORDER BY gateway_id, seq", params).fetchall()
+        return [(r[0], r[1], bytes(r[2])) for r in rows]
+
+    def reading_count(self, gateway_id: str | None = None) -> int:
+        if gateway_id is None:
+            return int(self._conn.execute("SELECT COUNT(*) FROM readings").fetchone()[0])
+        return int(
+            self._conn.execute(
+                "SELECT COUNT(*) FROM readings WHERE gateway_id = ?", (gateway_id,)
+            ).fetchone()[0]
+        )
+
+    def quarantined(self, gateway_id: str | None = None) -> list[QuarantinedBatch]:
+        sql = (
+            "SELECT quarantine_id, gateway_id, seq, header_hash, reason, detail, topic, payload,"
+            " received_us, worker FROM quarantine"
+        )
+        params: tuple[object, ...] = ()
+        if gateway_id is not None:
+            sql += " WHERE gateway_id = ?"
+            params = (gateway_id,)
+        rows = self._conn.execute(sql + " ORDER BY quarantine_id", params).fetchall()
+        return [
+            QuarantinedBatch(
+                r[0], r[1], r[2], bytes(r[3]) if r[3] is not None else None, r[4], r[5], r[6],
+                bytes(r[7]), r[8], r[9],
+            )
+            for r in rows
+        ]  # fmt: skip

@@ -1,0 +1,72 @@
+"""What the verifier concluded about one batch, as stored, logged and published.
+
+A verdict is one of four outcomes. ``accepted`` and ``duplicate`` need no action;
+``pending`` means the batch is held until its predecessor arrives (a gap an
+operator should see); ``quarantined`` carries a reason code from ``Reason`` and a
+detail that names the check that failed, with expected and found values.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Outcome(str, Enum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"  # exact re-send of an accepted batch (same header hash): ignored
+    PENDING = "pending"  # held: its predecessor is not accepted yet
+    QUARANTINED = "quarantined"
+
+
+class Reason(str, Enum):
+    """Why a batch was quarantined (or, for GAP, held)."""
+
+    MALFORMED = "malformed"  # bytes do not follow docs/formats.md, or topic and header disagree
+    UNKNOWN_GATEWAY = "unknown_gateway"  # gateway id not enrolled in the trust store
+    UNKNOWN_KEY = "unknown_key"  # header key_id is not the key the chain expects
+    BAD_HEADER_SIGNATURE = "bad_header_signature"
+    BAD_READING_SIGNATURES = "bad_reading_signatures"
+    ROOT_MISMATCH = "root_mismatch"  # Merkle root over the leaves differs from header.root
+    RECORD_MISMATCH = "record_mismatch"  # record gateway id or time outside header bounds
+    FORK = "fork"  # a different batch for an accepted seq, or prev_hash not the accepted one
+    REPLAY = "replay"  # readings that were already accepted (or repeat inside the batch)
+    GAP = "gap"  # only with PENDING: waiting for an earlier seq
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    gateway_id: str | None  # None only when not even the topic names a gateway
+    seq: int | None
+    header_hash: bytes | None
+    count: int | None
+    reason: Reason | None = None
+    detail: str = ""
+    waiting_for: int | None = None  # PENDING: the seq whose arrival releases this batch
+    worker: str = ""
+
+    def to_json(self) -> bytes:
+        body = {
+            "verdict": self.outcome.value,
+            "gateway_id": self.gateway_id,
+            "seq": self.seq,
+            "header_hash": self.header_hash.hex() if self.header_hash is not None else None,
+            "count": self.count,
+            "reason": self.reason.value if self.reason is not None else None,
+            "detail": self.detail,
+            "waiting_for": self.waiting_for,
+            "worker": self.worker,
+        }
+        return json.dumps(body, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+    def describe(self) -> str:
+        """One line for the log."""
+        what = f"gateway {self.gateway_id} batch seq {self.seq}"
+        if self.outcome is Outcome.QUARANTINED:
+            assert self.reason is not None
+            return f"{what} quarantined ({self.reason.value}): {self.detail}"
+        if self.outcome is Outcome.PENDING:
+            return f"{what} held: {self.detail}"
+        return f"{what} {self.outcome.value} ({self.count} readings)"
