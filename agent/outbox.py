@@ -1,0 +1,405 @@
+"""The durable outbox: SQLite (WAL) between the devices' ACKs and the broker's PUBACKs.
+
+What it holds, and when each thing happens:
+
+* ``pending``: signed readings, written (and fsynced) before the device gets its ACK.
+* ``batches``: sealed batch payloads, written in the same transaction that removes
+  their readings from ``pending`` and moves the chain head; deleted only after the
+  broker acknowledged them (QoS 1 PUBACK). A batch is never re-sealed: a re-send is
+  byte-identical, so the back end recognises it by its header hash.
+* ``device_progress``: the highest stored sequence number per (device, boot), so a
+  reading the device resends after a crash (its ACK never arrived) is not stored twice.
+* ``meta``: gateway id, chain head (seq, hash of the last sealed header), active key id.
+
+Disk use is bounded: above ``max_bytes`` of stored readings and payloads the outbox
+refuses new readings (``OutboxFull``) and the agent stops ACKing, which makes the
+devices hold their data. SQLite's own "database or disk is full" is reported the
+same way, so a full disk never loses an acknowledged reading. ``max_file_bytes``
+caps the database file itself (SQLite ``max_page_count``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.batch import SealedBatch
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+ZERO_HASH = bytes(32)
+# Boots remembered per device for duplicate suppression; older ones cannot resend.
+BOOTS_KEPT_PER_DEVICE = 8
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS pending (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    record BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    time_us INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    seq INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL,
+    payload BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS device_progress (
+    device_id INTEGER NOT NULL,
+    boot_id INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    PRIMARY KEY (device_id, boot_id)
+);
+"""
+
+
+class OutboxError(RuntimeError):
+    """The outbox file cannot be used (wrong gateway, newer schema, corrupt)."""
+
+
+class OutboxFull(Exception):
+    """Nothing was stored: the configured bound is reached or the disk is full."""
+
+
+@dataclass(frozen=True)
+class SignedReading:
+    """A reading ready for the outbox, with the device coordinates used for dedup."""
+
+    device_id: int
+    boot_id: int
+    seq: int
+    record: bytes
+    signature: bytes
+    time_us: int
+
+
+@dataclass(frozen=True)
+class PendingReading:
+    id: int
+    record: bytes
+    signature: bytes
+    time_us: int
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    seq: int
+    hash: bytes
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    seq: int  # seq of the last sealed batch, 0 before the first
+    hash: bytes  # its header hash, 32 zero bytes before the first
+    active_key_id: bytes | None  # the key that signs the next batch, None if unknown yet
+
+
+def _is_disk_full(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+
+
+class Outbox:
+    """One SQLite file; used from a single thread (the agent's pipeline)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        gateway_id: str,
+        max_bytes: int,
+        max_file_bytes: int | None = None,
+    ) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        try:
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise OutboxError(f"cannot open outbox {path}: {exc}") from None
+        try:
+            self._setup(gateway_id, max_file_bytes)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise OutboxError(f"outbox {path} is not usable: {exc}") from None
+        except OutboxError:
+            self._db.close()
+            raise
+
+    # --- setup --------------------------------------------------------------------------
+
+    def _setup(self, gateway_id: str, max_file_bytes: int | None) -> None:
+        db = self._db
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise OutboxError(f"outbox {self.path}: SQLite refused WAL mode (got {mode})")
+        # FULL: a commit is on stable storage before we ACK the device (power loss safe).
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA journal_size_limit=4194304")
+        if max_file_bytes is not None:
+            page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
+            db.execute(f"PRAGMA max_page_count={max(16, max_file_bytes // page_size)}")
+        db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if not meta:
+            with self._transaction():
+                db.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [
+                        ("schema", SCHEMA_VERSION),
+                        ("gateway_id", gateway_id),
+                        ("head_seq", 0),
+                        ("head_hash", ZERO_HASH),
+                    ],
+                )
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if int(meta["schema"]) > SCHEMA_VERSION:
+            raise OutboxError(
+                f"outbox {self.path} has schema {meta['schema']}, newer than this agent "
+                f"({SCHEMA_VERSION}); upgrade the agent"
+            )
+        if meta["gateway_id"] != gateway_id:
+            raise OutboxError(
+                f"outbox {self.path} belongs to gateway {meta['gateway_id']!r}, not {gateway_id!r}; "
+                "point outbox.path at this gateway's own file"
+            )
+        self._progress: dict[tuple[int, int], int] = {
+            (d, b): s for d, b, s in db.execute("SELECT device_id, boot_id, last_seq FROM device_progress")
+        }
+        self._bytes = int(
+            db.execute(
+                "SELECT (SELECT COALESCE(SUM(LENGTH(record) + LENGTH(signature)), 0) FROM pending)"
+                " + (SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM batches)"
+            ).fetchone()[0]
+        )
+        self._pending = int(db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
+        self._batches = int(db.execute("SELECT COUNT(*) FROM batches").fetchone()[0])
+        self._tick = int(db.execute("SELECT COALESCE(MAX(updated), 0) FROM device_progress").fetchone()[0])
+
+    def _transaction(self) -> _Txn:
+        return _Txn(self._db)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- state --------------------------------------------------------------------------
+
+    @property
+    def stored_bytes(self) -> int:
+        """Bytes of readings and payloads held (the quantity ``max_bytes`` bounds)."""
+        return self._bytes
+
+    @property
+    def pending_count(self) -> int:
+        return self._pending
+
+    @property
+    def batch_count(self) -> int:
+        return self._batches
+
+    @property
+    def over_bound(self) -> bool:
+        return self._bytes >= self.max_bytes
+
+    def device_progress(self) -> dict[tuple[int, int], int]:
+        """Highest stored seq per (device, boot): where each device's stream resumes."""
+        return dict(self._progress)
+
+    def last_stored_seq(self, device_id: int, boot_id: int) -> int | None:
+        return self._progress.get((device_id, boot_id))
+
+    def chain_head(self) -> ChainHead:
+        meta = dict(
+            self._db.execute(
+                "SELECT key, value FROM meta WHERE key IN ('head_seq', 'head_hash', 'active_key_id')"
+            ).fetchall()
+        )
+        return ChainHead(
+            seq=int(meta["head_seq"]),
+            hash=bytes(meta["head_hash"]),
+            active_key_id=bytes(meta["active_key_id"]) if "active_key_id" in meta else None,
+        )
+
+    def set_active_key_id(self, key_id: bytes) -> None:
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('active_key_id', ?)", (key_id,)
+            )
+
+    # --- readings -----------------------------------------------------------------------
+
+    def add_readings(self, readings: Sequence[SignedReading]) -> None:
+        """Store readings durably in one transaction, or raise OutboxFull storing none.
+
+        Readings at or below a device's stored progress must have been filtered out
+        by the caller (``last_stored_seq``); they are rejected here as a safeguard.
+        """
+        if not readings:
+            return
+        if self.over_bound:
+            raise OutboxFull(
+                f"outbox holds {self._bytes} bytes, at its bound of {self.max_bytes} bytes"
+            )
+        progress: dict[tuple[int, int], int] = {}
+        for r in readings:
+            key = (r.device_id, r.boot_id)
+            last = progress.get(key, self._progress.get(key, -1))
+            if r.seq <= last:
+                raise ValueError(
+                    f"reading {r.seq} of device {r.device_id} boot {r.boot_id} is at or below "
+                    f"the stored progress {last}; it would be a duplicate"
+                )
+            progress[key] = r.seq
+        tick = self._tick + 1
+        new_boots = {d for (d, b) in progress if (d, b) not in self._progress}
+        try:
+            with self._transaction():
+                self._db.executemany(
+                    "INSERT INTO pending (record, signature, time_us) VALUES (?, ?, ?)",
+                    [(r.record, r.signature, r.time_us) for r in readings],
+                )
+                self._db.executemany(
+                    "INSERT INTO device_progress (device_id, boot_id, last_seq, updated) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (device_id, boot_id) "
+                    "DO UPDATE SET last_seq = excluded.last_seq, updated = excluded.updated",
+                    [(d, b, s, tick) for (d, b), s in progress.items()],
+                )
+                for device_id in new_boots:
+                    self._db.execute(
+                        "DELETE FROM device_progress WHERE device_id = ? AND boot_id NOT IN "
+                        "(SELECT boot_id FROM device_progress WHERE device_id = ? "
+                        " ORDER BY updated DESC LIMIT ?)",
+                        (device_id, device_id, BOOTS_KEPT_PER_DEVICE),
+                    )
+        except sqlite3.Error as exc:
+            if _is_disk_full(exc):
+                raise OutboxFull(f"outbox {self.path}: {exc}") from None
+            raise
+        self._tick = tick
+        self._progress.update(progress)
+        if new_boots:
+            self._progress = {
+                (d, b): s
+                for d, b, s in self._db.execute("SELECT device_id, boot_id, last_seq FROM device_progress")
+            }
+        self._pending += len(readings)
+        self._bytes += sum(len(r.record) + len(r.signature) for r in readings)
+
+    def take_pending(self, limit: int) -> list[PendingReading]:
+        """The oldest ``limit`` unsealed readings, in arrival order (not removed)."""
+        rows = self._db.execute(
+            "SELECT id, record, signature, time_us FROM pending ORDER BY id LIMIT ?", (limit,)
+        ).fetchall()
+        return [PendingReading(int(i), bytes(r), bytes(s), int(t)) for i, r, s, t in rows]
+
+    # --- batches ------------------------------------------------------------------------
+
+    def commit_batch(
+        self,
+        batch: SealedBatch,
+        readings: Sequence[PendingReading],
+        *,
+        next_key_id: bytes | None = None,
+    ) -> StoredBatch:
+        """Store a sealed batch, drop its readings from pending and move the chain head.
+
+        All in one transaction: after a crash either the batch exists and its readings
+        are gone, or nothing happened and the readings are sealed again later.
+        ``next_key_id`` records a key rotation announced by this batch.
+        """
+        head = self.chain_head()
+        if batch.header.seq != head.seq + 1 or batch.header.prev_hash != head.hash:
+            raise OutboxError(
+                f"batch {batch.header.seq} does not extend the chain head {head.seq}; "
+                "refusing to fork the chain"
+            )
+        ids = [r.id for r in readings]
+        if len(ids) != batch.header.count:
+            raise ValueError(f"batch holds {batch.header.count} readings, {len(ids)} given")
+        payload = batch.to_payload()
+        digest = batch.hash
+        freed = sum(len(r.record) + len(r.signature) for r in readings)
+        try:
+            with self._transaction():
+                self._db.execute(
+                    "INSERT INTO batches (seq, hash, payload) VALUES (?, ?, ?)",
+                    (batch.header.seq, digest, payload),
+                )
+                deleted = self._db.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in ids])
+                if deleted.rowcount != len(ids):
+                    raise OutboxError("sealed readings were no longer pending; refusing to seal")
+                self._db.executemany(
+                    "UPDATE meta SET value = ? WHERE key = ?",
+                    [(batch.header.seq, "head_seq"), (digest, "head_hash")],
+                )
+                if next_key_id is not None:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('active_key_id', ?)",
+                        (next_key_id,),
+                    )
+        except sqlite3.Error as exc:
+            if _is_disk_full(exc):
+                raise OutboxFull(f"outbox {self.path}: {exc}") from None
+            raise
+        self._pending -= len(ids)
+        self._batches += 1
+        self._bytes += len(payload) - freed
+        return StoredBatch(batch.header.seq, digest, payload)
+
+    def unpublished(self, after_seq: int, limit: int) -> list[StoredBatch]:
+        """Stored batches with seq > ``after_seq``, oldest first."""
+        rows = self._db.execute(
+            "SELECT seq, hash, payload FROM batches WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        ).fetchall()
+        return [StoredBatch(int(s), bytes(h), bytes(p)) for s, h, p in rows]
+
+    def oldest_batch_seq(self) -> int | None:
+        row = self._db.execute("SELECT MIN(seq) FROM batches").fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def mark_published(self, seqs: Iterable[int]) -> int:
+        """Forget batches the broker acknowledged; returns how many were removed."""
+        wanted = sorted(set(seqs))
+        if not wanted:
+            return 0
+        sizes = self._db.execute(
+            f"SELECT COALESCE(SUM(LENGTH(payload)), 0), COUNT(*) FROM batches "
+            f"WHERE seq IN ({','.join('?' * len(wanted))})",
+            wanted,
+        ).fetchone()
+        with self._transaction():
+            self._db.executemany("DELETE FROM batches WHERE seq = ?", [(s,) for s in wanted])
+        self._bytes -= int(sizes[0])
+        self._batches -= int(sizes[1])
+        return int(sizes[1])
+
+
+class _Txn:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            try:
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        else:
+            self._rollback()
+
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back by itself (e.g. after SQLITE_FULL).
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")

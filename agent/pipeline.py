@@ -1,0 +1,346 @@
+"""The agent's data path: link events -> signed readings -> outbox -> ACK; seal; publish.
+
+One thread drives everything here (the paho network thread only enqueues PUBACKs),
+so the outbox has a single writer and the order of operations is the order of
+the code:
+
+1. ``handle_events``: readings are signed and stored in one transaction per burst;
+   only then does each device get a cumulative ACK. Resent readings already stored
+   are ACKed again but not stored twice. When the outbox is at its bound (or the
+   disk is full) readings are held in memory, unsigned and unACKed: the devices
+   keep their copies (back-pressure), nothing is dropped.
+2. ``seal_due``: a batch closes at ``batch.max_readings`` or ``batch.max_delay_s``;
+   sealing and the chain head move in one transaction.
+3. ``pump_publisher``: PUBACKed batches leave the outbox; the next ones, in seq
+   order, go to the broker, at most ``mqtt.max_inflight`` at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from agent.batch import SealedBatch, seal_batch
+from agent.batcher import BatchClock
+from agent.config import AgentConfig
+from agent.keys import KeyPlan
+from agent.metrics import AgentMetrics
+from agent.outbox import Outbox, OutboxFull, SignedReading
+from agent.publisher import BatchPublisher
+from agent.signer import ReadingLike, RecordSigner
+
+log = logging.getLogger(__name__)
+
+# After the disk filled up, retry storing at most this often (signing is wasted work).
+DISK_FULL_RETRY_S = 1.0
+IDLE_POLL_S = 0.25
+BUSY_POLL_S = 0.02
+
+
+class AckSink(Protocol):
+    def ack(self, device_id: int, boot_id: int, seq: int) -> None: ...
+
+
+class EventSource(AckSink, Protocol):
+    def events(self, timeout: float) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class HeldReading:
+    reading: ReadingLike
+    time_us: int
+
+
+def wall_clock_us() -> int:
+    return time.time_ns() // 1000
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        config: AgentConfig,
+        outbox: Outbox,
+        keys: KeyPlan,
+        publisher: BatchPublisher,
+        metrics: AgentMetrics,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall_us: Callable[[], int] = wall_clock_us,
+    ) -> None:
+        self.config = config
+        self.gateway_id = config.gateway.id
+        self.outbox = outbox
+        self.publisher = publisher
+        self.metrics = metrics
+        self._monotonic = monotonic
+        self._wall_us = wall_us
+        self._signer = RecordSigner(self.gateway_id, keys.active)
+        self._announce = keys.announce
+        head = outbox.chain_head()
+        if head.active_key_id is None:
+            outbox.set_active_key_id(keys.active.key_id)
+        self._head_seq, self._head_hash = head.seq, head.hash
+        self.clock = BatchClock(config.batch)
+        self.clock.restored(outbox.pending_count, monotonic())
+        oldest = outbox.oldest_batch_seq()
+        self._handed_upto = (oldest - 1) if oldest is not None else head.seq
+        self._held: list[HeldReading] = []
+        self._seen: dict[tuple[int, int], int] = {}  # highest seq taken per (device, boot)
+        self._retry_store_at = 0.0
+        self._retry_publish_at = 0.0
+        self._backpressure_reason: str | None = None
+        self._rejections = 0
+        if outbox.pending_count or outbox.batch_count:
+            log.info(
+                "resuming: chain at batch %d, %d readings to seal, %d batches to publish",
+                head.seq, outbox.pending_count, outbox.batch_count,
+            )  # fmt: skip
+        if self._announce is not None:
+            log.info(
+                "key rotation pending: the next batch announces key id %s",
+                self._announce.key_id.hex(),
+            )
+        self._update_gauges()
+
+    # --- 1. intake ------------------------------------------------------------------------
+
+    @property
+    def backpressure(self) -> bool:
+        return self._backpressure_reason is not None
+
+    @property
+    def held_count(self) -> int:
+        return len(self._held)
+
+    def handle_events(self, events: Sequence[Any], acks: AckSink) -> None:
+        """Take one burst of link events; readings are stored and ACKed together."""
+        now_us = self._wall_us()
+        for event in events:
+            kind = type(event).__name__
+            if kind == "ReadingReceived":
+                self._take(event.reading, now_us, acks)
+            elif kind == "SequenceGap":
+                self.metrics.readings_lost.inc(event.received - event.expected)
+                log.warning(
+                    "device %d (boot %d) on %s lost readings %d..%d for good (its buffer overflowed "
+                    "or it rebooted before sending them)",
+                    event.device_id, event.boot_id, event.port, event.expected, event.received - 1,
+                )  # fmt: skip
+            elif kind == "PortStatus":
+                if event.up:
+                    log.info("serial port %s is up: %s", event.port, event.detail)
+                else:
+                    self.metrics.serial_errors.inc()
+                    log.warning("serial port %s is down: %s", event.port, event.detail)
+            elif kind == "DeviceHello":
+                log.info(
+                    "device %d on %s booted (boot %d, firmware %s, first seq %d)",
+                    event.device_id, event.port, event.boot_id, event.firmware_version, event.first_seq,
+                )  # fmt: skip
+            else:
+                log.debug("ignoring link event %r", event)
+        self.store_held(acks)
+
+    def handle_readings(self, readings: Sequence[ReadingLike], acks: AckSink) -> None:
+        """Take readings without link events around them (benchmarks, tests)."""
+        now_us = self._wall_us()
+        for reading in readings:
+            self._take(reading, now_us, acks)
+        self.store_held(acks)
+
+    def _take(self, reading: ReadingLike, now_us: int, acks: AckSink) -> None:
+        self.metrics.readings_received.inc()
+        key = (reading.device_id, reading.boot_id)
+        last = self._seen.get(key)
+        if last is None:
+            stored = self.outbox.last_stored_seq(*key)
+            last = -1 if stored is None else stored
+        if reading.seq <= last:
+            # The device resent it because our ACK was lost (e.g. we crashed after the
+            # commit): it is stored already, so only the ACK is repeated.
+            self.metrics.readings_duplicate.inc()
+            stored = self.outbox.last_stored_seq(*key)
+            if stored is not None and reading.seq <= stored:
+                self._ack(acks, reading.device_id, reading.boot_id, reading.seq)
+            return
+        self._seen[key] = reading.seq
+        self._held.append(HeldReading(reading, now_us))
+
+    def store_held(self, acks: AckSink) -> bool:
+        """Sign and store the held readings in one transaction, then ACK them."""
+        if not self._held:
+            return True
+        now = self._monotonic()
+        if now < self._retry_store_at:
+            return False
+        if self.outbox.over_bound:
+            self._set_backpressure(
+                f"outbox holds {self.outbox.stored_bytes} bytes, at its bound of "
+                f"{self.outbox.max_bytes} (outbox.max_bytes)"
+            )
+            return False
+        sign = self._signer.sign
+        signed = [sign(h.reading, h.time_us) for h in self._held]
+        try:
+            self.outbox.add_readings(signed)
+        except OutboxFull as exc:
+            self._retry_store_at = now + DISK_FULL_RETRY_S
+            self._set_backpressure(str(exc))
+            return False
+        self._held.clear()
+        self._set_backpressure(None)
+        self.metrics.readings_signed.inc(len(signed))
+        self.clock.readings_added(len(signed), now)
+        self._ack_stored(signed, acks)
+        self._update_gauges()
+        return True
+
+    def _ack_stored(self, signed: Sequence[SignedReading], acks: AckSink) -> None:
+        highest: dict[tuple[int, int], int] = {}
+        for r in signed:
+            highest[(r.device_id, r.boot_id)] = r.seq  # in order per (device, boot)
+        for (device_id, boot_id), seq in highest.items():
+            self._ack(acks, device_id, boot_id, seq)
+
+    def _ack(self, acks: AckSink, device_id: int, boot_id: int, seq: int) -> None:
+        try:
+            acks.ack(device_id, boot_id, seq)
+        except Exception as exc:  # a vanished port must not stop the agent
+            log.warning("could not ACK device %d up to seq %d: %s", device_id, seq, exc)
+
+    def _set_backpressure(self, reason: str | None) -> None:
+        if reason is not None and self._backpressure_reason is None:
+            log.warning(
+                "back-pressure: no longer ACKing devices, %d readings held in memory: %s",
+                len(self._held), reason,
+            )  # fmt: skip
+        elif reason is None and self._backpressure_reason is not None:
+            log.info("back-pressure released: the outbox accepts readings again")
+        if (reason is None) != (self._backpressure_reason is None):
+            self.metrics.backpressure.set(0 if reason is None else 1)
+            self.publisher.set_status(backpressure=reason is not None, detail=reason or "")
+        self._backpressure_reason = reason
+        self.metrics.held_readings.set(len(self._held))
+
+    # --- 2. sealing -----------------------------------------------------------------------
+
+    def seal_due(self, *, force: bool = False) -> int:
+        """Seal every batch that is due (all pending ones with ``force``); returns how many."""
+        sealed = 0
+        max_n = self.config.batch.max_readings
+        while self.outbox.pending_count and (force or self.clock.due(self._monotonic())):
+            pending = self.outbox.take_pending(max_n)
+            # A rotation is announced by the batch that takes the last readings signed
+            # with the old key; later readings are signed with the new one.
+            rotate = self._announce is not None and len(pending) == self.outbox.pending_count
+            announce = self._announce if rotate else None
+            batch = seal_batch(
+                private_key=self._signer.key.private_key,
+                gateway_id=self.gateway_id,
+                seq=self._head_seq + 1,
+                prev_hash=self._head_hash,
+                records=[p.record for p in pending],
+                signatures=[p.signature for p in pending],
+                first_time_us=min(p.time_us for p in pending),
+                last_time_us=max(p.time_us for p in pending),
+                next_public_key=announce.public_key if announce else None,
+            )
+            try:
+                stored = self.outbox.commit_batch(
+                    batch, pending, next_key_id=announce.key_id if announce else None
+                )
+            except OutboxFull as exc:
+                self._set_backpressure(f"cannot seal: {exc}")
+                break
+            self._head_seq, self._head_hash = stored.seq, stored.hash
+            self.clock.sealed(len(pending))
+            self.metrics.batches_sealed.inc()
+            self.metrics.chain_seq.set(stored.seq)
+            sealed += 1
+            self._log_sealed(batch)
+            if announce is not None:
+                log.info("key rotation: batch %d announced key id %s; signing with it from now on",
+                         stored.seq, announce.key_id.hex())  # fmt: skip
+                self._signer = RecordSigner(self.gateway_id, announce)
+                self._announce = None
+        if sealed:
+            self._update_gauges()
+        return sealed
+
+    def _log_sealed(self, batch: SealedBatch) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("sealed batch %d: %d readings, root %s", batch.header.seq,
+                      batch.header.count, batch.header.root.hex())  # fmt: skip
+
+    # --- 3. publishing --------------------------------------------------------------------
+
+    def pump_publisher(self) -> None:
+        result = self.publisher.poll()
+        if result.acked:
+            removed = self.outbox.mark_published(result.acked)
+            self.metrics.batches_published.inc(removed)
+        if result.rejected:
+            self.metrics.batches_rejected.inc(len(result.rejected))
+            self._rejections += 1
+            delay = min(self.config.mqtt.reconnect_max_s, self.config.mqtt.reconnect_min_s * 2**self._rejections)
+            self._retry_publish_at = self._monotonic() + delay
+            self._handed_upto = min(self._handed_upto, min(result.rejected) - 1)
+        elif result.acked:
+            self._rejections = 0
+        self.metrics.broker_connected.set(1 if self.publisher.connected else 0)
+        if self._monotonic() >= self._retry_publish_at:
+            while self.publisher.connected and self.publisher.has_room:
+                room = self.config.mqtt.max_inflight - self.publisher.inflight
+                batches = self.outbox.unpublished(self._handed_upto, room)
+                if not batches:
+                    break
+                for b in batches:
+                    self.publisher.publish(b)
+                    self._handed_upto = b.seq
+        if result.acked or result.rejected:
+            self._update_gauges()
+
+    # --- loop -----------------------------------------------------------------------------
+
+    def poll_timeout(self) -> float:
+        until_due = self.clock.seconds_until_due(self._monotonic())
+        base = BUSY_POLL_S if (self.publisher.inflight or self._held) else IDLE_POLL_S
+        return base if until_due is None else min(base, until_due)
+
+    def step(self, source: EventSource) -> None:
+        self.handle_events(source.events(self.poll_timeout()), source)
+        self.seal_due()
+        self.pump_publisher()
+
+    def run(self, source: EventSource, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.step(source)
+
+    def flush(self, source: AckSink, timeout: float) -> bool:
+        """Store what is held, seal everything, wait up to ``timeout`` s for PUBACKs."""
+        self.store_held(source)
+        self.seal_due(force=True)
+        deadline = self._monotonic() + timeout
+        while True:
+            self.pump_publisher()
+            if self.outbox.batch_count == 0:
+                return True
+            if self._monotonic() >= deadline:
+                log.warning(
+                    "%d batches not yet acknowledged by the broker; they stay in the outbox "
+                    "and are published after restart",
+                    self.outbox.batch_count,
+                )
+                return False
+            time.sleep(BUSY_POLL_S)
+
+    def _update_gauges(self) -> None:
+        m = self.metrics
+        m.outbox_batches.set(self.outbox.batch_count)
+        m.outbox_pending.set(self.outbox.pending_count)
+        m.outbox_bytes.set(self.outbox.stored_bytes)
+        m.held_readings.set(len(self._held))

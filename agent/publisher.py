@@ -1,0 +1,201 @@
+"""MQTT publishing with paho-mqtt 2.x: batches at QoS 1 in seq order, retained status, Last Will.
+
+paho's network thread owns the socket; this class is driven from the pipeline's
+thread. PUBACKs come back through ``on_publish`` as message ids and are handed
+to the pipeline by ``poll()``, which then deletes the batches from the outbox.
+Only ``max_inflight`` batches are handed to paho at a time, so a long broker
+outage grows the outbox on disk, not the agent's memory. paho keeps the batches
+it holds across reconnects and resends them in order (with the DUP flag).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from agent.config import MqttConfig
+from agent.outbox import StoredBatch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    acked: tuple[int, ...]  # batch seqs the broker accepted
+    rejected: tuple[int, ...]  # batch seqs the broker refused (MQTT 5 reason code >= 0x80)
+
+
+def _reason_value(reason: ReasonCode | int | None) -> int:
+    if reason is None:
+        return 0
+    return int(reason.value) if isinstance(reason, ReasonCode) else int(reason)
+
+
+class BatchPublisher:
+    def __init__(self, config: MqttConfig, gateway_id: str) -> None:
+        self.config = config
+        self.gateway_id = gateway_id
+        self.batch_topic = config.topic(gateway_id, "batch")
+        self.status_topic = config.topic(gateway_id, "status")
+        self._connected = threading.Event()
+        self._events: queue.SimpleQueue[tuple[str, int, int]] = queue.SimpleQueue()
+        self._inflight: dict[int, int] = {}  # mqtt mid -> batch seq
+        self._status: dict[str, Any] = {"state": "online", "gateway": gateway_id}
+        self._client = self._make_client()
+
+    # --- setup --------------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        cfg = self.config
+        v5 = cfg.protocol == "5"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=cfg.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            # A clean session either way: unacknowledged batches live in the outbox,
+            # not in broker session state.
+            clean_session=None if v5 else True,
+        )
+        client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        client.max_inflight_messages_set(cfg.max_inflight)
+        client.reconnect_delay_set(
+            min_delay=max(1, round(cfg.reconnect_min_s)), max_delay=max(1, round(cfg.reconnect_max_s))
+        )
+        if cfg.username:
+            client.username_pw_set(cfg.username, cfg.password)
+        if cfg.tls is not None:
+            client.tls_set(
+                ca_certs=str(cfg.tls.ca_file),
+                certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
+                keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        will = json.dumps({"state": "offline", "gateway": self.gateway_id, "reason": "connection lost"})
+        client.will_set(self.status_topic, will, qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        return client
+
+    def start(self) -> None:
+        """Connect in the background; paho retries with backoff until the broker answers."""
+        cfg = self.config
+        log.info(
+            "connecting to MQTT broker %s:%d (MQTT %s%s) as %s",
+            cfg.host, cfg.port, cfg.protocol, ", TLS" if cfg.tls else "", cfg.client_id,
+        )  # fmt: skip
+        self._client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+        self._client.loop_start()
+
+    # --- paho callbacks (network thread): only enqueue, never touch pipeline state ------
+
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.error("MQTT broker %s:%d refused the connection: %s", self.config.host, self.config.port, reason)
+            return
+        log.info("connected to MQTT broker %s:%d", self.config.host, self.config.port)
+        self._connected.set()
+        client.publish(self.status_topic, self._status_payload(), qos=1, retain=True)
+
+    def _on_disconnect(
+        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        if self._connected.is_set():
+            log.warning(
+                "lost the MQTT broker %s:%d (%s); reconnecting with backoff, batches stay in the outbox",
+                self.config.host, self.config.port, reason,
+            )  # fmt: skip
+        self._connected.clear()
+
+    def _on_publish(
+        self, _client: mqtt.Client, _userdata: Any, mid: int, reason: ReasonCode, _props: Any
+    ) -> None:
+        self._events.put(("puback", mid, _reason_value(reason)))
+
+    # --- used by the pipeline -----------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    @property
+    def has_room(self) -> bool:
+        return len(self._inflight) < self.config.max_inflight
+
+    def publish(self, batch: StoredBatch) -> None:
+        info = self._client.publish(self.batch_topic, batch.payload, qos=1, retain=False)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            # paho did not queue it; the pipeline hands it again later
+            log.warning("paho could not queue batch %d: %s", batch.seq, mqtt.error_string(info.rc))
+            return
+        self._inflight[info.mid] = batch.seq
+
+    def poll(self) -> PublishResult:
+        """Batches whose PUBACK arrived since the last call."""
+        acked: list[int] = []
+        rejected: list[int] = []
+        while True:
+            try:
+                _kind, mid, reason = self._events.get_nowait()
+            except queue.Empty:
+                break
+            seq = self._inflight.pop(mid, None)
+            if seq is None:
+                continue  # a status message
+            if reason >= 0x80:
+                log.error("broker refused batch %d (reason code 0x%02x); will retry", seq, reason)
+                rejected.append(seq)
+            else:
+                acked.append(seq)
+        return PublishResult(tuple(acked), tuple(rejected))
+
+    def forget_inflight(self) -> None:
+        """Drop paho's copies of unacknowledged batches (they are still in the outbox)."""
+        self._inflight.clear()
+
+    def _status_payload(self) -> str:
+        return json.dumps({**self._status, "time": round(time.time(), 3)}, sort_keys=True)
+
+    def set_status(self, **fields: Any) -> None:
+        """Update the retained status message (published now if connected, else on connect)."""
+        changed = {k: v for k, v in fields.items() if self._status.get(k) != v}
+        if not changed:
+            return
+        self._status.update(changed)
+        if self.connected:
+            self._client.publish(self.status_topic, self._status_payload(), qos=1, retain=True)
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def stop(self, *, timeout: float) -> None:
+        """Publish the retained 'offline' status, disconnect cleanly, stop paho's thread."""
+        try:
+            if self.connected:
+                self._status["state"] = "offline"
+                self._status["reason"] = "shutdown"
+                info = self._client.publish(self.status_topic, self._status_payload(), qos=1, retain=True)
+                try:
+                    info.wait_for_publish(timeout=max(0.1, min(timeout, 2.0)))
+                except (RuntimeError, ValueError):
+                    pass
+            self._client.disconnect()
+        finally:
+            self._client.loop_stop()
