@@ -1,0 +1,117 @@
+"""Argument handling of the Ed25519 API: clear errors for malformed calls, False for
+malformed items, and nothing lost for the well-formed items next to them."""
+
+from __future__ import annotations
+
+from array import array
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+import native
+
+
+def _items(count: int) -> tuple[bytes, list[bytes], list[bytes]]:
+    sk = Ed25519PrivateKey.from_private_bytes(b"\x42" * 32)
+    pk = sk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    msgs = [f"reading {i}".encode() for i in range(count)]
+    return pk, msgs, [sk.sign(m) for m in msgs]
+
+
+def _offsets(msgs: list[bytes]) -> array:
+    offsets = array("Q", [0])
+    for m in msgs:
+        offsets.append(offsets[-1] + len(m))
+    return offsets
+
+
+def test_verify_accepts_every_bytes_like_type() -> None:
+    pk, msgs, sigs = _items(1)
+    assert native.verify(pk, msgs[0], sigs[0])
+    assert native.verify(bytearray(pk), memoryview(msgs[0]), bytearray(sigs[0]))
+    assert native.verify_batch([memoryview(pk)], [bytearray(msgs[0])], [memoryview(sigs[0])]) == [True]
+
+
+@pytest.mark.parametrize(
+    "pk_len, sig_len", [(31, 64), (33, 64), (0, 64), (32, 63), (32, 65), (32, 0)]
+)
+def test_wrong_lengths_are_false_not_errors(pk_len: int, sig_len: int) -> None:
+    pk, msgs, sigs = _items(1)
+    key = (pk + b"\x00")[:pk_len]
+    sig = (sigs[0] + b"\x00")[:sig_len]
+    assert native.verify(key, msgs[0], sig) is False
+    assert native.verify_batch([key], [msgs[0]], [sig]) == [False]
+
+
+def test_malformed_items_do_not_disturb_their_neighbours() -> None:
+    pk, msgs, sigs = _items(6)
+    keys = [pk] * 6
+    keys[1] = pk[:31]
+    sigs = list(sigs)
+    sigs[4] = sigs[4] + b"\x00"
+    assert native.verify_batch(keys, msgs, sigs) == [True, False, True, True, False, True]
+
+
+def test_list_lengths_must_agree() -> None:
+    pk, msgs, sigs = _items(3)
+    with pytest.raises(native.NativeValueError, match="3 keys, 2 messages, 3 signatures"):
+        native.verify_batch([pk] * 3, msgs[:2], sigs)
+
+
+@pytest.mark.parametrize("bad", ["text", 5, None])
+def test_non_bytes_items_are_type_errors(bad: object) -> None:
+    pk, msgs, sigs = _items(2)
+    with pytest.raises(native.NativeTypeError, match=r"messages\[1\] must be bytes"):
+        native.verify_batch([pk, pk], [msgs[0], bad], sigs)  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        native.verify(pk, bad, sigs[0])  # type: ignore[arg-type]
+
+
+def test_empty_batches() -> None:
+    assert native.verify_batch([], [], []) == []
+    assert native.verify_batch_packed(b"", b"", b"", [0]) == []
+
+
+def test_packed_offsets_as_list_or_buffer() -> None:
+    pk, msgs, sigs = _items(5)
+    offsets = _offsets(msgs)
+    blob = b"".join(msgs)
+    assert native.verify_batch_packed(pk, b"".join(sigs), blob, offsets) == [True] * 5
+    assert native.verify_batch_packed(pk, b"".join(sigs), blob, list(offsets)) == [True] * 5
+    # Offsets need not start at 0: the messages may sit inside a larger buffer.
+    shifted = array("Q", [o + 3 for o in offsets])
+    assert native.verify_batch_packed(pk, b"".join(sigs), b"xyz" + blob, shifted) == [True] * 5
+
+
+def test_packed_argument_errors() -> None:
+    pk, msgs, sigs = _items(4)
+    blob, sig_blob, offsets = b"".join(msgs), b"".join(sigs), _offsets(msgs)
+    with pytest.raises(native.NativeValueError, match="multiple of 64"):
+        native.verify_batch_packed(pk, sig_blob[:-1], blob, offsets)
+    with pytest.raises(native.NativeValueError, match="one 32-byte key or one per signature"):
+        native.verify_batch_packed(pk * 2, sig_blob, blob, offsets)
+    with pytest.raises(native.NativeValueError, match="n \\+ 1 = 5 entries"):
+        native.verify_batch_packed(pk, sig_blob, blob, offsets[:-1])
+    with pytest.raises(native.NativeValueError, match="past the end of messages"):
+        native.verify_batch_packed(pk, sig_blob, blob[:-1], offsets)
+    decreasing = array("Q", offsets)
+    decreasing[2], decreasing[3] = decreasing[3], decreasing[2]
+    with pytest.raises(native.NativeValueError, match="non-decreasing"):
+        native.verify_batch_packed(pk, sig_blob, blob, decreasing)
+    with pytest.raises(native.NativeValueError, match="non-negative"):
+        native.verify_batch_packed(pk, sig_blob, blob, [0, -1, 5, 6, 7])
+    with pytest.raises(native.NativeTypeError, match="unsigned 64-bit"):
+        native.verify_batch_packed(pk, sig_blob, blob, array("i", offsets))
+    with pytest.raises(native.NativeTypeError, match="signatures must be bytes"):
+        native.verify_batch_packed(pk, "x" * 256, blob, offsets)  # type: ignore[arg-type]
+    for threads in (0, -1, 1.5):
+        with pytest.raises(native.NativeValueError, match="threads"):
+            native.verify_batch_packed(pk, sig_blob, blob, offsets, threads=threads)  # type: ignore[arg-type]
+    # After all those rejected calls the same data still verifies.
+    assert native.verify_batch_packed(pk, sig_blob, blob, offsets) == [True] * 4
+
+
+def test_threads_larger_than_the_batch_is_fine() -> None:
+    pk, msgs, sigs = _items(3)
+    assert native.verify_batch([pk] * 3, msgs, sigs, threads=64) == [True] * 3
