@@ -125,16 +125,11 @@ def check_merkle() -> str:
 
 
 def _verifies(verify: Callable[..., object], key: bytes, message: bytes, sig: bytes) -> bool:
-    """True/False whatever the API's convention for a bad signature (False or exception)."""
-    import native
-
-    try:
-        result = verify(key, message, sig)
-    except native.NativeError as exc:
-        if type(exc).__name__ in ("BadSignature", "NativeValueError", "InvalidSignature"):
-            return False
-        raise
-    return result is not False
+    """native.verify returns a bool (a failed verification is a result, not an error)."""
+    result = verify(key, message, sig)
+    if not isinstance(result, bool):
+        raise SmokeFailure(f"native.verify returned {result!r}, expected True or False")
+    return result
 
 
 def check_ed25519() -> str:
