@@ -42,6 +42,8 @@ typedef struct {
 } es_ge_niels;
 
 extern const es_ge_p3 es_ge_base; /* B of RFC 8032 5.1, y = 4/5, x even */
+/* [1]B, [3]B, ..., [127]B (ed25519_basetable.c, generated). */
+extern const es_ge_niels es_ge_base_odd_multiples[64];
 
 void es_ge_identity(es_ge_p3 *h);
 /* RFC 8032 5.1.3 decoding. Returns 0, or -1 if s is not a canonical

@@ -121,6 +121,13 @@ static void straus_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3
     }
 }
 
+static int is_one_exact(const es_fe *z)
+{
+    es_fe one;
+    es_fe_1(&one);
+    return memcmp(z, &one, sizeof one) == 0;
+}
+
 /* Window width for Pippenger with m points and scalars of the given length:
  * minimises ceil((bits + 1) / c) * (m + 2^c). */
 static int pippenger_width(size_t m, size_t bits)
@@ -169,12 +176,19 @@ static int pippenger_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_
     const int c = pippenger_width(m, bits);
     const size_t windows = (bits + 1 + (size_t)c - 1) / (size_t)c;
     const size_t nbuckets = (size_t)1 << (c - 1);
-    es_ge_cached *cached = malloc(m * sizeof *cached);
+    /* Affine inputs (Z = 1, e.g. freshly decoded points) use the 7M mixed
+     * addition; anything else the general 8M one. */
+    int affine = 1;
+    for (size_t i = 0; i < m && affine; i++)
+        affine = is_one_exact(&points[idx ? idx[i] : i].Z);
+    es_ge_cached *cached = affine ? NULL : malloc(m * sizeof *cached);
+    es_ge_niels *niels = affine ? malloc(m * sizeof *niels) : NULL;
     int16_t *digits = malloc(m * windows * sizeof *digits);
     es_ge_p3 *buckets = malloc(nbuckets * sizeof *buckets);
     uint8_t *used = malloc(nbuckets);
-    if (!cached || !digits || !buckets || !used) {
+    if ((!cached && !niels) || !digits || !buckets || !used) {
         free(cached);
+        free(niels);
         free(digits);
         free(buckets);
         free(used);
@@ -182,7 +196,10 @@ static int pippenger_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_
     }
     for (size_t i = 0; i < m; i++) {
         const size_t k = idx ? idx[i] : i;
-        es_ge_to_cached(&cached[i], points + k);
+        if (affine)
+            es_ge_affine_to_niels(&niels[i], points + k);
+        else
+            es_ge_to_cached(&cached[i], points + k);
         radix_digits(digits + windows * i, windows, scalars + 32 * k, c);
     }
 
@@ -209,10 +226,16 @@ static int pippenger_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_
                 es_ge_identity(&buckets[b]);
                 used[b] = 1;
             }
-            if (d > 0)
+            if (affine) {
+                if (d > 0)
+                    es_ge_madd(&t, &buckets[b], &niels[i]);
+                else
+                    es_ge_msub(&t, &buckets[b], &niels[i]);
+            } else if (d > 0) {
                 es_ge_add(&t, &buckets[b], &cached[i]);
-            else
+            } else {
                 es_ge_sub(&t, &buckets[b], &cached[i]);
+            }
             es_ge_p1p1_to_p3(&buckets[b], &t);
         }
         /* sum_b (b+1) * bucket[b] = sum over b of the running suffix sums. */
@@ -235,6 +258,7 @@ static int pippenger_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_
         es_ge_add_p3(out, out, &sum);
     }
     free(cached);
+    free(niels);
     free(digits);
     free(buckets);
     free(used);
@@ -298,16 +322,42 @@ int es_msm_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points
     return rc;
 }
 
+/* a*A + b*B: Straus with width-5 NAF for A (table built here) and width-8
+ * NAF for B (static table of 64 odd multiples), so B costs about 253/9
+ * mixed additions instead of 253/6. */
 void es_double_scalarmult_base_vartime(es_ge_p3 *out, const uint8_t a[32], const es_ge_p3 *A,
                                        const uint8_t b[32])
 {
-    es_ge_p3 pts[2];
-    uint8_t sc[64];
-    es_ge_cached tables[2 * NAF_TABLE];
-    int8_t nafs[2 * 256];
-    pts[0] = *A;
-    pts[1] = es_ge_base;
-    memcpy(sc, a, 32);
-    memcpy(sc + 32, b, 32);
-    straus_vartime(out, sc, pts, NULL, 2, tables, nafs);
+    es_ge_cached table_a[NAF_TABLE];
+    int8_t naf_a[256], naf_b[256];
+    naf_vartime(naf_a, a, NAF_WIDTH);
+    naf_vartime(naf_b, b, 8);
+    odd_multiples(table_a, A);
+    int top = 255;
+    while (top >= 0 && naf_a[top] == 0 && naf_b[top] == 0)
+        top--;
+    es_ge_identity(out);
+    es_ge_p1p1 t;
+    for (int pos = top; pos >= 0; pos--) {
+        es_ge_dbl(&t, out);
+        const int da = naf_a[pos], db = naf_b[pos];
+        if (da) {
+            es_ge_p1p1_to_p3(out, &t);
+            if (da > 0)
+                es_ge_add(&t, out, &table_a[da / 2]);
+            else
+                es_ge_sub(&t, out, &table_a[(-da) / 2]);
+        }
+        if (db) {
+            es_ge_p1p1_to_p3(out, &t);
+            if (db > 0)
+                es_ge_madd(&t, out, &es_ge_base_odd_multiples[db / 2]);
+            else
+                es_ge_msub(&t, out, &es_ge_base_odd_multiples[(-db) / 2]);
+        }
+        if (pos == 0)
+            es_ge_p1p1_to_p3(out, &t);
+        else
+            es_ge_p1p1_to_p2(out, &t);
+    }
 }
