@@ -1,0 +1,129 @@
+"""The verifier service on a real mosquitto: batches in, verdicts out, nothing lost.
+
+The worker runs in a thread of the test process here (fast to start); the crash
+and scale-out tests run real processes (test_verifier_workers.py).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edgeseal.broker import MosquittoBroker
+from verifier.store import VerifierStore
+from verifier_builders import GatewayChain, batch_topic, reading, seal, verifier_config
+from verifier_mqtt import Publisher, ThreadWorker, VerdictListener, wait_until
+
+
+def by_hash(verdicts: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for v in verdicts:
+        out.setdefault(v["header_hash"], []).append(v)
+    return out
+
+
+def test_batches_from_two_gateways_are_verified_and_stored_once(mqtt_broker: MosquittoBroker, tmp_path: Path) -> None:
+    gws = [GatewayChain("gw-a"), GatewayChain("gw-b", device_id=9)]
+    config = verifier_config(tmp_path / "v.sqlite", {g.gateway_id: g.enrolled_key for g in gws}, port=mqtt_broker.port)
+    listener = VerdictListener(mqtt_broker.port)
+    worker = ThreadWorker(config)
+    pub = Publisher(mqtt_broker.port)
+    try:
+        batches = [(g.gateway_id, b) for g in gws for b in g.batches(6, n=10)]
+        # Within each gateway swap two neighbours: the verifier must hold and release.
+        batches[2], batches[3] = batches[3], batches[2]
+        for gw_id, b in batches:
+            pub.publish(batch_topic(gw_id), b.to_payload())
+        verdicts = listener.wait_for(12 + 1)  # 12 accepted + one "pending" for the early batch
+        with VerifierStore(config.store.path) as store:
+            wait_until(lambda: store.reading_count() == 120, 30, "120 stored readings")
+            assert store.quarantined() == [] and store.gaps() == []
+            assert [s for _g, s, _h in store.accepted_batches("gw-a")] == [1, 2, 3, 4, 5, 6]
+        accepted = [v for v in verdicts if v["verdict"] == "accepted"]
+        assert len(accepted) == 12
+        assert all(len(vs) == 1 for vs in by_hash(accepted).values())
+        pending = [v for v in verdicts if v["verdict"] == "pending"]
+        assert [(v["gateway_id"], v["seq"], v["waiting_for"]) for v in pending] == [("gw-a", 4, 3)]
+    finally:
+        pub.close()
+        assert worker.stop() == 0
+        listener.close()
+
+
+def test_tampered_batches_through_the_broker_are_quarantined_and_the_service_keeps_running(
+    mqtt_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    gw = GatewayChain("gw-t")
+    config = verifier_config(tmp_path / "v.sqlite", {"gw-t": gw.enrolled_key}, port=mqtt_broker.port)
+    listener = VerdictListener(mqtt_broker.port)
+    worker = ThreadWorker(config)
+    pub = Publisher(mqtt_broker.port)
+    topic = batch_topic("gw-t")
+    rng = random.Random(5)
+    try:
+        b1, b2, b3, b4 = gw.batches(4, n=5)
+        pub.publish(topic, b1.to_payload())
+        sent: list[tuple[str, bytes, set[str]]] = []
+        payload = b2.to_payload()
+        for _ in range(12):  # a sample of single-bit flips of batch 2
+            flipped = bytearray(payload)
+            bit = rng.randrange(len(payload) * 8)
+            flipped[bit // 8] ^= 1 << (bit % 8)
+            sent.append((f"bit {bit}", bytes(flipped), {
+                "malformed", "bad_header_signature", "bad_reading_signatures", "unknown_key",
+            }))  # fmt: skip
+        sent.append(("garbage", b"\xff" * 40, {"malformed"}))
+        stranger = GatewayChain("gw-t", key=Ed25519PrivateKey.generate())
+        sent.append(("unenrolled key", stranger.next_batch().to_payload(), {"unknown_key"}))
+        sent.append(("replayed reading", seal(gw.key, "gw-t", 2, b1.hash, [reading("gw-t", 0)]).to_payload(), {"replay"}))
+        for _what, p, _ok in sent:
+            pub.publish(topic, p)
+        pub.publish(batch_topic("gw-unknown"), b2.to_payload())
+        # Reordered and re-sent: 4 before 3 before 2, then 1 again.
+        for b in (b4, b3, b2, b1):
+            pub.publish(topic, b.to_payload())
+        verdicts = listener.wait_for(1 + len(sent) + 1 + 2 + 3 + 1)
+        with VerifierStore(config.store.path) as store:
+            wait_until(lambda: store.reading_count() == 20, 30, "the 20 good readings")
+            quarantined = store.quarantined()
+        reasons = [v["reason"] for v in verdicts if v["verdict"] == "quarantined"]
+        assert len(reasons) == len(sent) + 1 == len(quarantined)
+        for (what, _p, allowed), reason in zip(sent, reasons):
+            assert reason in allowed, (what, reason)
+        assert reasons[-1] == "malformed"  # the header names gw-t but the topic gw-unknown
+        outcomes = [(v["verdict"], v["seq"]) for v in verdicts if v["verdict"] != "quarantined"]
+        assert outcomes[-6:] == [
+            ("pending", 4), ("pending", 3), ("accepted", 2), ("accepted", 3), ("accepted", 4), ("duplicate", 1)
+        ]  # fmt: skip
+        assert worker.service.subscribed.is_set() and worker.thread.is_alive()
+    finally:
+        pub.close()
+        assert worker.stop() == 0
+        listener.close()
+
+
+def test_batches_published_while_the_verifier_is_down_arrive_when_it_returns(
+    mqtt_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    gw = GatewayChain("gw-d")
+    config = verifier_config(tmp_path / "v.sqlite", {"gw-d": gw.enrolled_key}, port=mqtt_broker.port)
+    pub = Publisher(mqtt_broker.port)
+    try:
+        worker = ThreadWorker(config)  # creates the session and its shared subscription
+        pub.publish(batch_topic("gw-d"), gw.next_batch().to_payload())
+        with VerifierStore(config.store.path) as store:
+            wait_until(lambda: store.reading_count() == 4, 30, "batch 1")
+        assert worker.stop() == 0
+        for b in gw.batches(5):
+            pub.publish(batch_topic("gw-d"), b.to_payload())
+        with VerifierStore(config.store.path) as store:
+            assert store.reading_count() == 4  # nobody is verifying now
+        worker = ThreadWorker(config)  # same client id, clean_start=False: the session resumes
+        with VerifierStore(config.store.path) as store:
+            wait_until(lambda: store.reading_count() == 24, 30, "the 5 batches queued by the broker")
+            assert [s for _g, s, _h in store.accepted_batches()] == [1, 2, 3, 4, 5, 6]
+        assert worker.stop() == 0
+    finally:
+        pub.close()
