@@ -48,6 +48,7 @@ class BatchPublisher:
         self.batch_topic = config.topic(gateway_id, "batch")
         self.status_topic = config.topic(gateway_id, "status")
         self._connected = threading.Event()
+        self._stopping = False
         self._events: queue.SimpleQueue[tuple[str, int, int]] = queue.SimpleQueue()
         self._inflight: dict[int, int] = {}  # mqtt mid -> batch seq
         self._status: dict[str, Any] = {"state": "online", "gateway": gateway_id}
@@ -66,7 +67,6 @@ class BatchPublisher:
             # not in broker session state.
             clean_session=None if v5 else True,
         )
-        client.enable_logger(logging.getLogger(f"{__name__}.paho"))
         client.max_inflight_messages_set(cfg.max_inflight)
         client.reconnect_delay_set(
             min_delay=max(1, round(cfg.reconnect_min_s)), max_delay=max(1, round(cfg.reconnect_max_s))
@@ -113,7 +113,7 @@ class BatchPublisher:
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._stopping:
             log.warning(
                 "lost the MQTT broker %s:%d (%s); reconnecting with backoff, batches stay in the outbox",
                 self.config.host, self.config.port, reason,
@@ -187,6 +187,7 @@ class BatchPublisher:
 
     def stop(self, *, timeout: float) -> None:
         """Publish the retained 'offline' status, disconnect cleanly, stop paho's thread."""
+        self._stopping = True
         try:
             if self.connected:
                 self._status["state"] = "offline"
