@@ -18,6 +18,11 @@ from pathlib import Path
 
 import pytest
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = Path(__file__).resolve().parent / "wheel_smoke.py"
 
@@ -80,18 +85,31 @@ def test_wheel_is_abi3_and_complete(wheel: Path) -> None:
     assert not any(n.startswith("tests/") or n.endswith(".o") for n in names)
 
 
-def test_smoke_in_fresh_venv(wheel: Path, tmp_path: Path) -> None:
-    venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], cwd=tmp_path)
-    python = venv / "bin" / "python"
+@pytest.fixture(scope="module")
+def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the wheel installed (see the module docstring for the flag)."""
+    venv = tmp_path_factory.mktemp("venv") / "venv"
+    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], cwd=venv.parent)
     # --force-reinstall: the system interpreter has the checkout installed in editable
     # mode; the venv must get its own copy from the wheel, not reuse that one.
     _run(
-        [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--force-reinstall",
-         str(wheel)],
-        cwd=tmp_path,
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--no-index",
+         "--force-reinstall", str(wheel)],
+        cwd=venv.parent,
         env=_clean_env(),
     )
+    return venv
+
+
+def _venv_env(venv: Path) -> dict[str, str]:
+    env = _clean_env()
+    env["PATH"] = f"{venv / 'bin'}:{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(venv)
+    return env
+
+
+def test_smoke_in_fresh_venv(venv: Path, tmp_path: Path) -> None:
+    python = venv / "bin" / "python"
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
     script = cwd / "wheel_smoke.py"
@@ -106,6 +124,46 @@ def test_smoke_in_fresh_venv(wheel: Path, tmp_path: Path) -> None:
     ).split()
     assert Path(where[0]).resolve().is_relative_to(venv.resolve()), where
     assert not Path(where[0]).resolve().is_relative_to(ROOT), where
+
+
+def test_cibuildwheel_test_command_passes_on_the_wheel(
+    venv: Path, tmp_path: Path, shared_vectors: Path
+) -> None:
+    """What cibuildwheel runs on every wheel, run here the way it does (x86_64 only).
+
+    test-sources are copied to a temporary test directory, {project} is a project
+    directory holding shared-vectors/ as the CI workflow lays it out, and each
+    test-command line runs with ``sh -c`` and the venv first on PATH.
+    """
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["cibuildwheel"]
+    project = tmp_path / "project"
+    shutil.copytree(shared_vectors, project / "shared-vectors")
+    testing = tmp_path / "cibw"
+    test_cwd = testing / "test_cwd"
+    test_cwd.mkdir(parents=True)
+    for source in config["test-sources"]:
+        src = ROOT / source
+        if src.is_dir():
+            shutil.copytree(src, test_cwd / source,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.o", "*.so"))
+        else:
+            (test_cwd / source).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, test_cwd / source)
+    commands = config["test-command"]
+    commands = commands if isinstance(commands, list) else [commands]
+    for command in commands:
+        prepared = command.replace("{project}", str(project)).replace("{package}", str(project))
+        proc = subprocess.run(["sh", "-c", prepared], cwd=test_cwd, env=_venv_env(venv),
+                              capture_output=True, text=True, timeout=900, check=False)
+        assert proc.returncode == 0, (
+            f"cibuildwheel test-command {command!r} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+        )
+    assert (testing / "shared" / "vectors").is_dir(), "the vectors were not placed for the tests"
+    # From the test directory (cwd first on sys.path, as under `python -m pytest`) the
+    # copied native/src must not shadow the installed package.
+    where = _run(["python", "-c", "import native; print(native.__file__)"], cwd=test_cwd,
+                 env=_venv_env(venv)).strip()
+    assert Path(where).resolve().is_relative_to(venv.resolve()), where
 
 
 def test_smoke_script_detects_a_foreign_native(tmp_path: Path) -> None:
