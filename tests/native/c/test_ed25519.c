@@ -1,0 +1,367 @@
+/* C-level tests of the Ed25519 core, built by tests/native/test_ed25519_c.py
+ * under AddressSanitizer + UndefinedBehaviorSanitizer, once with the 64-bit
+ * field and once with -DES_FE25 (the 10-limb field for 32-bit targets).
+ *
+ * usage: test_ed25519 CASES_FILE
+ * CASES_FILE has one case per line: "<0|1> <public key hex> <signature hex>
+ * <message hex or ->". The program checks field, scalar and point identities,
+ * then verifies every case singly and in batches of several sizes (with one
+ * key per item, and with a shared key where the file's keys allow it), and
+ * exits non-zero with a message on the first disagreement.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ed25519_internal.h"
+#include "es_ed25519.h"
+#include "es_sha512.h"
+
+static int failures = 0;
+
+#define CHECK(cond, ...)                                                   \
+    do {                                                                   \
+        if (!(cond)) {                                                     \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
+            fprintf(stderr, __VA_ARGS__);                                  \
+            fprintf(stderr, "\n");                                         \
+            failures++;                                                    \
+        }                                                                  \
+    } while (0)
+
+/* xorshift64*: deterministic test data, not cryptographic. */
+static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
+static uint64_t rng_next(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545F4914F6CDD1DULL;
+}
+
+static void random_bytes(uint8_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = (uint8_t)rng_next();
+}
+
+static void random_fe(es_fe *f)
+{
+    uint8_t b[32];
+    random_bytes(b, 32);
+    b[31] &= 0x7f;
+    es_fe_frombytes(f, b);
+}
+
+static int fe_eq(const es_fe *a, const es_fe *b)
+{
+    uint8_t x[32], y[32];
+    es_fe_tobytes(x, a);
+    es_fe_tobytes(y, b);
+    return memcmp(x, y, 32) == 0;
+}
+
+static void test_field(void)
+{
+    es_fe a, b, c, t, u, one;
+    es_fe_1(&one);
+    for (int i = 0; i < 200; i++) {
+        random_fe(&a);
+        random_fe(&b);
+        random_fe(&c);
+        /* (a + b) * c = a c + b c */
+        es_fe_add(&t, &a, &b);
+        es_fe_mul(&t, &t, &c);
+        es_fe mc, nc;
+        es_fe_mul(&mc, &a, &c);
+        es_fe_mul(&nc, &b, &c);
+        es_fe_add(&u, &mc, &nc);
+        CHECK(fe_eq(&t, &u), "distributivity");
+        /* (a - b) + b = a */
+        es_fe_sub(&t, &a, &b);
+        es_fe_add(&t, &t, &b);
+        CHECK(fe_eq(&t, &a), "sub/add");
+        /* a^2 = a * a */
+        es_fe_sq(&t, &a);
+        es_fe_mul(&u, &a, &a);
+        CHECK(fe_eq(&t, &u), "square");
+        /* a * a^-1 = 1 */
+        es_fe_invert(&t, &a);
+        es_fe_mul(&t, &t, &a);
+        CHECK(es_fe_is_zero_vartime(&a) || fe_eq(&t, &one), "inverse");
+        /* round trip of canonical encodings */
+        uint8_t enc[32], dec[32];
+        es_fe_tobytes(enc, &a);
+        es_fe_frombytes(&t, enc);
+        es_fe_tobytes(dec, &t);
+        CHECK(memcmp(enc, dec, 32) == 0 && es_fe_bytes_canonical(enc), "encoding round trip");
+    }
+    /* sqrt(-1)^2 = -1 */
+    es_fe_sq(&t, &es_fe_sqrtm1);
+    es_fe_add(&t, &t, &one);
+    CHECK(es_fe_is_zero_vartime(&t), "sqrt(-1)");
+    /* p itself and p + 1 are non-canonical; p - 1 is canonical and equals -1. */
+    uint8_t p[32];
+    memset(p, 0xff, 32);
+    p[0] = 0xed;
+    p[31] = 0x7f;
+    CHECK(!es_fe_bytes_canonical(p), "p must be non-canonical");
+    p[0] = 0xee;
+    CHECK(!es_fe_bytes_canonical(p), "p + 1 must be non-canonical");
+    p[0] = 0xec;
+    CHECK(es_fe_bytes_canonical(p), "p - 1 must be canonical");
+    es_fe_frombytes(&t, p);
+    es_fe_add(&t, &t, &one);
+    CHECK(es_fe_is_zero_vartime(&t), "p - 1 = -1");
+    /* Loose inputs at the documented bounds survive mul (a + b with a, b tight). */
+    es_fe big;
+    es_fe_neg(&big, &one); /* -1 = p - 1: every limb at its maximum */
+    es_fe_add(&t, &big, &big);
+    es_fe_mul(&u, &t, &t); /* (-2)^2 = 4 */
+    es_fe four;
+    es_fe_1(&four);
+    es_fe_add(&four, &four, &four);
+    es_fe_add(&four, &four, &four);
+    CHECK(fe_eq(&u, &four), "loose bound multiply");
+}
+
+static void test_scalars(void)
+{
+    static const uint8_t L[32] = {0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7,
+                                  0xa2, 0xde, 0xf9, 0xde, 0x14, 0,    0,    0,    0,    0,    0,
+                                  0,    0,    0,    0,    0,    0,    0,    0,    0,    0x10};
+    uint8_t x[32], y[32], z[32], wide[64] = {0};
+    CHECK(!es_sc_is_canonical(L), "L is not canonical");
+    memcpy(x, L, 32);
+    x[0]--;
+    CHECK(es_sc_is_canonical(x), "L - 1 is canonical");
+    /* (L - 1) + 1 = 0, (L - 1) * (L - 1) = 1 */
+    uint8_t one[32] = {1};
+    es_sc_add(y, x, one);
+    CHECK(memcmp(y, (uint8_t[32]){0}, 32) == 0, "L - 1 + 1");
+    es_sc_mul(y, x, x);
+    CHECK(memcmp(y, one, 32) == 0, "(-1)^2");
+    /* L reduces to 0 and 2^512 - 1 reduces to something canonical */
+    memcpy(wide, L, 32);
+    es_sc_reduce64(y, wide);
+    CHECK(memcmp(y, (uint8_t[32]){0}, 32) == 0, "L mod L");
+    memset(wide, 0xff, 64);
+    es_sc_reduce64(y, wide);
+    CHECK(es_sc_is_canonical(y), "(2^512 - 1) mod L canonical");
+    for (int i = 0; i < 200; i++) {
+        random_bytes(wide, 64);
+        es_sc_reduce64(x, wide);
+        random_bytes(wide, 64);
+        es_sc_reduce64(y, wide);
+        /* x - y + y = x and x * y = y * x */
+        es_sc_neg(z, y);
+        es_sc_add(z, x, z);
+        es_sc_add(z, z, y);
+        CHECK(memcmp(z, x, 32) == 0, "scalar add/neg");
+        uint8_t xy[32], yx[32];
+        es_sc_mul(xy, x, y);
+        es_sc_mul(yx, y, x);
+        CHECK(memcmp(xy, yx, 32) == 0 && es_sc_is_canonical(xy), "scalar mul");
+    }
+}
+
+static void test_points(void)
+{
+    /* The static table holds [2i + 1]B. */
+    es_ge_p3 acc = es_ge_base, b2;
+    es_ge_add_p3(&b2, &es_ge_base, &es_ge_base);
+    for (int i = 0; i < 64; i++) {
+        uint8_t enc_acc[32], enc_tab[32];
+        es_ge_tobytes(enc_acc, &acc);
+        /* Rebuild the table entry as a point: x = (ypx - ymx)/2, y = (ypx + ymx)/2. */
+        const es_ge_niels *e = &es_ge_base_odd_multiples[i];
+        es_fe two, half, x, y;
+        es_fe_1(&two);
+        es_fe_add(&two, &two, &two);
+        es_fe_invert(&half, &two);
+        es_fe_sub(&x, &e->YplusX, &e->YminusX);
+        es_fe_mul(&x, &x, &half);
+        es_fe_add(&y, &e->YplusX, &e->YminusX);
+        es_fe_mul(&y, &y, &half);
+        es_fe_tobytes(enc_tab, &y);
+        enc_tab[31] |= (uint8_t)(es_fe_is_negative(&x) << 7);
+        CHECK(memcmp(enc_acc, enc_tab, 32) == 0, "base table entry %d", 2 * i + 1);
+        es_ge_add_p3(&acc, &acc, &b2);
+    }
+    /* MSM equals the sum of double-scalar multiplications, for sizes around
+     * the Straus/Pippenger switch and both short and long scalars. */
+    static const size_t sizes[] = {1, 2, 3, 47, 48, 49, 50, 120};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        const size_t n = sizes[s];
+        es_ge_p3 *pts = malloc(n * sizeof *pts);
+        uint8_t *sc = malloc(32 * n);
+        es_ge_p3 expect, got, t;
+        es_ge_identity(&expect);
+        for (size_t i = 0; i < n; i++) {
+            uint8_t k[32], zero[32] = {0}, wide[64];
+            random_bytes(wide, 64);
+            es_sc_reduce64(k, wide);
+            es_double_scalarmult_base_vartime(&pts[i], zero, &es_ge_base, k); /* kB */
+            random_bytes(sc + 32 * i, 32);
+            sc[32 * i + 31] &= 0x0f;
+            if (i % 3 == 0) /* 128-bit scalars, as batch coefficients */
+                memset(sc + 32 * i + 16, 0, 16);
+            es_double_scalarmult_base_vartime(&t, sc + 32 * i, &pts[i], zero);
+            es_ge_add_p3(&expect, &expect, &t);
+        }
+        CHECK(es_msm_vartime(&got, sc, pts, n) == 0, "msm alloc");
+        uint8_t e1[32], e2[32];
+        es_ge_tobytes(e1, &expect);
+        es_ge_tobytes(e2, &got);
+        CHECK(memcmp(e1, e2, 32) == 0, "msm of %zu terms", n);
+        free(pts);
+        free(sc);
+    }
+}
+
+typedef struct {
+    int expect;
+    uint8_t pk[32], sig[64];
+    uint8_t *msg;
+    size_t msg_len;
+} vcase;
+
+static int unhex(uint8_t *out, size_t cap, const char *hex, size_t *len)
+{
+    size_t n = strlen(hex);
+    if (strcmp(hex, "-") == 0)
+        n = 0;
+    if (n % 2 || n / 2 > cap)
+        return -1;
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return -1;
+        out[i] = (uint8_t)v;
+    }
+    *len = n / 2;
+    return 0;
+}
+
+static vcase *load_cases(const char *path, size_t *count)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t cap = 64, n = 0;
+    vcase *cases = malloc(cap * sizeof *cases);
+    static char pk[200], sig[300], msg[1 << 16];
+    int expect;
+    while (fscanf(f, "%d %199s %299s %65535s", &expect, pk, sig, msg) == 4) {
+        if (n == cap)
+            cases = realloc(cases, (cap *= 2) * sizeof *cases);
+        vcase *c = &cases[n];
+        size_t len;
+        c->expect = expect;
+        c->msg = malloc(strlen(msg) / 2 + 1);
+        if (unhex(c->pk, 32, pk, &len) || len != 32 || unhex(c->sig, 64, sig, &len) || len != 64 ||
+            unhex(c->msg, strlen(msg) / 2 + 1, msg, &c->msg_len)) {
+            fprintf(stderr, "bad line %zu in %s\n", n + 1, path);
+            exit(2);
+        }
+        n++;
+    }
+    fclose(f);
+    *count = n;
+    return cases;
+}
+
+/* Verifies cases[lo..hi) as one batch and compares each verdict. */
+static void batch_check(const vcase *cases, size_t lo, size_t hi, int shared_key)
+{
+    const size_t n = hi - lo;
+    uint8_t *keys = malloc(32 * n), *sigs = malloc(64 * n), *verdicts = malloc(n);
+    size_t *offsets = malloc((n + 1) * sizeof *offsets), total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += cases[lo + i].msg_len;
+    uint8_t *msgs = malloc(total + 1);
+    offsets[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        const vcase *c = &cases[lo + i];
+        memcpy(keys + 32 * i, c->pk, 32);
+        memcpy(sigs + 64 * i, c->sig, 64);
+        memcpy(msgs + offsets[i], c->msg, c->msg_len);
+        offsets[i + 1] = offsets[i] + c->msg_len;
+    }
+    const int rc = es_ed25519_verify_batch_vartime(keys, shared_key ? 1 : n, sigs, msgs, offsets, n,
+                                                   verdicts);
+    CHECK(rc == 0, "batch [%zu, %zu) returned %d", lo, hi, rc);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        CHECK(verdicts[i] == cases[lo + i].expect, "batch [%zu, %zu) item %zu: got %d want %d", lo,
+              hi, lo + i, verdicts[i], cases[lo + i].expect);
+    free(keys);
+    free(sigs);
+    free(verdicts);
+    free(offsets);
+    free(msgs);
+}
+
+static void test_cases(const vcase *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const vcase *c = &cases[i];
+        const int ok = es_ed25519_verify_vartime(c->pk, c->msg, c->msg_len, c->sig) == 0;
+        CHECK(ok == c->expect, "single case %zu: got %d want %d", i, ok, c->expect);
+    }
+    static const size_t chunk_sizes[] = {1, 7, 48, 64, 1000000};
+    for (size_t s = 0; s < sizeof chunk_sizes / sizeof *chunk_sizes; s++)
+        for (size_t lo = 0; lo < n; lo += chunk_sizes[s]) {
+            const size_t hi = lo + chunk_sizes[s] < n ? lo + chunk_sizes[s] : n;
+            batch_check(cases, lo, hi, 0);
+            /* Shared-key form when every key in the chunk is equal. */
+            int same = 1;
+            for (size_t i = lo + 1; i < hi && same; i++)
+                same = memcmp(cases[i].pk, cases[lo].pk, 32) == 0;
+            if (same)
+                batch_check(cases, lo, hi, 1);
+        }
+}
+
+static void test_bad_arguments(void)
+{
+    uint8_t k[32] = {0}, s[64] = {0}, v[2] = {7, 7};
+    size_t offs[3] = {0, 2, 1};
+    CHECK(es_ed25519_verify_vartime(NULL, NULL, 0, s) == -1, "NULL key");
+    CHECK(es_ed25519_verify_vartime(k, NULL, 5, s) == -1, "NULL message with length");
+    CHECK(es_ed25519_verify_batch_vartime(k, 1, s, (const uint8_t *)"ab", offs, 2, v) == -1,
+          "decreasing offsets");
+    CHECK(es_ed25519_verify_batch_vartime(k, 3, s, (const uint8_t *)"ab", offs, 2, v) == -1,
+          "n_keys neither 1 nor n");
+    CHECK(es_ed25519_verify_batch_vartime(k, 1, s, NULL, offs, 0, v) == 0 && v[0] == 7,
+          "empty batch touches nothing");
+    uint8_t out[64];
+    CHECK(es_sha512(NULL, 0, out) == 0 && es_sha512(NULL, 1, out) == -1, "sha512 NULL");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s CASES_FILE\n", argv[0]);
+        return 2;
+    }
+    test_field();
+    test_scalars();
+    test_points();
+    test_bad_arguments();
+    size_t n = 0;
+    vcase *cases = load_cases(argv[1], &n);
+    if (!cases || n == 0) {
+        fprintf(stderr, "no cases read from %s\n", argv[1]);
+        return 2;
+    }
+    test_cases(cases, n);
+    for (size_t i = 0; i < n; i++)
+        free(cases[i].msg);
+    free(cases);
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("ok: field, scalars, points, arguments, %zu cases\n", n);
+    return 0;
+}
