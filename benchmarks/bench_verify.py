@@ -1,0 +1,186 @@
+"""Ed25519 verification throughput: native single and batch vs PyNaCl and cryptography.
+
+Per-signature time for batch sizes 1..4096, with one key for every item ("same
+key", the verifier's case: one gateway signs a whole batch) and one key per item
+("distinct keys"), on 1 and 2 threads, next to libsodium (PyNaCl) and OpenSSL
+(cryptography) verifying the same signatures one by one, all in one run so the
+ratios compare like with like. Prints a table and writes
+benchmarks/results/bench_verify.json.
+
+    python3 benchmarks/bench_verify.py            # full run
+    python3 benchmarks/bench_verify.py --quick    # smaller sizes, fewer rounds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from nacl.signing import VerifyKey
+
+import native
+
+RESULTS = Path(__file__).resolve().parent / "results" / "bench_verify.json"
+MESSAGE_SIZE = 100  # about one sealed reading record
+TARGETS = {
+    "batch1024_same_key_vs_libsodium": 11.0,
+    "batch1024_distinct_keys_vs_libsodium": 6.0,
+    "single_vs_libsodium": 1.2,
+    "two_threads_vs_one": 1.9,
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    implementation: str
+    keys: str  # "same" or "distinct"
+    batch: int
+    threads: int
+    us_per_sig: float
+    speedup_vs_libsodium: float
+
+
+@dataclass(frozen=True)
+class Corpus:
+    keys: list[bytes]
+    messages: list[bytes]
+    signatures: list[bytes]
+
+
+def _corpus(n: int, distinct: bool) -> Corpus:
+    signers = [Ed25519PrivateKey.generate() for _ in range(n if distinct else 1)]
+    pubs = [s.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw) for s in signers]
+    msgs = [os.urandom(MESSAGE_SIZE) for _ in range(n)]
+    sigs = [signers[i % len(signers)].sign(m) for i, m in enumerate(msgs)]
+    return Corpus([pubs[i % len(pubs)] for i in range(n)], msgs, sigs)
+
+
+def _time_per_item(fn: Callable[[], object], items: int, min_seconds: float, rounds: int) -> float:
+    """Median over rounds of the per-item time; each round repeats fn for >= min_seconds."""
+    samples = []
+    for _ in range(rounds):
+        reps, start = 0, time.perf_counter()
+        while True:
+            fn()
+            reps += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                break
+        samples.append(elapsed / (reps * items))
+    return statistics.median(samples)
+
+
+def _packed_call(c: Corpus, same: bool, threads: int) -> Callable[[], list[bool]]:
+    offsets = array("Q", [0])
+    for m in c.messages:
+        offsets.append(offsets[-1] + len(m))
+    keys = c.keys[0] if same else b"".join(c.keys)
+    sigs, msgs = b"".join(c.signatures), b"".join(c.messages)
+
+    def call() -> list[bool]:
+        out = native.verify_batch_packed(keys, sigs, msgs, offsets, threads=threads)
+        if not all(out):
+            raise RuntimeError("benchmark signatures failed to verify")
+        return out
+
+    return call
+
+
+def run(sizes: list[int], thread_counts: list[int], min_seconds: float, rounds: int) -> dict[str, object]:
+    baseline = _corpus(256, distinct=True)
+    triples = list(zip(baseline.keys, baseline.messages, baseline.signatures))
+    nacl_keys = [VerifyKey(k) for k in baseline.keys]
+    ossl_keys = [Ed25519PublicKey.from_public_bytes(k) for k in baseline.keys]
+
+    def nacl_all() -> None:
+        for vk, (_, m, s) in zip(nacl_keys, triples):
+            vk.verify(m, s)
+
+    def ossl_all() -> None:
+        for pk, (_, m, s) in zip(ossl_keys, triples):
+            pk.verify(s, m)
+
+    def native_all() -> None:
+        for k, m, s in triples:
+            if not native.verify(k, m, s):
+                raise RuntimeError("benchmark signature failed to verify")
+
+    t_nacl = _time_per_item(nacl_all, len(triples), min_seconds, rounds)
+    t_ossl = _time_per_item(ossl_all, len(triples), min_seconds, rounds)
+    t_single = _time_per_item(native_all, len(triples), min_seconds, rounds)
+    rows = [
+        Row("PyNaCl (libsodium) one by one", "distinct", 1, 1, t_nacl * 1e6, 1.0),
+        Row("cryptography (OpenSSL) one by one", "distinct", 1, 1, t_ossl * 1e6, t_nacl / t_ossl),
+        Row("native.verify one by one", "distinct", 1, 1, t_single * 1e6, t_nacl / t_single),
+    ]
+    for keys in ("same", "distinct"):
+        corpora = {n: _corpus(n, distinct=keys == "distinct") for n in sizes}
+        for threads in thread_counts:
+            for n in sizes:
+                t = _time_per_item(_packed_call(corpora[n], keys == "same", threads), n, min_seconds, rounds)
+                rows.append(Row("native.verify_batch_packed", keys, n, threads, t * 1e6, t_nacl / t))
+
+    def find(keys: str, n: int, threads: int) -> Row | None:
+        for r in rows:
+            if r.implementation.startswith("native.verify_batch") and (r.keys, r.batch, r.threads) == (keys, n, threads):
+                return r
+        return None
+
+    achieved: dict[str, float | None] = {"single_vs_libsodium": t_nacl / t_single}
+    same1024, dist1024 = find("same", 1024, 1), find("distinct", 1024, 1)
+    achieved["batch1024_same_key_vs_libsodium"] = same1024.speedup_vs_libsodium if same1024 else None
+    achieved["batch1024_distinct_keys_vs_libsodium"] = dist1024.speedup_vs_libsodium if dist1024 else None
+    biggest = max(sizes)
+    one, two = find("same", biggest, 1), find("same", biggest, 2)
+    achieved["two_threads_vs_one"] = one.us_per_sig / two.us_per_sig if one and two else None
+    return {
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
+        "message_size": MESSAGE_SIZE,
+        "rows": [asdict(r) for r in rows],
+        "targets": TARGETS,
+        "achieved": achieved,
+    }
+
+
+def print_table(result: dict[str, object]) -> None:
+    print(f"{'implementation':38} {'keys':9} {'batch':>6} {'thr':>3} {'us/sig':>9} {'x libsodium':>12}")
+    for r in result["rows"]:  # type: ignore[attr-defined]
+        print(
+            f"{r['implementation']:38} {r['keys']:9} {r['batch']:>6} {r['threads']:>3} "
+            f"{r['us_per_sig']:>9.2f} {r['speedup_vs_libsodium']:>12.2f}"
+        )
+    print("\ntarget                                  wanted   achieved")
+    for name, wanted in TARGETS.items():
+        got = result["achieved"][name]  # type: ignore[index]
+        shown = "n/a" if got is None else f"{got:.2f}"
+        print(f"{name:38} {wanted:>7.2f}x {shown:>9}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="sizes up to 1024, fewer and shorter rounds")
+    parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON output (default {RESULTS})")
+    args = parser.parse_args()
+    if args.quick:
+        result = run([1, 16, 64, 256, 1024], [1, 2], min_seconds=0.05, rounds=3)
+    else:
+        result = run([1, 16, 64, 256, 1024, 4096], [1, 2], min_seconds=0.3, rounds=5)
+    result["quick"] = args.quick
+    print_table(result)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
