@@ -18,6 +18,7 @@ the code:
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -94,6 +95,7 @@ class Pipeline:
         self._retry_publish_at = 0.0
         self._backpressure_reason: str | None = None
         self._rejections = 0
+        self._acked_unrecorded: set[int] = set()
         if outbox.pending_count or outbox.batch_count:
             log.info(
                 "resuming: chain at batch %d, %d readings to seal, %d batches to publish",
@@ -280,9 +282,17 @@ class Pipeline:
 
     def pump_publisher(self) -> None:
         result = self.publisher.poll()
-        if result.acked:
-            removed = self.outbox.mark_published(result.acked)
-            self.metrics.batches_published.inc(removed)
+        if result.acked or self._acked_unrecorded:
+            done = self._acked_unrecorded | set(result.acked)
+            try:
+                removed = self.outbox.mark_published(done)
+            except sqlite3.Error as exc:
+                # Even a DELETE needs WAL space; keep the PUBACKs and try again next round.
+                self._acked_unrecorded = done
+                log.warning("cannot forget %d acknowledged batches yet: %s", len(done), exc)
+            else:
+                self._acked_unrecorded = set()
+                self.metrics.batches_published.inc(removed)
         if result.rejected:
             self.metrics.batches_rejected.inc(len(result.rejected))
             self._rejections += 1

@@ -146,3 +146,18 @@ def test_file_errors(tmp_path: Path) -> None:
     bad.write_text('[gateway]\nid = "x"\n')
     with pytest.raises(ConfigError, match=r"bad\.toml: gateway\.key_path is required"):
         load_config(bad)
+
+
+def test_shipped_example_parses(tmp_path: Path) -> None:
+    import tomllib
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "agent.toml"
+    data = tomllib.loads(example.read_text(encoding="utf-8"))
+    tls = data["mqtt"].pop("tls")  # its certificate files exist only on a real gateway
+    cfg = parse_config(data, base=example.parent, env={})
+    assert cfg.gateway.id == "plant7-gw01" and cfg.metrics_port == 9108
+    for name in ("ca_file", "cert_file", "key_file"):
+        (tmp_path / name).write_text("pem")
+        tls[name] = str(tmp_path / name)
+    data["mqtt"]["tls"] = tls
+    assert parse_config(data, base=example.parent, env={}).mqtt.tls is not None

@@ -258,3 +258,22 @@ def test_replace_is_frozen_config(tmp_path: Path) -> None:
     with pytest.raises(AttributeError):
         cfg.batch.max_readings = 5  # type: ignore[misc]
     assert replace(cfg.batch, max_readings=5).max_readings == 5
+
+
+def test_mqtt_311_is_selectable(tmp_path: Path, mqtt_broker: MosquittoBroker) -> None:
+    h = Harness(tmp_path, mqtt_broker)
+    h.publisher.stop(timeout=0.1)
+    h.publisher = BatchPublisher(replace(h.config.mqtt, protocol="3.1.1"), GW)
+    h.pipeline.publisher = h.publisher
+    try:
+        with Subscriber(mqtt_broker.host, mqtt_broker.port) as sub:
+            h.publisher.start()
+            assert h.publisher.wait_connected(10)
+            assert h.publisher._client.protocol == mqtt.MQTTv311
+            h.feed(45)
+            assert h.run_until(lambda: h.outbox.batch_count == 0 and h.outbox.pending_count == 0, 20)
+            payloads = sub.wait_for(lambda p: len(p) >= 3, timeout=10)
+    finally:
+        h.close()
+    report = check_stream(payloads, h.key.public_key, gateway_id=GW)
+    assert [r.device_seq for r in report.readings] == list(range(1, 46))
