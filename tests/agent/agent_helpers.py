@@ -44,6 +44,7 @@ def write_config(
     max_bytes: int = 16 * 1024 * 1024,
     metrics_port: int = 0,
     next_key_path: Path | None = None,
+    mqtt_extra: str = "",
 ) -> Path:
     serial = "".join(f'\n[[serial]]\npath = "{p}"\n' for p in ports)
     rotation = f'next_key_path = "{next_key_path}"\n' if next_key_path else ""
@@ -68,6 +69,7 @@ port = {broker_port}
 reconnect_min_s = 0.2
 reconnect_max_s = 1.0
 flush_timeout_s = 3.0
+{mqtt_extra}
 
 [metrics]
 port = {metrics_port}
@@ -82,8 +84,11 @@ def agent_command(config: Path, log_level: str = "INFO") -> list[str]:
     return [sys.executable, "-m", "edgeseal", "agent", "--log-level", log_level, "--config", str(config)]
 
 
-def start_agent(config: Path, log_path: Path, log_level: str = "INFO") -> subprocess.Popen[bytes]:
+def start_agent(
+    config: Path, log_path: Path, log_level: str = "INFO", extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
+    env.update(extra_env or {})
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with open(log_path, "ab") as log:
         return subprocess.Popen(
