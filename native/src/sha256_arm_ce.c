@@ -56,34 +56,43 @@ static ES_TARGET_ARM_CE void arm_ce_blocks(uint32_t state[8], const uint8_t *dat
     vst1q_u32(state + 4, efgh);
 }
 
-static ES_TARGET_ARM_CE void arm_ce_blocks2(uint32_t state_a[8], const uint8_t *block_a,
-                                            uint32_t state_b[8], const uint8_t *block_b) {
+static ES_TARGET_ARM_CE void arm_ce_blocks2(uint32_t state_a[8], const uint8_t *data_a,
+                                            uint32_t state_b[8], const uint8_t *data_b,
+                                            size_t nblocks) {
     uint32x4_t abcd_a = vld1q_u32(state_a), efgh_a = vld1q_u32(state_a + 4);
     uint32x4_t abcd_b = vld1q_u32(state_b), efgh_b = vld1q_u32(state_b + 4);
-    const uint32x4_t abcd_a0 = abcd_a, efgh_a0 = efgh_a, abcd_b0 = abcd_b, efgh_b0 = efgh_b;
-    uint32x4_t wa[4], wb[4];
-    for (unsigned i = 0; i < 4; i++) {
-        wa[i] = load_words(block_a + 16 * i);
-        wb[i] = load_words(block_b + 16 * i);
-    }
-#pragma GCC unroll 16
-    for (unsigned g = 0; g < 16; g++) {
-        if (g >= 4) {
-            wa[g % 4] = next_words(wa[g % 4], wa[(g + 1) % 4], wa[(g + 2) % 4], wa[(g + 3) % 4]);
-            wb[g % 4] = next_words(wb[g % 4], wb[(g + 1) % 4], wb[(g + 2) % 4], wb[(g + 3) % 4]);
+    for (; nblocks > 0; nblocks--, data_a += ES_SHA256_BLOCK_LEN, data_b += ES_SHA256_BLOCK_LEN) {
+        const uint32x4_t abcd_a0 = abcd_a, efgh_a0 = efgh_a, abcd_b0 = abcd_b, efgh_b0 = efgh_b;
+        uint32x4_t wa[4], wb[4];
+        for (unsigned i = 0; i < 4; i++) {
+            wa[i] = load_words(data_a + 16 * i);
+            wb[i] = load_words(data_b + 16 * i);
         }
-        const uint32x4_t k = vld1q_u32(es_sha256_k + 4 * g);
-        uint32x4_t wk_a = vaddq_u32(wa[g % 4], k), wk_b = vaddq_u32(wb[g % 4], k);
-        uint32x4_t before_a = abcd_a, before_b = abcd_b;
-        abcd_a = vsha256hq_u32(abcd_a, efgh_a, wk_a);
-        abcd_b = vsha256hq_u32(abcd_b, efgh_b, wk_b);
-        efgh_a = vsha256h2q_u32(efgh_a, before_a, wk_a);
-        efgh_b = vsha256h2q_u32(efgh_b, before_b, wk_b);
+#pragma GCC unroll 16
+        for (unsigned g = 0; g < 16; g++) {
+            if (g >= 4) {
+                wa[g % 4] =
+                    next_words(wa[g % 4], wa[(g + 1) % 4], wa[(g + 2) % 4], wa[(g + 3) % 4]);
+                wb[g % 4] =
+                    next_words(wb[g % 4], wb[(g + 1) % 4], wb[(g + 2) % 4], wb[(g + 3) % 4]);
+            }
+            const uint32x4_t k = vld1q_u32(es_sha256_k + 4 * g);
+            uint32x4_t wk_a = vaddq_u32(wa[g % 4], k), wk_b = vaddq_u32(wb[g % 4], k);
+            uint32x4_t before_a = abcd_a, before_b = abcd_b;
+            abcd_a = vsha256hq_u32(abcd_a, efgh_a, wk_a);
+            abcd_b = vsha256hq_u32(abcd_b, efgh_b, wk_b);
+            efgh_a = vsha256h2q_u32(efgh_a, before_a, wk_a);
+            efgh_b = vsha256h2q_u32(efgh_b, before_b, wk_b);
+        }
+        abcd_a = vaddq_u32(abcd_a, abcd_a0);
+        efgh_a = vaddq_u32(efgh_a, efgh_a0);
+        abcd_b = vaddq_u32(abcd_b, abcd_b0);
+        efgh_b = vaddq_u32(efgh_b, efgh_b0);
     }
-    vst1q_u32(state_a, vaddq_u32(abcd_a, abcd_a0));
-    vst1q_u32(state_a + 4, vaddq_u32(efgh_a, efgh_a0));
-    vst1q_u32(state_b, vaddq_u32(abcd_b, abcd_b0));
-    vst1q_u32(state_b + 4, vaddq_u32(efgh_b, efgh_b0));
+    vst1q_u32(state_a, abcd_a);
+    vst1q_u32(state_a + 4, efgh_a);
+    vst1q_u32(state_b, abcd_b);
+    vst1q_u32(state_b + 4, efgh_b);
 }
 
 const es_sha256_impl es_sha256_impl_arm_ce = {arm_ce_blocks, arm_ce_blocks2};

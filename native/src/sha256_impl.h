@@ -18,12 +18,12 @@ typedef struct {
     /* Absorb nblocks consecutive 64-byte blocks into one state. */
     void (*blocks)(uint32_t state[8], const uint8_t *data, size_t nblocks);
     /*
-     * Absorb one block into each of two independent states. Variants with
-     * hardware rounds interleave the two so one stream's latency hides behind
-     * the other's; the portable variant simply runs them one after the other.
+     * Absorb nblocks consecutive blocks into each of two independent states.
+     * Variants with hardware rounds interleave the two so one stream's latency
+     * hides behind the other's; the portable variant runs them one after the other.
      */
-    void (*blocks2)(uint32_t state_a[8], const uint8_t *block_a, uint32_t state_b[8],
-                    const uint8_t *block_b);
+    void (*blocks2)(uint32_t state_a[8], const uint8_t *data_a, uint32_t state_b[8],
+                    const uint8_t *data_b, size_t nblocks);
 } es_sha256_impl;
 
 /* FIPS 180-4 section 5.3.3: initial hash value H(0). */

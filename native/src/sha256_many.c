@@ -1,29 +1,37 @@
 /*
  * Padding, lanes and the public hashing entry points, shared by every variant.
  *
- * A "lane" walks one logical message M = prefix || data block by block and hands
- * each 64-byte block to the compression function: full data blocks are passed in
- * place, the others (the ones straddling the prefix, and the one or two final
- * blocks carrying the FIPS 180-4 section 5.1.1 padding) are assembled in the
- * lane's own 64-byte buffer. Two lanes run side by side so that variants with
- * hardware rounds can interleave two independent messages (blocks2); when a lane's
- * message ends its digest is written and the lane takes the next message. Lanes
- * never need to be in step, so messages of any mix of lengths share a call.
+ * A "lane" walks one logical message M = prefix || data and hands its 64-byte
+ * blocks to the compression function in runs of consecutive blocks: full data
+ * blocks are passed in place; the block straddling the prefix and the one or two
+ * final blocks carrying the FIPS 180-4 section 5.1.1 padding are assembled in the
+ * lane's own buffer. A short message (padded to at most SHORT_BLOCKS blocks, as
+ * every Merkle leaf of a reading and every node is) is padded whole at once, so it
+ * is a single run.
+ *
+ * Two lanes run side by side and the variant's blocks2 compresses min(run a,
+ * run b) blocks of both at once: hardware SHA rounds have a latency of several
+ * cycles and one stream alone leaves the unit idle. When a lane's message ends,
+ * its digest is written and the lane takes the next message, so messages of any
+ * mix of lengths share a call; two equal short messages cost one blocks2 call.
  */
 #include <string.h>
 
 #include "sha256_impl.h"
+
+enum { SHORT_BLOCKS = 4 };
 
 typedef struct {
     const uint8_t *prefix;
     size_t prefix_len;
     const uint8_t *data;
     uint64_t total;       /* prefix_len + data length, in bytes */
-    uint64_t next_block;  /* index of the next block to produce */
+    uint64_t next_block;  /* index of the next block to hand out */
     uint64_t block_count; /* blocks after padding: floor((total + 8) / 64) + 1 */
+    int whole;            /* the entire padded message is in buf */
     uint8_t *out;
     uint32_t state[8];
-    uint8_t buf[ES_SHA256_BLOCK_LEN];
+    uint8_t buf[SHORT_BLOCKS * ES_SHA256_BLOCK_LEN];
 } lane;
 
 static void store_be32(uint8_t *p, uint32_t v) {
@@ -31,19 +39,6 @@ static void store_be32(uint8_t *p, uint32_t v) {
     p[1] = (uint8_t)(v >> 16);
     p[2] = (uint8_t)(v >> 8);
     p[3] = (uint8_t)v;
-}
-
-static void lane_start(lane *l, const uint8_t *prefix, size_t prefix_len, const uint8_t *data,
-                       size_t len, uint8_t *out) {
-    l->prefix = prefix;
-    l->prefix_len = prefix_len;
-    l->data = data;
-    l->total = (uint64_t)prefix_len + (uint64_t)len;
-    l->next_block = 0;
-    /* Padding adds 0x80 and an 8-byte length: 9 bytes, rounded up to a block. */
-    l->block_count = (l->total + 8) / ES_SHA256_BLOCK_LEN + 1;
-    l->out = out;
-    memcpy(l->state, es_sha256_iv, sizeof l->state);
 }
 
 /* Copies logical bytes [start, start + n) of prefix || data to dst. */
@@ -59,28 +54,64 @@ static void lane_copy(const lane *l, uint64_t start, size_t n, uint8_t *dst) {
     if (n > 0) memcpy(dst, l->data + (start - l->prefix_len), n);
 }
 
-/* The next block of the padded message, or NULL once every block was produced. */
-static const uint8_t *lane_block(lane *l) {
-    if (l->next_block == l->block_count) return NULL;
-    uint64_t start = l->next_block * ES_SHA256_BLOCK_LEN;
-    l->next_block++;
-    if (start + ES_SHA256_BLOCK_LEN <= l->total) {
-        if (start >= l->prefix_len) return l->data + (start - l->prefix_len);
-        lane_copy(l, start, ES_SHA256_BLOCK_LEN, l->buf);
-        return l->buf;
-    }
-    /* A final block: the message's last bytes, 0x80, zeros, and in the very last
-     * block the message length in bits as a big-endian 64-bit number. */
+/*
+ * Writes the blocks from logical offset start to the end of the padded message
+ * into dst: the message's remaining bytes, 0x80, zeros, and the message length in
+ * bits as a big-endian 64-bit number in the last 8 bytes. Returns the block count.
+ */
+static size_t lane_pad_tail(const lane *l, uint64_t start, uint8_t *dst) {
+    size_t blocks = (size_t)(l->block_count - start / ES_SHA256_BLOCK_LEN);
+    size_t bytes = blocks * ES_SHA256_BLOCK_LEN;
     size_t have = l->total > start ? (size_t)(l->total - start) : 0;
-    lane_copy(l, start, have, l->buf);
-    memset(l->buf + have, 0, ES_SHA256_BLOCK_LEN - have);
-    if (l->total >= start) l->buf[have] = 0x80; /* else it went into the previous block */
-    if (l->next_block == l->block_count) {
-        uint64_t bits = l->total * 8;
-        store_be32(l->buf + 56, (uint32_t)(bits >> 32));
-        store_be32(l->buf + 60, (uint32_t)bits);
+    lane_copy(l, start, have, dst);
+    memset(dst + have, 0, bytes - have);
+    if (l->total >= start) dst[have] = 0x80; /* else it went into the previous block */
+    uint64_t bits = l->total * 8;
+    store_be32(dst + bytes - 8, (uint32_t)(bits >> 32));
+    store_be32(dst + bytes - 4, (uint32_t)bits);
+    return blocks;
+}
+
+static void lane_start(lane *l, const uint8_t *prefix, size_t prefix_len, const uint8_t *data,
+                       size_t len, uint8_t *out) {
+    l->prefix = prefix;
+    l->prefix_len = prefix_len;
+    l->data = data;
+    l->total = (uint64_t)prefix_len + (uint64_t)len;
+    l->next_block = 0;
+    /* Padding adds 0x80 and an 8-byte length: 9 bytes, rounded up to a block. */
+    l->block_count = (l->total + 8) / ES_SHA256_BLOCK_LEN + 1;
+    l->whole = l->block_count <= SHORT_BLOCKS;
+    if (l->whole) lane_pad_tail(l, 0, l->buf);
+    l->out = out;
+    memcpy(l->state, es_sha256_iv, sizeof l->state);
+}
+
+/*
+ * The next run of consecutive blocks: *blocks is set to its start and the block
+ * count is returned (0 once the message is done). The run stays valid until the
+ * lane is asked for the next one.
+ */
+static size_t lane_run(lane *l, const uint8_t **blocks) {
+    if (l->next_block == l->block_count) return 0;
+    uint64_t start = l->next_block * ES_SHA256_BLOCK_LEN;
+    size_t n;
+    if (l->whole) {
+        *blocks = l->buf + start;
+        n = (size_t)(l->block_count - l->next_block);
+    } else if (start + ES_SHA256_BLOCK_LEN > l->total) {
+        *blocks = l->buf;
+        n = lane_pad_tail(l, start, l->buf);
+    } else if (start < l->prefix_len) {
+        lane_copy(l, start, ES_SHA256_BLOCK_LEN, l->buf); /* the block holding the prefix */
+        *blocks = l->buf;
+        n = 1;
+    } else {
+        *blocks = l->data + (start - l->prefix_len); /* full data blocks, in place */
+        n = (size_t)((l->total - start) / ES_SHA256_BLOCK_LEN);
     }
-    return l->buf;
+    l->next_block += n;
+    return n;
 }
 
 static void lane_finish(const lane *l) {
@@ -88,17 +119,12 @@ static void lane_finish(const lane *l) {
 }
 
 void es_sha256_drive_one(const es_sha256_impl *impl, const uint8_t *prefix, size_t prefix_len,
-                        const uint8_t *data, size_t len, uint8_t *out) {
+                         const uint8_t *data, size_t len, uint8_t *out) {
     lane l;
     lane_start(&l, prefix, prefix_len, data, len, out);
-    if (prefix_len == 0 && len >= ES_SHA256_BLOCK_LEN) {
-        /* Long messages: all full blocks in one call, state kept in registers. */
-        size_t full = len / ES_SHA256_BLOCK_LEN;
-        impl->blocks(l.state, data, full);
-        l.next_block = full;
-    }
-    const uint8_t *block;
-    while ((block = lane_block(&l)) != NULL) impl->blocks(l.state, block, 1);
+    const uint8_t *blocks;
+    size_t n;
+    while ((n = lane_run(&l, &blocks)) > 0) impl->blocks(l.state, blocks, n);
     lane_finish(&l);
 }
 
@@ -114,40 +140,48 @@ static void message_at(const uint8_t *buf, const uint64_t *offsets, size_t strid
     }
 }
 
+/* Starts lane k on message *next if any is left; returns its first run's length. */
+static size_t lane_take(lane *l, const uint8_t *prefix, size_t prefix_len, const uint8_t *buf,
+                        const uint64_t *offsets, size_t stride, size_t *next, size_t count,
+                        uint8_t *out, const uint8_t **blocks) {
+    if (*next == count) return 0;
+    const uint8_t *data;
+    size_t len;
+    message_at(buf, offsets, stride, *next, &data, &len);
+    lane_start(l, prefix, prefix_len, data, len, out + *next * ES_SHA256_DIGEST_LEN);
+    (*next)++;
+    return lane_run(l, blocks);
+}
+
 void es_sha256_drive_many(const es_sha256_impl *impl, const uint8_t *prefix, size_t prefix_len,
-                         const uint8_t *buf, const uint64_t *offsets, size_t stride,
-                         size_t count, uint8_t *out) {
+                          const uint8_t *buf, const uint64_t *offsets, size_t stride,
+                          size_t count, uint8_t *out) {
     lane lanes[2];
-    const uint8_t *block[2] = {NULL, NULL};
-    size_t next = 0;
-    for (unsigned k = 0; k < 2 && next < count; k++, next++) {
-        const uint8_t *data;
-        size_t len;
-        message_at(buf, offsets, stride, next, &data, &len);
-        lane_start(&lanes[k], prefix, prefix_len, data, len, out + next * ES_SHA256_DIGEST_LEN);
-        block[k] = lane_block(&lanes[k]);
-    }
-    while (block[0] != NULL || block[1] != NULL) {
-        if (block[0] != NULL && block[1] != NULL)
-            impl->blocks2(lanes[0].state, block[0], lanes[1].state, block[1]);
-        else if (block[0] != NULL)
-            impl->blocks(lanes[0].state, block[0], 1);
-        else
-            impl->blocks(lanes[1].state, block[1], 1);
+    const uint8_t *run[2] = {NULL, NULL};
+    size_t left[2], next = 0;
+    for (unsigned k = 0; k < 2; k++)
+        left[k] = lane_take(&lanes[k], prefix, prefix_len, buf, offsets, stride, &next, count,
+                            out, &run[k]);
+    while (left[0] > 0 || left[1] > 0) {
+        size_t n;
+        if (left[0] > 0 && left[1] > 0) {
+            n = left[0] < left[1] ? left[0] : left[1];
+            impl->blocks2(lanes[0].state, run[0], lanes[1].state, run[1], n);
+        } else {
+            unsigned k = left[0] > 0 ? 0 : 1;
+            n = left[k];
+            impl->blocks(lanes[k].state, run[k], n);
+        }
         for (unsigned k = 0; k < 2; k++) {
-            if (block[k] == NULL) continue;
-            block[k] = lane_block(&lanes[k]);
-            if (block[k] != NULL) continue;
+            if (left[k] == 0) continue;
+            left[k] -= n;
+            run[k] += n * ES_SHA256_BLOCK_LEN;
+            if (left[k] > 0) continue;
+            left[k] = lane_run(&lanes[k], &run[k]);
+            if (left[k] > 0) continue;
             lane_finish(&lanes[k]);
-            if (next < count) {
-                const uint8_t *data;
-                size_t len;
-                message_at(buf, offsets, stride, next, &data, &len);
-                lane_start(&lanes[k], prefix, prefix_len, data, len,
-                           out + next * ES_SHA256_DIGEST_LEN);
-                next++;
-                block[k] = lane_block(&lanes[k]);
-            }
+            left[k] = lane_take(&lanes[k], prefix, prefix_len, buf, offsets, stride, &next, count,
+                                out, &run[k]);
         }
     }
 }

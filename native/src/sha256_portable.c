@@ -43,45 +43,54 @@ static inline uint32_t load_be32(const uint8_t *p) {
 #define SSIG0(x) (rotr32((x), 7) ^ rotr32((x), 18) ^ ((x) >> 3))
 #define SSIG1(x) (rotr32((x), 17) ^ rotr32((x), 19) ^ ((x) >> 10))
 
-static void portable_blocks(uint32_t state[8], const uint8_t *data, size_t nblocks) {
+/* W[t] + K[t], t = 0..63, of one block (step 1, with the constants folded in). */
+static void schedule(const uint8_t block[64], uint32_t wk[64]) {
     uint32_t w[64];
+    for (unsigned t = 0; t < 16; t++) w[t] = load_be32(block + 4 * t);
+    for (unsigned t = 16; t < 64; t++)
+        w[t] = SSIG1(w[t - 2]) + w[t - 7] + SSIG0(w[t - 15]) + w[t - 16];
+    for (unsigned t = 0; t < 64; t++) wk[t] = w[t] + es_sha256_k[t];
+}
+
+/* Steps 2-4 of FIPS 180-4 6.2.2 given wk[t] = W[t] + K[t]. */
+static void portable_rounds(uint32_t state[8], const uint32_t wk[64]) {
+    uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+    uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
+    for (unsigned t = 0; t < 64; t++) {
+        uint32_t t1 = h + BSIG1(e) + CH(e, f, g) + wk[t];
+        uint32_t t2 = BSIG0(a) + MAJ(a, b, c);
+        h = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = c;
+        c = b;
+        b = a;
+        a = t1 + t2;
+    }
+    state[0] += a;
+    state[1] += b;
+    state[2] += c;
+    state[3] += d;
+    state[4] += e;
+    state[5] += f;
+    state[6] += g;
+    state[7] += h;
+}
+
+static void portable_blocks(uint32_t state[8], const uint8_t *data, size_t nblocks) {
+    uint32_t wk[64];
     for (; nblocks > 0; nblocks--, data += ES_SHA256_BLOCK_LEN) {
-        /* Step 1: message schedule. */
-        for (unsigned t = 0; t < 16; t++) w[t] = load_be32(data + 4 * t);
-        for (unsigned t = 16; t < 64; t++)
-            w[t] = SSIG1(w[t - 2]) + w[t - 7] + SSIG0(w[t - 15]) + w[t - 16];
-        /* Steps 2-3: 64 rounds on the working variables. */
-        uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
-        uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
-        for (unsigned t = 0; t < 64; t++) {
-            uint32_t t1 = h + BSIG1(e) + CH(e, f, g) + es_sha256_k[t] + w[t];
-            uint32_t t2 = BSIG0(a) + MAJ(a, b, c);
-            h = g;
-            g = f;
-            f = e;
-            e = d + t1;
-            d = c;
-            c = b;
-            b = a;
-            a = t1 + t2;
-        }
-        /* Step 4: intermediate hash value. */
-        state[0] += a;
-        state[1] += b;
-        state[2] += c;
-        state[3] += d;
-        state[4] += e;
-        state[5] += f;
-        state[6] += g;
-        state[7] += h;
+        schedule(data, wk);
+        portable_rounds(state, wk);
     }
 }
 
 /* No hardware to keep busy, so two lanes are just two calls. */
-static void portable_blocks2(uint32_t state_a[8], const uint8_t *block_a, uint32_t state_b[8],
-                             const uint8_t *block_b) {
-    portable_blocks(state_a, block_a, 1);
-    portable_blocks(state_b, block_b, 1);
+static void portable_blocks2(uint32_t state_a[8], const uint8_t *data_a, uint32_t state_b[8],
+                             const uint8_t *data_b, size_t nblocks) {
+    portable_blocks(state_a, data_a, nblocks);
+    portable_blocks(state_b, data_b, nblocks);
 }
 
 const es_sha256_impl es_sha256_impl_portable = {portable_blocks, portable_blocks2};

@@ -93,33 +93,42 @@ static ES_TARGET_SHANI void shani_blocks(uint32_t state[8], const uint8_t *data,
     store_state(state, abef, cdgh);
 }
 
-static ES_TARGET_SHANI void shani_blocks2(uint32_t state_a[8], const uint8_t *block_a,
-                                          uint32_t state_b[8], const uint8_t *block_b) {
+static ES_TARGET_SHANI void shani_blocks2(uint32_t state_a[8], const uint8_t *data_a,
+                                          uint32_t state_b[8], const uint8_t *data_b,
+                                          size_t nblocks) {
     __m128i abef_a, cdgh_a, abef_b, cdgh_b;
     load_state(state_a, &abef_a, &cdgh_a);
     load_state(state_b, &abef_b, &cdgh_b);
-    const __m128i abef_a0 = abef_a, cdgh_a0 = cdgh_a, abef_b0 = abef_b, cdgh_b0 = cdgh_b;
-    __m128i wa[4], wb[4];
-    for (unsigned i = 0; i < 4; i++) {
-        wa[i] = load_words(block_a + 16 * i);
-        wb[i] = load_words(block_b + 16 * i);
-    }
-    /* The two streams share no data, so the CPU overlaps a's rounds with b's. */
-#pragma GCC unroll 16
-    for (unsigned g = 0; g < 16; g++) {
-        if (g >= 4) {
-            wa[g % 4] = next_words(wa[g % 4], wa[(g + 1) % 4], wa[(g + 2) % 4], wa[(g + 3) % 4]);
-            wb[g % 4] = next_words(wb[g % 4], wb[(g + 1) % 4], wb[(g + 2) % 4], wb[(g + 3) % 4]);
+    for (; nblocks > 0; nblocks--, data_a += ES_SHA256_BLOCK_LEN, data_b += ES_SHA256_BLOCK_LEN) {
+        const __m128i abef_a0 = abef_a, cdgh_a0 = cdgh_a, abef_b0 = abef_b, cdgh_b0 = cdgh_b;
+        __m128i wa[4], wb[4];
+        for (unsigned i = 0; i < 4; i++) {
+            wa[i] = load_words(data_a + 16 * i);
+            wb[i] = load_words(data_b + 16 * i);
         }
-        __m128i wk_a = _mm_add_epi32(wa[g % 4], round_key(g));
-        __m128i wk_b = _mm_add_epi32(wb[g % 4], round_key(g));
-        cdgh_a = _mm_sha256rnds2_epu32(cdgh_a, abef_a, wk_a);
-        cdgh_b = _mm_sha256rnds2_epu32(cdgh_b, abef_b, wk_b);
-        abef_a = _mm_sha256rnds2_epu32(abef_a, cdgh_a, _mm_shuffle_epi32(wk_a, 0x0E));
-        abef_b = _mm_sha256rnds2_epu32(abef_b, cdgh_b, _mm_shuffle_epi32(wk_b, 0x0E));
+        /* The two streams share no data, so the CPU overlaps a's rounds with b's. */
+#pragma GCC unroll 16
+        for (unsigned g = 0; g < 16; g++) {
+            if (g >= 4) {
+                wa[g % 4] =
+                    next_words(wa[g % 4], wa[(g + 1) % 4], wa[(g + 2) % 4], wa[(g + 3) % 4]);
+                wb[g % 4] =
+                    next_words(wb[g % 4], wb[(g + 1) % 4], wb[(g + 2) % 4], wb[(g + 3) % 4]);
+            }
+            __m128i wk_a = _mm_add_epi32(wa[g % 4], round_key(g));
+            __m128i wk_b = _mm_add_epi32(wb[g % 4], round_key(g));
+            cdgh_a = _mm_sha256rnds2_epu32(cdgh_a, abef_a, wk_a);
+            cdgh_b = _mm_sha256rnds2_epu32(cdgh_b, abef_b, wk_b);
+            abef_a = _mm_sha256rnds2_epu32(abef_a, cdgh_a, _mm_shuffle_epi32(wk_a, 0x0E));
+            abef_b = _mm_sha256rnds2_epu32(abef_b, cdgh_b, _mm_shuffle_epi32(wk_b, 0x0E));
+        }
+        abef_a = _mm_add_epi32(abef_a, abef_a0);
+        cdgh_a = _mm_add_epi32(cdgh_a, cdgh_a0);
+        abef_b = _mm_add_epi32(abef_b, abef_b0);
+        cdgh_b = _mm_add_epi32(cdgh_b, cdgh_b0);
     }
-    store_state(state_a, _mm_add_epi32(abef_a, abef_a0), _mm_add_epi32(cdgh_a, cdgh_a0));
-    store_state(state_b, _mm_add_epi32(abef_b, abef_b0), _mm_add_epi32(cdgh_b, cdgh_b0));
+    store_state(state_a, abef_a, cdgh_a);
+    store_state(state_b, abef_b, cdgh_b);
 }
 
 const es_sha256_impl es_sha256_impl_x86_shani = {shani_blocks, shani_blocks2};
