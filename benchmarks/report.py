@@ -82,6 +82,8 @@ def headline(doc: Any, rows_found: bool) -> list[tuple[str, Any]]:
         return []
     items: list[tuple[str, Any]] = []
     for key, value in doc.items():
+        if key == "machine":  # the report has its own machine section
+            continue
         if isinstance(value, dict):
             for inner, v in value.items():
                 if isinstance(v, (str, int, float, bool)) or v is None:
@@ -127,16 +129,60 @@ def _numeric(values: Iterable[Any]) -> bool:
     return bool(vals) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)
 
 
-def chart_roles(table: Table) -> tuple[str, str, list[str]] | None:
-    """(size column, rate column, series columns), or None if the rows cannot be charted."""
-    size = next((c for c in table.columns if _SIZE.match(c.split(".")[-1])), None)
-    rate = next((c for c in table.columns if _RATE.search(c) and c != size), None)
-    if size is None or rate is None:
+@dataclass(frozen=True)
+class ChartRoles:
+    size: str  # x axis
+    rate: str  # the column the y value comes from
+    series: list[str]  # one line per combination of these columns
+    per_unit: float | None = None  # y = per_unit / value for "us_per_sig"-style columns
+
+    @property
+    def y_label(self) -> str:
+        if self.per_unit is None:
+            return self.rate.replace("_", " ")
+        what = self.rate.split("_per_", 1)[1]
+        return f"{what} per second (from {self.rate})"
+
+    def y(self, row: dict[str, Any]) -> float | None:
+        value = row.get(self.rate)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return None
+        if self.per_unit is None:
+            return float(value)
+        return self.per_unit / float(value) if value > 0 else None
+
+
+_TIME_PER = re.compile(r"^(?P<unit>ns|us|ms|s|seconds)_per_\w+$", re.I)
+_UNIT = {"ns": 1e9, "us": 1e6, "ms": 1e3, "s": 1.0, "seconds": 1.0}
+
+
+def chart_roles(table: Table) -> ChartRoles | None:
+    """Which columns to chart, or None if the rows cannot be charted.
+
+    x: the first size-like column with at least two distinct numeric values.
+    y: a rate column ("..._per_s"), else a time-per-item column ("us_per_sig")
+    turned into a rate. Series: the text columns plus thread/worker counts.
+    """
+    size = None
+    for col in table.columns:
+        if not _SIZE.match(col.split(".")[-1]):
+            continue
+        values = [r.get(col) for r in table.rows if col in r]
+        if _numeric(values) and len(set(values)) >= 2:
+            size = col
+            break
+    if size is None:
         return None
-    sizes = [r.get(size) for r in table.rows if size in r]
-    if not _numeric(sizes) or len(set(sizes)) < 2:
-        return None
-    if not _numeric(r[rate] for r in table.rows if rate in r):
+    rate = next((c for c in table.columns if _RATE.search(c) and c != size
+                 and _numeric(r[c] for r in table.rows if c in r)), None)
+    per_unit = None
+    if rate is None:
+        for col in table.columns:
+            match = _TIME_PER.match(col)
+            if match and _numeric(r[col] for r in table.rows if col in r):
+                rate, per_unit = col, _UNIT[match.group("unit").lower()]
+                break
+    if rate is None:
         return None
     # Series: the columns that name what was measured, not what was measured. Text
     # columns, plus small-integer settings such as a thread count.
@@ -150,16 +196,38 @@ def chart_roles(table: Table) -> tuple[str, str, list[str]] | None:
             continue
         if all(isinstance(v, str) for v in distinct):
             series.append(col)
-        elif col.lower() in ("threads", "workers", "keys", "processes") and len(distinct) <= 8:
+        elif col.lower() in _SETTINGS and len(distinct) <= 8:
             series.append(col)
-    return size, rate, series
+    # Each line must have one point per size; if not, another integer column is a
+    # setting that varies too (a burst length, say): split the lines by it as well.
+    extra = [c for c in table.columns if c not in (size, rate, *series)
+             and _numeric(r.get(c) for r in table.rows)
+             and all(float(r[c]).is_integer() for r in table.rows)
+             and 1 < len({r[c] for r in table.rows}) <= 8]
+    while not _one_point_per_size(table, size, series):
+        if not extra:
+            return None
+        series.append(extra.pop(0))
+    return ChartRoles(size, rate, series, per_unit)
+
+
+_SETTINGS = ("threads", "workers", "keys", "processes", "burst", "devices")
+
+
+def _one_point_per_size(table: Table, size: str, series: list[str]) -> bool:
+    seen = set()
+    for row in table.rows:
+        key = (row.get(size), *(row.get(c) for c in series))
+        if key in seen:
+            return False
+        seen.add(key)
+    return True
 
 
 def draw_chart(name: str, table: Table, path: Path) -> bool:
     roles = chart_roles(table)
     if roles is None:
         return False
-    size, rate, series_cols = roles
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -167,30 +235,45 @@ def draw_chart(name: str, table: Table, path: Path) -> bool:
 
     lines: dict[str, list[tuple[float, float]]] = {}
     for row in table.rows:
-        if not isinstance(row.get(size), (int, float)) or not isinstance(row.get(rate), (int, float)):
+        x, y = row.get(roles.size), roles.y(row)
+        if not isinstance(x, (int, float)) or y is None:
             continue
-        label = ", ".join(f"{row.get(c)}" if c.lower() not in ("threads", "workers") else
-                          f"{row.get(c)} {c}" for c in series_cols) or rate
-        lines.setdefault(label, []).append((float(row[size]), float(row[rate])))
-    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
+        label = ", ".join(f"{c} {row.get(c)}" if not isinstance(row.get(c), str) else
+                          f"{row.get(c)}" for c in roles.series) or roles.y_label
+        lines.setdefault(label, []).append((float(x), y))
+    all_x = sorted({x for points in lines.values() for x, _ in points})
+    fig, ax = plt.subplots(figsize=(9.5, 5.8), dpi=110)
     markers = "osD^v<>pXh*"
-    for i, (label, points) in enumerate(sorted(lines.items())):
+    for i, (label, points) in enumerate(sorted(lines.items(), key=lambda kv: _natural(kv[0]))):
         points.sort()
+        native = "native" in label.lower() or "edgeseal" in label.lower()
+        if len(points) == 1 and points[0][0] == 1 and len(all_x) > 1:
+            # Measured one by one only (a baseline without batching): its rate does
+            # not depend on the batch size, so it is drawn across the whole range.
+            ax.hlines(points[0][1], all_x[0], all_x[-1], linestyles=":" if native else "--",
+                      colors=f"C{i % 10}", label=f"{label} (no batching)",
+                      linewidth=1.6)
+            continue
         xs, ys = zip(*points)
-        style = "-" if "native" in label.lower() or "edgeseal" in label.lower() else "--"
-        ax.plot(xs, ys, style, marker=markers[i % len(markers)], label=label, linewidth=1.6)
-    ax.set_xscale("log", base=2 if all(_is_pow2(x) for p in lines.values() for x, _ in p) else 10)
+        ax.plot(xs, ys, "-" if native else "--", marker=markers[i % len(markers)],
+                color=f"C{i % 10}", label=label, linewidth=1.6)
+    ax.set_xscale("log", base=2 if all(_is_pow2(x) for x in all_x) else 10)
     ax.set_yscale("log")
-    ax.set_xlabel(size.replace("_", " "))
-    ax.set_ylabel(rate.replace("_", " "))
-    ax.set_title(_CHART_TITLES.get(name, f"{name}: {rate.replace('_', ' ')} vs {size}"), fontsize=10)
+    ax.set_xlabel(roles.size.replace("_", " "))
+    ax.set_ylabel(roles.y_label)
+    ax.set_title(_CHART_TITLES.get(name, f"{name}: {roles.y_label} vs {roles.size}"), fontsize=10)
     ax.grid(True, which="major", alpha=0.35)
     ax.grid(True, which="minor", alpha=0.12)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=7.5, loc="best")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return True
+
+
+def _natural(label: str) -> list[Any]:
+    """Sort key that puts "burst 64" before "burst 256"."""
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", label)]
 
 
 def _is_pow2(x: float) -> bool:

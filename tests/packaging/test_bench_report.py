@@ -106,7 +106,19 @@ def test_chart_roles_need_a_size_and_a_rate() -> None:
         {"impl": "hashlib", "leaves": 1024, "leaves_per_s": 1e5, "seconds": 0.01},
         {"impl": "native", "leaves": 65536, "leaves_per_s": 2e6, "seconds": 0.03},
     ])
-    assert report.chart_roles(table) == ("leaves", "leaves_per_s", ["impl"])
+    roles = report.chart_roles(table)
+    assert roles is not None
+    assert (roles.size, roles.rate, roles.series, roles.per_unit) == (
+        "leaves", "leaves_per_s", ["impl"], None)
+    timed = report.to_table([
+        {"implementation": "native batch", "batch": 16, "threads": 1, "us_per_sig": 20.0},
+        {"implementation": "native batch", "batch": 64, "threads": 2, "us_per_sig": 10.0},
+        {"implementation": "libsodium", "batch": 1, "threads": 1, "us_per_sig": 80.0},
+    ])
+    roles = report.chart_roles(timed)
+    assert roles is not None and roles.rate == "us_per_sig" and roles.per_unit == 1e6
+    assert roles.series == ["implementation", "threads"]
+    assert roles.y(timed.rows[0]) == 50_000.0
     flat = report.to_table([{"impl": "x", "note": "no sizes"}])
     assert report.chart_roles(flat) is None
 
