@@ -71,6 +71,8 @@ typedef struct {
     uint8_t z[32];  /* random odd 128-bit coefficient, zero-extended */
     uint8_t zS[32]; /* z * S mod L */
     uint8_t zk[32]; /* z * k mod L */
+    uint8_t k[32];  /* SHA-512(R || A || M) mod L */
+    const uint8_t *S;
     size_t item;    /* index of the item in the caller's arrays */
     size_t key;     /* index of its (distinct) public key */
 } candidate;
@@ -91,6 +93,11 @@ typedef struct {
  * Returns 1 if it holds, 0 if not, -1 if memory ran out. */
 static int check_range(batch_ctx *ctx, size_t lo, size_t hi)
 {
+    if (hi - lo == 1) {
+        /* One item: the single equation itself (z would only scale it). */
+        const candidate *cd = &ctx->cands[lo];
+        return es_ed25519_check_decoded_vartime(&ctx->keys[cd->key], &cd->R, cd->S, cd->k) == 0;
+    }
     size_t npts = 0, nkeys = 0;
     uint8_t sumS[32] = {0};
     for (size_t c = lo; c < hi; c++) {
@@ -240,7 +247,8 @@ int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t n_keys, const ui
         const uint8_t *pk = keys + (n_keys == 1 ? 0 : 32 * i);
         es_ed25519_challenge(k, sig, pk, messages ? messages + offsets[i] : NULL,
                              offsets[i + 1] - offsets[i]);
-        memcpy(cd->zk, k, 32); /* k for now; scaled by z below */
+        memcpy(cd->k, k, 32);
+        cd->S = sig + 32;
         cd->item = i;
         cd->key = item_key[i];
         m++;
@@ -250,6 +258,10 @@ int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t n_keys, const ui
         goto done;
     }
 
+    if (m == 1) { /* nothing to combine: no coefficients needed */
+        rc = bisect(&(batch_ctx){.cands = cands, .keys = dec_keys, .verdicts = verdicts}, 0, 1, 0);
+        goto done;
+    }
     if (os_random_bytes(rnd, 16 * m) != 0)
         goto done;
     for (size_t c = 0; c < m; c++) {
@@ -257,8 +269,8 @@ int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t n_keys, const ui
         memset(cd->z, 0, 32);
         memcpy(cd->z, rnd + 16 * c, 16);
         cd->z[0] |= 1; /* odd, so never 0 mod L */
-        es_sc_mul(cd->zS, cd->z, signatures + 64 * cd->item + 32);
-        es_sc_mul(cd->zk, cd->z, cd->zk);
+        es_sc_mul(cd->zS, cd->z, cd->S);
+        es_sc_mul(cd->zk, cd->z, cd->k);
     }
 
     ctx.cands = cands;

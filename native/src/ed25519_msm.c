@@ -85,15 +85,23 @@ static void odd_multiples(es_ge_cached table[NAF_TABLE], const es_ge_p3 *p)
 }
 
 /* Straus over the terms idx[0..m): tables (m * NAF_TABLE) and nafs (m * 256)
- * are caller-provided scratch. */
+ * are caller-provided scratch. A term whose point is the base point B (the
+ * batch equation always has one) uses width-8 digits and the static table of
+ * ed25519_basetable.c instead of a table built here. */
 static void straus_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points,
                            const size_t *idx, size_t m, es_ge_cached *tables, int8_t *nafs)
 {
     int top = -1;
+    size_t base_term = (size_t)-1;
     for (size_t i = 0; i < m; i++) {
         const size_t k = idx ? idx[i] : i;
-        naf_vartime(nafs + 256 * i, scalars + 32 * k, NAF_WIDTH);
-        odd_multiples(tables + NAF_TABLE * i, points + k);
+        if (base_term == (size_t)-1 && memcmp(points + k, &es_ge_base, sizeof es_ge_base) == 0) {
+            base_term = i;
+            naf_vartime(nafs + 256 * i, scalars + 32 * k, 8);
+        } else {
+            naf_vartime(nafs + 256 * i, scalars + 32 * k, NAF_WIDTH);
+            odd_multiples(tables + NAF_TABLE * i, points + k);
+        }
         for (int pos = 255; pos > top; pos--)
             if (nafs[256 * i + pos]) {
                 top = pos;
@@ -109,10 +117,16 @@ static void straus_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3
             if (d == 0)
                 continue;
             es_ge_p1p1_to_p3(out, &t);
-            if (d > 0)
+            if (i == base_term) {
+                if (d > 0)
+                    es_ge_madd(&t, out, &es_ge_base_odd_multiples[d / 2]);
+                else
+                    es_ge_msub(&t, out, &es_ge_base_odd_multiples[(-d) / 2]);
+            } else if (d > 0) {
                 es_ge_add(&t, out, &tables[NAF_TABLE * i + d / 2]);
-            else
+            } else {
                 es_ge_sub(&t, out, &tables[NAF_TABLE * i + (-d) / 2]);
+            }
         }
         if (pos == 0)
             es_ge_p1p1_to_p3(out, &t);
@@ -300,21 +314,28 @@ int es_msm_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points
     es_ge_p3 part;
     es_ge_identity(out);
     rc = 0;
+    if (nlong > STRAUS_MAX) {
+        /* Many long scalars (one key per item): one Pippenger over every term
+         * shares the bucket sums of the low windows between short and long
+         * scalars; the high windows only see the long ones (zero digits are
+         * skipped). */
+        rc = pippenger_vartime(out, scalars, points, NULL, n, long_bits);
+        free(idx);
+        return rc;
+    }
     if (nshort)
         rc |= pippenger_vartime(out, scalars, points, idx, nshort, short_bits);
     if (nlong && rc == 0) {
-        if (nlong <= STRAUS_MAX) {
-            es_ge_cached *tables = malloc(nlong * NAF_TABLE * sizeof *tables);
-            int8_t *nafs = malloc(nlong * 256);
-            if (tables && nafs)
-                straus_vartime(&part, scalars, points, idx + nshort, nlong, tables, nafs);
-            else
-                rc = -1;
-            free(tables);
-            free(nafs);
-        } else {
-            rc = pippenger_vartime(&part, scalars, points, idx + nshort, nlong, long_bits);
-        }
+        /* Few long terms (shared keys and B): Straus, whose doublings cost
+         * less than the bucket sums of ~253/c windows would. */
+        es_ge_cached *tables = malloc(nlong * NAF_TABLE * sizeof *tables);
+        int8_t *nafs = malloc(nlong * 256);
+        if (tables && nafs)
+            straus_vartime(&part, scalars, points, idx + nshort, nlong, tables, nafs);
+        else
+            rc = -1;
+        free(tables);
+        free(nafs);
         if (rc == 0)
             es_ge_add_p3(out, out, &part);
     }
