@@ -1,0 +1,252 @@
+"""Gateway-side sequence tracking: exactly-once, in-order delivery and gap detection.
+
+Pure logic, no I/O: each input (a reading, HELLO or HEARTBEAT from a device)
+returns ``Actions``: readings to deliver and gaps to report, in order, and
+messages to send back to the device (RESEND requests, re-ACKs, a TIME probe).
+The rules are those of docs/serial-protocol.md, "Reliability":
+
+- Within one (device, boot) readings are delivered in seq order, each once.
+  Readings that arrive early are held (up to ``max_reorder``) while the missing
+  ones are requested with RESEND.
+- A seq below the next expected one is a duplicate: dropped, and the last ACK
+  the agent gave is repeated so the device can free its ring.
+- Readings are lost for good only when the device says so: a HEARTBEAT or HELLO
+  whose oldest held seq is past what was delivered (ring overwritten), or a new
+  boot while readings of the old boot were known to exist. Both become gaps.
+- A device seen for the first time in this process is "unsynced" until its
+  HELLO or HEARTBEAT says where its ring starts (readings before that were
+  acknowledged earlier, by this gateway before a restart); a TIME probe asks for
+  that HEARTBEAT. ``resume_from`` (device_id, boot_id) -> last stored seq lets
+  the agent skip the wait and the duplicates after a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Union
+
+from firmware_bridge.messages import Reading
+from firmware_bridge.protocol import Ack, Heartbeat, Hello, Resend
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    device_id: int
+    boot_id: int
+    expected: int
+    received: int
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """Ask the device for its state (the link answers with a TIME message)."""
+
+    device_id: int
+    boot_id: int
+
+
+Outgoing = Union[Ack, Resend, Probe]
+
+
+@dataclass
+class Actions:
+    events: list[Reading | Gap] = field(default_factory=list)
+    send: list[Outgoing] = field(default_factory=list)
+    duplicates: int = 0
+
+
+@dataclass
+class _Boot:
+    boot_id: int
+    next_expected: int | None  # None: unsynced, start of the device's ring not known yet
+    highest_known: int = 0  # highest seq known to exist in this boot
+    acked: int = 0  # last cumulative ACK the agent gave
+    pending: dict[int, Reading] = field(default_factory=dict)
+    requested: dict[int, tuple[float, int]] = field(default_factory=dict)
+    """first seq of a missing run -> (when last asked, times asked)"""
+    srtt: float = 0.0  # smoothed RESEND round trip, seconds (0: no sample yet)
+    last_probe: float = float("-inf")
+
+
+@dataclass
+class SequenceTracker:
+    resume_from: Mapping[tuple[int, int], int] = field(default_factory=dict)
+    max_reorder: int = 1024
+    resend_interval: float = 0.2
+    """Longest wait before asking again for a missing run."""
+    min_resend_interval: float = 0.005
+    max_requests: int = 16
+    _boots: dict[int, _Boot] = field(default_factory=dict)
+
+    # -- inputs ---------------------------------------------------------------
+
+    def reading(self, r: Reading, now: float) -> Actions:
+        act = Actions()
+        b = self._boot_for(r.device_id, r.boot_id, act)
+        b.highest_known = max(b.highest_known, r.seq)
+        if b.next_expected is None:
+            self._hold(b, r)
+            if now - b.last_probe >= self.resend_interval:
+                b.last_probe = now
+                act.send.append(Probe(r.device_id, r.boot_id))
+            return act
+        asked = b.requested.get(r.seq)
+        if asked is not None and asked[1] == 1:
+            # Round trip of an answered request; like TCP (Karn), only requests
+            # asked once give an unambiguous sample. EWMA gain 1/8 as RFC 6298.
+            sample = now - asked[0]
+            b.srtt = sample if b.srtt == 0.0 else b.srtt + (sample - b.srtt) / 8
+        if r.seq < b.next_expected:
+            act.duplicates += 1
+            if b.acked:
+                act.send.append(Ack(r.device_id, r.boot_id, b.acked))
+            return act
+        if r.seq == b.next_expected:
+            act.events.append(r)
+            b.next_expected += 1
+            self._drain(b, act)
+        else:
+            self._hold(b, r)
+        self._maybe_request(r.device_id, b, now, act)
+        return act
+
+    def heartbeat(self, hb: Heartbeat, now: float) -> Actions:
+        act = Actions()
+        b = self._boot_for(hb.device_id, hb.boot_id, act)
+        b.highest_known = max(b.highest_known, hb.newest_seq)
+        self._ring_starts_at(hb.device_id, b, hb.oldest_held, act)
+        self._maybe_request(hb.device_id, b, now, act)
+        return act
+
+    def hello(self, h: Hello, now: float) -> Actions:
+        act = Actions()
+        current = self._boots.get(h.device_id)
+        if current is not None and current.boot_id != h.boot_id and h.prev_boot_id == current.boot_id:
+            # The device remembers how far its previous boot got: readings
+            # beyond what arrived died with that boot's RAM.
+            current.highest_known = max(current.highest_known, h.prev_newest_seq)
+        b = self._boot_for(h.device_id, h.boot_id, act)
+        self._ring_starts_at(h.device_id, b, h.first_seq, act)
+        self._maybe_request(h.device_id, b, now, act)
+        return act
+
+    def acked(self, device_id: int, boot_id: int, seq: int) -> Ack | None:
+        """Record the agent's cumulative ACK; returns the ACK to send, or None if the
+        device has moved on to another boot since (its old ring is gone anyway)."""
+        b = self._boots.get(device_id)
+        if b is None or b.boot_id != boot_id:
+            return None
+        delivered = (b.next_expected or 1) - 1
+        if seq > delivered:
+            raise ValueError(
+                f"ack of seq {seq} for device {device_id} boot {boot_id}, but only "
+                f"readings up to {delivered} were delivered"
+            )
+        b.acked = max(b.acked, seq)
+        return Ack(device_id, boot_id, b.acked)
+
+    def next_expected(self, device_id: int) -> tuple[int, int | None] | None:
+        """(boot_id, next seq to deliver) for a device, for diagnostics and tests."""
+        b = self._boots.get(device_id)
+        return None if b is None else (b.boot_id, b.next_expected)
+
+    # -- internals ------------------------------------------------------------
+
+    def _boot_for(self, device_id: int, boot_id: int, act: Actions) -> _Boot:
+        old = self._boots.get(device_id)
+        if old is not None and old.boot_id == boot_id:
+            return old
+        if old is not None:
+            logger.info("device %08x rebooted: boot %08x -> %08x", device_id, old.boot_id, boot_id)
+            self._close(device_id, old, act)
+        resume = self.resume_from.get((device_id, boot_id))
+        if resume is not None:
+            b = _Boot(boot_id, resume + 1, highest_known=resume, acked=resume)
+        elif old is not None:
+            b = _Boot(boot_id, 1)  # every boot numbers its readings from 1
+        else:
+            b = _Boot(boot_id, None)
+        self._boots[device_id] = b
+        return b
+
+    def _close(self, device_id: int, b: _Boot, act: Actions) -> None:
+        """The device left this boot: deliver what was held, report what is missing."""
+        if b.next_expected is None:
+            b.next_expected = min(b.pending, default=b.highest_known + 1)
+        self._advance_to(device_id, b, b.highest_known + 1, act)
+
+    def _ring_starts_at(self, device_id: int, b: _Boot, oldest_held: int, act: Actions) -> None:
+        if b.next_expected is None:
+            # Everything before the ring's start was acknowledged earlier,
+            # hence stored: anything held from before that is a duplicate.
+            for seq in [s for s in b.pending if s < oldest_held]:
+                del b.pending[seq]
+            b.next_expected = max(oldest_held, 1)
+            self._drain(b, act)
+        elif oldest_held > b.next_expected:
+            self._advance_to(device_id, b, oldest_held, act)
+
+    def _advance_to(self, device_id: int, b: _Boot, target: int, act: Actions) -> None:
+        assert b.next_expected is not None
+        start = b.next_expected
+        for seq in sorted(s for s in b.pending if s < target):
+            if seq > start:
+                act.events.append(Gap(device_id, b.boot_id, start, seq))
+            act.events.append(b.pending.pop(seq))
+            start = seq + 1
+        if target > start:
+            act.events.append(Gap(device_id, b.boot_id, start, target))
+        b.next_expected = max(start, target)
+        self._drain(b, act)
+
+    def _drain(self, b: _Boot, act: Actions) -> None:
+        assert b.next_expected is not None
+        while b.next_expected in b.pending:
+            act.events.append(b.pending.pop(b.next_expected))
+            b.next_expected += 1
+
+    def _hold(self, b: _Boot, r: Reading) -> None:
+        # Beyond max_reorder the reading is dropped here; the device still holds
+        # it and resends it later, so nothing is lost, only delayed.
+        if r.seq not in b.pending and len(b.pending) < self.max_reorder:
+            b.pending[r.seq] = r
+
+    def _maybe_request(self, device_id: int, b: _Boot, now: float, act: Actions) -> None:
+        """Ask for every missing run up to the highest seq known, each at most once per
+        ``resend_interval`` (a lost request or a lost resend is asked for again)."""
+        if b.next_expected is None or b.highest_known < b.next_expected:
+            if b.requested:
+                b.requested.clear()
+            return
+        for seq in [s for s in b.requested if s < b.next_expected]:
+            del b.requested[seq]
+        held = sorted(b.pending)
+        start = b.next_expected
+        runs: list[tuple[int, int]] = []
+        for seq in held:
+            if seq > start:
+                runs.append((start, seq))
+            start = seq + 1
+        if b.highest_known >= start:
+            runs.append((start, b.highest_known + 1))
+        interval = self.resend_interval
+        if b.srtt:
+            interval = min(interval, max(self.min_resend_interval, 3 * b.srtt))
+        for first, end in runs[: self.max_requests]:
+            asked = b.requested.get(first)
+            if asked is not None and now - asked[0] < interval:
+                continue
+            b.requested[first] = (now, 1 if asked is None else asked[1] + 1)
+            act.send.append(Resend(device_id, b.boot_id, first, max(1, min(end - first, 0xFFFF))))
+
+    def tick(self, device_id: int, now: float) -> Actions:
+        """Repeat overdue RESEND requests for a device; call a few times per resend_interval."""
+        act = Actions()
+        b = self._boots.get(device_id)
+        if b is not None:
+            self._maybe_request(device_id, b, now, act)
+        return act
