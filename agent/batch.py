@@ -111,7 +111,9 @@ class BatchHeader:
             not isinstance(self.next_public_key, bytes)
             or len(self.next_public_key) != PUBLIC_KEY_LEN
         ):
-            raise ValueError(f"next_public_key must be 32 bytes or None, got {self.next_public_key!r}")
+            raise ValueError(
+                f"next_public_key must be 32 bytes or None, got {self.next_public_key!r}"
+            )
 
     def encode(self) -> bytes:
         """The header bytes (what is signed); raises ValueError naming a bad field."""
@@ -153,7 +155,9 @@ class BatchHeader:
         )
         offset += _HEADER_TAIL.size
         if flags & ~FLAG_KEY_ROTATION:
-            raise FormatError(f"batch header: flags 0x{flags:02x} has unknown bits set (only bit 0)")
+            raise FormatError(
+                f"batch header: flags 0x{flags:02x} has unknown bits set (only bit 0)"
+            )
         next_public_key: bytes | None = None
         if flags & FLAG_KEY_ROTATION:
             if len(data) - offset < PUBLIC_KEY_LEN:
@@ -165,7 +169,9 @@ class BatchHeader:
             offset += PUBLIC_KEY_LEN
         if offset != len(data):
             last_field = "next_public_key" if next_public_key is not None else "flags"
-            raise FormatError(f"batch header: {len(data) - offset} trailing bytes after {last_field}")
+            raise FormatError(
+                f"batch header: {len(data) - offset} trailing bytes after {last_field}"
+            )
         if seq == 0:
             raise FormatError("batch header: seq is 0 (the first batch is 1)")
         if seq == 1 and prev_hash != ZERO_HASH:
@@ -193,7 +199,9 @@ class SealedBatch:
         if len(self.header_signature) != SIGNATURE_LEN:
             raise ValueError(f"header_signature is {len(self.header_signature)} bytes, not 64")
         if len(self.record_offsets) != n + 1:
-            raise ValueError(f"record_offsets has {len(self.record_offsets)} entries; count+1 = {n + 1}")
+            raise ValueError(
+                f"record_offsets has {len(self.record_offsets)} entries; count+1 = {n + 1}"
+            )
         if self.record_offsets[0] != 0 or self.record_offsets[-1] != len(self.records):
             raise ValueError("record_offsets must start at 0 and end at len(records)")
         if len(self.signatures) != n * SIGNATURE_LEN:
@@ -227,7 +235,9 @@ class SealedBatch:
 
     def to_payload(self) -> bytes:
         offs = self.record_offsets
-        lengths = struct.pack(f">{self.header.count}H", *(b - a for a, b in itertools.pairwise(offs)))
+        lengths = struct.pack(
+            f">{self.header.count}H", *(b - a for a, b in itertools.pairwise(offs))
+        )
         return b"".join(
             (
                 _PAYLOAD_PREFIX.pack(PAYLOAD_TAG, len(self.header_bytes)),
@@ -291,7 +301,9 @@ class SealedBatch:
         signatures = data[offset : offset + sig_len]
         offset += sig_len
         if offset != len(data):
-            raise FormatError(f"batch payload: {len(data) - offset} trailing bytes after signatures")
+            raise FormatError(
+                f"batch payload: {len(data) - offset} trailing bytes after signatures"
+            )
         return cls(header, header_bytes, header_signature, records, record_offsets, signatures)
 
 

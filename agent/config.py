@@ -19,7 +19,7 @@ from agent.record import GATEWAY_ID_RE
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised only on 3.10
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
 
 ENV_PASSWORD = "EDGESEAL_MQTT_PASSWORD"
 ENV_USERNAME = "EDGESEAL_MQTT_USERNAME"
@@ -111,7 +111,9 @@ class _Section:
     def _where(self, key: str) -> str:
         return f"{self.name}.{key}"
 
-    def str(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+    def get_str(
+        self, key: str, default: str | None = None, *, required: bool = False
+    ) -> str | None:
         if key not in self.data:
             if required:
                 raise ConfigError(f"{self._where(key)} is required")
@@ -121,7 +123,7 @@ class _Section:
             raise ConfigError(f"{self._where(key)} must be a string, got {value!r}")
         return value
 
-    def int(self, key: str, default: int, low: int, high: int) -> int:
+    def get_int(self, key: str, default: int, low: int, high: int) -> int:
         value = self.data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{self._where(key)} must be an integer, got {value!r}")
@@ -129,7 +131,7 @@ class _Section:
             raise ConfigError(f"{self._where(key)} = {value} is outside [{low}, {high}]")
         return value
 
-    def float(self, key: str, default: float, low: float, high: float) -> float:
+    def get_float(self, key: str, default: float, low: float, high: float) -> float:
         value = self.data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{self._where(key)} must be a number, got {value!r}")
@@ -137,8 +139,8 @@ class _Section:
             raise ConfigError(f"{self._where(key)} = {value} is outside [{low}, {high}]")
         return float(value)
 
-    def path(self, key: str, base: Path, *, required: bool = False) -> Path | None:
-        value = self.str(key, required=required)
+    def get_path(self, key: str, base: Path, *, required: bool = False) -> Path | None:
+        value = self.get_str(key, required=required)
         if value is None or value == "":
             if required:
                 raise ConfigError(f"{self._where(key)} must not be empty")
@@ -147,7 +149,9 @@ class _Section:
         return p if p.is_absolute() else base / p
 
 
-def _sub(data: Mapping[str, Any], name: str, known: set[str], *, required: bool = False) -> _Section:
+def _sub(
+    data: Mapping[str, Any], name: str, known: set[str], *, required: bool = False
+) -> _Section:
     if name not in data:
         if required:
             raise ConfigError(f"section [{name}] is missing")
@@ -160,45 +164,47 @@ def parse_config(data: Mapping[str, Any], *, base: Path, env: Mapping[str, str])
     top_known = {"gateway", "serial", "batch", "outbox", "mqtt", "metrics"}
     unknown = sorted(set(data) - top_known)
     if unknown:
-        raise ConfigError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(sorted(top_known))}")
+        raise ConfigError(
+            f"unknown section(s) {', '.join(unknown)}; known: {', '.join(sorted(top_known))}"
+        )
 
     g = _sub(data, "gateway", {"id", "key_path", "next_key_path"}, required=True)
-    gateway_id = g.str("id", required=True)
+    gateway_id = g.get_str("id", required=True)
     assert gateway_id is not None
     if GATEWAY_ID_RE.fullmatch(gateway_id) is None:
         raise ConfigError(
             f"gateway.id {gateway_id!r} is invalid: 1 to 64 characters from A-Z a-z 0-9 _ -"
         )
-    key_path = g.path("key_path", base, required=True)
+    key_path = g.get_path("key_path", base, required=True)
     assert key_path is not None
-    gateway = GatewayConfig(gateway_id, key_path, g.path("next_key_path", base))
+    gateway = GatewayConfig(gateway_id, key_path, g.get_path("next_key_path", base))
     if gateway.next_key_path == gateway.key_path:
         raise ConfigError("gateway.next_key_path must differ from gateway.key_path")
 
     raw_ports = data.get("serial", [])
     if not isinstance(raw_ports, list):
-        raise ConfigError("serial must be an array of tables: [[serial]] path = \"/dev/ttyUSB0\"")
+        raise ConfigError('serial must be an array of tables: [[serial]] path = "/dev/ttyUSB0"')
     ports: list[SerialPortConfig] = []
     for i, raw in enumerate(raw_ports):
         s = _Section(f"serial[{i}]", raw, {"path", "baudrate"})
-        path = s.str("path", required=True)
+        path = s.get_str("path", required=True)
         assert path is not None
         if not path:
             raise ConfigError(f"serial[{i}].path must not be empty")
-        ports.append(SerialPortConfig(path, s.int("baudrate", 115200, 300, 4_000_000)))
+        ports.append(SerialPortConfig(path, s.get_int("baudrate", 115200, 300, 4_000_000)))
     if len({p.path for p in ports}) != len(ports):
         raise ConfigError("serial: the same port path is listed twice")
 
     b = _sub(data, "batch", {"max_readings", "max_delay_s"})
     batch = BatchPolicy(
-        max_readings=b.int("max_readings", 256, 1, 65535),
-        max_delay_s=b.float("max_delay_s", 2.0, 0.001, 3600.0),
+        max_readings=b.get_int("max_readings", 256, 1, 65535),
+        max_delay_s=b.get_float("max_delay_s", 2.0, 0.001, 3600.0),
     )
 
     o = _sub(data, "outbox", {"path", "max_bytes"}, required=True)
-    outbox_path = o.path("path", base, required=True)
+    outbox_path = o.get_path("path", base, required=True)
     assert outbox_path is not None
-    outbox = OutboxConfig(outbox_path, o.int("max_bytes", 64 * 1024 * 1024, 64 * 1024, 2**50))
+    outbox = OutboxConfig(outbox_path, o.get_int("max_bytes", 64 * 1024 * 1024, 64 * 1024, 2**50))
 
     m = _sub(
         data,
@@ -209,55 +215,62 @@ def parse_config(data: Mapping[str, Any], *, base: Path, env: Mapping[str, str])
             "flush_timeout_s", "tls",
         },
     )  # fmt: skip
-    protocol = m.str("protocol", "5")
+    protocol = m.get_str("protocol", "5")
     if protocol not in ("5", "3.1.1"):
-        raise ConfigError(f"mqtt.protocol = {protocol!r}: use \"5\" or \"3.1.1\"")
+        raise ConfigError(f'mqtt.protocol = {protocol!r}: use "5" or "3.1.1"')
     assert protocol is not None
-    prefix = m.str("topic_prefix", "edgeseal/v1")
+    prefix = m.get_str("topic_prefix", "edgeseal/v1")
     assert prefix is not None
-    if not prefix or prefix.startswith("/") or prefix.endswith("/") or any(c in prefix for c in "#+"):
+    if (
+        not prefix
+        or prefix.startswith("/")
+        or prefix.endswith("/")
+        or any(c in prefix for c in "#+")
+    ):
         raise ConfigError(
             f"mqtt.topic_prefix = {prefix!r}: no wildcards (# +), no leading or trailing '/'"
         )
     tls: TlsConfig | None = None
     if "tls" in m.data:
         t = _Section("mqtt.tls", m.data["tls"], {"ca_file", "cert_file", "key_file"})
-        ca = t.path("ca_file", base, required=True)
+        ca = t.get_path("ca_file", base, required=True)
         assert ca is not None
-        cert, key = t.path("cert_file", base), t.path("key_file", base)
+        cert, key = t.get_path("cert_file", base), t.get_path("key_file", base)
         if (cert is None) != (key is None):
             raise ConfigError("mqtt.tls: cert_file and key_file go together (client certificate)")
         for name, p in (("ca_file", ca), ("cert_file", cert), ("key_file", key)):
             if p is not None and not p.is_file():
                 raise ConfigError(f"mqtt.tls.{name} = {str(p)!r} is not a readable file")
         tls = TlsConfig(ca, cert, key)
-    username = env.get(ENV_USERNAME) or m.str("username")
-    password = env.get(ENV_PASSWORD) or m.str("password")
+    username = env.get(ENV_USERNAME) or m.get_str("username")
+    password = env.get(ENV_PASSWORD) or m.get_str("password")
     if password and not username:
-        raise ConfigError(f"an MQTT password is set but no username (mqtt.username or {ENV_USERNAME})")
-    host = m.str("host", "127.0.0.1")
+        raise ConfigError(
+            f"an MQTT password is set but no username (mqtt.username or {ENV_USERNAME})"
+        )
+    host = m.get_str("host", "127.0.0.1")
     assert host is not None
     if not host:
         raise ConfigError("mqtt.host must not be empty")
-    reconnect_min = m.float("reconnect_min_s", 1.0, 0.05, 3600.0)
-    reconnect_max = m.float("reconnect_max_s", 60.0, 0.05, 3600.0)
+    reconnect_min = m.get_float("reconnect_min_s", 1.0, 0.05, 3600.0)
+    reconnect_max = m.get_float("reconnect_max_s", 60.0, 0.05, 3600.0)
     if reconnect_max < reconnect_min:
         raise ConfigError("mqtt.reconnect_max_s must be >= mqtt.reconnect_min_s")
-    client_id = m.str("client_id", "")
+    client_id = m.get_str("client_id", "")
     assert client_id is not None
     mqtt = MqttConfig(
         host=host,
-        port=m.int("port", 1883, 1, 65535),
+        port=m.get_int("port", 1883, 1, 65535),
         protocol=protocol,
         client_id=client_id or f"edgeseal-agent-{gateway_id}",
         username=username or None,
         password=password or None,
-        keepalive_s=m.int("keepalive_s", 30, 5, 3600),
+        keepalive_s=m.get_int("keepalive_s", 30, 5, 3600),
         topic_prefix=prefix,
-        max_inflight=m.int("max_inflight", 8, 1, 1000),
+        max_inflight=m.get_int("max_inflight", 8, 1, 1000),
         reconnect_min_s=reconnect_min,
         reconnect_max_s=reconnect_max,
-        flush_timeout_s=m.float("flush_timeout_s", 5.0, 0.0, 600.0),
+        flush_timeout_s=m.get_float("flush_timeout_s", 5.0, 0.0, 600.0),
         tls=tls,
     )
 
@@ -268,7 +281,7 @@ def parse_config(data: Mapping[str, Any], *, base: Path, env: Mapping[str, str])
         batch=batch,
         outbox=outbox,
         mqtt=mqtt,
-        metrics_port=x.int("port", 0, 0, 65535),
+        metrics_port=x.get_int("port", 0, 0, 65535),
     )
 
 
@@ -287,6 +300,8 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> AgentConfig
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     try:
-        return parse_config(data, base=path.resolve().parent, env=os.environ if env is None else env)
+        return parse_config(
+            data, base=path.resolve().parent, env=os.environ if env is None else env
+        )
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None

@@ -57,11 +57,15 @@ def _load(path: Path) -> tuple[AgentConfig, GatewayKey, GatewayKey | None]:
 def _open_outbox(config: AgentConfig) -> Outbox:
     try:
         config.outbox.path.parent.mkdir(parents=True, exist_ok=True)
-        return Outbox(config.outbox.path, gateway_id=config.gateway.id, max_bytes=config.outbox.max_bytes)
+        return Outbox(
+            config.outbox.path, gateway_id=config.gateway.id, max_bytes=config.outbox.max_bytes
+        )
     except OutboxError as exc:
         raise StartupError(str(exc)) from None
     except OSError as exc:
-        raise StartupError(f"cannot create outbox directory for {config.outbox.path}: {exc}") from None
+        raise StartupError(
+            f"cannot create outbox directory for {config.outbox.path}: {exc}"
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,7 +113,9 @@ def _serve(config: AgentConfig, outbox: Outbox, keys: KeyPlan) -> int:
             log.error("cannot start: metrics port 127.0.0.1:%d: %s", config.metrics_port, exc)
             return EXIT_STARTUP
     publisher = BatchPublisher(config.mqtt, config.gateway.id)
-    pipeline = Pipeline(config=config, outbox=outbox, keys=keys, publisher=publisher, metrics=metrics)
+    pipeline = Pipeline(
+        config=config, outbox=outbox, keys=keys, publisher=publisher, metrics=metrics
+    )
     links = DeviceLinks(
         [PortConfig(url=p.path, baudrate=p.baudrate) for p in config.serial],
         # Readings stored before a restart are not delivered again (their ACK may

@@ -91,7 +91,9 @@ def load_key(path: Path) -> GatewayKey:
     try:
         key = load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
-        raise KeyFileError(f"gateway key {path} is not an unencrypted PEM private key: {exc}") from None
+        raise KeyFileError(
+            f"gateway key {path} is not an unencrypted PEM private key: {exc}"
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFileError(f"gateway key {path} holds a {type(key).__name__}, not an Ed25519 key")
     return GatewayKey.from_private_key(key, path)

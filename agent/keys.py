@@ -31,7 +31,9 @@ class KeyPlan:
         stored = head.active_key_id
         if stored is None or stored == key.key_id:
             if next_key is not None and next_key.key_id == key.key_id:
-                raise KeyMismatchError("gateway.next_key_path holds the same key as gateway.key_path")
+                raise KeyMismatchError(
+                    "gateway.next_key_path holds the same key as gateway.key_path"
+                )
             return cls(active=key, announce=next_key)
         if next_key is not None and stored == next_key.key_id:
             log.warning(

@@ -26,11 +26,15 @@ class AgentMetrics:
             "edgeseal_agent_readings_signed", "Readings signed and stored in the outbox", registry=r
         )
         self.readings_lost = Counter(
-            "edgeseal_agent_readings_lost", "Readings the devices reported lost for good", registry=r
+            "edgeseal_agent_readings_lost",
+            "Readings the devices reported lost for good",
+            registry=r,
         )
         self.batches_sealed = Counter("edgeseal_agent_batches_sealed", "Batches sealed", registry=r)
         self.batches_published = Counter(
-            "edgeseal_agent_batches_published", "Batches acknowledged by the broker (PUBACK)", registry=r
+            "edgeseal_agent_batches_published",
+            "Batches acknowledged by the broker (PUBACK)",
+            registry=r,
         )
         self.batches_rejected = Counter(
             "edgeseal_agent_batches_rejected", "Batches the broker refused (retried)", registry=r
@@ -45,7 +49,9 @@ class AgentMetrics:
             "edgeseal_agent_outbox_pending_readings", "Stored readings not yet sealed", registry=r
         )
         self.outbox_bytes = Gauge(
-            "edgeseal_agent_outbox_bytes", "Bytes held in the outbox (bounded by outbox.max_bytes)", registry=r
+            "edgeseal_agent_outbox_bytes",
+            "Bytes held in the outbox (bounded by outbox.max_bytes)",
+            registry=r,
         )
         self.held_readings = Gauge(
             "edgeseal_agent_held_readings",
@@ -58,13 +64,17 @@ class AgentMetrics:
         self.broker_connected = Gauge(
             "edgeseal_agent_broker_connected", "1 while connected to the MQTT broker", registry=r
         )
-        self.chain_seq = Gauge("edgeseal_agent_chain_seq", "Seq of the last sealed batch", registry=r)
+        self.chain_seq = Gauge(
+            "edgeseal_agent_chain_seq", "Seq of the last sealed batch", registry=r
+        )
         self._server: Any = None
         self._thread: Any = None
 
     def serve(self, port: int) -> int:
         """Expose /metrics on 127.0.0.1:port; returns the bound port."""
-        self._server, self._thread = start_http_server(port, addr="127.0.0.1", registry=self.registry)
+        self._server, self._thread = start_http_server(
+            port, addr="127.0.0.1", registry=self.registry
+        )
         bound = int(self._server.server_address[1])
         log.info("metrics on http://127.0.0.1:%d/metrics", bound)
         return bound

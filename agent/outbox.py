@@ -100,9 +100,12 @@ class ChainHead:
     active_key_id: bytes | None  # the key that signs the next batch, None if unknown yet
 
 
+_SQLITE_FULL = 13  # sqlite3.h: "Insertion failed because database is full"
+
+
 def _is_disk_full(exc: sqlite3.Error) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
-    return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return code == _SQLITE_FULL or "disk is full" in str(exc)
 
 
 class Outbox:
@@ -169,7 +172,8 @@ class Outbox:
                 "point outbox.path at this gateway's own file"
             )
         self._progress: dict[tuple[int, int], int] = {
-            (d, b): s for d, b, s in db.execute("SELECT device_id, boot_id, last_seq FROM device_progress")
+            (d, b): s
+            for d, b, s in db.execute("SELECT device_id, boot_id, last_seq FROM device_progress")
         }
         self._bytes = int(
             db.execute(
@@ -179,7 +183,9 @@ class Outbox:
         )
         self._pending = int(db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
         self._batches = int(db.execute("SELECT COUNT(*) FROM batches").fetchone()[0])
-        self._tick = int(db.execute("SELECT COALESCE(MAX(updated), 0) FROM device_progress").fetchone()[0])
+        self._tick = int(
+            db.execute("SELECT COALESCE(MAX(updated), 0) FROM device_progress").fetchone()[0]
+        )
 
     def _transaction(self) -> _Txn:
         return _Txn(self._db)
@@ -285,7 +291,9 @@ class Outbox:
         if new_boots:
             self._progress = {
                 (d, b): s
-                for d, b, s in self._db.execute("SELECT device_id, boot_id, last_seq FROM device_progress")
+                for d, b, s in self._db.execute(
+                    "SELECT device_id, boot_id, last_seq FROM device_progress"
+                )
             }
         self._pending += len(readings)
         self._bytes += sum(len(r.record) + len(r.signature) for r in readings)
@@ -330,7 +338,9 @@ class Outbox:
                     "INSERT INTO batches (seq, hash, payload) VALUES (?, ?, ?)",
                     (batch.header.seq, digest, payload),
                 )
-                deleted = self._db.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in ids])
+                deleted = self._db.executemany(
+                    "DELETE FROM pending WHERE id = ?", [(i,) for i in ids]
+                )
                 if deleted.rowcount != len(ids):
                     raise OutboxError("sealed readings were no longer pending; refusing to seal")
                 self._db.executemany(

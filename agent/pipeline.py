@@ -211,7 +211,7 @@ class Pipeline:
     def _ack(self, acks: AckSink, device_id: int, boot_id: int, seq: int) -> None:
         try:
             acks.ack(device_id, boot_id, seq)
-        except Exception as exc:  # a vanished port must not stop the agent
+        except Exception as exc:  # noqa: BLE001 - a vanished port must not stop the agent
             log.warning("could not ACK device %d up to seq %d: %s", device_id, seq, exc)
 
     def _set_backpressure(self, reason: str | None) -> None:
@@ -296,7 +296,10 @@ class Pipeline:
         if result.rejected:
             self.metrics.batches_rejected.inc(len(result.rejected))
             self._rejections += 1
-            delay = min(self.config.mqtt.reconnect_max_s, self.config.mqtt.reconnect_min_s * 2**self._rejections)
+            delay = min(
+                self.config.mqtt.reconnect_max_s,
+                self.config.mqtt.reconnect_min_s * 2**self._rejections,
+            )
             self._retry_publish_at = self._monotonic() + delay
             self._handed_upto = min(self._handed_upto, min(result.rejected) - 1)
         elif result.acked:

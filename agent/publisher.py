@@ -69,7 +69,8 @@ class BatchPublisher:
         )
         client.max_inflight_messages_set(cfg.max_inflight)
         client.reconnect_delay_set(
-            min_delay=max(1, round(cfg.reconnect_min_s)), max_delay=max(1, round(cfg.reconnect_max_s))
+            min_delay=max(1, round(cfg.reconnect_min_s)),
+            max_delay=max(1, round(cfg.reconnect_max_s)),
         )
         if cfg.username:
             client.username_pw_set(cfg.username, cfg.password)
@@ -81,7 +82,9 @@ class BatchPublisher:
                 cert_reqs=ssl.CERT_REQUIRED,
                 tls_version=ssl.PROTOCOL_TLS_CLIENT,
             )
-        will = json.dumps({"state": "offline", "gateway": self.gateway_id, "reason": "connection lost"})
+        will = json.dumps(
+            {"state": "offline", "gateway": self.gateway_id, "reason": "connection lost"}
+        )
         client.will_set(self.status_topic, will, qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -104,7 +107,12 @@ class BatchPublisher:
         self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
         if reason.is_failure:
-            log.error("MQTT broker %s:%d refused the connection: %s", self.config.host, self.config.port, reason)
+            log.error(
+                "MQTT broker %s:%d refused the connection: %s",
+                self.config.host,
+                self.config.port,
+                reason,
+            )
             return
         log.info("connected to MQTT broker %s:%d", self.config.host, self.config.port)
         self._connected.set()
@@ -192,7 +200,9 @@ class BatchPublisher:
             if self.connected:
                 self._status["state"] = "offline"
                 self._status["reason"] = "shutdown"
-                info = self._client.publish(self.status_topic, self._status_payload(), qos=1, retain=True)
+                info = self._client.publish(
+                    self.status_topic, self._status_payload(), qos=1, retain=True
+                )
                 try:
                     info.wait_for_publish(timeout=max(0.1, min(timeout, 2.0)))
                 except (RuntimeError, ValueError):

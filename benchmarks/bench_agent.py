@@ -62,8 +62,17 @@ class Row:
 
 def make_readings(n: int, device: int = 1, boot: int = 0xB007) -> list[Reading]:
     return [
-        Reading(device_id=device, boot_id=boot, seq=s, channel=s % 4, unit=1, mantissa=2150 + s % 97,
-                exponent=-2, time_kind=1, device_time_ms=1_700_000_000_000 + s)  # fmt: skip
+        Reading(
+            device_id=device,
+            boot_id=boot,
+            seq=s,
+            channel=s % 4,
+            unit=1,
+            mantissa=2150 + s % 97,
+            exponent=-2,
+            time_kind=1,
+            device_time_ms=1_700_000_000_000 + s,
+        )
         for s in range(1, n + 1)
     ]
 
@@ -72,8 +81,18 @@ def sign_baseline_us(key: GatewayKey, n: int) -> float:
     """Microseconds per reading to encode and sign it, nothing else."""
     enc = RecordEncoder(GATEWAY)
     records = [
-        enc.encode(device_id=1, boot_id=2, device_seq=s, channel=0, unit=1, mantissa=s, exponent=-2,
-                   time_kind=1, device_time_ms=s, gateway_time_us=1_700_000_000_000_000 + s)  # fmt: skip
+        enc.encode(
+            device_id=1,
+            boot_id=2,
+            device_seq=s,
+            channel=0,
+            unit=1,
+            mantissa=s,
+            exponent=-2,
+            time_kind=1,
+            device_time_ms=s,
+            gateway_time_us=1_700_000_000_000_000 + s,
+        )
         for s in range(n)
     ]
     sign = key.private_key.sign
@@ -166,8 +185,12 @@ def main() -> int:
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     best = max(r.readings_per_s for r in rows)
     doc = {
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "pinned_cpu": agent_cpu,
-                    "load_avg": os.getloadavg()},  # fmt: skip
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "pinned_cpu": agent_cpu,
+            "load_avg": os.getloadavg(),
+        },
         "sign_baseline_us_per_reading": sign_us,
         "sign_baseline_readings_per_s": 1e6 / sign_us,
         "best_readings_per_s": best,
@@ -179,8 +202,12 @@ def main() -> int:
         },
         "rows": [asdict(r) for r in rows],
     }
-    print(f"sign alone: {sign_us:.1f} us/reading ({1e6 / sign_us:,.0f}/s); peak RSS {peak_rss_mb:.1f} MB")
-    print(f"{'burst':>6} {'batch':>6} {'readings/s':>11} {'us/reading':>11} {'cpu us':>8} {'x sign':>7}")
+    print(
+        f"sign alone: {sign_us:.1f} us/reading ({1e6 / sign_us:,.0f}/s); peak RSS {peak_rss_mb:.1f} MB"
+    )
+    print(
+        f"{'burst':>6} {'batch':>6} {'readings/s':>11} {'us/reading':>11} {'cpu us':>8} {'x sign':>7}"
+    )
     for r in rows:
         print(f"{r.burst:>6} {r.batch:>6} {r.readings_per_s:>11,.0f} {r.us_per_reading:>11.1f} "
               f"{r.cpu_per_reading_us:>8.1f} {r.overhead_vs_sign:>7.2f}")  # fmt: skip

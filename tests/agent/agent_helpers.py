@@ -81,7 +81,16 @@ port = {metrics_port}
 
 
 def agent_command(config: Path, log_level: str = "INFO") -> list[str]:
-    return [sys.executable, "-m", "edgeseal", "agent", "--log-level", log_level, "--config", str(config)]
+    return [
+        sys.executable,
+        "-m",
+        "edgeseal",
+        "agent",
+        "--log-level",
+        log_level,
+        "--config",
+        str(config),
+    ]
 
 
 def start_agent(
@@ -89,7 +98,9 @@ def start_agent(
 ) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.update(extra_env or {})
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = str(ROOT) + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+    )
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             agent_command(config, log_level), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
@@ -99,8 +110,10 @@ def start_agent(
 
 def run_agent_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return subprocess.run(
+    env["PYTHONPATH"] = str(ROOT) + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+    )
+    return subprocess.run(  # noqa: PLW1510 - callers check the status
         [sys.executable, "-m", "edgeseal", *args], capture_output=True, text=True, timeout=timeout,
         env=env, cwd=ROOT,
     )  # fmt: skip
@@ -134,13 +147,13 @@ class Subscriber:
         with self._lock:
             (self.payloads if msg.topic.endswith("/batch") else self.statuses).append(msg.payload)
 
-    def __enter__(self) -> Subscriber:
+    def __enter__(self) -> Subscriber:  # noqa: PYI034
         self.client.connect(self.host, self.port)
         self.client.loop_start()
         assert self._subscribed.wait(10), "subscriber got no SUBACK"
         return self
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(self, *_: object) -> None:
         self.client.loop_stop()
         self.client.disconnect()
 
@@ -167,7 +180,9 @@ def reference_root(leaves: list[bytes]) -> bytes:
     k = 1
     while k * 2 < len(leaves):
         k *= 2
-    return hashlib.sha256(b"\x01" + reference_root(leaves[:k]) + reference_root(leaves[k:])).digest()
+    return hashlib.sha256(
+        b"\x01" + reference_root(leaves[:k]) + reference_root(leaves[k:])
+    ).digest()
 
 
 @dataclass
@@ -196,7 +211,9 @@ def check_stream(payloads: Iterable[bytes], public_key: bytes, *, gateway_id: st
         seq = batch.header.seq
         arrival.append(seq)
         if seq in by_seq:
-            assert by_seq[seq] == payload, f"batch {seq} arrived twice with different bytes (a fork)"
+            assert by_seq[seq] == payload, (
+                f"batch {seq} arrived twice with different bytes (a fork)"
+            )
             resends += 1
             continue
         by_seq[seq] = payload

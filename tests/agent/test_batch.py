@@ -26,17 +26,17 @@ NEXT_KEY = bytes(range(50, 82))
 
 
 def header(**changes: object) -> BatchHeader:
-    fields: dict[str, object] = dict(
-        gateway_id="gw-01",
-        key_id=KEY_ID,
-        seq=5,
-        prev_hash=PREV,
-        root=ROOT,
-        count=3,
-        first_time_us=1_000,
-        last_time_us=2_000,
-        next_public_key=None,
-    )
+    fields: dict[str, object] = {
+        "gateway_id": "gw-01",
+        "key_id": KEY_ID,
+        "seq": 5,
+        "prev_hash": PREV,
+        "root": ROOT,
+        "count": 3,
+        "first_time_us": 1_000,
+        "last_time_us": 2_000,
+        "next_public_key": None,
+    }
     fields.update(changes)
     return BatchHeader(**fields)  # type: ignore[arg-type]
 

@@ -48,7 +48,9 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
             # From "still importing" to "well into streaming": every stage gets hit.
             time.sleep(rng.uniform(0.2, 1.6))
             agent.send_signal(signal.SIGKILL)
-            assert agent.wait(10) == -signal.SIGKILL, f"trial {trial}: agent was not killed {context}"
+            assert agent.wait(10) == -signal.SIGKILL, (
+                f"trial {trial}: agent was not killed {context}"
+            )
             if trial == trials // 2:
                 dev.reboot()  # a new boot_id mid-run: its readings restart at seq 1
         agent = start_agent(config, log_path)
@@ -78,9 +80,13 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     report = check_stream(payloads, key.public_key, gateway_id=GATEWAY)
     got = report.reading_keys()
     missing = sorted(wanted - got)
-    assert not missing, f"{len(missing)} ACKed readings never arrived, first {missing[:5]} {context}"
+    assert not missing, (
+        f"{len(missing)} ACKed readings never arrived, first {missing[:5]} {context}"
+    )
     generated = {b["boot_id"]: b["generated"] for b in summary["boots"]}
-    assert all(seq <= generated[boot] for _, boot, seq in got), f"a reading nobody generated {context}"
+    assert all(seq <= generated[boot] for _, boot, seq in got), (
+        f"a reading nobody generated {context}"
+    )
     assert sum(b["acked"] for b in summary["boots"]) > 1000, f"the device barely streamed {context}"
     assert len(report.batches) > trials, context
     # Re-sends arrive only for batches published before a crash and not yet forgotten.

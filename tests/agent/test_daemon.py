@@ -47,10 +47,10 @@ def test_keygen_writes_0600_prints_key_id_and_refuses_to_overwrite(tmp_path: Pat
 
 
 def _config(tmp_path: Path, **kw: object) -> Path:
-    args: dict[str, object] = dict(
-        gateway_id=GW, key_path=tmp_path / "gw.key", outbox_path=tmp_path / "outbox.sqlite",
-        broker_port=free_port(),
-    )  # fmt: skip
+    args: dict[str, object] = {
+        "gateway_id": GW, "key_path": tmp_path / "gw.key", "outbox_path": tmp_path / "outbox.sqlite",
+        "broker_port": free_port(),
+    }  # fmt: skip
     args.update(kw)
     return write_config(tmp_path / "agent.toml", **args)  # type: ignore[arg-type]
 
@@ -129,13 +129,15 @@ def test_sigterm_flushes_and_key_rotation_is_announced_then_used(
     old = make_key(tmp_path / "old.key")
     new = make_key(tmp_path / "new.key")
     log = tmp_path / "agent.log"
-    common = dict(gateway_id=GW, outbox_path=tmp_path / "outbox.sqlite", broker_port=mqtt_broker.port,
-                  max_readings=50, max_delay_s=5.0)  # fmt: skip
+    common = {"gateway_id": GW, "outbox_path": tmp_path / "outbox.sqlite", "broker_port": mqtt_broker.port,
+                  "max_readings": 50, "max_delay_s": 5.0}  # fmt: skip
     with (
         Subscriber(mqtt_broker.host, mqtt_broker.port) as sub,
         simulated_device(device_id=21, rate=200, link=tmp_path / "ttyDEV21") as dev,
     ):
-        cfg = write_config(tmp_path / "a.toml", key_path=tmp_path / "old.key", ports=[dev.port], **common)
+        cfg = write_config(
+            tmp_path / "a.toml", key_path=tmp_path / "old.key", ports=[dev.port], **common
+        )
         assert _run_with_device(cfg, log, dev.port, sub, 2.0) == 0
         # SIGTERM sealed the readings waiting for the 5 s delay and waited for their PUBACK:
         ob = Outbox(tmp_path / "outbox.sqlite", gateway_id=GW, max_bytes=1 << 20)
@@ -153,10 +155,14 @@ def test_sigterm_flushes_and_key_rotation_is_announced_then_used(
         out = run_agent_cli("agent", "--config", str(tmp_path / "a.toml"), "--check")
         assert out.returncode == 2 and new.key_id.hex() in out.stderr
 
-        cfg = write_config(tmp_path / "c.toml", key_path=tmp_path / "new.key", ports=[dev.port], **common)
+        cfg = write_config(
+            tmp_path / "c.toml", key_path=tmp_path / "new.key", ports=[dev.port], **common
+        )
         assert _run_with_device(cfg, log, dev.port, sub, 1.5) == 0
         dev.stop()
-        acked = {(21, b["boot_id"], s) for b in dev.summary["boots"] for s in range(1, b["acked"] + 1)}
+        acked = {
+            (21, b["boot_id"], s) for b in dev.summary["boots"] for s in range(1, b["acked"] + 1)
+        }
     report = check_stream(sub.snapshot(), old.public_key, gateway_id=GW)
     announcing = [b for b in report.batches.values() if b.header.next_public_key is not None]
     assert len(announcing) == 1 and announcing[0].header.next_public_key == new.public_key

@@ -54,7 +54,9 @@ def test_readings_batches_and_head_survive_reopen(tmp_path: Path) -> None:
     assert [b.payload for b in ob.unpublished(0, 10)] == [first.to_payload()]
     second = seal_next(ob)
     assert second.header.prev_hash == first.hash
-    assert [r.device_seq for r in map(ReadingRecord.decode, [second.record(0), second.record(1)])] == [4, 5]
+    assert [
+        r.device_seq for r in map(ReadingRecord.decode, [second.record(0), second.record(1)])
+    ] == [4, 5]
     assert ob.mark_published([1]) == 1
     assert [b.seq for b in ob.unpublished(0, 10)] == [2]
     ob.close()

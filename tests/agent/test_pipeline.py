@@ -11,8 +11,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.properties import Properties
+from agent_helpers import Subscriber, check_stream
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from agent.config import AgentConfig, parse_config
 from agent.identity import GatewayKey
@@ -21,7 +22,6 @@ from agent.metrics import AgentMetrics
 from agent.outbox import Outbox
 from agent.pipeline import Pipeline
 from agent.publisher import BatchPublisher
-from agent_helpers import Subscriber, check_stream
 from edgeseal.broker import MosquittoBroker
 from firmware_bridge.messages import Reading
 
@@ -54,7 +54,9 @@ class Harness:
     def __init__(self, tmp_path: Path, broker: MosquittoBroker, **outbox: object) -> None:
         self.config = make_config(tmp_path, broker.port, **outbox)
         self.key = GatewayKey.generate()
-        self.outbox = Outbox(self.config.outbox.path, gateway_id=GW, max_bytes=self.config.outbox.max_bytes)
+        self.outbox = Outbox(
+            self.config.outbox.path, gateway_id=GW, max_bytes=self.config.outbox.max_bytes
+        )
         self.metrics = AgentMetrics()
         self.publisher = BatchPublisher(self.config.mqtt, GW)
         self.pipeline = Pipeline(
@@ -66,8 +68,17 @@ class Harness:
 
     def feed(self, n: int) -> None:
         readings = [
-            Reading(device_id=3, boot_id=77, seq=s, channel=s % 4, unit=1, mantissa=s, exponent=-1,
-                    time_kind=0, device_time_ms=s * 10)  # fmt: skip
+            Reading(
+                device_id=3,
+                boot_id=77,
+                seq=s,
+                channel=s % 4,
+                unit=1,
+                mantissa=s,
+                exponent=-1,
+                time_kind=0,
+                device_time_ms=s * 10,
+            )
             for s in range(self.next_seq, self.next_seq + n)
         ]
         self.next_seq += n
@@ -119,7 +130,9 @@ def first_arrivals_in_order(arrival: list[int]) -> bool:
     return firsts == sorted(firsts)
 
 
-def test_broker_outage_grows_outbox_then_drains_in_order(tmp_path: Path, mqtt_broker: MosquittoBroker) -> None:
+def test_broker_outage_grows_outbox_then_drains_in_order(
+    tmp_path: Path, mqtt_broker: MosquittoBroker
+) -> None:
     # A persistent broker keeps the subscriber's session across the restart, as production would.
     mqtt_broker.stop()
     mqtt_broker.persistent = True
@@ -147,7 +160,9 @@ def test_broker_outage_grows_outbox_then_drains_in_order(tmp_path: Path, mqtt_br
         assert sizes == sorted(sizes) and sizes[-1] >= 15, f"outbox did not grow: {sizes}"
         assert h.metrics.batches_published._value.get() == published_before
         assert h.metrics.broker_connected._value.get() == 0
-        assert h.acks.acked[(3, 77)] == 400, "stored readings are ACKed even while the broker is away"
+        assert h.acks.acked[(3, 77)] == 400, (
+            "stored readings are ACKed even while the broker is away"
+        )
 
         mqtt_broker.start()
         assert h.run_until(lambda: h.outbox.batch_count == 0, 30), "outbox did not drain"
@@ -163,7 +178,9 @@ def test_broker_outage_grows_outbox_then_drains_in_order(tmp_path: Path, mqtt_br
     assert first_arrivals_in_order(report.arrival_seqs), report.arrival_seqs
 
 
-def test_outbox_bound_applies_backpressure_and_drops_nothing(tmp_path: Path, mqtt_broker: MosquittoBroker) -> None:
+def test_outbox_bound_applies_backpressure_and_drops_nothing(
+    tmp_path: Path, mqtt_broker: MosquittoBroker
+) -> None:
     h = Harness(tmp_path, mqtt_broker, max_bytes=64 * 1024)
     try:
         with Subscriber(mqtt_broker.host, mqtt_broker.port) as sub:
@@ -192,7 +209,11 @@ def test_outbox_bound_applies_backpressure_and_drops_nothing(tmp_path: Path, mqt
             # Publishing frees the outbox: held readings are stored, then ACKed.
             total = h.next_seq - 1
             assert h.run_until(
-                lambda: h.pipeline.held_count == 0 and h.outbox.pending_count == 0 and h.outbox.batch_count == 0,
+                lambda: (
+                    h.pipeline.held_count == 0
+                    and h.outbox.pending_count == 0
+                    and h.outbox.batch_count == 0
+                ),
                 30,
             )
             assert not h.pipeline.backpressure
@@ -214,7 +235,9 @@ class SealedCount:
         return SealedBatch.from_payload(payload).header.count
 
 
-def test_duplicates_after_restart_are_acked_not_stored(tmp_path: Path, mqtt_broker: MosquittoBroker) -> None:
+def test_duplicates_after_restart_are_acked_not_stored(
+    tmp_path: Path, mqtt_broker: MosquittoBroker
+) -> None:
     h = Harness(tmp_path, mqtt_broker)
     try:
         h.feed(30)
@@ -271,7 +294,9 @@ def test_mqtt_311_is_selectable(tmp_path: Path, mqtt_broker: MosquittoBroker) ->
             assert h.publisher.wait_connected(10)
             assert h.publisher._client.protocol == mqtt.MQTTv311
             h.feed(45)
-            assert h.run_until(lambda: h.outbox.batch_count == 0 and h.outbox.pending_count == 0, 20)
+            assert h.run_until(
+                lambda: h.outbox.batch_count == 0 and h.outbox.pending_count == 0, 20
+            )
             payloads = sub.wait_for(lambda p: len(p) >= 3, timeout=10)
     finally:
         h.close()

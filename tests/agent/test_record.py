@@ -31,19 +31,19 @@ BOUNDS = {
 
 
 def sample(**changes: object) -> ReadingRecord:
-    fields: dict[str, object] = dict(
-        gateway_id="gw-01",
-        device_id=0x01020304,
-        boot_id=0x0A0B0C0D,
-        device_seq=7,
-        channel=2,
-        unit=0x0101,
-        mantissa=-2150,
-        exponent=-2,
-        time_kind=1,
-        device_time_ms=1_700_000_000_123,
-        gateway_time_us=1_700_000_000_456_789,
-    )
+    fields: dict[str, object] = {
+        "gateway_id": "gw-01",
+        "device_id": 0x01020304,
+        "boot_id": 0x0A0B0C0D,
+        "device_seq": 7,
+        "channel": 2,
+        "unit": 0x0101,
+        "mantissa": -2150,
+        "exponent": -2,
+        "time_kind": 1,
+        "device_time_ms": 1_700_000_000_123,
+        "gateway_time_us": 1_700_000_000_456_789,
+    }
     fields.update(changes)
     return ReadingRecord(**fields)  # type: ignore[arg-type]
 

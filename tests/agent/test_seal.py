@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from agent_helpers import reference_root
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from agent.batch import SealedBatch, header_hash, key_id_of, raw_public_key, seal_batch
 from agent.record import ReadingRecord
-from agent_helpers import reference_root
 
 
 def signed_records(key: Ed25519PrivateKey, n: int) -> tuple[list[bytes], list[bytes]]:
@@ -58,8 +58,8 @@ def test_chain_and_rotation_announcement() -> None:
 def test_seal_rejects_bad_input() -> None:
     key = Ed25519PrivateKey.generate()
     recs, sigs = signed_records(key, 2)
-    common = dict(private_key=key, gateway_id="gw-7", seq=1, prev_hash=bytes(32),
-                  first_time_us=0, last_time_us=1)  # fmt: skip
+    common = {"private_key": key, "gateway_id": "gw-7", "seq": 1, "prev_hash": bytes(32),
+                  "first_time_us": 0, "last_time_us": 1}  # fmt: skip
     with pytest.raises(ValueError, match="2 records but 1 signatures"):
         seal_batch(records=recs, signatures=sigs[:1], **common)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="at least one"):

@@ -36,8 +36,15 @@ def make_pki(d: Path) -> dict[str, Path]:
     """A CA, a server certificate for 127.0.0.1 and a client certificate, all fresh."""
     now = dt.datetime.now(dt.timezone.utc)
 
-    def cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer_key: ec.EllipticCurvePrivateKey,
-             issuer: x509.Name | None, *, ca: bool = False, ip: bool = False) -> x509.Certificate:
+    def cert(
+        subject: str,
+        key: ec.EllipticCurvePrivateKey,
+        issuer_key: ec.EllipticCurvePrivateKey,
+        issuer: x509.Name | None,
+        *,
+        ca: bool = False,
+        ip: bool = False,
+    ) -> x509.Certificate:
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
         b = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer or name)
              .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -46,10 +53,13 @@ def make_pki(d: Path) -> dict[str, Path]:
         if ca:
             b = b.add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False),
                                 critical=True)  # fmt: skip
-            b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            b = b.add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
         else:
             b = b.add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+                critical=False,
             )
         if ip:
             b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
@@ -114,7 +124,9 @@ def tls_broker(tmp_path: Path) -> TlsBroker:
     broker.close()
 
 
-def test_tls_client_certificate_and_password_from_environment(tmp_path: Path, tls_broker: TlsBroker) -> None:
+def test_tls_client_certificate_and_password_from_environment(
+    tmp_path: Path, tls_broker: TlsBroker
+) -> None:
     pki = tls_broker.pki
     key = make_key(tmp_path / "gw.key")
     tls = (f'username = "{USER}"\n[mqtt.tls]\nca_file = "{pki["ca"]}"\n'
@@ -145,6 +157,8 @@ def test_tls_client_certificate_and_password_from_environment(tmp_path: Path, tl
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(30) == 0
         dev.stop()
-        acked = {(31, b["boot_id"], s) for b in dev.summary["boots"] for s in range(1, b["acked"] + 1)}
+        acked = {
+            (31, b["boot_id"], s) for b in dev.summary["boots"] for s in range(1, b["acked"] + 1)
+        }
     report = check_stream(sub.snapshot(), key.public_key, gateway_id=GW)
     assert acked <= report.reading_keys() and len(report.batches) > kept
