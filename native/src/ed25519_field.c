@@ -45,6 +45,29 @@ void es_fe_pow22523(es_fe *out, const es_fe *z)
     es_fe_mul(out, &t, z);  /* 2^252 - 3 */
 }
 
+#if !defined(ES_FE25) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define ES_HAVE_IFMA_VARIANT 1
+/* ed25519_fe51_ifma.c */
+void es_fe51_pow22523_x8_ifma(es_fe out[8], const es_fe in[8]);
+int es_fe51_ifma_available(void);
+#endif
+
+void es_fe_pow22523_many(es_fe *out, const es_fe *in, size_t n, int allow_simd)
+{
+    size_t i = 0;
+#ifdef ES_HAVE_IFMA_VARIANT
+    /* The CPU check reads libgcc's/compiler-rt's feature word, filled once at
+     * load time; nothing here keeps state of its own. */
+    if (allow_simd && n >= 8 && es_fe51_ifma_available())
+        for (; i + 8 <= n; i += 8)
+            es_fe51_pow22523_x8_ifma(out + i, in + i);
+#else
+    (void)allow_simd;
+#endif
+    for (; i < n; i++)
+        es_fe_pow22523(&out[i], &in[i]);
+}
+
 void es_fe_invert(es_fe *out, const es_fe *z)
 {
     es_fe t250, z11, t;

@@ -52,6 +52,18 @@ void es_ge_identity(es_ge_p3 *h);
 int es_ge_frombytes_vartime(es_ge_p3 *h, const uint8_t s[32]);
 void es_ge_tobytes(uint8_t s[32], const es_ge_p3 *h);
 
+/* Decoding in two halves around the exponentiation w^((p-5)/8), for
+ * batches (see es_fe_pow22523_many): begin checks the encoding is canonical
+ * and computes w; end takes w^((p-5)/8) and finishes (curve membership and
+ * sign rules). Both return 0 or -1 like es_ge_frombytes_vartime. */
+typedef struct {
+    es_fe y, u, v, v3, w;
+    int sign;
+} es_ge_decompress_state;
+int es_ge_decompress_begin_vartime(es_ge_decompress_state *st, const uint8_t s[32]);
+int es_ge_decompress_end_vartime(es_ge_p3 *h, const es_ge_decompress_state *st,
+                                 const es_fe *w_pow);
+
 void es_ge_to_cached(es_ge_cached *c, const es_ge_p3 *p);
 /* Pre: p->Z == 1 (as produced by es_ge_frombytes_vartime or normalisation). */
 void es_ge_affine_to_niels(es_ge_niels *n, const es_ge_p3 *p);

@@ -41,38 +41,48 @@ void es_ge_identity(es_ge_p3 *h)
     es_fe_0(&h->T);
 }
 
-int es_ge_frombytes_vartime(es_ge_p3 *h, const uint8_t s[32])
+/* Decoding is split around its one expensive step, the exponentiation
+ * (u v^7)^((p-5)/8), so that batches can run many of those side by side
+ * (es_fe_pow22523_many). */
+int es_ge_decompress_begin_vartime(es_ge_decompress_state *st, const uint8_t s[32])
 {
-    es_fe u, v, v3, vxx, check, x;
-    const int sign = s[31] >> 7;
-
+    es_fe one;
     if (!es_fe_bytes_canonical(s))
         return -1; /* y >= p: non-canonical encoding */
-    es_fe_frombytes(&h->Y, s);
-    es_fe_1(&h->Z);
+    st->sign = s[31] >> 7;
+    es_fe_frombytes(&st->y, s);
+    es_fe_1(&one);
 
     /* x^2 = u / v with u = y^2 - 1, v = d y^2 + 1. */
-    es_fe_sq(&u, &h->Y);
-    es_fe_mul(&v, &u, &es_fe_d);
-    es_fe_sub(&u, &u, &h->Z);
-    es_fe_add(&v, &v, &h->Z);
+    es_fe_sq(&st->u, &st->y);
+    es_fe_mul(&st->v, &st->u, &es_fe_d);
+    es_fe_sub(&st->u, &st->u, &one);
+    es_fe_add(&st->v, &st->v, &one);
+    es_fe_carry(&st->v);
 
-    /* Candidate root x = u v^3 (u v^7)^((p-5)/8) (RFC 8032 5.1.3 step 2). */
-    es_fe_sq(&v3, &v);
-    es_fe_mul(&v3, &v3, &v); /* v^3 */
-    es_fe_sq(&x, &v3);
-    es_fe_mul(&x, &x, &v);
-    es_fe_mul(&x, &x, &u); /* u v^7 */
-    es_fe_pow22523(&x, &x);
-    es_fe_mul(&x, &x, &v3);
-    es_fe_mul(&x, &x, &u);
+    /* Candidate root x = u v^3 (u v^7)^((p-5)/8) (RFC 8032 5.1.3 step 2);
+     * w = u v^7 is what gets exponentiated. */
+    es_fe_sq(&st->v3, &st->v);
+    es_fe_mul(&st->v3, &st->v3, &st->v); /* v^3 */
+    es_fe_sq(&st->w, &st->v3);
+    es_fe_mul(&st->w, &st->w, &st->v);
+    es_fe_mul(&st->w, &st->w, &st->u); /* u v^7 */
+    return 0;
+}
+
+int es_ge_decompress_end_vartime(es_ge_p3 *h, const es_ge_decompress_state *st,
+                                 const es_fe *w_pow)
+{
+    es_fe x, vxx, check;
+    es_fe_mul(&x, w_pow, &st->v3);
+    es_fe_mul(&x, &x, &st->u);
 
     /* Step 3: v x^2 = u -> x; v x^2 = -u -> x sqrt(-1); otherwise no root. */
     es_fe_sq(&vxx, &x);
-    es_fe_mul(&vxx, &vxx, &v);
-    es_fe_sub(&check, &vxx, &u);
+    es_fe_mul(&vxx, &vxx, &st->v);
+    es_fe_sub(&check, &vxx, &st->u);
     if (!es_fe_is_zero_vartime(&check)) {
-        es_fe_add(&check, &vxx, &u);
+        es_fe_add(&check, &vxx, &st->u);
         if (!es_fe_is_zero_vartime(&check))
             return -1;
         es_fe_mul(&x, &x, &es_fe_sqrtm1);
@@ -80,14 +90,26 @@ int es_ge_frombytes_vartime(es_ge_p3 *h, const uint8_t s[32])
 
     /* Step 4: x = 0 with sign bit 1 is a second (non-canonical) encoding. */
     const int neg = es_fe_is_negative(&x);
-    if (neg == 0 && sign == 1 && es_fe_is_zero_vartime(&x))
+    if (neg == 0 && st->sign == 1 && es_fe_is_zero_vartime(&x))
         return -1;
-    if (neg != sign)
+    if (neg != st->sign)
         es_fe_neg(&x, &x);
 
     h->X = x;
+    h->Y = st->y;
+    es_fe_1(&h->Z);
     es_fe_mul(&h->T, &h->X, &h->Y);
     return 0;
+}
+
+int es_ge_frombytes_vartime(es_ge_p3 *h, const uint8_t s[32])
+{
+    es_ge_decompress_state st;
+    es_fe w_pow;
+    if (es_ge_decompress_begin_vartime(&st, s) != 0)
+        return -1;
+    es_fe_pow22523(&w_pow, &st.w);
+    return es_ge_decompress_end_vartime(h, &st, &w_pow);
 }
 
 void es_ge_tobytes(uint8_t s[32], const es_ge_p3 *h)

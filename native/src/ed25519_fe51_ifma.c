@@ -1,0 +1,122 @@
+/* Eight field exponentiations z^(2^252 - 3) at once with AVX-512 IFMA.
+ *
+ * Used to decode the R points of a batch (each decoding needs one such
+ * exponentiation, the dominant cost of batch verification). Lane k of each
+ * register holds limb i of element k; limbs are radix 2^51 as in
+ * ed25519_fe51.h, so conversion is a transpose and nothing else.
+ *
+ * vpmadd52luq / vpmadd52huq multiply the low 52 bits of two lanes and add
+ * the low / high 52 bits of the 104-bit product to an accumulator. With
+ * 51-bit limbs the high half of f_i g_j has weight 2^(51 (i+j+1) + 1): it
+ * goes to column i+j+1 with a factor 2. Columns 5..9 wrap to 0..4 times 19
+ * since 2^255 = 19 (mod p). Compiled only for x86-64 with a target
+ * attribute; es_fe_pow22523_many checks the CPU before calling it.
+ */
+#include "ed25519_fe.h"
+
+#if !defined(ES_FE25) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+
+#include <immintrin.h>
+
+#define IFMA __attribute__((target("avx512f,avx512ifma")))
+
+typedef struct {
+    __m512i l[5];
+} fe8;
+
+/* h = f * g. Pre: every lane of every limb < 2^52 (IFMA reads 52 bits).
+ * Column bound: 5 low halves (< 2^52) + 2 * 5 high halves (< 2^52) < 2^56;
+ * folding 19 * column < 2^61. Post: limbs < 2^51 + 1, so < 2^52 again. */
+IFMA static inline void fe8_mul(fe8 *h, const fe8 *f, const fe8 *g)
+{
+    const __m512i zero = _mm512_setzero_si512();
+    __m512i lo[10], hi[10];
+    for (int k = 0; k < 10; k++)
+        lo[k] = hi[k] = zero;
+    for (int i = 0; i < 5; i++) {
+        for (int j = 0; j < 5; j++) {
+            lo[i + j] = _mm512_madd52lo_epu64(lo[i + j], f->l[i], g->l[j]);
+            hi[i + j + 1] = _mm512_madd52hi_epu64(hi[i + j + 1], f->l[i], g->l[j]);
+        }
+    }
+    __m512i c[10];
+    for (int k = 0; k < 10; k++)
+        c[k] = _mm512_add_epi64(lo[k], _mm512_slli_epi64(hi[k], 1));
+    for (int k = 5; k < 10; k++) {
+        const __m512i x19 = _mm512_add_epi64(
+            _mm512_add_epi64(_mm512_slli_epi64(c[k], 4), _mm512_slli_epi64(c[k], 1)), c[k]);
+        c[k - 5] = _mm512_add_epi64(c[k - 5], x19);
+    }
+    const __m512i mask = _mm512_set1_epi64((long long)ES_FE51_MASK);
+    for (int k = 0; k < 4; k++) {
+        c[k + 1] = _mm512_add_epi64(c[k + 1], _mm512_srli_epi64(c[k], 51));
+        c[k] = _mm512_and_si512(c[k], mask);
+    }
+    __m512i top = _mm512_srli_epi64(c[4], 51);
+    c[4] = _mm512_and_si512(c[4], mask);
+    top = _mm512_add_epi64(_mm512_add_epi64(_mm512_slli_epi64(top, 4), _mm512_slli_epi64(top, 1)),
+                           top);
+    c[0] = _mm512_add_epi64(c[0], top);
+    c[1] = _mm512_add_epi64(c[1], _mm512_srli_epi64(c[0], 51));
+    c[0] = _mm512_and_si512(c[0], mask);
+    for (int k = 0; k < 5; k++)
+        h->l[k] = c[k];
+}
+
+IFMA static inline void fe8_sqn(fe8 *out, const fe8 *z, int n)
+{
+    fe8_mul(out, z, z);
+    while (--n > 0)
+        fe8_mul(out, out, out);
+}
+
+/* Same addition chain as es_fe_pow22523 (ed25519_field.c). */
+IFMA void es_fe51_pow22523_x8_ifma(es_fe out[8], const es_fe in[8])
+{
+    fe8 z, t0, t1, z9, z11, z2_5, z2_10, z2_20, z2_50, z2_100;
+    for (int i = 0; i < 5; i++) {
+        uint64_t lane[8];
+        for (int k = 0; k < 8; k++) {
+            es_fe t = in[k];
+            es_fe_carry(&t); /* limbs < 2^52 as IFMA requires */
+            lane[k] = t.v[i];
+        }
+        z.l[i] = _mm512_loadu_si512((const void *)lane);
+    }
+    fe8_mul(&t0, &z, &z);           /* 2 */
+    fe8_sqn(&t1, &t0, 2);           /* 8 */
+    fe8_mul(&z9, &z, &t1);          /* 9 */
+    fe8_mul(&z11, &t0, &z9);        /* 11 */
+    fe8_mul(&t0, &z11, &z11);       /* 22 */
+    fe8_mul(&z2_5, &t0, &z9);       /* 2^5 - 1 */
+    fe8_sqn(&t0, &z2_5, 5);
+    fe8_mul(&z2_10, &t0, &z2_5);    /* 2^10 - 1 */
+    fe8_sqn(&t0, &z2_10, 10);
+    fe8_mul(&z2_20, &t0, &z2_10);   /* 2^20 - 1 */
+    fe8_sqn(&t0, &z2_20, 20);
+    fe8_mul(&t1, &t0, &z2_20);      /* 2^40 - 1 */
+    fe8_sqn(&t0, &t1, 10);
+    fe8_mul(&z2_50, &t0, &z2_10);   /* 2^50 - 1 */
+    fe8_sqn(&t0, &z2_50, 50);
+    fe8_mul(&z2_100, &t0, &z2_50);  /* 2^100 - 1 */
+    fe8_sqn(&t0, &z2_100, 100);
+    fe8_mul(&t1, &t0, &z2_100);     /* 2^200 - 1 */
+    fe8_sqn(&t0, &t1, 50);
+    fe8_mul(&t1, &t0, &z2_50);      /* 2^250 - 1 */
+    fe8_sqn(&t0, &t1, 2);           /* 2^252 - 4 */
+    fe8_mul(&t1, &t0, &z);          /* 2^252 - 3 */
+    for (int i = 0; i < 5; i++) {
+        uint64_t lane[8];
+        _mm512_storeu_si512((void *)lane, t1.l[i]);
+        for (int k = 0; k < 8; k++)
+            out[k].v[i] = lane[k];
+    }
+}
+
+int es_fe51_ifma_available(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512ifma");
+}
+
+#endif
