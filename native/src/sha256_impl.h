@@ -14,16 +14,20 @@
 
 #include "es_sha256.h"
 
+/* How many messages the multi-message driver hashes side by side. */
+#define ES_SHA256_MAX_LANES 4
+
 typedef struct {
     /* Absorb nblocks consecutive 64-byte blocks into one state. */
     void (*blocks)(uint32_t state[8], const uint8_t *data, size_t nblocks);
     /*
-     * Absorb nblocks consecutive blocks into each of two independent states.
-     * Variants with hardware rounds interleave the two so one stream's latency
-     * hides behind the other's; the portable variant runs them one after the other.
+     * Absorb nblocks consecutive blocks into each of `lanes` independent states
+     * (1 <= lanes <= ES_SHA256_MAX_LANES); state[i] takes data[i .. i + 64*nblocks).
+     * Variants with hardware rounds interleave the lanes so one stream's latency
+     * hides behind the others'; the portable variant runs them one after another.
      */
-    void (*blocks2)(uint32_t state_a[8], const uint8_t *data_a, uint32_t state_b[8],
-                    const uint8_t *data_b, size_t nblocks);
+    void (*blocks_lanes)(uint32_t *const state[], const uint8_t *const data[], unsigned lanes,
+                         size_t nblocks);
 } es_sha256_impl;
 
 /* FIPS 180-4 section 5.3.3: initial hash value H(0). */

@@ -9,12 +9,14 @@
  * every Merkle leaf of a reading and every node is) is padded whole at once, so it
  * is a single run.
  *
- * Two lanes run side by side and the variant's blocks2 compresses min(run a,
- * run b) blocks of both at once: hardware SHA rounds have a latency of several
- * cycles and one stream alone leaves the unit idle. When a lane's message ends,
- * its digest is written and the lane takes the next message, so messages of any
- * mix of lengths share a call; two equal short messages cost one blocks2 call.
+ * ES_SHA256_MAX_LANES lanes run side by side and the variant's blocks_lanes
+ * compresses the shortest current run's worth of blocks of every busy lane at
+ * once: hardware SHA rounds have a latency of several cycles and one stream alone
+ * leaves the unit idle. When a lane's message ends, its digest is written and the
+ * lane takes the next message, so messages of any mix of lengths share a call;
+ * four equal short messages cost one call.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "sha256_impl.h"
@@ -156,23 +158,28 @@ static size_t lane_take(lane *l, const uint8_t *prefix, size_t prefix_len, const
 void es_sha256_drive_many(const es_sha256_impl *impl, const uint8_t *prefix, size_t prefix_len,
                           const uint8_t *buf, const uint64_t *offsets, size_t stride,
                           size_t count, uint8_t *out) {
-    lane lanes[2];
-    const uint8_t *run[2] = {NULL, NULL};
-    size_t left[2], next = 0;
-    for (unsigned k = 0; k < 2; k++)
+    lane lanes[ES_SHA256_MAX_LANES];
+    const uint8_t *run[ES_SHA256_MAX_LANES];
+    size_t left[ES_SHA256_MAX_LANES], next = 0;
+    for (unsigned k = 0; k < ES_SHA256_MAX_LANES; k++)
         left[k] = lane_take(&lanes[k], prefix, prefix_len, buf, offsets, stride, &next, count,
                             out, &run[k]);
-    while (left[0] > 0 || left[1] > 0) {
-        size_t n;
-        if (left[0] > 0 && left[1] > 0) {
-            n = left[0] < left[1] ? left[0] : left[1];
-            impl->blocks2(lanes[0].state, run[0], lanes[1].state, run[1], n);
-        } else {
-            unsigned k = left[0] > 0 ? 0 : 1;
-            n = left[k];
-            impl->blocks(lanes[k].state, run[k], n);
+    for (;;) {
+        /* The busy lanes, and the longest run all of them can take at once. */
+        uint32_t *state[ES_SHA256_MAX_LANES];
+        const uint8_t *data[ES_SHA256_MAX_LANES];
+        unsigned busy = 0;
+        size_t n = SIZE_MAX;
+        for (unsigned k = 0; k < ES_SHA256_MAX_LANES; k++) {
+            if (left[k] == 0) continue;
+            state[busy] = lanes[k].state;
+            data[busy] = run[k];
+            busy++;
+            if (left[k] < n) n = left[k];
         }
-        for (unsigned k = 0; k < 2; k++) {
+        if (busy == 0) break;
+        impl->blocks_lanes(state, data, busy, n);
+        for (unsigned k = 0; k < ES_SHA256_MAX_LANES; k++) {
             if (left[k] == 0) continue;
             left[k] -= n;
             run[k] += n * ES_SHA256_BLOCK_LEN;

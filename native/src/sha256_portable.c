@@ -86,11 +86,10 @@ static void portable_blocks(uint32_t state[8], const uint8_t *data, size_t nbloc
     }
 }
 
-/* No hardware to keep busy, so two lanes are just two calls. */
-static void portable_blocks2(uint32_t state_a[8], const uint8_t *data_a, uint32_t state_b[8],
-                             const uint8_t *data_b, size_t nblocks) {
-    portable_blocks(state_a, data_a, nblocks);
-    portable_blocks(state_b, data_b, nblocks);
+/* No hardware to keep busy, so lanes are just one call after another. */
+static void portable_blocks_lanes(uint32_t *const state[], const uint8_t *const data[],
+                                  unsigned lanes, size_t nblocks) {
+    for (unsigned i = 0; i < lanes; i++) portable_blocks(state[i], data[i], nblocks);
 }
 
-const es_sha256_impl es_sha256_impl_portable = {portable_blocks, portable_blocks2};
+const es_sha256_impl es_sha256_impl_portable = {portable_blocks, portable_blocks_lanes};

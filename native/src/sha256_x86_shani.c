@@ -13,9 +13,9 @@
  * sha256msg1/sha256msg2 compute the message schedule (FIPS 180-4 6.2.2 step 1)
  * four words at a time: msg1 adds sigma0, the caller adds W[t-7], msg2 adds sigma1.
  *
- * blocks2 interleaves two independent streams: sha256rnds2 has a latency of
- * several cycles but can issue every cycle or two, so one stream alone leaves the
- * unit idle most of the time.
+ * Several independent messages are interleaved (up to ES_SHA256_MAX_LANES):
+ * sha256rnds2 has a latency of several cycles but can issue about every cycle, so
+ * one stream alone leaves the unit idle most of the time.
  */
 #include "sha256_impl.h"
 
@@ -65,73 +65,82 @@ static inline ES_TARGET_SHANI __m128i next_words(__m128i w_16, __m128i w_12, __m
     return _mm_sha256msg2_epu32(t, w_4);            /* + sigma1(W[t-2]) */
 }
 
-/* Four rounds with W[4g..4g+3] = w. */
-static inline ES_TARGET_SHANI void four_rounds(__m128i *abef, __m128i *cdgh, __m128i w,
-                                               unsigned group) {
-    __m128i wk = _mm_add_epi32(w, round_key(group));
-    *cdgh = _mm_sha256rnds2_epu32(*cdgh, *abef, wk);
-    *abef = _mm_sha256rnds2_epu32(*abef, *cdgh, _mm_shuffle_epi32(wk, 0x0E));
+/*
+ * nblocks consecutive blocks into each of `lanes` independent states (1 to 4).
+ * Always inlined with a constant lane count, so each instantiation keeps its
+ * states in registers and the compiler interleaves the lanes' instructions: one
+ * lane's sha256rnds2 chain is latency bound, and two to four chains in flight
+ * keep the SHA unit busy (measured on the development machine, an AMD EPYC:
+ * 1 lane ~30, 2 lanes ~48, 4 lanes ~55 million blocks/s on one core).
+ */
+static inline __attribute__((always_inline)) ES_TARGET_SHANI void
+shani_lanes(unsigned lanes, uint32_t *const state[], const uint8_t *const data[],
+            size_t nblocks) {
+    __m128i abef[4], cdgh[4];
+    for (unsigned s = 0; s < lanes; s++) load_state(state[s], &abef[s], &cdgh[s]);
+    for (size_t b = 0; b < nblocks; b++) {
+        __m128i abef0[4], cdgh0[4], w[4][4];
+        for (unsigned s = 0; s < lanes; s++) {
+            abef0[s] = abef[s];
+            cdgh0[s] = cdgh[s];
+            for (unsigned i = 0; i < 4; i++)
+                w[s][i] = load_words(data[s] + b * ES_SHA256_BLOCK_LEN + 16 * i);
+        }
+#pragma GCC unroll 16
+        for (unsigned g = 0; g < 16; g++) {
+            const __m128i k = round_key(g);
+            __m128i wk[4];
+#pragma GCC unroll 4
+            for (unsigned s = 0; s < lanes; s++) {
+                if (g >= 4)
+                    w[s][g % 4] = next_words(w[s][g % 4], w[s][(g + 1) % 4], w[s][(g + 2) % 4],
+                                             w[s][(g + 3) % 4]);
+                wk[s] = _mm_add_epi32(w[s][g % 4], k);
+            }
+            /* Two rounds on W[4g], W[4g+1] (low dwords), then two on W[4g+2], W[4g+3];
+             * the new CDGH after two rounds is the old ABEF, so the registers swap. */
+#pragma GCC unroll 4
+            for (unsigned s = 0; s < lanes; s++)
+                cdgh[s] = _mm_sha256rnds2_epu32(cdgh[s], abef[s], wk[s]);
+#pragma GCC unroll 4
+            for (unsigned s = 0; s < lanes; s++)
+                abef[s] = _mm_sha256rnds2_epu32(abef[s], cdgh[s], _mm_shuffle_epi32(wk[s], 0x0E));
+        }
+        for (unsigned s = 0; s < lanes; s++) {
+            abef[s] = _mm_add_epi32(abef[s], abef0[s]);
+            cdgh[s] = _mm_add_epi32(cdgh[s], cdgh0[s]);
+        }
+    }
+    for (unsigned s = 0; s < lanes; s++) store_state(state[s], abef[s], cdgh[s]);
 }
 
 static ES_TARGET_SHANI void shani_blocks(uint32_t state[8], const uint8_t *data,
                                          size_t nblocks) {
-    __m128i abef, cdgh;
-    load_state(state, &abef, &cdgh);
-    for (; nblocks > 0; nblocks--, data += ES_SHA256_BLOCK_LEN) {
-        const __m128i abef0 = abef, cdgh0 = cdgh;
-        __m128i w[4];
-        for (unsigned i = 0; i < 4; i++) w[i] = load_words(data + 16 * i);
-#pragma GCC unroll 16
-        for (unsigned g = 0; g < 16; g++) {
-            if (g >= 4)
-                w[g % 4] = next_words(w[g % 4], w[(g + 1) % 4], w[(g + 2) % 4], w[(g + 3) % 4]);
-            four_rounds(&abef, &cdgh, w[g % 4], g);
-        }
-        abef = _mm_add_epi32(abef, abef0);
-        cdgh = _mm_add_epi32(cdgh, cdgh0);
-    }
-    store_state(state, abef, cdgh);
+    uint32_t *const states[1] = {state};
+    const uint8_t *const blocks[1] = {data};
+    shani_lanes(1, states, blocks, nblocks);
 }
 
-static ES_TARGET_SHANI void shani_blocks2(uint32_t state_a[8], const uint8_t *data_a,
-                                          uint32_t state_b[8], const uint8_t *data_b,
-                                          size_t nblocks) {
-    __m128i abef_a, cdgh_a, abef_b, cdgh_b;
-    load_state(state_a, &abef_a, &cdgh_a);
-    load_state(state_b, &abef_b, &cdgh_b);
-    for (; nblocks > 0; nblocks--, data_a += ES_SHA256_BLOCK_LEN, data_b += ES_SHA256_BLOCK_LEN) {
-        const __m128i abef_a0 = abef_a, cdgh_a0 = cdgh_a, abef_b0 = abef_b, cdgh_b0 = cdgh_b;
-        __m128i wa[4], wb[4];
-        for (unsigned i = 0; i < 4; i++) {
-            wa[i] = load_words(data_a + 16 * i);
-            wb[i] = load_words(data_b + 16 * i);
-        }
-        /* The two streams share no data, so the CPU overlaps a's rounds with b's. */
-#pragma GCC unroll 16
-        for (unsigned g = 0; g < 16; g++) {
-            if (g >= 4) {
-                wa[g % 4] =
-                    next_words(wa[g % 4], wa[(g + 1) % 4], wa[(g + 2) % 4], wa[(g + 3) % 4]);
-                wb[g % 4] =
-                    next_words(wb[g % 4], wb[(g + 1) % 4], wb[(g + 2) % 4], wb[(g + 3) % 4]);
-            }
-            __m128i wk_a = _mm_add_epi32(wa[g % 4], round_key(g));
-            __m128i wk_b = _mm_add_epi32(wb[g % 4], round_key(g));
-            cdgh_a = _mm_sha256rnds2_epu32(cdgh_a, abef_a, wk_a);
-            cdgh_b = _mm_sha256rnds2_epu32(cdgh_b, abef_b, wk_b);
-            abef_a = _mm_sha256rnds2_epu32(abef_a, cdgh_a, _mm_shuffle_epi32(wk_a, 0x0E));
-            abef_b = _mm_sha256rnds2_epu32(abef_b, cdgh_b, _mm_shuffle_epi32(wk_b, 0x0E));
-        }
-        abef_a = _mm_add_epi32(abef_a, abef_a0);
-        cdgh_a = _mm_add_epi32(cdgh_a, cdgh_a0);
-        abef_b = _mm_add_epi32(abef_b, abef_b0);
-        cdgh_b = _mm_add_epi32(cdgh_b, cdgh_b0);
+static ES_TARGET_SHANI void shani_blocks_lanes(uint32_t *const state[],
+                                               const uint8_t *const data[], unsigned lanes,
+                                               size_t nblocks) {
+    switch (lanes) {
+    case 1:
+        shani_lanes(1, state, data, nblocks);
+        break;
+    case 2:
+        shani_lanes(2, state, data, nblocks);
+        break;
+    case 3:
+        shani_lanes(3, state, data, nblocks);
+        break;
+    default:
+        shani_lanes(4, state, data, nblocks);
+        break;
     }
-    store_state(state_a, abef_a, cdgh_a);
-    store_state(state_b, abef_b, cdgh_b);
 }
 
-const es_sha256_impl es_sha256_impl_x86_shani = {shani_blocks, shani_blocks2};
+const es_sha256_impl es_sha256_impl_x86_shani = {shani_blocks, shani_blocks_lanes};
 
 #else
 
