@@ -16,6 +16,13 @@ refuses new readings (``OutboxFull``) and the agent stops ACKing, which makes th
 devices hold their data. SQLite's own "database or disk is full" is reported the
 same way, so a full disk never loses an acknowledged reading. ``max_file_bytes``
 caps the database file itself (SQLite ``max_page_count``).
+
+``reserve``: a ballast row of ``reserve_bytes`` allocated inside the file. Sealing
+a batch needs a few new pages even though it removes as many bytes from
+``pending``; when the disk is full, sealing deletes the ballast in its own
+transaction and uses that room. Intake refuses readings while the ballast is
+missing, and it is re-allocated as soon as acknowledged batches free space, so
+sealing (and therefore publishing, which is what frees space) can always proceed.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ SCHEMA_VERSION = 1
 ZERO_HASH = bytes(32)
 # Boots remembered per device for duplicate suppression; older ones cannot resend.
 BOOTS_KEPT_PER_DEVICE = 8
+# Space kept inside the database file for sealing when the disk is full (see Outbox).
+DEFAULT_RESERVE_BYTES = 256 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -48,6 +57,7 @@ CREATE TABLE IF NOT EXISTS batches (
     hash BLOB NOT NULL,
     payload BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS reserve (id INTEGER PRIMARY KEY, ballast BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS device_progress (
     device_id INTEGER NOT NULL,
     boot_id INTEGER NOT NULL,
@@ -118,9 +128,12 @@ class Outbox:
         gateway_id: str,
         max_bytes: int,
         max_file_bytes: int | None = None,
+        reserve_bytes: int = DEFAULT_RESERVE_BYTES,
     ) -> None:
         self.path = path
         self.max_bytes = max_bytes
+        self.reserve_bytes = reserve_bytes
+        self._reserve_ok = False
         try:
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -183,6 +196,7 @@ class Outbox:
         )
         self._pending = int(db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
         self._batches = int(db.execute("SELECT COUNT(*) FROM batches").fetchone()[0])
+        self.restore_reserve()
         self._tick = int(
             db.execute("SELECT COALESCE(MAX(updated), 0) FROM device_progress").fetchone()[0]
         )
@@ -250,6 +264,11 @@ class Outbox:
         if self.over_bound:
             raise OutboxFull(
                 f"outbox holds {self._bytes} bytes, at its bound of {self.max_bytes} bytes"
+            )
+        if not self.restore_reserve():
+            raise OutboxFull(
+                f"outbox {self.path}: disk full (the space left is kept for sealing and "
+                "is released as the broker acknowledges batches)"
             )
         progress: dict[tuple[int, int], int] = {}
         for r in readings:
@@ -333,33 +352,63 @@ class Outbox:
         digest = batch.hash
         freed = sum(len(r.record) + len(r.signature) for r in readings)
         try:
-            with self._transaction():
-                self._db.execute(
-                    "INSERT INTO batches (seq, hash, payload) VALUES (?, ?, ?)",
-                    (batch.header.seq, digest, payload),
-                )
-                deleted = self._db.executemany(
-                    "DELETE FROM pending WHERE id = ?", [(i,) for i in ids]
-                )
-                if deleted.rowcount != len(ids):
-                    raise OutboxError("sealed readings were no longer pending; refusing to seal")
-                self._db.executemany(
-                    "UPDATE meta SET value = ? WHERE key = ?",
-                    [(batch.header.seq, "head_seq"), (digest, "head_hash")],
-                )
-                if next_key_id is not None:
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('active_key_id', ?)",
-                        (next_key_id,),
-                    )
+            self._write_batch(
+                batch.header.seq, digest, payload, ids, next_key_id, use_reserve=False
+            )
         except sqlite3.Error as exc:
-            if _is_disk_full(exc):
-                raise OutboxFull(f"outbox {self.path}: {exc}") from None
-            raise
+            if not _is_disk_full(exc):
+                raise
+            # Pending readings filled the disk: spend the reserve so that sealing (and
+            # then publishing, which frees space) can go on. Intake never uses it.
+            try:
+                self._write_batch(
+                    batch.header.seq, digest, payload, ids, next_key_id, use_reserve=True
+                )
+            except sqlite3.Error as exc2:
+                if _is_disk_full(exc2):
+                    raise OutboxFull(f"outbox {self.path}: {exc2}") from None
+                raise
+            self._reserve_ok = False
+            log.warning(
+                "outbox %s: disk full; used the %d-byte reserve to seal batch %d",
+                self.path, self.reserve_bytes, batch.header.seq,
+            )  # fmt: skip
         self._pending -= len(ids)
         self._batches += 1
         self._bytes += len(payload) - freed
         return StoredBatch(batch.header.seq, digest, payload)
+
+    def _write_batch(
+        self,
+        seq: int,
+        digest: bytes,
+        payload: bytes,
+        ids: list[int],
+        next_key_id: bytes | None,
+        *,
+        use_reserve: bool,
+    ) -> None:
+        with self._transaction():
+            if use_reserve:
+                self._db.execute("DELETE FROM reserve")
+            # Delete first: the freed pages are reused for the payload, so sealing
+            # still fits when the disk (or file cap) is full of pending readings.
+            deleted = self._db.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in ids])
+            if deleted.rowcount != len(ids):
+                raise OutboxError("sealed readings were no longer pending; refusing to seal")
+            self._db.execute(
+                "INSERT INTO batches (seq, hash, payload) VALUES (?, ?, ?)",
+                (seq, digest, payload),
+            )
+            self._db.executemany(
+                "UPDATE meta SET value = ? WHERE key = ?",
+                [(seq, "head_seq"), (digest, "head_hash")],
+            )
+            if next_key_id is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('active_key_id', ?)",
+                    (next_key_id,),
+                )
 
     def unpublished(self, after_seq: int, limit: int) -> list[StoredBatch]:
         """Stored batches with seq > ``after_seq``, oldest first."""
@@ -383,11 +432,42 @@ class Outbox:
             f"WHERE seq IN ({','.join('?' * len(wanted))})",
             wanted,
         ).fetchone()
-        with self._transaction():
-            self._db.executemany("DELETE FROM batches WHERE seq = ?", [(s,) for s in wanted])
+        try:
+            with self._transaction():
+                self._db.executemany("DELETE FROM batches WHERE seq = ?", [(s,) for s in wanted])
+        except sqlite3.Error as exc:
+            if _is_disk_full(exc):
+                raise OutboxFull(f"outbox {self.path}: {exc}") from None
+            raise
         self._bytes -= int(sizes[0])
         self._batches -= int(sizes[1])
+        self.restore_reserve()  # the space just freed goes to the reserve first
         return int(sizes[1])
+
+    @property
+    def has_reserve(self) -> bool:
+        return bool(self._db.execute("SELECT COUNT(*) FROM reserve").fetchone()[0])
+
+    def restore_reserve(self) -> bool:
+        """(Re)allocate the sealing reserve if it is missing; False if there is no room yet."""
+        if self.reserve_bytes <= 0 or self._reserve_ok:
+            return True
+        if self.has_reserve:
+            self._reserve_ok = True
+            return True
+        try:
+            with self._transaction():
+                self._db.execute(
+                    "INSERT INTO reserve (id, ballast) VALUES (1, zeroblob(?))",
+                    (self.reserve_bytes,),
+                )
+        except sqlite3.Error as exc:
+            if _is_disk_full(exc):
+                log.warning("outbox %s: no room yet to restore the sealing reserve", self.path)
+                return False
+            raise
+        self._reserve_ok = True
+        return True
 
 
 class _Txn:

@@ -286,7 +286,7 @@ class Pipeline:
             done = self._acked_unrecorded | set(result.acked)
             try:
                 removed = self.outbox.mark_published(done)
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OutboxFull) as exc:
                 # Even a DELETE needs WAL space; keep the PUBACKs and try again next round.
                 self._acked_unrecorded = done
                 log.warning("cannot forget %d acknowledged batches yet: %s", len(done), exc)

@@ -110,7 +110,7 @@ def test_full_disk_is_outbox_full_and_keeps_everything(tmp_path: Path) -> None:
     # max_file_bytes makes SQLite itself report SQLITE_FULL ("database or disk is full"),
     # exactly what a full file system produces.
     path = tmp_path / "o.sqlite"
-    ob = open_outbox(path, max_bytes=1 << 30, max_file_bytes=96 * 1024)
+    ob = open_outbox(path, max_bytes=1 << 30, max_file_bytes=96 * 1024, reserve_bytes=16 * 1024)
     stored = 0
     with pytest.raises(OutboxFull, match="full"):
         while True:
@@ -118,7 +118,7 @@ def test_full_disk_is_outbox_full_and_keeps_everything(tmp_path: Path) -> None:
             stored += 50
     assert stored > 0 and ob.pending_count == stored
     ob.close()
-    ob = open_outbox(path, max_bytes=1 << 30)
+    ob = open_outbox(path, max_bytes=1 << 30, reserve_bytes=16 * 1024)
     assert ob.pending_count == stored and ob.last_stored_seq(1, 5) == stored
     rows = sqlite3.connect(path).execute("SELECT COUNT(*) FROM pending").fetchone()[0]
     assert rows == stored
@@ -145,3 +145,25 @@ def test_active_key_id_is_recorded_with_the_rotation_batch(tmp_path: Path) -> No
                        first_time_us=0, last_time_us=2_000_000, next_public_key=b"\x09" * 32)  # fmt: skip
     ob.commit_batch(batch, pending, next_key_id=b"\x02" * 16)
     assert ob.chain_head().active_key_id == b"\x02" * 16
+
+
+def test_reserve_lets_sealing_continue_on_a_full_disk(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ob = open_outbox(
+        tmp_path / "o.sqlite", max_bytes=1 << 30, max_file_bytes=128 * 1024, reserve_bytes=24 * 1024
+    )
+    assert ob.has_reserve
+    stored = 0
+    with pytest.raises(OutboxFull):
+        while True:
+            ob.add_readings([reading(stored + i) for i in range(1, 21)])
+            stored += 20
+    # Every stored reading can still be sealed: the reserve is spent for it.
+    while ob.pending_count:
+        seal_next(ob, 50)
+    assert ob.chain_head().seq >= 2
+    assert "used the 24576-byte reserve" in caplog.text
+    ob.mark_published(range(1, ob.chain_head().seq + 1))
+    assert ob.has_reserve, "acknowledged batches free space, and the reserve comes back first"
+    ob.add_readings([reading(stored + 1)])

@@ -51,11 +51,21 @@ def make_config(tmp_path: Path, port: int, **outbox: object) -> AgentConfig:
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, broker: MosquittoBroker, **outbox: object) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        broker: MosquittoBroker,
+        max_file_bytes: int | None = None,
+        **outbox: object,
+    ) -> None:
         self.config = make_config(tmp_path, broker.port, **outbox)
         self.key = GatewayKey.generate()
         self.outbox = Outbox(
-            self.config.outbox.path, gateway_id=GW, max_bytes=self.config.outbox.max_bytes
+            self.config.outbox.path,
+            gateway_id=GW,
+            max_bytes=self.config.outbox.max_bytes,
+            max_file_bytes=max_file_bytes,
+            reserve_bytes=32 * 1024,
         )
         self.metrics = AgentMetrics()
         self.publisher = BatchPublisher(self.config.mqtt, GW)
@@ -302,3 +312,40 @@ def test_mqtt_311_is_selectable(tmp_path: Path, mqtt_broker: MosquittoBroker) ->
         h.close()
     report = check_stream(payloads, h.key.public_key, gateway_id=GW)
     assert [r.device_seq for r in report.readings] == list(range(1, 46))
+
+
+def test_full_disk_is_backpressure_not_a_crash(
+    tmp_path: Path, mqtt_broker: MosquittoBroker
+) -> None:
+    # The file cap makes SQLite itself fail with "database or disk is full", as a full
+    # file system does; the configured bound (max_bytes) is far away.
+    h = Harness(tmp_path, mqtt_broker, max_file_bytes=256 * 1024, max_bytes=1 << 30)
+    try:
+        with Subscriber(mqtt_broker.host, mqtt_broker.port) as sub:
+            h.publisher.start()
+            assert h.publisher.wait_connected(10)
+            while not h.pipeline.backpressure:
+                h.feed(20)
+                h.pipeline.seal_due(force=True)
+                assert h.next_seq < 20_000, "the file cap never filled the database"
+            acked_at_full = h.acks.acked[(3, 77)]
+            assert h.pipeline.held_count > 0
+            assert h.outbox.pending_count == 0, "the reserve lets sealing go on"
+            assert not h.outbox.has_reserve
+            assert h.metrics.backpressure._value.get() == 1
+            total = h.next_seq - 1
+            # Publishing frees pages; the held readings go in and are ACKed.
+            assert h.run_until(
+                lambda: (
+                    h.pipeline.held_count == 0
+                    and h.outbox.pending_count == 0
+                    and h.outbox.batch_count == 0
+                ),
+                40,
+            )
+            assert h.acks.acked[(3, 77)] == total > acked_at_full
+            payloads = sub.wait_for(lambda p: len(set(p)) >= h.outbox.chain_head().seq, timeout=10)
+    finally:
+        h.close()
+    report = check_stream(payloads, h.key.public_key, gateway_id=GW)
+    assert [r.device_seq for r in report.readings] == list(range(1, total + 1))
