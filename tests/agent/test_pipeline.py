@@ -349,3 +349,65 @@ def test_full_disk_is_backpressure_not_a_crash(
         h.close()
     report = check_stream(payloads, h.key.public_key, gateway_id=GW)
     assert [r.device_seq for r in report.readings] == list(range(1, total + 1))
+
+
+class AclBroker(MosquittoBroker):
+    """The shared broker helper with an ACL file; ``deny_batches`` forbids publishing batches."""
+
+    deny_batches: bool = True
+
+    def _write_config(self) -> Path:
+        assert self.workdir is not None
+        acl = self.workdir / "acl"
+        batch_rule = "read" if self.deny_batches else "readwrite"
+        acl.write_text(
+            f"topic readwrite edgeseal/v1/+/status\ntopic {batch_rule} edgeseal/v1/+/batch\n",
+            encoding="utf-8",
+        )
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(
+            "\n".join(
+                [
+                    "user root",  # see test_tls.py: the files live in pytest's private tmp
+                    f"listener {self.port} {self.host}",
+                    "allow_anonymous true",
+                    f"acl_file {acl}",
+                    "persistence false",
+                    "log_dest stderr",
+                ]
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        return conf
+
+
+def test_batches_refused_by_the_broker_stay_and_are_retried(tmp_path: Path) -> None:
+    broker = AclBroker(workdir=tmp_path / "aclbroker")
+    broker.workdir.mkdir()  # type: ignore[union-attr]
+    broker.start()
+    h = Harness(tmp_path, broker)
+    try:
+        with Subscriber(broker.host, broker.port) as sub:
+            h.publisher.start()
+            assert h.publisher.wait_connected(10)
+            h.feed(60)
+            assert h.run_until(lambda: h.metrics.batches_rejected._value.get() >= 3, 10)
+            assert h.outbox.batch_count == 3 and h.metrics.batches_published._value.get() == 0
+            broker.deny_batches = False
+            broker.stop()
+            deadline = time.monotonic() + 10
+            while sub._subscribed.is_set() and time.monotonic() < deadline:
+                time.sleep(0.02)  # the subscriber notices the restart
+            broker.start()
+            # Only the pipeline re-hands refused batches (paho forgets a refused message),
+            # so nothing is published before the subscriber is back.
+            assert sub.wait_subscribed(10)
+            assert h.run_until(lambda: h.outbox.batch_count == 0, 30), "refused batches not retried"
+            payloads = sub.wait_for(lambda p: len(set(p)) >= 3, timeout=10)
+    finally:
+        h.close()
+        broker.close()
+    report = check_stream(payloads, h.key.public_key, gateway_id=GW)
+    assert [r.device_seq for r in report.readings] == list(range(1, 61))
+    assert first_arrivals_in_order(report.arrival_seqs)
