@@ -68,9 +68,9 @@ static int os_random_bytes(uint8_t *buf, size_t len)
 
 typedef struct {
     es_ge_p3 R;
-    uint8_t z[32];  /* random odd 128-bit coefficient, zero-extended */
-    uint8_t zS[32]; /* z * S mod L */
-    uint8_t zk[32]; /* z * k mod L */
+    uint8_t z[32];      /* random odd 128-bit coefficient, zero-extended */
+    uint32_t zS[12];    /* z * S, unreduced */
+    uint32_t zk[12];    /* z * k, unreduced */
     uint8_t k[32];  /* SHA-512(R || A || M) mod L */
     const uint8_t *S;
     size_t item;    /* index of the item in the caller's arrays */
@@ -84,7 +84,7 @@ typedef struct {
     /* scratch for one sub-batch equation, sized for the whole batch */
     es_ge_p3 *points;
     uint8_t *scalars;
-    uint8_t *key_acc; /* 32 bytes per distinct key */
+    es_sc_wide *key_acc; /* one per distinct key */
     size_t *key_slot; /* distinct key -> position in key_list, or NO_SLOT */
     size_t *key_list;
 } batch_ctx;
@@ -99,30 +99,32 @@ static int check_range(batch_ctx *ctx, size_t lo, size_t hi)
         return es_ed25519_check_decoded_vartime(&ctx->keys[cd->key], &cd->R, cd->S, cd->k) == 0;
     }
     size_t npts = 0, nkeys = 0;
-    uint8_t sumS[32] = {0};
+    es_sc_wide sumS;
+    uint8_t reduced[32];
+    es_sc_wide_zero(&sumS);
     for (size_t c = lo; c < hi; c++) {
         const candidate *cd = &ctx->cands[c];
         ctx->points[npts] = cd->R;
         memcpy(ctx->scalars + 32 * npts, cd->z, 32);
         npts++;
-        es_sc_add(sumS, sumS, cd->zS);
+        es_sc_wide_add(&sumS, cd->zS);
         if (ctx->key_slot[cd->key] == NO_SLOT) {
             ctx->key_slot[cd->key] = nkeys;
             ctx->key_list[nkeys++] = cd->key;
-            memcpy(ctx->key_acc + 32 * cd->key, cd->zk, 32);
-        } else {
-            es_sc_add(ctx->key_acc + 32 * cd->key, ctx->key_acc + 32 * cd->key, cd->zk);
+            es_sc_wide_zero(&ctx->key_acc[cd->key]);
         }
+        es_sc_wide_add(&ctx->key_acc[cd->key], cd->zk);
     }
     for (size_t j = 0; j < nkeys; j++) {
         const size_t key = ctx->key_list[j];
         ctx->points[npts] = ctx->keys[key];
-        memcpy(ctx->scalars + 32 * npts, ctx->key_acc + 32 * key, 32);
+        es_sc_wide_reduce(ctx->scalars + 32 * npts, &ctx->key_acc[key]);
         npts++;
         ctx->key_slot[key] = NO_SLOT;
     }
     ctx->points[npts] = es_ge_base;
-    es_sc_neg(ctx->scalars + 32 * npts, sumS);
+    es_sc_wide_reduce(reduced, &sumS);
+    es_sc_neg(ctx->scalars + 32 * npts, reduced);
     npts++;
 
     es_ge_p3 sum;
@@ -237,7 +239,7 @@ int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t n_keys, const ui
     batch_ctx ctx = {0};
     ctx.points = malloc((2 * n + 1) * sizeof *ctx.points);
     ctx.scalars = malloc((2 * n + 1) * 32);
-    ctx.key_acc = malloc(n_keys * 32);
+    ctx.key_acc = malloc(n_keys * sizeof *ctx.key_acc);
     ctx.key_slot = malloc(n_keys * sizeof *ctx.key_slot);
     ctx.key_list = malloc(n_keys * sizeof *ctx.key_list);
     if (!item_key || (n_keys > 1 && !refs) || !dec_keys || !cands || !rnd || !ctx.points ||
@@ -356,8 +358,8 @@ int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t n_keys, const ui
         memset(cd->z, 0, 32);
         memcpy(cd->z, rnd + 16 * c, 16);
         cd->z[0] |= 1; /* odd, so never 0 mod L */
-        es_sc_mul(cd->zS, cd->z, cd->S);
-        es_sc_mul(cd->zk, cd->z, cd->k);
+        es_sc_mul128_wide(cd->zS, cd->z, cd->S);
+        es_sc_mul128_wide(cd->zk, cd->z, cd->k);
     }
 
     ctx.cands = cands;

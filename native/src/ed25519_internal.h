@@ -95,6 +95,16 @@ void es_sc_add(uint8_t out[32], const uint8_t a[32], const uint8_t b[32]);
 /* out = -a mod L. Pre: a < L. */
 void es_sc_neg(uint8_t out[32], const uint8_t a[32]);
 
+/* Unreduced sums of products z * a (z < 2^128, a < 2^256), for batches. */
+typedef struct {
+    uint32_t v[16];
+} es_sc_wide;
+void es_sc_mul128_wide(uint32_t out[12], const uint8_t z[16], const uint8_t a[32]);
+void es_sc_wide_zero(es_sc_wide *acc);
+void es_sc_wide_add(es_sc_wide *acc, const uint32_t x[12]);
+/* out = acc mod L. */
+void es_sc_wide_reduce(uint8_t out[32], const es_sc_wide *acc);
+
 /* ---- multi-scalar multiplication ----
  * out = sum scalars[i] * points[i], scalars are 32-byte little-endian
  * integers < 2^253 (not necessarily reduced). Returns 0, or -1 if scratch

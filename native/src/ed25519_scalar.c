@@ -144,3 +144,36 @@ void es_sc_neg(uint8_t out[32], const uint8_t a[32])
     }
     memset(out, 0, 32);
 }
+
+/* Wide accumulation for batch equations: products z * a with a 128-bit z are
+ * kept unreduced (381 bits) and summed in 512 bits, so a batch reduces each
+ * sum once instead of every product and partial sum. n < 2^130 products fit. */
+void es_sc_mul128_wide(uint32_t out[12], const uint8_t z[16], const uint8_t a[32])
+{
+    uint32_t Z[4], A[8];
+    load32(Z, z, 4);
+    load32(A, a, 8);
+    mul_limbs(out, Z, 4, A, 8);
+}
+
+void es_sc_wide_zero(es_sc_wide *acc)
+{
+    memset(acc->v, 0, sizeof acc->v);
+}
+
+void es_sc_wide_add(es_sc_wide *acc, const uint32_t x[12])
+{
+    uint64_t carry = 0;
+    for (int i = 0; i < 16; i++) {
+        const uint64_t t = (uint64_t)acc->v[i] + (i < 12 ? x[i] : 0) + carry;
+        acc->v[i] = (uint32_t)t;
+        carry = t >> 32;
+    }
+}
+
+void es_sc_wide_reduce(uint8_t out[32], const es_sc_wide *acc)
+{
+    uint32_t r[8];
+    barrett_reduce(r, acc->v);
+    store32(out, r, 8);
+}

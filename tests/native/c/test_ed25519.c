@@ -190,6 +190,29 @@ static void test_scalars(void)
     }
 }
 
+/* Unreduced sums of z * a equal the same sums reduced at every step. */
+static void test_wide_scalars(void)
+{
+    es_sc_wide acc;
+    uint8_t sum[32] = {0}, got[32];
+    es_sc_wide_zero(&acc);
+    for (int i = 0; i < 3000; i++) {
+        uint8_t z[32] = {0}, a[32], wide[64], prod[32];
+        uint32_t p[12];
+        random_bytes(z, 16);
+        if (i % 7 == 0)
+            memset(z, 0xff, 16); /* largest coefficient */
+        random_bytes(wide, 64);
+        es_sc_reduce64(a, wide);
+        es_sc_mul128_wide(p, z, a);
+        es_sc_wide_add(&acc, p);
+        es_sc_mul(prod, z, a);
+        es_sc_add(sum, sum, prod);
+    }
+    es_sc_wide_reduce(got, &acc);
+    CHECK(memcmp(got, sum, 32) == 0, "wide accumulation of 3000 products");
+}
+
 static void test_points(void)
 {
     /* The static table holds [2i + 1]B. */
@@ -371,6 +394,7 @@ int main(int argc, char **argv)
     }
     test_field();
     test_scalars();
+    test_wide_scalars();
     test_points();
     test_bad_arguments();
     size_t n = 0;
