@@ -51,6 +51,24 @@ static inline void store_be64(uint8_t *p, uint64_t x)
     }
 }
 
+#define BSIG0(x) (rotr((x), 28) ^ rotr((x), 34) ^ rotr((x), 39))
+#define BSIG1(x) (rotr((x), 14) ^ rotr((x), 18) ^ rotr((x), 41))
+#define SSIG0(x) (rotr((x), 1) ^ rotr((x), 8) ^ ((x) >> 7))
+#define SSIG1(x) (rotr((x), 19) ^ rotr((x), 61) ^ ((x) >> 6))
+/* Ch and Maj of FIPS 180-4 4.1.3 in forms with one operation fewer. */
+#define CH(x, y, z) ((z) ^ ((x) & ((y) ^ (z))))
+#define MAJ(x, y, z) (((x) & (y)) | ((z) & ((x) | (y))))
+
+/* One round of FIPS 180-4 6.4.2 step 3. Instead of shifting the eight
+ * working variables every round, the callers rotate the argument names, so
+ * each round only writes d and h. */
+#define ROUND(a, b, c, d, e, f, g, h, t)                                   \
+    do {                                                                   \
+        const uint64_t t1 = (h) + BSIG1(e) + CH(e, f, g) + K[t] + w[t];    \
+        (d) += t1;                                                         \
+        (h) = t1 + BSIG0(a) + MAJ(a, b, c);                                \
+    } while (0)
+
 /* FIPS 180-4 6.4.2, applied to nblocks consecutive 128-byte blocks. */
 static void compress(uint64_t h[8], const uint8_t *blocks, size_t nblocks)
 {
@@ -58,27 +76,18 @@ static void compress(uint64_t h[8], const uint8_t *blocks, size_t nblocks)
     while (nblocks--) {
         for (int t = 0; t < 16; t++)
             w[t] = load_be64(blocks + 8 * t);
-        for (int t = 16; t < 80; t++) {
-            uint64_t s0 = rotr(w[t - 15], 1) ^ rotr(w[t - 15], 8) ^ (w[t - 15] >> 7);
-            uint64_t s1 = rotr(w[t - 2], 19) ^ rotr(w[t - 2], 61) ^ (w[t - 2] >> 6);
-            w[t] = w[t - 16] + s0 + w[t - 7] + s1;
-        }
+        for (int t = 16; t < 80; t++)
+            w[t] = w[t - 16] + SSIG0(w[t - 15]) + w[t - 7] + SSIG1(w[t - 2]);
         uint64_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
-        for (int t = 0; t < 80; t++) {
-            uint64_t S1 = rotr(e, 14) ^ rotr(e, 18) ^ rotr(e, 41);
-            uint64_t ch = (e & f) ^ (~e & g);
-            uint64_t t1 = hh + S1 + ch + K[t] + w[t];
-            uint64_t S0 = rotr(a, 28) ^ rotr(a, 34) ^ rotr(a, 39);
-            uint64_t maj = (a & b) ^ (a & c) ^ (b & c);
-            uint64_t t2 = S0 + maj;
-            hh = g;
-            g = f;
-            f = e;
-            e = d + t1;
-            d = c;
-            c = b;
-            b = a;
-            a = t1 + t2;
+        for (int t = 0; t < 80; t += 8) {
+            ROUND(a, b, c, d, e, f, g, hh, t);
+            ROUND(hh, a, b, c, d, e, f, g, t + 1);
+            ROUND(g, hh, a, b, c, d, e, f, t + 2);
+            ROUND(f, g, hh, a, b, c, d, e, t + 3);
+            ROUND(e, f, g, hh, a, b, c, d, t + 4);
+            ROUND(d, e, f, g, hh, a, b, c, t + 5);
+            ROUND(c, d, e, f, g, hh, a, b, t + 6);
+            ROUND(b, c, d, e, f, g, hh, a, t + 7);
         }
         h[0] += a; h[1] += b; h[2] += c; h[3] += d;
         h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
