@@ -1,9 +1,9 @@
 /*
  * RFC 9162 hashing: leaf and node hashes and the tree head MTH, bottom up.
  *
- * MTH is computed level by level rather than by the RFC's recursion: all leaf
+ * MTH is computed level by level rather than by the RFC's recursion: the leaf
  * hashes in one multi-message call, then all pairs of each level in one call, and
- * an odd last node is carried up unchanged. This gives the RFC's tree because the
+ * an odd last node is carried up unchanged (in chunks, see below). This gives the RFC's tree because the
  * RFC's split point k (largest power of two < n) always falls on a pair boundary
  * of every level below the subtree of size k: the left part D[0:k] is a perfect
  * tree, so pairing level by level builds exactly its nodes, and the right part
@@ -40,25 +40,34 @@ int es_merkle_node_hash(const uint8_t *left, const uint8_t *right, uint8_t *out)
     return 0;
 }
 
+/*
+ * Leaves are hashed and reduced in chunks of CHUNK_LEAVES (a power of two), each
+ * to its own subtree root, and then the chunk roots are reduced. A chunk starts at
+ * a multiple of CHUNK_LEAVES, so at every level below the chunk roots its pairs
+ * are exactly the pairs of the whole level, and a short last chunk's root is what
+ * the whole level's odd-node promotion would carry up: the result is the same
+ * tree. The working set stays in cache (about 100 KiB instead of 48 bytes per
+ * leaf) and large trees need little memory.
+ */
+enum { CHUNK_LEAVES = 2048 };
+
+static size_t level_pair_hashes(size_t width) { return width + width / 2 + 1; }
+
 size_t es_merkle_scratch_len(size_t count) {
-    /* Level 0 (count hashes) and level 1 (ceil(count / 2)) ping-pong; every
-     * higher level fits in whichever of the two it is written to. */
-    size_t hashes = count + count / 2 + 1;
-    if (hashes < count || hashes > SIZE_MAX / ES_MERKLE_HASH_LEN) return 0;
+    size_t chunk = count < CHUNK_LEAVES ? count : CHUNK_LEAVES;
+    size_t chunks = count / CHUNK_LEAVES + 1;
+    size_t hashes = level_pair_hashes(chunk) + level_pair_hashes(chunks);
+    if (hashes > SIZE_MAX / ES_MERKLE_HASH_LEN) return 0;
     return hashes * ES_MERKLE_HASH_LEN;
 }
 
-void es_merkle_subtree_root(const uint8_t *buf, const uint64_t *offsets, size_t count,
-                            uint8_t *scratch, uint8_t *out) {
-    const es_sha256_impl *impl = es_sha256_active_impl();
-    if (count == 0) {
-        es_sha256_drive_one(impl, NULL, 0, NULL, 0, out);
-        return;
-    }
-    uint8_t *level = scratch;
-    uint8_t *next = scratch + count * ES_MERKLE_HASH_LEN;
-    es_sha256_drive_many(impl, leaf_prefix, 1, buf, offsets, 0, count, level);
-    size_t width = count;
+/*
+ * Reduces width >= 1 hashes at level to their root: the pairs of each level in
+ * one multi-message call, an odd last node carried up unchanged. next has room
+ * for ceil(width / 2) hashes; level is overwritten.
+ */
+static void reduce_levels(const es_sha256_impl *impl, uint8_t *level, size_t width,
+                          uint8_t *next, uint8_t *out) {
     while (width > 1) {
         size_t pairs = width / 2;
         /* Pair i is the adjacent hashes 2i, 2i+1: one 64-byte message each. */
@@ -73,6 +82,28 @@ void es_merkle_subtree_root(const uint8_t *buf, const uint64_t *offsets, size_t 
         next = t;
     }
     memcpy(out, level, ES_MERKLE_HASH_LEN);
+}
+
+void es_merkle_subtree_root(const uint8_t *buf, const uint64_t *offsets, size_t count,
+                            uint8_t *scratch, uint8_t *out) {
+    const es_sha256_impl *impl = es_sha256_active_impl();
+    if (count == 0) {
+        es_sha256_drive_one(impl, NULL, 0, NULL, 0, out);
+        return;
+    }
+    size_t chunk = count < CHUNK_LEAVES ? count : CHUNK_LEAVES;
+    size_t chunks = (count + CHUNK_LEAVES - 1) / CHUNK_LEAVES;
+    uint8_t *level = scratch;
+    uint8_t *next = level + chunk * ES_MERKLE_HASH_LEN;
+    uint8_t *roots = scratch + level_pair_hashes(chunk) * ES_MERKLE_HASH_LEN;
+    uint8_t *roots_next = roots + chunks * ES_MERKLE_HASH_LEN;
+    for (size_t c = 0; c < chunks; c++) {
+        size_t first = c * CHUNK_LEAVES;
+        size_t n = count - first < CHUNK_LEAVES ? count - first : CHUNK_LEAVES;
+        es_sha256_drive_many(impl, leaf_prefix, 1, buf, offsets + first, 0, n, level);
+        reduce_levels(impl, level, n, next, roots + c * ES_MERKLE_HASH_LEN);
+    }
+    reduce_levels(impl, roots, chunks, roots_next, out);
 }
 
 int es_merkle_root(const uint8_t *buf, size_t buf_len, const uint64_t *offsets, size_t count,

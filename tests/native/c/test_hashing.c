@@ -327,6 +327,44 @@ static void test_merkle(void) {
     free(roots);
 }
 
+/* Trees larger than the root's internal chunk (2048 leaves): every chunk boundary
+ * case against the recursive definition, and proofs that cross chunks. */
+static void test_merkle_large(void) {
+    static const size_t sizes[] = {2047, 2048, 2049, 4096, 4097, 6143, 10000};
+    size_t maxn = 10000;
+    uint64_t *off = malloc(sizeof *off * (maxn + 1));
+    off[0] = 0;
+    for (size_t i = 0; i < maxn; i++) off[i + 1] = off[i] + 20 + rng_byte() % 50;
+    size_t total = (size_t)off[maxn];
+    uint8_t *buf = malloc(total);
+    fill(buf, total);
+    uint8_t proof[32 * 64];
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = sizes[s];
+        uint8_t want[32], got[32];
+        naive_mth(buf, off, 0, n, want);
+        CHECK(es_merkle_root(buf, total, off, n, got) == 0, "large root rc");
+        CHECK(memcmp(got, want, 32) == 0, "large root n=%zu", n);
+        size_t probes[] = {0, 2047, 2048, n / 2, n - 1};
+        for (size_t p = 0; p < 5; p++) {
+            size_t i = probes[p] < n ? probes[p] : n - 1, len = 0;
+            int valid = -1;
+            CHECK(es_merkle_inclusion_proof(buf, total, off, n, i, proof, 64, &len) == 0, "rc");
+            es_merkle_verify_inclusion(buf + off[i], (size_t)(off[i + 1] - off[i]), i, n, proof,
+                                       len, want, &valid);
+            CHECK(valid == 1, "large inclusion n=%zu i=%zu", n, i);
+            uint8_t old_root[32];
+            naive_mth(buf, off, 0, i + 1, old_root);
+            CHECK(es_merkle_consistency_proof(buf, total, off, n, i + 1, proof, 64, &len) == 0,
+                  "rc");
+            es_merkle_verify_consistency(i + 1, n, old_root, want, proof, len, &valid);
+            CHECK(valid == 1, "large consistency m=%zu n=%zu", i + 1, n);
+        }
+    }
+    free(off);
+    free(buf);
+}
+
 int main(void) {
     printf("active variant: %s (cpu features 0x%x)\n",
            es_sha256_variant_name(es_sha256_active_variant()), es_cpu_features());
@@ -335,6 +373,7 @@ int main(void) {
     test_many();
     test_bad_arguments();
     test_merkle();
+    test_merkle_large();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
