@@ -596,8 +596,11 @@ def _run(settings: DemoSettings, workdir: Path) -> int:
             print(f"edgeseal demo: {exc}", file=sys.stderr)
             return EXIT_STARTUP
         fallback = isinstance(broker, EmbeddedBroker)
-        print(f"broker: {broker.name} on 127.0.0.1:{broker.port}"
-              + ("  (mosquitto is not installed: using the embedded broker)" if fallback else ""))
+        why = ""
+        if fallback:
+            why = ("  (chosen with --broker embedded)" if settings.broker == "embedded" else
+                   "  (mosquitto is not installed, so the embedded pure-Python broker is used)")
+        print(f"broker: {broker.name} on 127.0.0.1:{broker.port}{why}")
 
         from agent.identity import GatewayKey, save_key
 

@@ -194,3 +194,19 @@ def test_demo_on_the_embedded_broker(tmp_path: Path) -> None:
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert "MQTT 3.1.1 only" in proc.stderr and "apt-get install mosquitto" in proc.stderr
     _assert_nothing_left(workdir)
+
+
+def test_auto_falls_back_to_the_embedded_broker_without_mosquitto(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where mosquitto cannot be found, "auto" picks the embedded broker (or says why not)."""
+    import edgeseal.demo as demo
+
+    monkeypatch.setattr(demo, "find_mosquitto", lambda: None)
+    if _verifier_speaks_mqtt311():
+        assert isinstance(demo.choose_broker("auto", tmp_path), EmbeddedBroker)
+    else:
+        with pytest.raises(demo.DemoError, match="MQTT 3.1.1 only"):
+            demo.choose_broker("auto", tmp_path)
+    with pytest.raises(demo.DemoError, match="mosquitto is not installed"):
+        demo.choose_broker("mosquitto", tmp_path)
