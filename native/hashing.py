@@ -48,7 +48,7 @@ class DispatchInfo:
 def dispatch_info() -> DispatchInfo:
     bits = lib.es_cpu_features()
     return DispatchInfo(
-        active=VARIANTS[lib.es_sha256_active_variant()],
+        active=active_variant(),
         available=available_variants(),
         cpu_features=tuple(name for bit, name in _FEATURE_BITS if bits & bit),
         forced_by_env=bool(lib.es_sha256_forced()),
@@ -61,7 +61,7 @@ def available_variants() -> tuple[str, ...]:
 
 
 def active_variant() -> str:
-    return VARIANTS[lib.es_sha256_active_variant()]
+    return VARIANTS[int(lib.es_sha256_active_variant())]
 
 
 def _variant_id(variant: str | None) -> int:

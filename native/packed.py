@@ -127,7 +127,7 @@ def _is_bytes_like(obj: object) -> bool:
     if isinstance(obj, str):
         return False
     try:
-        memoryview(obj)
+        memoryview(obj)  # type: ignore[arg-type]
     except TypeError:
         return False
     return True
@@ -137,7 +137,7 @@ def u64_array(values: object, what: str) -> tuple[Any, Any]:
     """(python object, cffi uint64_t[]) for a uint64 buffer or an iterable of ints."""
     if not isinstance(values, (bytes, bytearray, str)):
         try:
-            view = memoryview(values)  # type: ignore[arg-type]
+            view = memoryview(values)  # type: ignore[arg-type]  # checked by the except
         except TypeError:
             view = None
         if view is not None:

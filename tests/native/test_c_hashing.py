@@ -33,7 +33,7 @@ def _compiler() -> str:
 def _build(out: Path, flags: list[str]) -> Path:
     cmd = [_compiler(), *WARNINGS, *flags, f"-I{ROOT / 'native' / 'include'}",
            TEST_PROGRAM, *SOURCES, "-o", str(out), "-lpthread"]
-    built = subprocess.run(cmd, capture_output=True, text=True)
+    built = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert built.returncode == 0, f"compile failed: {' '.join(cmd)}\n{built.stderr}"
     assert built.stderr == "", f"compiler printed diagnostics:\n{built.stderr}"
     return out
@@ -50,7 +50,9 @@ def _run(binary: Path, extra_env: dict[str, str]) -> subprocess.CompletedProcess
     env.update(extra_env)
     env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:exitcode=23"
     env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
-    return subprocess.run([str(binary)], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(binary)], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 @pytest.mark.parametrize("forced", ["", "portable"], ids=["dispatcher-choice", "forced-portable"])

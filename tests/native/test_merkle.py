@@ -11,6 +11,7 @@ from array import array
 from collections.abc import Callable
 
 import pytest
+import rfc9162_reference as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymerkle import InmemoryTree
@@ -18,8 +19,6 @@ from pymerkle import verify_consistency as pymerkle_verify_consistency
 
 import native
 from native.errors import NativeTypeError, NativeValueError
-
-import rfc9162_reference as ref
 
 EMPTY = hashlib.sha256(b"").digest()
 
@@ -218,7 +217,7 @@ def test_every_consistency_proof_in_every_tree_up_to_300() -> None:
     reference = ref.Tree(leaves)
     pm = pymerkle_tree(leaves)
     roots = [native.merkle_root(leaves[:n]) for n in range(301)]
-    for n in range(0, 301):
+    for n in range(301):
         for m in range(n + 1):
             proof = native.consistency_proof(leaves[:n], m)
             assert proof == reference.proof(m, n), (m, n)
@@ -395,7 +394,7 @@ def test_merkle_under_forced_portable_variant() -> None:
     env = dict(os.environ, EDGESEAL_SHA256="portable")
     here = os.path.dirname(os.path.abspath(__file__))
     out = subprocess.run(
-        [sys.executable, "-c", code, here], env=env, capture_output=True, text=True
+        [sys.executable, "-c", code, here], env=env, capture_output=True, text=True, check=False
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"

@@ -1,0 +1,6 @@
+# Type stub for the cffi-built extension native._hashing (built by native/build_ffi.py).
+# cffi objects are untyped; the typed API is native.hashing / native.merkle.
+from typing import Any
+
+ffi: Any
+lib: Any
