@@ -98,8 +98,10 @@ def headline(doc: Any, rows_found: bool) -> list[tuple[str, Any]]:
 
 
 def fmt(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return "" if value is None else ("yes" if value else "no")
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
@@ -332,7 +334,7 @@ def render(latest: dict[str, Any], results_dir: Path) -> tuple[str, list[Path]]:
             out.append(f"- {key}: {fmt(value)}")
         if rows:
             table = to_table(rows)
-            out += [""] + markdown_table(table.columns, ([r.get(c) for c in table.columns]
+            out += [""] + markdown_table(table.columns, ([r.get(c, "") for c in table.columns]
                                                          for r in table.rows))
             png = results_dir / f"{b['name']}.png"
             if draw_chart(b["name"], table, png):
