@@ -45,22 +45,28 @@ QUICK_SIZES = (1024, 65536)
 TARGETS = {"native_packed_vs_hashlib_loop_1M": 10.0, "native_packed_vs_pymerkle_1M": 80.0}
 
 # Child process for the portable variant: the dispatcher reads EDGESEAL_SHA256 once
-# per process, so forcing it means a fresh interpreter. Prints one JSON object.
+# per process, so forcing it means a fresh interpreter. Prints one JSON object
+# (median of rounds, each repeating the call for at least min_seconds).
 _PORTABLE_CHILD = """
 import json, sys, time, random
 from array import array
 import native
-sizes, rounds, seed = json.loads(sys.argv[1])
+sizes, rounds, seed, min_s = json.loads(sys.argv[1])
 assert native.dispatch_info().active == "portable"
 out = {}
 for n in sizes:
     buf = random.Random(seed + n).randbytes(64 * n)
     offsets = array("Q", range(0, 64 * n + 1, 64))
-    best = []
+    samples = []
     for _ in range(rounds):
-        t = time.perf_counter(); root = native.merkle_root_packed(buf, offsets)
-        best.append(time.perf_counter() - t)
-    out[n] = [root.hex(), sorted(best)[len(best) // 2]]
+        reps, start = 0, time.perf_counter()
+        while True:
+            root = native.merkle_root_packed(buf, offsets)
+            reps += 1
+            if time.perf_counter() - start >= min_s:
+                break
+        samples.append((time.perf_counter() - start) / reps)
+    out[n] = [root.hex(), sorted(samples)[len(samples) // 2]]
 print(json.dumps(out))
 """
 
@@ -96,12 +102,18 @@ def pymerkle_root(leaves: Sequence[bytes]) -> bytes:
     return bytes(tree.get_root())
 
 
-def _median_time(fn: Callable[[], bytes], rounds: int) -> tuple[float, bytes]:
+def _median_time(fn: Callable[[], bytes], rounds: int, min_seconds: float) -> tuple[float, bytes]:
+    """Median over rounds of the time per call; a round repeats fn for >= min_seconds."""
     samples, root = [], b""
     for _ in range(rounds):
-        start = time.perf_counter()
-        root = fn()
-        samples.append(time.perf_counter() - start)
+        reps, start = 0, time.perf_counter()
+        while True:
+            root = fn()
+            reps += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                break
+        samples.append(elapsed / reps)
     return statistics.median(samples), root
 
 
@@ -114,10 +126,12 @@ def _pin(cpu: int | None) -> int | None:
     return chosen
 
 
-def _portable(sizes: Sequence[int], rounds: int, seed: int) -> dict[int, tuple[str, float]]:
+def _portable(
+    sizes: Sequence[int], rounds: int, seed: int, min_s: float
+) -> dict[int, tuple[str, float]]:
     env = dict(os.environ, EDGESEAL_SHA256="portable")
     done = subprocess.run(
-        [sys.executable, "-c", _PORTABLE_CHILD, json.dumps([list(sizes), rounds, seed])],
+        [sys.executable, "-c", _PORTABLE_CHILD, json.dumps([list(sizes), rounds, seed, min_s])],
         env=env, capture_output=True, text=True, check=True,
     )
     return {int(k): (v[0], float(v[1])) for k, v in json.loads(done.stdout).items()}
@@ -138,7 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
-    rounds = args.rounds or (2 if args.quick else 5)
+    rounds = args.rounds or (3 if args.quick else 5)
+    min_s = 0.05 if args.quick else 0.2  # each round repeats small trees for at least this long
     pymerkle_max = args.pymerkle_max if args.pymerkle_max is not None else max(sizes)
     cpu = _pin(args.cpu)
     info = native.dispatch_info()
@@ -146,21 +161,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rows: list[Row] = []
     skipped: list[str] = []
-    portable = {} if args.no_portable else _portable(sizes, max(1, rounds // 2), args.seed)
+    portable = {} if args.no_portable else _portable(sizes, max(1, rounds // 2), args.seed, min_s)
     for n in sizes:
         buf = random.Random(args.seed + n).randbytes(LEAF_SIZE * n)
         offsets = array("Q", range(0, LEAF_SIZE * n + 1, LEAF_SIZE))
         leaves = [buf[i : i + LEAF_SIZE] for i in range(0, len(buf), LEAF_SIZE)]
 
         cells: dict[str, tuple[float, bytes]] = {}
-        cells["native packed"] = _median_time(lambda: native.merkle_root_packed(buf, offsets), rounds)
-        cells["native list"] = _median_time(lambda: native.merkle_root(leaves), rounds)
+        cells["native packed"] = _median_time(
+            lambda buf=buf, offsets=offsets: native.merkle_root_packed(buf, offsets), rounds, min_s
+        )
+        cells["native list"] = _median_time(
+            lambda leaves=leaves: native.merkle_root(leaves), rounds, min_s
+        )
         if n in portable:
             root_hex, secs = portable[n]
             cells["native portable"] = (secs, bytes.fromhex(root_hex))
-        cells["hashlib loop"] = _median_time(lambda: hashlib_loop_root(leaves), max(1, rounds // 2))
+        cells["hashlib loop"] = _median_time(
+            lambda leaves=leaves: hashlib_loop_root(leaves), max(1, rounds // 2), min_s
+        )
         if n <= pymerkle_max:
-            cells["pymerkle"] = _median_time(lambda: pymerkle_root(leaves), 1)
+            cells["pymerkle"] = _median_time(lambda leaves=leaves: pymerkle_root(leaves), 1, min_s)
         else:
             skipped.append(f"pymerkle not run at {n} leaves (--pymerkle-max {pymerkle_max})")
 
@@ -192,8 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_after = os.getloadavg()
 
     print(f"RFC 9162 Merkle root of {LEAF_SIZE}-byte leaves, one CPU (pinned to {cpu}), "
-          f"SHA-256 variant {info.active}, median of {rounds} rounds "
-          f"(hashlib {max(1, rounds // 2)}, pymerkle 1)")
+          f"SHA-256 variant {info.active}, median of {rounds} rounds of >= {min_s} s "
+          f"(hashlib and portable {max(1, rounds // 2)}, pymerkle 1)")
     print(f"{'implementation':<18} {'leaves':>9} {'seconds':>10} {'leaves/s':>14} {'vs hashlib':>11}")
     for r in rows:
         print(f"{r.implementation:<18} {r.leaves:>9} {r.seconds:>10.4f} {r.leaves_per_s:>14,.0f} "
@@ -204,12 +225,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         got = ratios.get(key)
         print(f"target {key} >= {target}: " + ("not measured" if got is None else
               f"{got:.1f} ({'met' if got >= target else 'NOT met'})"))
+    busy = max(load_before[0], load_after[0]) > 0.5
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}"
-          + (" (machine busy: figures measured under load)" if max(load_before[0], load_after[0]) > 0.5 else ""))
+          + (" (machine busy: figures measured under load)" if busy else ""))
 
     result = {
         "benchmark": "merkle",
         "settings": {"leaf_size": LEAF_SIZE, "sizes": list(sizes), "rounds": rounds,
+                     "min_seconds_per_round": min_s,
                      "pymerkle_max": pymerkle_max, "cpu": cpu, "quick": args.quick},
         "machine": {"sha256_variant": info.active, "cpu_features": list(info.cpu_features),
                     "processor": platform.processor() or platform.machine(),
@@ -218,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ratios": ratios,
         "targets": TARGETS,
         "targets_met": targets_met,
-        "notes": skipped,
+        "notes": skipped + (["measured under load"] if busy else []),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
