@@ -198,11 +198,27 @@ class VerifierStore:
             self._conn = sqlite3.connect(
                 str(self.path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
             )
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal(busy_timeout_s)
             self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open verifier store {self.path}: {exc}") from None
         self._create_schema()
+
+    def _enable_wal(self, timeout_s: float) -> None:
+        # Switching a new file to WAL needs an exclusive lock and SQLite does not wait
+        # for it (no busy handler): workers starting together on a new store retry.
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+                continue
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{self.path}: SQLite refused WAL mode (journal mode is {mode})")
+            return
 
     def _create_schema(self) -> None:
         try:
