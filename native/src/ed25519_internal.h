@@ -110,6 +110,10 @@ void es_sc_wide_reduce(uint8_t out[32], const es_sc_wide *acc);
  * integers < 2^253 (not necessarily reduced). Returns 0, or -1 if scratch
  * memory cannot be allocated. */
 int es_msm_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points, size_t n);
+/* Same; allow_simd = 0 forces the portable code (AVX-512 IFMA is otherwise
+ * used for large multiplications of affine points when the CPU has it). */
+int es_msm_vartime_ex(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points, size_t n,
+                      int allow_simd);
 /* out = a*A + b*B with B the base point (a, b < 2^253). */
 void es_double_scalarmult_base_vartime(es_ge_p3 *out, const uint8_t a[32], const es_ge_p3 *A,
                                        const uint8_t b[32]);

@@ -135,6 +135,32 @@ static void straus_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3
     }
 }
 
+#if !defined(ES_FE25) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define ES_HAVE_IFMA_VARIANT 1
+/* ed25519_msm_ifma.c, ed25519_fe51_ifma.c */
+int es_msm_pippenger_ifma(es_ge_p3 *out, const es_ge_niels *pts, const int16_t *digits, size_t m,
+                          size_t windows, int c);
+int es_fe51_ifma_available(void);
+#define IFMA_MIN_POINTS 64
+
+/* The vector code handles eight windows per pass, so its cost is about
+ * ceil(windows / 8) * (m + 2^c) vector additions. */
+static int pippenger_width_ifma(size_t m, size_t bits)
+{
+    int best_c = 6;
+    size_t best = (size_t)-1;
+    for (int c = 6; c <= 13; c++) {
+        const size_t windows = (bits + 1 + (size_t)c - 1) / (size_t)c;
+        const size_t cost = ((windows + 7) / 8) * (m + ((size_t)1 << c));
+        if (cost < best) {
+            best = cost;
+            best_c = c;
+        }
+    }
+    return best_c;
+}
+#endif
+
 static int is_one_exact(const es_fe *z)
 {
     es_fe one;
@@ -185,16 +211,22 @@ static void radix_digits(int16_t *digits, size_t windows, const uint8_t s[32], i
 /* Pippenger over the terms idx[0..m) with scalars below 2^bits.
  * Returns -1 if scratch cannot be allocated. */
 static int pippenger_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points,
-                             const size_t *idx, size_t m, size_t bits)
+                             const size_t *idx, size_t m, size_t bits, int allow_simd)
 {
-    const int c = pippenger_width(m, bits);
-    const size_t windows = (bits + 1 + (size_t)c - 1) / (size_t)c;
-    const size_t nbuckets = (size_t)1 << (c - 1);
     /* Affine inputs (Z = 1, e.g. freshly decoded points) use the 7M mixed
      * addition; anything else the general 8M one. */
     int affine = 1;
     for (size_t i = 0; i < m && affine; i++)
         affine = is_one_exact(&points[idx ? idx[i] : i].Z);
+#ifdef ES_HAVE_IFMA_VARIANT
+    const int simd = allow_simd && affine && m >= IFMA_MIN_POINTS && es_fe51_ifma_available();
+    const int c = simd ? pippenger_width_ifma(m, bits) : pippenger_width(m, bits);
+#else
+    (void)allow_simd;
+    const int c = pippenger_width(m, bits);
+#endif
+    const size_t windows = (bits + 1 + (size_t)c - 1) / (size_t)c;
+    const size_t nbuckets = (size_t)1 << (c - 1);
     es_ge_cached *cached = affine ? NULL : malloc(m * sizeof *cached);
     es_ge_niels *niels = affine ? malloc(m * sizeof *niels) : NULL;
     int16_t *digits = malloc(m * windows * sizeof *digits);
@@ -216,6 +248,17 @@ static int pippenger_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_
             es_ge_to_cached(&cached[i], points + k);
         radix_digits(digits + windows * i, windows, scalars + 32 * k, c);
     }
+#ifdef ES_HAVE_IFMA_VARIANT
+    if (simd) {
+        const int rc = es_msm_pippenger_ifma(out, niels, digits, m, windows, c);
+        free(cached);
+        free(niels);
+        free(digits);
+        free(buckets);
+        free(used);
+        return rc;
+    }
+#endif
 
     es_ge_p1p1 t;
     es_ge_identity(out);
@@ -281,6 +324,12 @@ static int pippenger_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_
 
 int es_msm_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points, size_t n)
 {
+    return es_msm_vartime_ex(out, scalars, points, n, 1);
+}
+
+int es_msm_vartime_ex(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points, size_t n,
+                      int allow_simd)
+{
     int rc = -1;
     if (n <= STRAUS_MAX) {
         es_ge_cached *tables = malloc((n ? n : 1) * NAF_TABLE * sizeof *tables);
@@ -319,12 +368,12 @@ int es_msm_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points
          * shares the bucket sums of the low windows between short and long
          * scalars; the high windows only see the long ones (zero digits are
          * skipped). */
-        rc = pippenger_vartime(out, scalars, points, NULL, n, long_bits);
+        rc = pippenger_vartime(out, scalars, points, NULL, n, long_bits, allow_simd);
         free(idx);
         return rc;
     }
     if (nshort)
-        rc |= pippenger_vartime(out, scalars, points, idx, nshort, short_bits);
+        rc |= pippenger_vartime(out, scalars, points, idx, nshort, short_bits, allow_simd);
     if (nlong && rc == 0) {
         /* Few long terms (shared keys and B): Straus, whose doublings cost
          * less than the bucket sums of ~253/c windows would. */

@@ -237,33 +237,46 @@ static void test_points(void)
         es_ge_add_p3(&acc, &acc, &b2);
     }
     /* MSM equals the sum of double-scalar multiplications, for sizes around
-     * the Straus/Pippenger switch and both short and long scalars. */
-    static const size_t sizes[] = {1, 2, 3, 47, 48, 49, 50, 120};
+     * the Straus/Pippenger switch, the SIMD threshold, short (128-bit) and
+     * long scalars, affine and projective points; the portable and the
+     * AVX-512 IFMA code (when the CPU has it) must agree. */
+    static const size_t sizes[] = {1, 2, 3, 47, 48, 49, 50, 63, 64, 65, 120, 300};
     for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
-        const size_t n = sizes[s];
-        es_ge_p3 *pts = malloc(n * sizeof *pts);
-        uint8_t *sc = malloc(32 * n);
-        es_ge_p3 expect, got, t;
-        es_ge_identity(&expect);
-        for (size_t i = 0; i < n; i++) {
-            uint8_t k[32], zero[32] = {0}, wide[64];
-            random_bytes(wide, 64);
-            es_sc_reduce64(k, wide);
-            es_double_scalarmult_base_vartime(&pts[i], zero, &es_ge_base, k); /* kB */
-            random_bytes(sc + 32 * i, 32);
-            sc[32 * i + 31] &= 0x0f;
-            if (i % 3 == 0) /* 128-bit scalars, as batch coefficients */
-                memset(sc + 32 * i + 16, 0, 16);
-            es_double_scalarmult_base_vartime(&t, sc + 32 * i, &pts[i], zero);
-            es_ge_add_p3(&expect, &expect, &t);
+        for (int affine = 0; affine < 2; affine++) {
+            const size_t n = sizes[s];
+            es_ge_p3 *pts = malloc(n * sizeof *pts);
+            uint8_t *sc = malloc(32 * n);
+            es_ge_p3 expect, got, got_portable, t;
+            es_ge_identity(&expect);
+            for (size_t i = 0; i < n; i++) {
+                uint8_t k[32], zero[32] = {0}, wide[64], enc[32];
+                random_bytes(wide, 64);
+                es_sc_reduce64(k, wide);
+                es_double_scalarmult_base_vartime(&pts[i], zero, &es_ge_base, k); /* kB */
+                if (affine) {
+                    es_ge_tobytes(enc, &pts[i]);
+                    CHECK(es_ge_frombytes_vartime(&pts[i], enc) == 0, "re-decode");
+                }
+                random_bytes(sc + 32 * i, 32);
+                sc[32 * i + 31] &= 0x0f;
+                if (i % 3 != 2) /* mostly 128-bit scalars, as batch coefficients */
+                    memset(sc + 32 * i + 16, 0, 16);
+                if (i % 17 == 5) /* and some extreme digits */
+                    memset(sc + 32 * i, 0xff, i % 2 ? 16 : 31);
+                es_double_scalarmult_base_vartime(&t, sc + 32 * i, &pts[i], zero);
+                es_ge_add_p3(&expect, &expect, &t);
+            }
+            CHECK(es_msm_vartime_ex(&got, sc, pts, n, 1) == 0, "msm alloc");
+            CHECK(es_msm_vartime_ex(&got_portable, sc, pts, n, 0) == 0, "msm alloc");
+            uint8_t e1[32], e2[32], e3[32];
+            es_ge_tobytes(e1, &expect);
+            es_ge_tobytes(e2, &got);
+            es_ge_tobytes(e3, &got_portable);
+            CHECK(memcmp(e1, e2, 32) == 0, "msm of %zu terms (affine %d)", n, affine);
+            CHECK(memcmp(e1, e3, 32) == 0, "portable msm of %zu terms (affine %d)", n, affine);
+            free(pts);
+            free(sc);
         }
-        CHECK(es_msm_vartime(&got, sc, pts, n) == 0, "msm alloc");
-        uint8_t e1[32], e2[32];
-        es_ge_tobytes(e1, &expect);
-        es_ge_tobytes(e2, &got);
-        CHECK(memcmp(e1, e2, 32) == 0, "msm of %zu terms", n);
-        free(pts);
-        free(sc);
     }
 }
 
