@@ -9,6 +9,10 @@ benchmarks/results/bench_verify.json.
 
     python3 benchmarks/bench_verify.py            # full run
     python3 benchmarks/bench_verify.py --quick    # smaller sizes, fewer rounds
+    python3 benchmarks/bench_verify.py --portable # force the portable C (no AVX-512 IFMA)
+
+The batch code uses AVX-512 IFMA when the CPU has it; the JSON records which
+implementation ran ("implementation").
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from nacl.signing import VerifyKey
 
 import native
+import native.ed25519
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_verify.json"
 MESSAGE_SIZE = 100  # about one sealed reading record
@@ -144,6 +149,7 @@ def run(sizes: list[int], thread_counts: list[int], min_seconds: float, rounds: 
     one, two = find("same", biggest, 1), find("same", biggest, 2)
     achieved["two_threads_vs_one"] = one.us_per_sig / two.us_per_sig if one and two else None
     return {
+        "implementation": native.ed25519.implementation(),
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
         "message_size": MESSAGE_SIZE,
         "rows": [asdict(r) for r in rows],
@@ -153,6 +159,7 @@ def run(sizes: list[int], thread_counts: list[int], min_seconds: float, rounds: 
 
 
 def print_table(result: dict[str, object]) -> None:
+    print(f"batch implementation: {result['implementation']}\n")
     print(f"{'implementation':38} {'keys':9} {'batch':>6} {'thr':>3} {'us/sig':>9} {'x libsodium':>12}")
     for r in result["rows"]:  # type: ignore[attr-defined]
         print(
@@ -169,8 +176,13 @@ def print_table(result: dict[str, object]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="sizes up to 1024, fewer and shorter rounds")
-    parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON output (default {RESULTS})")
+    parser.add_argument("--portable", action="store_true", help="force the portable C code (no AVX-512 IFMA)")
+    parser.add_argument("--output", type=Path, default=None, help=f"JSON output (default {RESULTS})")
     args = parser.parse_args()
+    if args.portable:
+        os.environ["EDGESEAL_ED25519"] = "portable"  # read by the C core on every call
+    if args.output is None:
+        args.output = RESULTS.with_name("bench_verify_portable.json") if args.portable else RESULTS
     if args.quick:
         result = run([1, 16, 64, 256, 1024], [1, 2], min_seconds=0.05, rounds=3)
     else:

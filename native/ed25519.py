@@ -41,6 +41,15 @@ _BYTES_TYPES = (bytes, bytearray, memoryview)
 _U64_FORMATS = frozenset({"Q", "<Q", "=Q", "@Q", "L", "<L", "=L", "@L", "N", "@N"})
 
 
+def implementation() -> str:
+    """Which code runs batch verification here: "avx512ifma" or "portable".
+
+    The IFMA code is chosen at run time when the CPU supports it;
+    ``EDGESEAL_ED25519=portable`` in the environment forces the portable code.
+    """
+    return "avx512ifma" if lib.es_ed25519_simd_in_use() else "portable"
+
+
 def verify(public_key: BytesLike, message: BytesLike, signature: BytesLike) -> bool:
     """True iff ``signature`` (64 bytes) is valid for ``message`` under ``public_key`` (32 bytes).
 

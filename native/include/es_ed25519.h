@@ -34,6 +34,10 @@ int es_ed25519_verify_vartime(const uint8_t *public_key, const uint8_t *msg, siz
 int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t n_keys, const uint8_t *signatures,
                                     const uint8_t *messages, const size_t *offsets, size_t n,
                                     uint8_t *verdicts);
+
+/* 1 if batches use the AVX-512 IFMA code on this CPU, 0 if the portable code.
+ * EDGESEAL_ED25519=portable in the environment forces the portable code. */
+int es_ed25519_simd_in_use(void);
 /* ES_CDEF_END */
 
 #endif

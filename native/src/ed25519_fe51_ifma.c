@@ -17,6 +17,8 @@
 #if !defined(ES_FE25) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 
 #include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define IFMA __attribute__((target("avx512f,avx512ifma")))
 
@@ -113,8 +115,13 @@ IFMA void es_fe51_pow22523_x8_ifma(es_fe out[8], const es_fe in[8])
     }
 }
 
+/* 1 if the IFMA code may run: the CPU has it and EDGESEAL_ED25519 is not
+ * "portable" (read on every call, so tests and benchmarks can switch). */
 int es_fe51_ifma_available(void)
 {
+    const char *wanted = getenv("EDGESEAL_ED25519");
+    if (wanted && strcmp(wanted, "portable") == 0)
+        return 0;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512ifma");
 }

@@ -1,6 +1,7 @@
 /* Field operations built on the representation-specific primitives:
  * exponentiation chains, comparisons and the canonical-encoding test. */
 #include "ed25519_fe.h"
+#include "es_ed25519.h"
 
 static void sq_times(es_fe *out, const es_fe *z, int n)
 {
@@ -66,6 +67,15 @@ void es_fe_pow22523_many(es_fe *out, const es_fe *in, size_t n, int allow_simd)
 #endif
     for (; i < n; i++)
         es_fe_pow22523(&out[i], &in[i]);
+}
+
+int es_ed25519_simd_in_use(void)
+{
+#ifdef ES_HAVE_IFMA_VARIANT
+    return es_fe51_ifma_available();
+#else
+    return 0;
+#endif
 }
 
 void es_fe_invert(es_fe *out, const es_fe *z)

@@ -1,0 +1,44 @@
+"""Both batch implementations get the same verdicts: the published-vector and
+differential suites run again with EDGESEAL_ED25519=portable (the portable C is
+what runs on CPUs without AVX-512 IFMA), and implementation() reports the choice."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import native.ed25519
+
+HERE = Path(__file__).resolve().parent
+
+
+def _cpu_has_ifma() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512ifma" in flags and " avx512f" in flags
+
+
+def test_implementation_follows_cpu_and_environment() -> None:
+    expected = "avx512ifma" if _cpu_has_ifma() and sys.platform == "linux" else "portable"
+    if os.environ.get("EDGESEAL_ED25519") == "portable":
+        expected = "portable"
+    assert native.ed25519.implementation() == expected
+
+
+def test_vector_and_differential_suites_with_portable_code() -> None:
+    env = dict(os.environ, EDGESEAL_ED25519="portable")
+    check = subprocess.run(
+        [sys.executable, "-c", "import native.ed25519 as e; print(e.implementation())"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert check.stdout.strip() == "portable"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+         str(HERE / "test_ed25519_differential.py"), str(HERE / "test_ed25519_vectors.py")],
+        env=env, capture_output=True, text=True, timeout=600, cwd=HERE.parents[1],
+    )  # fmt: skip
+    assert run.returncode == 0, f"portable run failed:\n{run.stdout[-4000:]}\n{run.stderr[-2000:]}"
