@@ -34,6 +34,9 @@ class ConfigError(ValueError):
 class MqttConfig:
     host: str = "127.0.0.1"
     port: int = 1883
+    # "5" (default): shared subscriptions and session expiry. "3.1.1" for brokers that
+    # speak nothing newer: one worker only (group must be ""), persistent session.
+    protocol: str = "5"
     client_id: str = "edgeseal-verifier"
     # Shared-subscription group; workers with the same group split the batches.
     # Empty: a plain subscription (every worker would see every batch).
@@ -114,7 +117,9 @@ def config_from_mapping(data: Mapping[str, Any], base_dir: Path | None = None) -
     _unknown_keys(data, {"mqtt", "store", "gateways"}, "top level")
 
     mqtt = _table(data, "mqtt", "")
-    _unknown_keys(mqtt, {"host", "port", "client_id", "group", "session_expiry_s", "keepalive_s"}, "mqtt")
+    _unknown_keys(
+        mqtt, {"host", "port", "protocol", "client_id", "group", "session_expiry_s", "keepalive_s"}, "mqtt"
+    )
     defaults = MqttConfig()
     client_id = _str(mqtt, "client_id", defaults.client_id, "mqtt")
     if _CLIENT_ID_RE.fullmatch(client_id) is None:
@@ -122,9 +127,18 @@ def config_from_mapping(data: Mapping[str, Any], base_dir: Path | None = None) -
     group = _str(mqtt, "group", defaults.group, "mqtt")
     if group and _GROUP_RE.fullmatch(group) is None:
         raise ConfigError(f"mqtt.group {group!r}: use 1 to 64 characters from A-Z a-z 0-9 _ - (or \"\")")
+    protocol = _str(mqtt, "protocol", defaults.protocol, "mqtt")
+    if protocol not in ("5", "3.1.1"):
+        raise ConfigError(f'mqtt.protocol = {protocol!r}: use "5" or "3.1.1"')
+    if protocol == "3.1.1" and group:
+        raise ConfigError(
+            f'mqtt.group = {group!r}: MQTT 3.1.1 has no shared subscriptions; set group = "" '
+            "and run one worker, or use protocol \"5\""
+        )
     mqtt_config = MqttConfig(
         host=_str(mqtt, "host", defaults.host, "mqtt"),
         port=_int(mqtt, "port", defaults.port, "mqtt", 1, 65535),
+        protocol=protocol,
         client_id=client_id,
         group=group,
         # MQTT 5 session expiry is a u32; 0xFFFFFFFF means "never expires".

@@ -134,10 +134,13 @@ class VerifierService:
             store, TrustStore(cfg.gateways), worker=cfg.mqtt.client_id,
             reading_verifier=self._reading_verifier,
         )  # fmt: skip
+        v5 = cfg.mqtt.protocol == "5"
         client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=cfg.mqtt.client_id,
-            protocol=mqtt.MQTTv5,
+            # MQTT 3.1.1 keeps the session with clean_session=False (no expiry to set).
+            clean_session=None if v5 else False,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
             manual_ack=True,
         )
         self._client = client
@@ -146,12 +149,15 @@ class VerifierService:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.reconnect_delay_set(min_delay=1, max_delay=10)
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = cfg.mqtt.session_expiry_s
-        client.connect_async(
-            cfg.mqtt.host, cfg.mqtt.port, keepalive=cfg.mqtt.keepalive_s,
-            clean_start=False, properties=props,
-        )  # fmt: skip
+        if v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = cfg.mqtt.session_expiry_s
+            client.connect_async(
+                cfg.mqtt.host, cfg.mqtt.port, keepalive=cfg.mqtt.keepalive_s,
+                clean_start=False, properties=props,
+            )  # fmt: skip
+        else:
+            client.connect_async(cfg.mqtt.host, cfg.mqtt.port, keepalive=cfg.mqtt.keepalive_s)
         client.loop_start()
         log.info(
             "verifier %s started: store %s, %d enrolled gateway(s)",

@@ -468,6 +468,13 @@ class VerifierStore:
         rows = self._conn.execute(sql + " ORDER BY gateway_id, seq", params).fetchall()
         return [(r[0], r[1], bytes(r[2])) for r in rows]
 
+    def reading_keys(self, gateway_id: str) -> set[tuple[int, int, int]]:
+        """(device_id, boot_id, device_seq) of every accepted reading of a gateway."""
+        rows = self._conn.execute(
+            "SELECT device_id, boot_id, device_seq FROM readings WHERE gateway_id = ?", (gateway_id,)
+        ).fetchall()
+        return {(r[0], r[1], r[2]) for r in rows}
+
     def reading_count(self, gateway_id: str | None = None) -> int:
         if gateway_id is None:
             return int(self._conn.execute("SELECT COUNT(*) FROM readings").fetchone()[0])

@@ -61,3 +61,12 @@ def test_mistakes_name_the_key(tmp_path: Path, text: str, message: str) -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read verifier config"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_mqtt_311_needs_a_plain_subscription(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="MQTT 3.1.1 has no shared subscriptions"):
+        load_config(write(tmp_path, '[mqtt]\nprotocol = "3.1.1"\n'))
+    config = load_config(write(tmp_path, '[mqtt]\nprotocol = "3.1.1"\ngroup = ""\n'))
+    assert config.mqtt.protocol == "3.1.1" and config.mqtt.batch_subscription == "edgeseal/v1/+/batch"
+    with pytest.raises(ConfigError, match=r'mqtt.protocol = \'4\''):
+        load_config(write(tmp_path, '[mqtt]\nprotocol = "4"\n'))

@@ -127,3 +127,23 @@ def test_batches_published_while_the_verifier_is_down_arrive_when_it_returns(
         assert worker.stop() == 0
     finally:
         pub.close()
+
+
+def test_mqtt_311_single_worker_keeps_its_session(mqtt_broker: MosquittoBroker, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    gw = GatewayChain("gw-3")
+    base = verifier_config(tmp_path / "v.sqlite", {"gw-3": gw.enrolled_key}, port=mqtt_broker.port, group="")
+    config = replace(base, mqtt=replace(base.mqtt, protocol="3.1.1"))
+    pub = Publisher(mqtt_broker.port)
+    try:
+        worker = ThreadWorker(config)
+        assert worker.stop() == 0
+        for b in gw.batches(3):  # published while the worker is away
+            pub.publish(batch_topic("gw-3"), b.to_payload())
+        worker = ThreadWorker(config)
+        with VerifierStore(config.store.path) as store:
+            wait_until(lambda: store.reading_count() == 12, 30, "the 3 queued batches")
+        assert worker.stop() == 0
+    finally:
+        pub.close()
