@@ -306,16 +306,22 @@ class Pipeline:
             self._rejections = 0
         self.metrics.broker_connected.set(1 if self.publisher.connected else 0)
         if self._monotonic() >= self._retry_publish_at:
-            while self.publisher.connected and self.publisher.has_room:
-                room = self.config.mqtt.max_inflight - self.publisher.inflight
-                batches = self.outbox.unpublished(self._handed_upto, room)
-                if not batches:
-                    break
-                for b in batches:
-                    self.publisher.publish(b)
-                    self._handed_upto = b.seq
+            self._hand_over()
         if result.acked or result.rejected:
             self._update_gauges()
+
+    def _hand_over(self) -> None:
+        """Give paho the next batches in seq order while the in-flight window has room."""
+        while self.publisher.connected and self.publisher.has_room:
+            room = self.config.mqtt.max_inflight - self.publisher.inflight
+            batches = self.outbox.unpublished(self._handed_upto, room)
+            if not batches:
+                return
+            for b in batches:
+                if not self.publisher.publish(b):
+                    self._retry_publish_at = self._monotonic() + self.config.mqtt.reconnect_min_s
+                    return
+                self._handed_upto = b.seq
 
     # --- loop -----------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ class BatchPublisher:
         self._stopping = False
         self._events: queue.SimpleQueue[tuple[str, int, int]] = queue.SimpleQueue()
         self._inflight: dict[int, int] = {}  # mqtt mid -> batch seq
+        # Replaced, never mutated: paho's thread reads it in _on_connect.
         self._status: dict[str, Any] = {"state": "online", "gateway": gateway_id}
         self._client = self._make_client()
 
@@ -147,13 +148,15 @@ class BatchPublisher:
     def has_room(self) -> bool:
         return len(self._inflight) < self.config.max_inflight
 
-    def publish(self, batch: StoredBatch) -> None:
+    def publish(self, batch: StoredBatch) -> bool:
+        """Hand one batch to paho; False if paho did not take it (hand it again later)."""
         info = self._client.publish(self.batch_topic, batch.payload, qos=1, retain=False)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            # paho did not queue it; the pipeline hands it again later
             log.warning("paho could not queue batch %d: %s", batch.seq, mqtt.error_string(info.rc))
-            return
+            return False
+        # NO_CONN: paho keeps the message and sends it once the connection is back.
         self._inflight[info.mid] = batch.seq
+        return True
 
     def poll(self) -> PublishResult:
         """Batches whose PUBACK arrived since the last call."""
@@ -186,7 +189,7 @@ class BatchPublisher:
         changed = {k: v for k, v in fields.items() if self._status.get(k) != v}
         if not changed:
             return
-        self._status.update(changed)
+        self._status = {**self._status, **changed}
         if self.connected:
             self._client.publish(self.status_topic, self._status_payload(), qos=1, retain=True)
 
@@ -198,8 +201,7 @@ class BatchPublisher:
         self._stopping = True
         try:
             if self.connected:
-                self._status["state"] = "offline"
-                self._status["reason"] = "shutdown"
+                self._status = {**self._status, "state": "offline", "reason": "shutdown"}
                 info = self._client.publish(
                     self.status_topic, self._status_payload(), qos=1, retain=True
                 )

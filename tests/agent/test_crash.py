@@ -25,6 +25,35 @@ from firmware_bridge.testing import simulated_device
 GATEWAY = "gw-crash"
 
 
+def foreign_holders(port: str, ours: set[int]) -> list[str]:
+    """Processes other than ``ours`` that have the device's pty open (from /proc)."""
+    target = os.path.realpath(port)
+    found = []
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        pid = int(fd_dir.parent.name)
+        if pid in ours:
+            continue
+        try:
+            if any(os.path.realpath(fd) == target for fd in fd_dir.iterdir()):
+                cmd = (fd_dir.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                found.append(f"pid {pid}: {cmd[:160]}")
+        except OSError:
+            continue  # the process went away or is not ours to inspect
+    return found
+
+
+def check_no_interference(log_path: Path, port: str, ours: set[int]) -> None:
+    """A stale serial reader elsewhere on the machine (e.g. a leaked DeviceLinks reopening
+    a /dev/pts path whose number our simulator now has) would ACK our device's readings;
+    say so plainly instead of reporting the agent for losing them."""
+    if "Could not exclusively lock port" in log_path.read_text(errors="replace"):
+        holders = foreign_holders(port, ours)
+        raise AssertionError(
+            f"another process holds the simulator's pty {os.path.realpath(port)}, so the agent "
+            f"cannot open it and that process may ACK its readings: {holders or 'gone already'}"
+        )
+
+
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     mqtt_broker: MosquittoBroker, tmp_path: Path
 ) -> None:
@@ -51,6 +80,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
             assert agent.wait(10) == -signal.SIGKILL, (
                 f"trial {trial}: agent was not killed {context}"
             )
+            check_no_interference(log_path, dev.port, {os.getpid(), dev.proc.pid})
             if trial == trials // 2:
                 dev.reboot()  # a new boot_id mid-run: its readings restart at seq 1
         agent = start_agent(config, log_path)
@@ -77,6 +107,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
             agent.send_signal(signal.SIGTERM)
             rc = agent.wait(30)
     assert rc == 0, f"agent did not stop cleanly after SIGTERM {context}"
+    check_no_interference(log_path, str(tmp_path / "ttyDEV11"), {os.getpid()})
     report = check_stream(payloads, key.public_key, gateway_id=GATEWAY)
     got = report.reading_keys()
     missing = sorted(wanted - got)
