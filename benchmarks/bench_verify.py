@@ -101,7 +101,9 @@ def _packed_call(c: Corpus, same: bool, threads: int) -> Callable[[], list[bool]
     return call
 
 
-def run(sizes: list[int], thread_counts: list[int], min_seconds: float, rounds: int) -> dict[str, object]:
+def run(
+    sizes: list[int], thread_counts: list[int], min_seconds: float, rounds: int
+) -> dict[str, object]:
     baseline = _corpus(256, distinct=True)
     triples = list(zip(baseline.keys, baseline.messages, baseline.signatures))
     nacl_keys = [VerifyKey(k) for k in baseline.keys]
@@ -132,25 +134,41 @@ def run(sizes: list[int], thread_counts: list[int], min_seconds: float, rounds: 
         corpora = {n: _corpus(n, distinct=keys == "distinct") for n in sizes}
         for threads in thread_counts:
             for n in sizes:
-                t = _time_per_item(_packed_call(corpora[n], keys == "same", threads), n, min_seconds, rounds)
-                rows.append(Row("native.verify_batch_packed", keys, n, threads, t * 1e6, t_nacl / t))
+                t = _time_per_item(
+                    _packed_call(corpora[n], keys == "same", threads), n, min_seconds, rounds
+                )
+                rows.append(
+                    Row("native.verify_batch_packed", keys, n, threads, t * 1e6, t_nacl / t)
+                )
 
     def find(keys: str, n: int, threads: int) -> Row | None:
         for r in rows:
-            if r.implementation.startswith("native.verify_batch") and (r.keys, r.batch, r.threads) == (keys, n, threads):
+            if r.implementation.startswith("native.verify_batch") and (
+                r.keys,
+                r.batch,
+                r.threads,
+            ) == (keys, n, threads):
                 return r
         return None
 
     achieved: dict[str, float | None] = {"single_vs_libsodium": t_nacl / t_single}
     same1024, dist1024 = find("same", 1024, 1), find("distinct", 1024, 1)
-    achieved["batch1024_same_key_vs_libsodium"] = same1024.speedup_vs_libsodium if same1024 else None
-    achieved["batch1024_distinct_keys_vs_libsodium"] = dist1024.speedup_vs_libsodium if dist1024 else None
+    achieved["batch1024_same_key_vs_libsodium"] = (
+        same1024.speedup_vs_libsodium if same1024 else None
+    )
+    achieved["batch1024_distinct_keys_vs_libsodium"] = (
+        dist1024.speedup_vs_libsodium if dist1024 else None
+    )
     biggest = max(sizes)
     one, two = find("same", biggest, 1), find("same", biggest, 2)
     achieved["two_threads_vs_one"] = one.us_per_sig / two.us_per_sig if one and two else None
     return {
         "implementation": native.ed25519.implementation(),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+        },
         "message_size": MESSAGE_SIZE,
         "rows": [asdict(r) for r in rows],
         "targets": TARGETS,
@@ -160,7 +178,9 @@ def run(sizes: list[int], thread_counts: list[int], min_seconds: float, rounds: 
 
 def print_table(result: dict[str, object]) -> None:
     print(f"batch implementation: {result['implementation']}\n")
-    print(f"{'implementation':38} {'keys':9} {'batch':>6} {'thr':>3} {'us/sig':>9} {'x libsodium':>12}")
+    print(
+        f"{'implementation':38} {'keys':9} {'batch':>6} {'thr':>3} {'us/sig':>9} {'x libsodium':>12}"
+    )
     for r in result["rows"]:  # type: ignore[attr-defined]
         print(
             f"{r['implementation']:38} {r['keys']:9} {r['batch']:>6} {r['threads']:>3} "
@@ -175,9 +195,15 @@ def print_table(result: dict[str, object]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="sizes up to 1024, fewer and shorter rounds")
-    parser.add_argument("--portable", action="store_true", help="force the portable C code (no AVX-512 IFMA)")
-    parser.add_argument("--output", type=Path, default=None, help=f"JSON output (default {RESULTS})")
+    parser.add_argument(
+        "--quick", action="store_true", help="sizes up to 1024, fewer and shorter rounds"
+    )
+    parser.add_argument(
+        "--portable", action="store_true", help="force the portable C code (no AVX-512 IFMA)"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=None, help=f"JSON output (default {RESULTS})"
+    )
     args = parser.parse_args()
     if args.portable:
         os.environ["EDGESEAL_ED25519"] = "portable"  # read by the C core on every call

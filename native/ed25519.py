@@ -22,7 +22,7 @@ import threading
 from array import array
 from collections.abc import Sequence
 from itertools import accumulate
-from typing import Any, Union
+from typing import Any
 
 from native._ed25519 import ffi, lib
 from native._ed25519_args import byte_view
@@ -36,7 +36,7 @@ SIGNATURE_SIZE = 64
 # multi-scalar multiplications) than it saves.
 MIN_ITEMS_PER_THREAD = 128
 
-BytesLike = Union[bytes, bytearray, memoryview]
+BytesLike = bytes | bytearray | memoryview
 _BYTES_TYPES = (bytes, bytearray, memoryview)
 _U64_FORMATS = frozenset({"Q", "<Q", "=Q", "@Q", "L", "<L", "=L", "@L", "N", "@N"})
 
@@ -60,7 +60,7 @@ def verify(public_key: BytesLike, message: BytesLike, signature: BytesLike) -> b
     sig, sig_len = byte_view(ffi, "signature", signature)
     if key_len != PUBLIC_KEY_SIZE or sig_len != SIGNATURE_SIZE:
         return False
-    return lib.es_ed25519_verify_vartime(key, msg, msg_len, sig) == 0
+    return bool(lib.es_ed25519_verify_vartime(key, msg, msg_len, sig) == 0)
 
 
 def verify_batch(
@@ -85,7 +85,11 @@ def verify_batch(
             "verify_batch needs one public key, one message and one signature per item; got "
             f"{n} keys, {len(messages)} messages, {len(signatures)} signatures"
         )
-    for name, seq in (("public_keys", public_keys), ("messages", messages), ("signatures", signatures)):
+    for name, seq in (
+        ("public_keys", public_keys),
+        ("messages", messages),
+        ("signatures", signatures),
+    ):
         for i, item in enumerate(seq):
             if not isinstance(item, _BYTES_TYPES):
                 raise NativeTypeError(
@@ -94,9 +98,7 @@ def verify_batch(
     key_sizes = [_nbytes("public_keys", k) for k in public_keys]
     sig_sizes = [_nbytes("signatures", sg) for sg in signatures]
     good = [
-        i
-        for i in range(n)
-        if key_sizes[i] == PUBLIC_KEY_SIZE and sig_sizes[i] == SIGNATURE_SIZE
+        i for i in range(n) if key_sizes[i] == PUBLIC_KEY_SIZE and sig_sizes[i] == SIGNATURE_SIZE
     ]
     if len(good) == n:
         keys_buf = b"".join(public_keys)
@@ -122,7 +124,7 @@ def verify_batch_packed(
     keys: BytesLike,
     signatures: BytesLike,
     messages: BytesLike,
-    offsets: Sequence[int] | BytesLike | array,
+    offsets: Sequence[int] | BytesLike | array[int],
     *,
     threads: int | None = None,
 ) -> list[bool]:
@@ -158,7 +160,9 @@ def _nbytes(name: str, value: object) -> int:
         return len(value)
     if isinstance(value, (bytearray, memoryview)):
         return memoryview(value).nbytes
-    raise NativeTypeError(f"{name} must be bytes, bytearray or memoryview, not {type(value).__name__}")
+    raise NativeTypeError(
+        f"{name} must be bytes, bytearray or memoryview, not {type(value).__name__}"
+    )
 
 
 def _offsets_view(offsets: object, n: int, msg_len: int) -> Any:
@@ -182,7 +186,9 @@ def _offsets_view(offsets: object, n: int, msg_len: int) -> Any:
             ) from None
         count = len(values)
     if count != n + 1:
-        raise NativeValueError(f"offsets must have n + 1 = {n + 1} entries for {n} signatures; got {count}")
+        raise NativeValueError(
+            f"offsets must have n + 1 = {n + 1} entries for {n} signatures; got {count}"
+        )
     if c_offsets[n] > msg_len:
         raise NativeValueError(
             f"offsets[{n}] = {c_offsets[n]} points past the end of messages ({msg_len} bytes)"
@@ -241,7 +247,8 @@ def _verify_packed_raw(
             codes[w] = run(bounds[w], bounds[w + 1])
 
         helpers = [
-            threading.Thread(target=chunk, args=(w,), name=f"es-verify-{w}") for w in range(1, workers)
+            threading.Thread(target=chunk, args=(w,), name=f"es-verify-{w}")
+            for w in range(1, workers)
         ]
         for t in helpers:
             t.start()

@@ -122,7 +122,8 @@ int es_fe51_ifma_available(void)
     const char *wanted = getenv("EDGESEAL_ED25519");
     if (wanted && strcmp(wanted, "portable") == 0)
         return 0;
-    __builtin_cpu_init();
+    /* The compiler runtime fills its CPU feature word in a constructor, so no
+     * __builtin_cpu_init() (which would write shared state) is needed. */
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512ifma");
 }
 

@@ -30,7 +30,9 @@ def test_verify_accepts_every_bytes_like_type() -> None:
     pk, msgs, sigs = _items(1)
     assert native.verify(pk, msgs[0], sigs[0])
     assert native.verify(bytearray(pk), memoryview(msgs[0]), bytearray(sigs[0]))
-    assert native.verify_batch([memoryview(pk)], [bytearray(msgs[0])], [memoryview(sigs[0])]) == [True]
+    assert native.verify_batch([memoryview(pk)], [bytearray(msgs[0])], [memoryview(sigs[0])]) == [
+        True
+    ]
 
 
 @pytest.mark.parametrize(

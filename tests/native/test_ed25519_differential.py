@@ -32,7 +32,9 @@ def _keys(rng: random.Random, count: int) -> list[tuple[Ed25519PrivateKey, bytes
     return out
 
 
-def _signed(rng: random.Random, keys: list[tuple[Ed25519PrivateKey, bytes]], count: int) -> list[Item]:
+def _signed(
+    rng: random.Random, keys: list[tuple[Ed25519PrivateKey, bytes]], count: int
+) -> list[Item]:
     items = []
     for i in range(count):
         sk, pk = keys[i % len(keys)]
@@ -129,7 +131,7 @@ def test_batches_flag_exactly_the_bad_items(size: int, distinct_keys: int) -> No
         bad = set(rng.sample(range(size), bad_count))
         batch = list(items)
         for i in bad:
-            kind, mutated = rng.choice(_mutations(rng, batch[i])[:5])  # same lengths
+            _kind, mutated = rng.choice(_mutations(rng, batch[i])[:5])  # same lengths
             batch[i] = mutated
         want = [i not in bad for i in range(size)]
         forms: list[BatchFn] = [_list_form, _packed_many_keys]

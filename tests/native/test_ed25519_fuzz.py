@@ -15,8 +15,12 @@ HERE = Path(__file__).resolve().parent
 
 def test_reference_oracle_states_the_policy() -> None:
     expected = [False, False, True, True, True, True, False, False, False, False, False, False]
-    assert [ed25519_reference.verify(c.public_key, c.message, c.signature) for c in speccheck_cases()] == expected
-    assert all(ed25519_reference.verify(c.public_key, c.message, c.signature) for c in rfc8032_cases()[:3])
+    assert [
+        ed25519_reference.verify(c.public_key, c.message, c.signature) for c in speccheck_cases()
+    ] == expected
+    assert all(
+        ed25519_reference.verify(c.public_key, c.message, c.signature) for c in rfc8032_cases()[:3]
+    )
 
 
 def test_fuzz_target_short_run(tmp_path: Path) -> None:
@@ -26,6 +30,7 @@ def test_fuzz_target_short_run(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
         cwd=HERE,
     )
     assert run.returncode == 0, f"fuzzer found a problem or failed to start:\n{run.stderr[-4000:]}"

@@ -39,6 +39,6 @@ def test_vector_and_differential_suites_with_portable_code() -> None:
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
          str(HERE / "test_ed25519_differential.py"), str(HERE / "test_ed25519_vectors.py")],
-        env=env, capture_output=True, text=True, timeout=600, cwd=HERE.parents[1],
+        env=env, capture_output=True, text=True, timeout=600, cwd=HERE.parents[1], check=False,
     )  # fmt: skip
     assert run.returncode == 0, f"portable run failed:\n{run.stdout[-4000:]}\n{run.stderr[-2000:]}"

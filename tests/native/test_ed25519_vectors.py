@@ -62,7 +62,9 @@ def test_rfc8032_vectors_verify_on_every_path(case: Case) -> None:
 
 @pytest.mark.parametrize("case", rfc8032_cases(), ids=lambda c: c.name)
 def test_rfc8032_vectors_with_modified_message_fail(case: Case) -> None:
-    changed = Case(case.name, case.public_key, case.message + b"\x00", case.signature, "invalid", "")
+    changed = Case(
+        case.name, case.public_key, case.message + b"\x00", case.signature, "invalid", ""
+    )
     assert set(_all_paths(changed).values()) == {False}
 
 

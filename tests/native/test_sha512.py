@@ -19,7 +19,9 @@ def test_every_length_up_to_1024() -> None:
 
 def test_random_large_inputs() -> None:
     rng = random.Random(0x5A512)
-    for n in [4095, 4096, 4097, 65_535, 65_536, 1_000_003] + [rng.randrange(1025, 300_000) for _ in range(10)]:
+    for n in [4095, 4096, 4097, 65_535, 65_536, 1_000_003] + [
+        rng.randrange(1025, 300_000) for _ in range(10)
+    ]:
         data = rng.randbytes(n)
         assert native.sha512(data) == hashlib.sha512(data).digest(), f"length {n}"
 
