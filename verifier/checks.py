@@ -66,7 +66,7 @@ def describe(problems: Sequence[Problem]) -> str:
     return "; ".join([first.detail, *rest])
 
 
-def list_indices(indices: Sequence[int]) -> str:
+def list_indices(indices: Sequence[object]) -> str:
     shown = ", ".join(str(i) for i in indices[:_MAX_LISTED])
     more = len(indices) - _MAX_LISTED
     return shown + (f" ... and {more} more" if more > 0 else "")

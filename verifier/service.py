@@ -21,6 +21,7 @@ from types import FrameType
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -102,8 +103,8 @@ class VerifierService:
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         assert self._processor is not None
         try:
-            verdicts = self._processor.handle(msg.topic, msg.payload)
-        except Exception as exc:  # noqa: BLE001 - anything unexpected: stop without acking
+            verdicts = self._processor.handle(msg.topic, bytes(msg.payload))
+        except Exception as exc:
             log.exception(
                 "could not store a verdict for a message on %s; stopping without acknowledging "
                 "it so that the broker delivers it again", msg.topic,
@@ -136,7 +137,7 @@ class VerifierService:
         )  # fmt: skip
         v5 = cfg.mqtt.protocol == "5"
         client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=cfg.mqtt.client_id,
             # MQTT 3.1.1 keeps the session with clean_session=False (no expiry to set).
             clean_session=None if v5 else False,
@@ -150,7 +151,7 @@ class VerifierService:
         client.on_message = self._on_message
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         if v5:
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = cfg.mqtt.session_expiry_s
             client.connect_async(
                 cfg.mqtt.host, cfg.mqtt.port, keepalive=cfg.mqtt.keepalive_s,

@@ -241,7 +241,7 @@ class VerifierStore:
     def close(self) -> None:
         self._conn.close()
 
-    def __enter__(self) -> VerifierStore:
+    def __enter__(self) -> VerifierStore:  # noqa: PYI034 - final class in practice
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # verifier_builders
 
-from verifier.store import VerifierStore  # noqa: E402
+from verifier.store import VerifierStore
 
 
 @pytest.fixture

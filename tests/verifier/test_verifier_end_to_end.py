@@ -9,14 +9,15 @@ import sys
 import time
 from pathlib import Path
 
-from edgeseal.broker import MosquittoBroker
-from firmware_bridge.testing import simulated_device
-from verifier.store import VerifierStore
 from verifier_builders import config_toml
 from verifier_mqtt import ProcessWorker, VerdictListener, wait_until
 
+from edgeseal.broker import MosquittoBroker
+from firmware_bridge.testing import simulated_device
+from verifier.store import VerifierStore
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
-from agent_helpers import make_key, start_agent, write_config  # noqa: E402
+from agent_helpers import make_key, start_agent, write_config
 
 GW = "gw-e2e"
 

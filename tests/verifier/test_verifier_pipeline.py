@@ -8,13 +8,13 @@ batches released in order.
 from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from verifier_builders import GatewayChain, batch_topic, reading, seal
 
 from agent.batch import SIGNATURE_LEN, raw_public_key
 from verifier.pipeline import BatchProcessor
 from verifier.store import VerifierStore
 from verifier.trust import TrustStore
 from verifier.verdict import Outcome, Reason, Verdict
-from verifier_builders import GatewayChain, batch_topic, reading, seal
 
 
 def processor(store: VerifierStore, *chains: GatewayChain, worker: str = "w1") -> BatchProcessor:
@@ -224,7 +224,7 @@ def test_garbage_and_mismatched_topics_are_malformed(store: VerifierStore) -> No
     assert v.reason is Reason.MALFORMED and "topic names gateway 'gw-2'" in v.detail
     v = only(proc.handle("edgeseal/v1/bad.id/batch", b"x"))
     assert v.reason is Reason.MALFORMED and v.gateway_id is None
-    assert [q.payload for q in store.quarantined()][0] == b"\x00garbage"
+    assert store.quarantined()[0].payload == b"\x00garbage"
 
 
 def test_key_rotation_signed_by_the_old_key(store: VerifierStore) -> None:

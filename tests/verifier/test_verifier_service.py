@@ -10,11 +10,11 @@ import random
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from verifier_builders import GatewayChain, batch_topic, reading, seal, verifier_config
+from verifier_mqtt import Publisher, ThreadWorker, VerdictListener, wait_until
 
 from edgeseal.broker import MosquittoBroker
 from verifier.store import VerifierStore
-from verifier_builders import GatewayChain, batch_topic, reading, seal, verifier_config
-from verifier_mqtt import Publisher, ThreadWorker, VerdictListener, wait_until
 
 
 def by_hash(verdicts: list[dict]) -> dict[str, list[dict]]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+from verifier_builders import GatewayChain, batch_topic
+
 from agent.batch import SealedBatch
 from verifier.pipeline import BatchProcessor
 from verifier.store import VerifierStore
 from verifier.trust import TrustStore
 from verifier.verdict import Outcome, Reason
-from verifier_builders import GatewayChain, batch_topic
 
 TOPIC = batch_topic("gw-1")
 

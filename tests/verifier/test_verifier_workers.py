@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeseal.broker import MosquittoBroker
-from verifier.store import VerifierStore
 from verifier_builders import GatewayChain, batch_topic, config_toml
 from verifier_mqtt import ProcessWorker, Publisher, VerdictListener, wait_until
+
+from edgeseal.broker import MosquittoBroker
+from verifier.store import VerifierStore
 
 
 def test_two_workers_split_the_stream_without_loss_or_double_acceptance(
