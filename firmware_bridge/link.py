@@ -35,6 +35,7 @@ from firmware_bridge.protocol import (
     Ack,
     Heartbeat,
     Hello,
+    HelloRequest,
     Message,
     MessageError,
     Resend,
@@ -351,7 +352,7 @@ class DeviceLinks:
         for out in act.send:
             self._send(worker, out)
         if isinstance(msg, Hello):
-            self._send(worker, Probe(msg.device_id, msg.boot_id))
+            worker.send(TimeSync(msg.device_id, msg.boot_id, int(time.time() * 1000)))
 
     def _tick(self, worker: _PortWorker, now: float) -> None:
         with self._lock:
@@ -371,6 +372,6 @@ class DeviceLinks:
 
     def _send(self, worker: _PortWorker, out: Ack | Resend | Probe) -> None:
         if isinstance(out, Probe):
-            worker.send(TimeSync(out.device_id, out.boot_id, int(time.time() * 1000)))
+            worker.send(HelloRequest(out.device_id, out.boot_id))
         else:
             worker.send(out)

@@ -65,6 +65,14 @@ class Hello:
 
 
 @dataclass(frozen=True, slots=True)
+class HelloRequest:
+    """Gateway -> device: "announce yourself" (a HELLO frame with an empty payload)."""
+
+    device_id: int
+    boot_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Heartbeat:
     device_id: int
     boot_id: int
@@ -97,7 +105,7 @@ class TimeSync:
     unix_ms: int
 
 
-Message = Union[Hello, Reading, Heartbeat, Ack, Resend, TimeSync]
+Message = Union[Hello, HelloRequest, Reading, Heartbeat, Ack, Resend, TimeSync]
 
 
 def pack_reading_payload(r: Reading) -> bytes:
@@ -129,6 +137,8 @@ def to_frame(msg: Message) -> Frame:
         payload = _HELLO.pack(msg.fw_major, msg.fw_minor, msg.fw_patch, msg.capabilities,
                               msg.prev_boot_id, msg.prev_newest_seq, len(key)) + key
         return Frame(MsgType.HELLO, msg.device_id, msg.boot_id, msg.first_seq, payload)
+    if isinstance(msg, HelloRequest):
+        return Frame(MsgType.HELLO, msg.device_id, msg.boot_id, 0)
     if isinstance(msg, Heartbeat):
         return Frame(MsgType.HEARTBEAT, msg.device_id, msg.boot_id, msg.newest_seq,
                      _HEARTBEAT.pack(msg.oldest_held, msg.uptime_ms))
@@ -156,6 +166,8 @@ def message_from_frame(frame: Frame) -> Message:
     if t == MsgType.READING:
         return _unpack_reading(frame)
     if t == MsgType.HELLO:
+        if not frame.payload:
+            return HelloRequest(frame.device_id, frame.boot_id)
         if len(frame.payload) < _HELLO.size:
             raise MessageError(f"HELLO payload is {len(frame.payload)} bytes, need >= {_HELLO.size}")
         major, minor, patch, caps, prev_boot, prev_newest, key_len = _HELLO.unpack_from(
@@ -187,7 +199,7 @@ def message_from_frame(frame: Frame) -> Message:
 
 
 __all__ = [
-    "Ack", "CAP_AUTH", "CAP_TIME_SYNC", "Heartbeat", "Hello", "Message", "MessageError",
+    "Ack", "CAP_AUTH", "CAP_TIME_SYNC", "Heartbeat", "Hello", "HelloRequest", "Message", "MessageError",
     "MsgType", "Resend", "TimeSync", "message_from_frame", "pack_reading_payload", "to_frame",
     "U32_MAX",
 ]

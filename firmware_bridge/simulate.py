@@ -80,6 +80,7 @@ class SimConfig:
     firmware: tuple[int, int, int] = (1, 0, 0)
     exit_when_done: bool = False
     hello_with_prev: bool = True
+    start_on_contact: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.device_id <= 0xFFFFFFFF:
@@ -173,6 +174,7 @@ class SimulatedDevice:
         self._reboot_requested = False
         self._unplug_requested = False
         self._stop = False
+        self.contact = not cfg.start_on_contact
         self._new_boot(self.cfg.boot_id)
 
     # -- device state ---------------------------------------------------------
@@ -246,8 +248,14 @@ class SimulatedDevice:
         return True
 
     def _on_frame(self, frame: Frame) -> None:
-        if frame.device_id != self.cfg.device_id or frame.boot_id != self.boot.boot_id:
-            return  # meant for another device or an earlier boot
+        if frame.device_id != self.cfg.device_id:
+            return  # meant for another device on a shared line
+        self.contact = True
+        if frame.type == MsgType.HELLO and not frame.payload:
+            self._send_hello()  # the gateway missed our HELLO (e.g. port opened late)
+            return
+        if frame.boot_id != self.boot.boot_id:
+            return  # about an earlier boot: that ring is gone
         if frame.type == MsgType.ACK and not frame.payload:
             released = self.ring.ack(frame.seq)
             if released > 0:
@@ -358,12 +366,18 @@ class SimulatedDevice:
                 now = time.monotonic()
                 next_unplug = now + self._exp(cfg.disconnect_every)
             # Sample: as many readings as are due, while the ring has room.
-            while (cfg.count is None or self.total_generated < cfg.count) and now >= next_due:
+            if not self.contact:
+                next_due = now
+            while (
+                self.contact and (cfg.count is None or self.total_generated < cfg.count)
+                and now >= next_due
+            ):
                 if not self._generate():
                     next_due = now  # ring full: sampling waits for ACKs, no burst later
                     break
                 next_due += interval
-                if cfg.reboot_every and self.boot.generated >= cfg.reboot_every:
+                finished = cfg.count is not None and self.total_generated >= cfg.count
+                if cfg.reboot_every and self.boot.generated >= cfg.reboot_every and not finished:
                     self._reboot()
                     break
                 if interval == 0.0 and len(self.out) >= OUT_HIGH_WATER:
@@ -400,7 +414,7 @@ class SimulatedDevice:
     def _io(self, now: float, next_due: float, next_hb: float, next_unplug: float) -> None:
         wake = min(next_hb, next_unplug, self.last_progress + self.rto)
         can_sample = self.cfg.count is None or self.total_generated < self.cfg.count
-        if can_sample and self.ring.count < core.Ring.SLOTS:
+        if can_sample and self.contact and self.ring.count < core.Ring.SLOTS:
             wake = min(wake, next_due)
         timeout = max(0.0, min(wake - now, 0.05))
         wlist = [self.master] if self.out else []
@@ -458,6 +472,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="reboot after this many readings per boot; 0 = never")
     parser.add_argument("--overwrite", action="store_true",
                         help="when the ring is full, drop the oldest reading instead of pausing sampling")
+    parser.add_argument("--start-on-contact", action="store_true",
+                        help="start sampling only once the gateway has sent something (for tests)")
     parser.add_argument("--heartbeat", type=float, default=0.5, help="heartbeat period, seconds")
     parser.add_argument("--retransmit-timeout", type=float, default=0.3,
                         help="resend unacknowledged readings after this many seconds")
@@ -482,6 +498,7 @@ def _config_from(args: argparse.Namespace) -> SimConfig:
         overwrite=args.overwrite, heartbeat=args.heartbeat,
         retransmit_timeout=args.retransmit_timeout, seed=args.seed, key=key,
         firmware=(fw[0], fw[1], fw[2]), exit_when_done=args.exit_when_done,
+        start_on_contact=args.start_on_contact,
     )
 
 

@@ -15,8 +15,8 @@ The rules are those of docs/serial-protocol.md, "Reliability":
   boot while readings of the old boot were known to exist. Both become gaps.
 - A device seen for the first time in this process is "unsynced" until its
   HELLO or HEARTBEAT says where its ring starts (readings before that were
-  acknowledged earlier, by this gateway before a restart); a TIME probe asks for
-  that HEARTBEAT. ``resume_from`` (device_id, boot_id) -> last stored seq lets
+  acknowledged earlier, by this gateway before a restart). Until a HELLO of the
+  current boot arrives, a probe (HELLO request) asks for one. ``resume_from`` (device_id, boot_id) -> last stored seq lets
   the agent skip the wait and the duplicates after a restart.
 """
 
@@ -43,7 +43,7 @@ class Gap:
 
 @dataclass(frozen=True, slots=True)
 class Probe:
-    """Ask the device for its state (the link answers with a TIME message)."""
+    """Ask the device to announce itself (the link sends a HELLO request)."""
 
     device_id: int
     boot_id: int
@@ -70,6 +70,7 @@ class _Boot:
     """first seq of a missing run -> (when last asked, times asked)"""
     srtt: float = 0.0  # smoothed RESEND round trip, seconds (0: no sample yet)
     last_probe: float = float("-inf")
+    hello_seen: bool = False
 
 
 @dataclass
@@ -79,6 +80,7 @@ class SequenceTracker:
     resend_interval: float = 0.2
     """Longest wait before asking again for a missing run."""
     min_resend_interval: float = 0.005
+    probe_interval: float = 0.5
     max_requests: int = 16
     _boots: dict[int, _Boot] = field(default_factory=dict)
 
@@ -88,11 +90,9 @@ class SequenceTracker:
         act = Actions()
         b = self._boot_for(r.device_id, r.boot_id, act)
         b.highest_known = max(b.highest_known, r.seq)
+        self._maybe_probe(r.device_id, b, now, act)
         if b.next_expected is None:
             self._hold(b, r)
-            if now - b.last_probe >= self.resend_interval:
-                b.last_probe = now
-                act.send.append(Probe(r.device_id, r.boot_id))
             return act
         asked = b.requested.get(r.seq)
         if asked is not None and asked[1] == 1:
@@ -118,6 +118,7 @@ class SequenceTracker:
         act = Actions()
         b = self._boot_for(hb.device_id, hb.boot_id, act)
         b.highest_known = max(b.highest_known, hb.newest_seq)
+        self._maybe_probe(hb.device_id, b, now, act)
         self._ring_starts_at(hb.device_id, b, hb.oldest_held, act)
         self._maybe_request(hb.device_id, b, now, act)
         return act
@@ -125,11 +126,18 @@ class SequenceTracker:
     def hello(self, h: Hello, now: float) -> Actions:
         act = Actions()
         current = self._boots.get(h.device_id)
+        resumed = self.resume_from.get((h.device_id, h.prev_boot_id))
+        if current is None and resumed is not None and h.prev_boot_id != h.boot_id:
+            # The device rebooted while this gateway was down: what the agent had
+            # not stored of the previous boot is gone.
+            if h.prev_newest_seq > resumed:
+                act.events.append(Gap(h.device_id, h.prev_boot_id, resumed + 1, h.prev_newest_seq + 1))
         if current is not None and current.boot_id != h.boot_id and h.prev_boot_id == current.boot_id:
             # The device remembers how far its previous boot got: readings
             # beyond what arrived died with that boot's RAM.
             current.highest_known = max(current.highest_known, h.prev_newest_seq)
         b = self._boot_for(h.device_id, h.boot_id, act)
+        b.hello_seen = True
         self._ring_starts_at(h.device_id, b, h.first_seq, act)
         self._maybe_request(h.device_id, b, now, act)
         return act
@@ -208,6 +216,13 @@ class SequenceTracker:
         while b.next_expected in b.pending:
             act.events.append(b.pending.pop(b.next_expected))
             b.next_expected += 1
+
+    def _maybe_probe(self, device_id: int, b: _Boot, now: float, act: Actions) -> None:
+        """No HELLO seen for this boot yet (sent before the port was open, or lost):
+        ask for one, at most once per ``probe_interval``."""
+        if not b.hello_seen and now - b.last_probe >= self.probe_interval:
+            b.last_probe = now
+            act.send.append(Probe(device_id, b.boot_id))
 
     def _hold(self, b: _Boot, r: Reading) -> None:
         # Beyond max_reorder the reading is dropped here; the device still holds

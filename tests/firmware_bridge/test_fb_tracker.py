@@ -1,0 +1,141 @@
+"""Sequence tracking rules (docs/serial-protocol.md, "Reliability"), without I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from firmware_bridge.messages import Reading
+from firmware_bridge.protocol import Ack, Heartbeat, Hello, Resend
+from firmware_bridge.tracker import Gap, Probe, SequenceTracker
+
+DEV = 0x10
+
+
+def rd(seq: int, boot: int = 7) -> Reading:
+    return Reading(DEV, boot, seq, 1, 2, seq, 0, 0, seq)
+
+
+def hello(boot: int, first: int = 1, prev_boot: int = 0, prev_newest: int = 0) -> Hello:
+    return Hello(DEV, boot, first, 1, 0, 0, 0, prev_boot, prev_newest)
+
+
+def synced(boot: int = 7) -> SequenceTracker:
+    t = SequenceTracker()
+    t.hello(hello(boot), 0.0)
+    return t
+
+
+def delivered(events: list[object]) -> list[int]:
+    return [e.seq for e in events if isinstance(e, Reading)]
+
+
+def test_in_order_readings_are_delivered_once() -> None:
+    t = synced()
+    assert delivered(t.reading(rd(1), 0).events) == [1]
+    assert delivered(t.reading(rd(2), 0).events) == [2]
+    dup = t.reading(rd(1), 0)
+    assert dup.events == [] and dup.duplicates == 1
+
+
+def test_duplicate_repeats_the_agents_last_ack() -> None:
+    t = synced()
+    t.reading(rd(1), 0)
+    t.reading(rd(2), 0)
+    assert t.acked(DEV, 7, 2) == Ack(DEV, 7, 2)
+    assert t.reading(rd(2), 0).send == [Ack(DEV, 7, 2)]
+
+
+def test_early_readings_wait_for_the_missing_one_which_is_requested() -> None:
+    t = synced()
+    t.reading(rd(1), 0)
+    act = t.reading(rd(4), 0)
+    assert act.events == []
+    assert act.send == [Resend(DEV, 7, 2, 2)]
+    assert t.reading(rd(5), 0.001).send == []  # already asked, not overdue
+    assert delivered(t.reading(rd(2), 0.002).events) == [2]
+    assert delivered(t.reading(rd(3), 0.003).events) == [3, 4, 5]
+
+
+def test_overdue_requests_are_repeated_by_tick() -> None:
+    t = synced()
+    t.reading(rd(3), 0)
+    assert t.tick(DEV, 0.01).send == []
+    assert t.tick(DEV, 0.5).send == [Resend(DEV, 7, 1, 2)]
+
+
+def test_every_missing_run_is_requested() -> None:
+    t = synced()
+    t.reading(rd(2), 0)
+    act = t.reading(rd(5), 0)
+    assert Resend(DEV, 7, 3, 2) in act.send
+    assert t.tick(DEV, 1.0).send == [Resend(DEV, 7, 1, 1), Resend(DEV, 7, 3, 2)]
+
+
+def test_heartbeat_reveals_a_lost_tail_and_requests_it() -> None:
+    t = synced()
+    t.reading(rd(1), 0)
+    act = t.heartbeat(Heartbeat(DEV, 7, 3, 2, 100), 0)
+    assert act.send == [Resend(DEV, 7, 2, 2)]
+
+
+def test_ring_overwrite_is_reported_as_a_gap_and_held_readings_delivered() -> None:
+    t = synced()
+    t.reading(rd(1), 0)
+    t.reading(rd(4), 0)
+    act = t.heartbeat(Heartbeat(DEV, 7, 6, 6, 0), 0)  # device holds only 6 now
+    assert act.events == [Gap(DEV, 7, 2, 4), rd(4), Gap(DEV, 7, 5, 6)]
+    assert delivered(t.reading(rd(6), 0).events) == [6]
+
+
+def test_reboot_reports_readings_known_to_exist_in_the_old_boot() -> None:
+    t = synced(7)
+    t.reading(rd(1), 0)
+    t.reading(rd(3), 0)
+    act = t.hello(hello(8, prev_boot=7, prev_newest=5), 0)
+    assert act.events == [Gap(DEV, 7, 2, 3), rd(3), Gap(DEV, 7, 4, 6)]
+    assert delivered(t.reading(rd(1, boot=8), 0).events) == [1]
+
+
+def test_reboot_seen_without_hello_starts_the_new_boot_at_one() -> None:
+    t = synced(7)
+    t.reading(rd(1), 0)
+    act = t.reading(rd(2, boot=9), 0)  # HELLO of boot 9 was lost on the line
+    assert act.events == []
+    assert act.send == [Probe(DEV, 9), Resend(DEV, 9, 1, 1)]  # ask for its HELLO and seq 1
+    assert delivered(t.reading(rd(1, boot=9), 0).events) == [1, 2]
+
+
+def test_unknown_device_waits_for_its_ring_start_and_probes() -> None:
+    t = SequenceTracker()
+    act = t.reading(rd(41), 0)
+    assert act.events == [] and act.send == [Probe(DEV, 7)]
+    assert t.reading(rd(41), 0.1).send == []  # probes are rate-limited
+    act = t.heartbeat(Heartbeat(DEV, 7, 42, 40, 0), 0)
+    assert act.send == [Resend(DEV, 7, 40, 1), Resend(DEV, 7, 42, 1)]
+    assert delivered(t.reading(rd(40), 0).events) == [40, 41]
+
+
+def test_no_probe_once_hello_was_seen() -> None:
+    t = synced()
+    assert all(not isinstance(m, Probe) for m in t.reading(rd(1), 10.0).send)
+
+
+def test_resume_from_skips_what_the_agent_already_stored() -> None:
+    t = SequenceTracker(resume_from={(DEV, 7): 10})
+    assert t.reading(rd(10), 0).duplicates == 1
+    assert delivered(t.reading(rd(11), 0).events) == [11]
+
+
+def test_ack_beyond_delivery_is_refused() -> None:
+    t = synced()
+    t.reading(rd(1), 0)
+    with pytest.raises(ValueError, match="only readings up to 1"):
+        t.acked(DEV, 7, 2)
+    assert t.acked(DEV, 99, 1) is None  # a boot the device has left: nothing to send
+
+
+def test_reboot_while_gateway_was_down_is_reported_from_resume_state() -> None:
+    t = SequenceTracker(resume_from={(DEV, 7): 10})
+    act = t.hello(hello(8, prev_boot=7, prev_newest=14), 0)
+    assert act.events == [Gap(DEV, 7, 11, 15)]
+    assert delivered(t.reading(rd(1, boot=8), 0).events) == [1]
