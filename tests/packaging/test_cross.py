@@ -68,7 +68,7 @@ def test_armv7_uses_the_32_bit_field(cross_run: str) -> None:
 
 
 @pytest.mark.parametrize("target", ["aarch64", "armv7"])
-@pytest.mark.parametrize("test", ["test_hashing", "test_ed25519"])
+@pytest.mark.parametrize("test", ["test_hashing", "test_ed25519", "test_fb_core"])
 def test_c_tests_pass_on_target(cross_run: str, target: str, test: str) -> None:
     _line(cross_run, rf"^PASS {target} +build {test}\b")
     _line(cross_run, rf"^PASS {target} +{test} \[")
