@@ -65,9 +65,32 @@ def node_hash(left: Any, right: Any) -> bytes:
 # --- tree head -------------------------------------------------------------------------
 
 
-def _root(p: Packed) -> bytes:
+def _suffixes(suffixes: Any, count: int) -> tuple[Any, int, int]:
+    """(cffi view, total bytes, bytes per leaf) of the per-leaf suffixes, or none."""
+    if suffixes is None:
+        return ffi.NULL, 0, 0
+    view = byte_view(suffixes, "suffixes")
+    total = len(view)
+    if count == 0:
+        if total:
+            raise NativeValueError(f"suffixes has {total} bytes but there are no leaves")
+        return view, 0, 0
+    if total % count:
+        raise NativeValueError(
+            f"suffixes has {total} bytes, not an equal share for each of the {count} leaves"
+        )
+    return view, total, total // count
+
+
+def _root(p: Packed, suffixes: Any = None) -> bytes:
+    c_suf, suf_total, suf_len = _suffixes(suffixes, p.count)
     out = ffi.new("uint8_t[32]")
-    _ok(lib.es_merkle_root(p.c_buf, p.buf_len, p.c_offsets, p.count, out), "es_merkle_root")
+    _ok(
+        lib.es_merkle_root_suffixed(
+            p.c_buf, p.buf_len, p.c_offsets, p.count, c_suf, suf_total, suf_len, out
+        ),
+        "es_merkle_root_suffixed",
+    )
     return bytes(ffi.buffer(out))
 
 
@@ -76,27 +99,37 @@ def merkle_root(leaves: Any) -> bytes:
     return _root(pack_messages(leaves, "leaves"))
 
 
-def merkle_root_packed(buf: Any, offsets: Any) -> bytes:
-    """MTH of leaves ``buf[offsets[i]:offsets[i+1]]`` (count + 1 offsets)."""
-    return _root(packed_from(buf, offsets, "leaves"))
+def merkle_root_packed(buf: Any, offsets: Any, suffixes: Any = None) -> bytes:
+    """MTH of leaves ``buf[offsets[i]:offsets[i+1]]`` (count + 1 offsets).
+
+    With ``suffixes`` (bytes-like, an equal share of ``len(suffixes) // count``
+    bytes per leaf), leaf i is ``buf[offsets[i]:offsets[i+1]] + suffixes[i*k:(i+1)*k]``:
+    a sealed batch's record || signature leaves, hashed straight from its records
+    and signatures runs without building the leaves.
+    """
+    return _root(packed_from(buf, offsets, "leaves"), suffixes)
 
 
 # --- inclusion ---------------------------------------------------------------------------
 
 
-def _inclusion(p: Packed, index: object) -> list[bytes]:
+def _inclusion(p: Packed, index: object, suffixes: Any = None) -> list[bytes]:
     idx = check_u64(index, "index")
     if idx >= p.count:
         raise NativeValueError(
             f"index {idx} is out of range for a tree of {p.count} leaves"
             + (" (an empty tree has no inclusion proofs)" if p.count == 0 else "")
         )
+    c_suf, suf_total, suf_len = _suffixes(suffixes, p.count)
     n = lib.es_merkle_inclusion_proof_len(idx, p.count)
     proof = ffi.new("uint8_t[]", max(n, 1) * HASH_LEN)
     got = ffi.new("size_t *")
     _ok(
-        lib.es_merkle_inclusion_proof(p.c_buf, p.buf_len, p.c_offsets, p.count, idx, proof, n, got),
-        "es_merkle_inclusion_proof",
+        lib.es_merkle_inclusion_proof_suffixed(
+            p.c_buf, p.buf_len, p.c_offsets, p.count, c_suf, suf_total, suf_len, idx, proof, n,
+            got,
+        ),
+        "es_merkle_inclusion_proof_suffixed",
     )
     return _hashes(proof, got[0])
 
@@ -106,8 +139,9 @@ def inclusion_proof(leaves: Any, index: int) -> list[bytes]:
     return _inclusion(pack_messages(leaves, "leaves"), index)
 
 
-def inclusion_proof_packed(buf: Any, offsets: Any, index: int) -> list[bytes]:
-    return _inclusion(packed_from(buf, offsets, "leaves"), index)
+def inclusion_proof_packed(buf: Any, offsets: Any, index: int, suffixes: Any = None) -> list[bytes]:
+    """PATH(index, ...) over packed leaves, with optional suffixes as in merkle_root_packed."""
+    return _inclusion(packed_from(buf, offsets, "leaves"), index, suffixes)
 
 
 def _proof_view(proof: Any, what: str) -> tuple[Any, int]:

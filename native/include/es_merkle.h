@@ -33,12 +33,29 @@ int es_merkle_node_hash(const uint8_t *left, const uint8_t *right, uint8_t *out)
 int es_merkle_root(const uint8_t *buf, size_t buf_len, const uint64_t *offsets, size_t count,
                    uint8_t *out);
 
+/*
+ * The same with leaf i = buf[offsets[i] .. offsets[i+1]) || suffixes[i*suffix_len ..
+ * (i+1)*suffix_len); suffixes_len must be count * suffix_len. A sealed batch keeps
+ * its records and their 64-byte signatures in two contiguous runs: this hashes the
+ * record || signature leaves straight from them.
+ */
+int es_merkle_root_suffixed(const uint8_t *buf, size_t buf_len, const uint64_t *offsets,
+                            size_t count, const uint8_t *suffixes, size_t suffixes_len,
+                            size_t suffix_len, uint8_t *out);
+
 /* Number of hashes in PATH(index, D[tree_size]); 0 if index >= tree_size. */
 size_t es_merkle_inclusion_proof_len(uint64_t index, uint64_t tree_size);
 /* PATH(index, D[count]) into proof (room for proof_cap hashes); *proof_len = hashes. */
 int es_merkle_inclusion_proof(const uint8_t *buf, size_t buf_len, const uint64_t *offsets,
                               size_t count, uint64_t index, uint8_t *proof, size_t proof_cap,
                               size_t *proof_len);
+
+/* PATH(index, ...) over leaves with suffixes, as es_merkle_root_suffixed. */
+int es_merkle_inclusion_proof_suffixed(const uint8_t *buf, size_t buf_len,
+                                       const uint64_t *offsets, size_t count,
+                                       const uint8_t *suffixes, size_t suffixes_len,
+                                       size_t suffix_len, uint64_t index, uint8_t *proof,
+                                       size_t proof_cap, size_t *proof_len);
 
 /* Number of hashes in PROOF(old_size, D[new_size]); 0 when old_size is 0 or new_size. */
 size_t es_merkle_consistency_proof_len(uint64_t old_size, uint64_t new_size);

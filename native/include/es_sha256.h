@@ -64,9 +64,9 @@ int es_sha256_many_fixed(const uint8_t *prefix, size_t prefix_len, const uint8_t
 
 /* The same functions run on one named variant (for tests and benchmarks). */
 int es_sha256_with_variant(es_sha256_variant variant, const uint8_t *data, size_t len,
-                      uint8_t *out);
+                           uint8_t *out);
 int es_sha256_many_with_variant(es_sha256_variant variant, const uint8_t *buf, size_t buf_len,
-                           const uint64_t *offsets, size_t count, uint8_t *out);
+                                const uint64_t *offsets, size_t count, uint8_t *out);
 
 /*
  * Checks an offsets array as es_sha256_many does. Returns 0 if valid; otherwise -1

@@ -71,8 +71,9 @@ static void reduce_levels(const es_sha256_impl *impl, uint8_t *level, size_t wid
     while (width > 1) {
         size_t pairs = width / 2;
         /* Pair i is the adjacent hashes 2i, 2i+1: one 64-byte message each. */
-        es_sha256_drive_many(impl, node_prefix, 1, level, NULL, 2 * ES_MERKLE_HASH_LEN, pairs,
-                             next);
+        const es_sha256_msgs nodes = {node_prefix, 1, level, NULL, 2 * ES_MERKLE_HASH_LEN, NULL,
+                                      0};
+        es_sha256_drive_many(impl, &nodes, pairs, next);
         if (width % 2 == 1)
             memcpy(next + pairs * ES_MERKLE_HASH_LEN, level + (width - 1) * ES_MERKLE_HASH_LEN,
                    ES_MERKLE_HASH_LEN);
@@ -84,13 +85,15 @@ static void reduce_levels(const es_sha256_impl *impl, uint8_t *level, size_t wid
     memcpy(out, level, ES_MERKLE_HASH_LEN);
 }
 
-void es_merkle_subtree_root(const uint8_t *buf, const uint64_t *offsets, size_t count,
+void es_merkle_subtree_root(const es_merkle_leaves *leaves, size_t first, size_t count,
                             uint8_t *scratch, uint8_t *out) {
     const es_sha256_impl *impl = es_sha256_active_impl();
     if (count == 0) {
         es_sha256_drive_one(impl, NULL, 0, NULL, 0, out);
         return;
     }
+    const es_sha256_msgs all = {leaf_prefix, 1,    leaves->buf, leaves->offsets,
+                                0,           leaves->suffixes, leaves->suffix_len};
     size_t chunk = count < CHUNK_LEAVES ? count : CHUNK_LEAVES;
     size_t chunks = (count + CHUNK_LEAVES - 1) / CHUNK_LEAVES;
     uint8_t *level = scratch;
@@ -98,26 +101,46 @@ void es_merkle_subtree_root(const uint8_t *buf, const uint64_t *offsets, size_t 
     uint8_t *roots = scratch + level_pair_hashes(chunk) * ES_MERKLE_HASH_LEN;
     uint8_t *roots_next = roots + chunks * ES_MERKLE_HASH_LEN;
     for (size_t c = 0; c < chunks; c++) {
-        size_t first = c * CHUNK_LEAVES;
-        size_t n = count - first < CHUNK_LEAVES ? count - first : CHUNK_LEAVES;
-        es_sha256_drive_many(impl, leaf_prefix, 1, buf, offsets + first, 0, n, level);
+        size_t start = c * CHUNK_LEAVES;
+        size_t n = count - start < CHUNK_LEAVES ? count - start : CHUNK_LEAVES;
+        const es_sha256_msgs part = es_sha256_msgs_skip(&all, first + start);
+        es_sha256_drive_many(impl, &part, n, level);
         reduce_levels(impl, level, n, next, roots + c * ES_MERKLE_HASH_LEN);
     }
     reduce_levels(impl, roots, chunks, roots_next, out);
 }
 
-int es_merkle_root(const uint8_t *buf, size_t buf_len, const uint64_t *offsets, size_t count,
-                   uint8_t *out) {
-    if (out == NULL || offsets == NULL || (buf == NULL && buf_len > 0)) return -1;
-    if (es_offsets_check(offsets, count, buf_len, NULL) != 0) return -1;
+int es_merkle_leaves_ok(const uint8_t *buf, size_t buf_len, const uint64_t *offsets,
+                        size_t count, const uint8_t *suffixes, size_t suffixes_len,
+                        size_t suffix_len) {
+    if (offsets == NULL || (buf == NULL && buf_len > 0)) return 0;
+    if (es_offsets_check(offsets, count, buf_len, NULL) != 0) return 0;
+    if (buf == NULL && offsets[count] != offsets[0]) return 0;
+    if (suffix_len > 0 && count > SIZE_MAX / suffix_len) return 0;
+    if (suffixes_len != count * suffix_len) return 0;
+    return suffixes != NULL || suffixes_len == 0;
+}
+
+int es_merkle_root_suffixed(const uint8_t *buf, size_t buf_len, const uint64_t *offsets,
+                            size_t count, const uint8_t *suffixes, size_t suffixes_len,
+                            size_t suffix_len, uint8_t *out) {
+    if (out == NULL ||
+        !es_merkle_leaves_ok(buf, buf_len, offsets, count, suffixes, suffixes_len, suffix_len))
+        return -1;
+    const es_merkle_leaves leaves = {buf, offsets, suffixes, suffix_len};
     if (count == 0) {
-        es_merkle_subtree_root(buf, offsets, 0, NULL, out);
+        es_merkle_subtree_root(&leaves, 0, 0, NULL, out);
         return 0;
     }
     size_t need = es_merkle_scratch_len(count);
     uint8_t *scratch = need == 0 ? NULL : malloc(need);
     if (scratch == NULL) return -1;
-    es_merkle_subtree_root(buf, offsets, count, scratch, out);
+    es_merkle_subtree_root(&leaves, 0, count, scratch, out);
     free(scratch);
     return 0;
+}
+
+int es_merkle_root(const uint8_t *buf, size_t buf_len, const uint64_t *offsets, size_t count,
+                   uint8_t *out) {
+    return es_merkle_root_suffixed(buf, buf_len, offsets, count, NULL, 0, 0, out);
 }

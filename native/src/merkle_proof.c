@@ -48,20 +48,20 @@ size_t es_merkle_consistency_proof_len(uint64_t old_size, uint64_t new_size) {
     return len + (whole ? 0 : 1);
 }
 
-static int packed_ok(const uint8_t *buf, size_t buf_len, const uint64_t *offsets, size_t count) {
-    if (offsets == NULL || (buf == NULL && buf_len > 0)) return 0;
-    return es_offsets_check(offsets, count, buf_len, NULL) == 0;
-}
-
 static uint8_t *scratch_for(size_t count) {
     size_t need = es_merkle_scratch_len(count);
     return need == 0 ? NULL : malloc(need);
 }
 
-int es_merkle_inclusion_proof(const uint8_t *buf, size_t buf_len, const uint64_t *offsets,
-                              size_t count, uint64_t index, uint8_t *proof, size_t proof_cap,
-                              size_t *proof_len) {
-    if (!packed_ok(buf, buf_len, offsets, count) || proof_len == NULL) return -1;
+int es_merkle_inclusion_proof_suffixed(const uint8_t *buf, size_t buf_len,
+                                       const uint64_t *offsets, size_t count,
+                                       const uint8_t *suffixes, size_t suffixes_len,
+                                       size_t suffix_len, uint64_t index, uint8_t *proof,
+                                       size_t proof_cap, size_t *proof_len) {
+    if (proof_len == NULL ||
+        !es_merkle_leaves_ok(buf, buf_len, offsets, count, suffixes, suffixes_len, suffix_len))
+        return -1;
+    const es_merkle_leaves leaves = {buf, offsets, suffixes, suffix_len};
     if (index >= (uint64_t)count) return -1;
     size_t len = es_merkle_inclusion_proof_len(index, count);
     if (len > proof_cap || (proof == NULL && len > 0)) return -1;
@@ -76,10 +76,10 @@ int es_merkle_inclusion_proof(const uint8_t *buf, size_t buf_len, const uint64_t
         size_t k = (size_t)es_merkle_split(hi - lo);
         uint8_t *node = proof + (--pos) * ES_MERKLE_HASH_LEN;
         if (m < k) {
-            es_merkle_subtree_root(buf, offsets + lo + k, hi - lo - k, scratch, node);
+            es_merkle_subtree_root(&leaves, lo + k, hi - lo - k, scratch, node);
             hi = lo + k;
         } else {
-            es_merkle_subtree_root(buf, offsets + lo, k, scratch, node);
+            es_merkle_subtree_root(&leaves, lo, k, scratch, node);
             lo += k;
             m -= k;
         }
@@ -88,10 +88,19 @@ int es_merkle_inclusion_proof(const uint8_t *buf, size_t buf_len, const uint64_t
     return 0;
 }
 
+int es_merkle_inclusion_proof(const uint8_t *buf, size_t buf_len, const uint64_t *offsets,
+                              size_t count, uint64_t index, uint8_t *proof, size_t proof_cap,
+                              size_t *proof_len) {
+    return es_merkle_inclusion_proof_suffixed(buf, buf_len, offsets, count, NULL, 0, 0, index,
+                                              proof, proof_cap, proof_len);
+}
+
 int es_merkle_consistency_proof(const uint8_t *buf, size_t buf_len, const uint64_t *offsets,
                                 size_t count, uint64_t old_size, uint8_t *proof,
                                 size_t proof_cap, size_t *proof_len) {
-    if (!packed_ok(buf, buf_len, offsets, count) || proof_len == NULL) return -1;
+    if (proof_len == NULL || !es_merkle_leaves_ok(buf, buf_len, offsets, count, NULL, 0, 0))
+        return -1;
+    const es_merkle_leaves leaves = {buf, offsets, NULL, 0};
     if (old_size > (uint64_t)count) return -1;
     size_t len = es_merkle_consistency_proof_len(old_size, count);
     if (len > proof_cap || (proof == NULL && len > 0)) return -1;
@@ -109,16 +118,16 @@ int es_merkle_consistency_proof(const uint8_t *buf, size_t buf_len, const uint64
         size_t k = (size_t)es_merkle_split(hi - lo);
         uint8_t *node = proof + (--pos) * ES_MERKLE_HASH_LEN;
         if (m <= k) {
-            es_merkle_subtree_root(buf, offsets + lo + k, hi - lo - k, scratch, node);
+            es_merkle_subtree_root(&leaves, lo + k, hi - lo - k, scratch, node);
             hi = lo + k;
         } else {
-            es_merkle_subtree_root(buf, offsets + lo, k, scratch, node);
+            es_merkle_subtree_root(&leaves, lo, k, scratch, node);
             lo += k;
             m -= k;
             whole = 0;
         }
     }
-    if (!whole) es_merkle_subtree_root(buf, offsets + lo, hi - lo, scratch, proof);
+    if (!whole) es_merkle_subtree_root(&leaves, lo, hi - lo, scratch, proof);
     free(scratch);
     return 0;
 }

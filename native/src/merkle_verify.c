@@ -75,8 +75,8 @@ int es_merkle_verify_inclusion_many(const uint8_t *leaf_buf, size_t leaf_buf_len
     const es_sha256_impl *impl = es_sha256_active_impl();
     for (size_t start = 0; start < count; start += CHUNK) {
         size_t n = count - start < CHUNK ? count - start : CHUNK;
-        es_sha256_drive_many(impl, leaf_prefix, 1, leaf_buf, leaf_offsets + start, 0, n,
-                             leaf_hashes);
+        const es_sha256_msgs leaves = {leaf_prefix, 1, leaf_buf, leaf_offsets + start, 0, NULL, 0};
+        es_sha256_drive_many(impl, &leaves, n, leaf_hashes);
         for (size_t j = 0; j < n; j++) {
             size_t i = start + j;
             if (indices[i] >= tree_sizes[i]) {

@@ -48,12 +48,33 @@ const es_sha256_impl *es_sha256_active_impl(void);
 /* The table of a given variant, or NULL if this CPU or build cannot run it. */
 const es_sha256_impl *es_sha256_impl_of(es_sha256_variant variant);
 
+/*
+ * A set of messages for the multi-message driver. Message i is
+ *   prefix || body_i || suffix_i
+ * where body_i = buf[offsets[i] .. offsets[i+1]) if offsets is not NULL, else
+ * buf[i*stride .. (i+1)*stride), and suffix_i = suffixes[i*suffix_len ..
+ * (i+1)*suffix_len) (suffix_len may be 0). The prefix is at most 64 bytes. Merkle
+ * leaves use prefix 0x00 (and a suffix for record || signature leaves), nodes use
+ * prefix 0x01 with stride 64 over a level of hashes.
+ */
+typedef struct {
+    const uint8_t *prefix;
+    size_t prefix_len;
+    const uint8_t *buf;
+    const uint64_t *offsets;
+    size_t stride;
+    const uint8_t *suffixes;
+    size_t suffix_len;
+} es_sha256_msgs;
+
+/* The same set without its first `skip` messages. */
+es_sha256_msgs es_sha256_msgs_skip(const es_sha256_msgs *msgs, size_t skip);
+
 /* Shared drivers (sha256_many.c), parameterised by the variant's table. */
 void es_sha256_drive_one(const es_sha256_impl *impl, const uint8_t *prefix,
-                        size_t prefix_len, const uint8_t *data, size_t len, uint8_t *out);
-/* Message i is prefix || buf[offsets[i] .. offsets[i+1]); offsets already checked. */
-void es_sha256_drive_many(const es_sha256_impl *impl, const uint8_t *prefix,
-                         size_t prefix_len, const uint8_t *buf, const uint64_t *offsets,
-                         size_t stride, size_t count, uint8_t *out);
+                         size_t prefix_len, const uint8_t *data, size_t len, uint8_t *out);
+/* The first count messages of msgs (offsets already checked); digest i to out + 32*i. */
+void es_sha256_drive_many(const es_sha256_impl *impl, const es_sha256_msgs *msgs, size_t count,
+                          uint8_t *out);
 
 #endif /* ES_SHA256_IMPL_H */

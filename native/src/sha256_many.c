@@ -1,11 +1,11 @@
 /*
  * Padding, lanes and the public hashing entry points, shared by every variant.
  *
- * A "lane" walks one logical message M = prefix || data and hands its 64-byte
- * blocks to the compression function in runs of consecutive blocks: full data
- * blocks are passed in place; the block straddling the prefix and the one or two
- * final blocks carrying the FIPS 180-4 section 5.1.1 padding are assembled in the
- * lane's own buffer. A short message (padded to at most SHORT_BLOCKS blocks, as
+ * A "lane" walks one logical message M = prefix || body || suffix and hands its
+ * 64-byte blocks to the compression function in runs of consecutive blocks: blocks
+ * lying wholly in the body are passed in place; blocks straddling a segment
+ * boundary and the one or two final blocks carrying the FIPS 180-4 section 5.1.1
+ * padding are assembled in the lane's own buffer. A short message (padded to at most SHORT_BLOCKS blocks, as
  * every Merkle leaf of a reading and every node is) is padded whole at once, so it
  * is a single run.
  *
@@ -24,10 +24,9 @@
 enum { SHORT_BLOCKS = 4 };
 
 typedef struct {
-    const uint8_t *prefix;
-    size_t prefix_len;
-    const uint8_t *data;
-    uint64_t total;       /* prefix_len + data length, in bytes */
+    const uint8_t *seg[3]; /* prefix, body, suffix */
+    uint64_t seg_len[3];
+    uint64_t total;       /* sum of the segment lengths, in bytes */
     uint64_t next_block;  /* index of the next block to hand out */
     uint64_t block_count; /* blocks after padding: floor((total + 8) / 64) + 1 */
     int whole;            /* the entire padded message is in buf */
@@ -43,17 +42,21 @@ static void store_be32(uint8_t *p, uint32_t v) {
     p[3] = (uint8_t)v;
 }
 
-/* Copies logical bytes [start, start + n) of prefix || data to dst. */
+/* Copies logical bytes [start, start + n) of prefix || body || suffix to dst. */
 static void lane_copy(const lane *l, uint64_t start, size_t n, uint8_t *dst) {
-    if (start < l->prefix_len) {
-        size_t from_prefix = (size_t)(l->prefix_len - start);
-        if (from_prefix > n) from_prefix = n;
-        memcpy(dst, l->prefix + start, from_prefix);
-        dst += from_prefix;
-        n -= from_prefix;
-        start += from_prefix;
+    uint64_t seg_start = 0;
+    for (unsigned s = 0; s < 3 && n > 0; s++) {
+        uint64_t seg_end = seg_start + l->seg_len[s];
+        if (start < seg_end) {
+            size_t take = (size_t)(seg_end - start);
+            if (take > n) take = n;
+            memcpy(dst, l->seg[s] + (start - seg_start), take);
+            dst += take;
+            n -= take;
+            start += take;
+        }
+        seg_start = seg_end;
     }
-    if (n > 0) memcpy(dst, l->data + (start - l->prefix_len), n);
 }
 
 /*
@@ -74,12 +77,15 @@ static size_t lane_pad_tail(const lane *l, uint64_t start, uint8_t *dst) {
     return blocks;
 }
 
-static void lane_start(lane *l, const uint8_t *prefix, size_t prefix_len, const uint8_t *data,
-                       size_t len, uint8_t *out) {
-    l->prefix = prefix;
-    l->prefix_len = prefix_len;
-    l->data = data;
-    l->total = (uint64_t)prefix_len + (uint64_t)len;
+static void lane_start(lane *l, const uint8_t *prefix, size_t prefix_len, const uint8_t *body,
+                       size_t body_len, const uint8_t *suffix, size_t suffix_len, uint8_t *out) {
+    l->seg[0] = prefix;
+    l->seg[1] = body;
+    l->seg[2] = suffix;
+    l->seg_len[0] = prefix_len;
+    l->seg_len[1] = body_len;
+    l->seg_len[2] = suffix_len;
+    l->total = (uint64_t)prefix_len + (uint64_t)body_len + (uint64_t)suffix_len;
     l->next_block = 0;
     /* Padding adds 0x80 and an 8-byte length: 9 bytes, rounded up to a block. */
     l->block_count = (l->total + 8) / ES_SHA256_BLOCK_LEN + 1;
@@ -104,13 +110,16 @@ static size_t lane_run(lane *l, const uint8_t **blocks) {
     } else if (start + ES_SHA256_BLOCK_LEN > l->total) {
         *blocks = l->buf;
         n = lane_pad_tail(l, start, l->buf);
-    } else if (start < l->prefix_len) {
-        lane_copy(l, start, ES_SHA256_BLOCK_LEN, l->buf); /* the block holding the prefix */
-        *blocks = l->buf;
-        n = 1;
     } else {
-        *blocks = l->data + (start - l->prefix_len); /* full data blocks, in place */
-        n = (size_t)((l->total - start) / ES_SHA256_BLOCK_LEN);
+        uint64_t body_start = l->seg_len[0], body_end = body_start + l->seg_len[1];
+        if (start >= body_start && start + ES_SHA256_BLOCK_LEN <= body_end) {
+            *blocks = l->seg[1] + (start - body_start); /* whole body blocks, in place */
+            n = (size_t)((body_end - start) / ES_SHA256_BLOCK_LEN);
+        } else {
+            lane_copy(l, start, ES_SHA256_BLOCK_LEN, l->buf); /* straddles a boundary */
+            *blocks = l->buf;
+            n = 1;
+        }
     }
     l->next_block += n;
     return n;
@@ -123,47 +132,51 @@ static void lane_finish(const lane *l) {
 void es_sha256_drive_one(const es_sha256_impl *impl, const uint8_t *prefix, size_t prefix_len,
                          const uint8_t *data, size_t len, uint8_t *out) {
     lane l;
-    lane_start(&l, prefix, prefix_len, data, len, out);
+    lane_start(&l, prefix, prefix_len, data, len, NULL, 0, out);
     const uint8_t *blocks;
     size_t n;
     while ((n = lane_run(&l, &blocks)) > 0) impl->blocks(l.state, blocks, n);
     lane_finish(&l);
 }
 
-/* Where message i lives: by offsets if given, else at a fixed stride. */
-static void message_at(const uint8_t *buf, const uint64_t *offsets, size_t stride, size_t i,
-                       const uint8_t **data, size_t *len) {
-    if (offsets != NULL) {
-        *len = (size_t)(offsets[i + 1] - offsets[i]);
-        *data = buf == NULL ? NULL : buf + offsets[i]; /* NULL only when all are empty */
-    } else {
-        *len = stride;
-        *data = buf == NULL ? NULL : buf + i * stride;
-    }
+es_sha256_msgs es_sha256_msgs_skip(const es_sha256_msgs *msgs, size_t skip) {
+    es_sha256_msgs rest = *msgs;
+    if (skip == 0) return rest;
+    if (rest.offsets != NULL)
+        rest.offsets += skip;
+    else if (rest.buf != NULL)
+        rest.buf += skip * rest.stride;
+    if (rest.suffixes != NULL) rest.suffixes += skip * rest.suffix_len;
+    return rest;
 }
 
-/* Starts lane k on message *next if any is left; returns its first run's length. */
-static size_t lane_take(lane *l, const uint8_t *prefix, size_t prefix_len, const uint8_t *buf,
-                        const uint64_t *offsets, size_t stride, size_t *next, size_t count,
+/* Starts a lane on message *next if any is left; returns its first run's length. */
+static size_t lane_take(lane *l, const es_sha256_msgs *m, size_t *next, size_t count,
                         uint8_t *out, const uint8_t **blocks) {
     if (*next == count) return 0;
-    const uint8_t *data;
+    size_t i = (*next)++;
+    const uint8_t *body;
     size_t len;
-    message_at(buf, offsets, stride, *next, &data, &len);
-    lane_start(l, prefix, prefix_len, data, len, out + *next * ES_SHA256_DIGEST_LEN);
-    (*next)++;
+    if (m->offsets != NULL) {
+        len = (size_t)(m->offsets[i + 1] - m->offsets[i]);
+        body = m->buf == NULL ? NULL : m->buf + m->offsets[i]; /* NULL only if all empty */
+    } else {
+        len = m->stride;
+        body = m->buf == NULL ? NULL : m->buf + i * m->stride;
+    }
+    const uint8_t *suffix = m->suffixes == NULL ? NULL : m->suffixes + i * m->suffix_len;
+    lane_start(l, m->prefix, m->prefix_len, body, len, suffix, m->suffix_len,
+               out + i * ES_SHA256_DIGEST_LEN);
     return lane_run(l, blocks);
 }
 
-void es_sha256_drive_many(const es_sha256_impl *impl, const uint8_t *prefix, size_t prefix_len,
-                          const uint8_t *buf, const uint64_t *offsets, size_t stride,
-                          size_t count, uint8_t *out) {
+void es_sha256_drive_many(const es_sha256_impl *impl, const es_sha256_msgs *msgs, size_t count,
+                          uint8_t *out) {
     lane lanes[ES_SHA256_MAX_LANES];
     const uint8_t *run[ES_SHA256_MAX_LANES];
     size_t left[ES_SHA256_MAX_LANES], next = 0;
     for (unsigned k = 0; k < ES_SHA256_MAX_LANES; k++)
-        left[k] = lane_take(&lanes[k], prefix, prefix_len, buf, offsets, stride, &next, count,
-                            out, &run[k]);
+        left[k] = lane_take(&lanes[k], msgs, &next, count, out, &run[k]);
     for (;;) {
         /* The busy lanes, and the longest run all of them can take at once. */
         uint32_t *state[ES_SHA256_MAX_LANES];
@@ -187,8 +200,7 @@ void es_sha256_drive_many(const es_sha256_impl *impl, const uint8_t *prefix, siz
             left[k] = lane_run(&lanes[k], &run[k]);
             if (left[k] > 0) continue;
             lane_finish(&lanes[k]);
-            left[k] = lane_take(&lanes[k], prefix, prefix_len, buf, offsets, stride, &next, count,
-                                out, &run[k]);
+            left[k] = lane_take(&lanes[k], msgs, &next, count, out, &run[k]);
         }
     }
 }
@@ -226,7 +238,7 @@ int es_sha256(const uint8_t *data, size_t len, uint8_t *out) {
 }
 
 int es_sha256_with_variant(es_sha256_variant variant, const uint8_t *data, size_t len,
-                      uint8_t *out) {
+                           uint8_t *out) {
     const es_sha256_impl *impl = es_sha256_impl_of(variant);
     if (impl == NULL || out == NULL || (data == NULL && len > 0)) return -1;
     es_sha256_drive_one(impl, NULL, 0, data, len, out);
@@ -235,14 +247,16 @@ int es_sha256_with_variant(es_sha256_variant variant, const uint8_t *data, size_
 
 int es_sha256_many(const uint8_t *buf, size_t buf_len, const uint64_t *offsets, size_t count,
                    uint8_t *out) {
-    return es_sha256_many_with_variant(es_sha256_active_variant(), buf, buf_len, offsets, count, out);
+    return es_sha256_many_with_variant(es_sha256_active_variant(), buf, buf_len, offsets, count,
+                                       out);
 }
 
 int es_sha256_many_with_variant(es_sha256_variant variant, const uint8_t *buf, size_t buf_len,
-                           const uint64_t *offsets, size_t count, uint8_t *out) {
+                                const uint64_t *offsets, size_t count, uint8_t *out) {
     const es_sha256_impl *impl = es_sha256_impl_of(variant);
     if (impl == NULL || !many_args_ok(buf, buf_len, offsets, count, out)) return -1;
-    es_sha256_drive_many(impl, NULL, 0, buf, offsets, 0, count, out);
+    const es_sha256_msgs msgs = {NULL, 0, buf, offsets, 0, NULL, 0};
+    es_sha256_drive_many(impl, &msgs, count, out);
     return 0;
 }
 
@@ -251,7 +265,7 @@ int es_sha256_many_fixed(const uint8_t *prefix, size_t prefix_len, const uint8_t
     if (prefix_len > ES_SHA256_BLOCK_LEN || (prefix == NULL && prefix_len > 0)) return -1;
     if ((buf == NULL && msg_len > 0 && count > 0) || (out == NULL && count > 0)) return -1;
     if (msg_len > 0 && count > SIZE_MAX / msg_len) return -1;
-    es_sha256_drive_many(es_sha256_active_impl(), prefix, prefix_len, buf, NULL, msg_len, count,
-                        out);
+    const es_sha256_msgs msgs = {prefix, prefix_len, buf, NULL, msg_len, NULL, 0};
+    es_sha256_drive_many(es_sha256_active_impl(), &msgs, count, out);
     return 0;
 }

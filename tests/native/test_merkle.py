@@ -298,6 +298,35 @@ def test_packed_forms_match_the_list_forms() -> None:
     assert native.merkle_root_packed(framed, shifted) == root
 
 
+@pytest.mark.parametrize("n", [0, 1, 5, 64, 2049])
+def test_packed_leaves_with_suffixes_hash_as_record_then_signature(n: int) -> None:
+    """A sealed batch's layout: records in one run, 64-byte signatures in another."""
+    rng = random.Random(n)
+    records = [rng.randbytes(rng.randrange(30, 90)) for _ in range(n)]
+    signatures = [rng.randbytes(64) for _ in range(n)]
+    offsets = array("Q", [0])
+    for r in records:
+        offsets.append(offsets[-1] + len(r))
+    joined = [r + s for r, s in zip(records, signatures)]
+    root = native.merkle_root_packed(b"".join(records), offsets, suffixes=b"".join(signatures))
+    assert root == ref.Tree(joined).root()
+    for i in {0, n // 2, n - 1} if n else set():
+        proof = native.inclusion_proof_packed(
+            b"".join(records), offsets, i, suffixes=b"".join(signatures)
+        )
+        assert proof == ref.Tree(joined).path(i)
+        assert native.verify_inclusion(joined[i], i, n, proof, root)
+
+
+def test_suffixes_must_split_evenly() -> None:
+    with pytest.raises(NativeValueError, match="not an equal share for each of the 2 leaves"):
+        native.merkle_root_packed(b"abcd", [0, 2, 4], suffixes=b"xyz")
+    with pytest.raises(NativeValueError, match="no leaves"):
+        native.merkle_root_packed(b"", [0], suffixes=b"x")
+    with pytest.raises(NativeTypeError):
+        native.merkle_root_packed(b"abcd", [0, 2, 4], suffixes="xy")
+
+
 def test_leaves_may_be_any_bytes_like() -> None:
     leaves = [b"ab", bytearray(b"cd"), memoryview(b"xxef")[2:], array("B", b"gh")]
     as_bytes = [bytes(x) for x in leaves]

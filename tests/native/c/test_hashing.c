@@ -365,6 +365,67 @@ static void test_merkle_large(void) {
     free(buf);
 }
 
+/* Leaves given as body + fixed-size suffix (record || signature) hash like the
+ * joined leaves, for suffixes shorter and longer than a block and trees larger
+ * than one chunk; proofs likewise. */
+static void test_merkle_suffixed(void) {
+    static const size_t counts[] = {0, 1, 2, 3, 7, 100, 2049, 4100};
+    static const size_t suffix_lens[] = {0, 1, 55, 64, 65, 200};
+    size_t maxn = 4100, maxsuf = 200;
+    uint64_t *off = malloc(sizeof *off * (maxn + 1));
+    uint64_t *joined_off = malloc(sizeof *joined_off * (maxn + 1));
+    off[0] = 0;
+    for (size_t i = 0; i < maxn; i++) off[i + 1] = off[i] + rng_byte() % 150;
+    size_t total = (size_t)off[maxn];
+    uint8_t *body = malloc(total), *suffixes = malloc(maxn * maxsuf);
+    uint8_t *joined = malloc(total + maxn * maxsuf);
+    fill(body, total);
+    fill(suffixes, maxn * maxsuf);
+    uint8_t proof_a[32 * 64], proof_b[32 * 64];
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        for (size_t s = 0; s < sizeof suffix_lens / sizeof suffix_lens[0]; s++) {
+            size_t n = counts[c], sl = suffix_lens[s];
+            /* Exact-size copies so ASan sees any read past either buffer. */
+            uint8_t *suf = exact_copy(suffixes, n * sl);
+            size_t jlen = 0;
+            joined_off[0] = 0;
+            for (size_t i = 0; i < n; i++) {
+                size_t blen = (size_t)(off[i + 1] - off[i]);
+                memcpy(joined + jlen, body + off[i], blen);
+                memcpy(joined + jlen + blen, suf + i * sl, sl);
+                jlen += blen + sl;
+                joined_off[i + 1] = jlen;
+            }
+            uint8_t *bodies = exact_copy(body, (size_t)off[n]);
+            uint8_t want[32], got[32];
+            CHECK(es_merkle_root(joined, jlen, joined_off, n, want) == 0, "joined root rc");
+            CHECK(es_merkle_root_suffixed(bodies, (size_t)off[n], off, n, suf, n * sl, sl, got) ==
+                      0,
+                  "suffixed root rc");
+            CHECK(memcmp(want, got, 32) == 0, "suffixed root n=%zu suffix=%zu", n, sl);
+            if (n > 0) {
+                size_t i = n / 2, la = 0, lb = 0;
+                es_merkle_inclusion_proof(joined, jlen, joined_off, n, i, proof_a, 64, &la);
+                CHECK(es_merkle_inclusion_proof_suffixed(bodies, (size_t)off[n], off, n, suf,
+                                                         n * sl, sl, i, proof_b, 64, &lb) == 0,
+                      "suffixed proof rc");
+                CHECK(la == lb && memcmp(proof_a, proof_b, 32 * la) == 0,
+                      "suffixed proof n=%zu suffix=%zu", n, sl);
+            }
+            CHECK(es_merkle_root_suffixed(bodies, (size_t)off[n], off, n, suf, n * sl + 1, sl,
+                                          got) == -1,
+                  "suffix length mismatch accepted");
+            free(suf);
+            free(bodies);
+        }
+    }
+    free(off);
+    free(joined_off);
+    free(body);
+    free(suffixes);
+    free(joined);
+}
+
 int main(void) {
     printf("active variant: %s (cpu features 0x%x)\n",
            es_sha256_variant_name(es_sha256_active_variant()), es_cpu_features());
@@ -374,6 +435,7 @@ int main(void) {
     test_bad_arguments();
     test_merkle();
     test_merkle_large();
+    test_merkle_suffixed();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
