@@ -18,6 +18,7 @@ malformed arguments (:class:`~native.errors.NativeTypeError` /
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from array import array
 from collections.abc import Sequence
@@ -38,7 +39,15 @@ MIN_ITEMS_PER_THREAD = 128
 
 BytesLike = bytes | bytearray | memoryview
 _BYTES_TYPES = (bytes, bytearray, memoryview)
-_U64_FORMATS = frozenset({"Q", "<Q", "=Q", "@Q", "L", "<L", "=L", "@L", "N", "@N"})
+# Offsets buffers: unsigned integer formats in native byte order. One whose item
+# size equals size_t's is used in place; others (e.g. array('Q') on a 32-bit
+# gateway) are converted.
+_UNSIGNED_FORMATS = frozenset(
+    prefix + code
+    for code in "QLIN"
+    for prefix in ("", "@", "=", "<" if sys.byteorder == "little" else "@")
+)
+_SIZE_T_TYPECODE = "Q" if ffi.sizeof("size_t") == 8 else "I"
 
 
 def implementation() -> str:
@@ -109,7 +118,7 @@ def verify_batch(
         sigs_buf = b"".join(signatures[i] for i in good)
         msg_list = [messages[i] for i in good]
     msgs_buf = b"".join(msg_list)
-    offsets = array("Q", [0])
+    offsets = array(_SIZE_T_TYPECODE, [0])
     offsets.extend(accumulate(_nbytes("messages", m) for m in msg_list))
     verdicts = _verify_packed_raw(keys_buf, sigs_buf, msgs_buf, offsets, len(good), threads)
     if len(good) == n:
@@ -169,12 +178,20 @@ def _offsets_view(offsets: object, n: int, msg_len: int) -> Any:
     """A cffi size_t[] over the offsets, checked against the message buffer."""
     if isinstance(offsets, (bytes, bytearray, memoryview, array)):
         view = memoryview(offsets)
-        if view.format not in _U64_FORMATS or view.itemsize != ffi.sizeof("size_t"):
+        if view.format not in _UNSIGNED_FORMATS or view.ndim != 1:
             raise NativeTypeError(
-                "offsets given as a buffer must hold unsigned 64-bit integers "
-                f"(e.g. array('Q')); got format {view.format!r}"
+                "offsets given as a buffer must hold unsigned integers in native byte "
+                f"order (e.g. array('Q')); got format {view.format!r}"
             )
-        c_offsets = ffi.from_buffer("size_t[]", offsets)
+        if view.itemsize == ffi.sizeof("size_t") and view.c_contiguous:
+            c_offsets = ffi.from_buffer("size_t[]", offsets)
+        else:
+            try:
+                c_offsets = ffi.new("size_t[]", view.tolist())
+            except OverflowError:
+                raise NativeValueError(
+                    "offsets exceed this platform's size_t; messages this large cannot be addressed"
+                ) from None
         count = len(view)
     else:
         try:
@@ -182,7 +199,7 @@ def _offsets_view(offsets: object, n: int, msg_len: int) -> Any:
             c_offsets = ffi.new("size_t[]", values)
         except (TypeError, OverflowError) as exc:
             raise NativeValueError(
-                f"offsets must be non-negative integers below 2**64: {exc}"
+                f"offsets must be non-negative integers that fit a size_t: {exc}"
             ) from None
         count = len(values)
     if count != n + 1:

@@ -223,6 +223,8 @@ int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t n_keys, const ui
         return 0;
     if (!keys || !signatures || !offsets || !verdicts || (n_keys != 1 && n_keys != n))
         return -1;
+    if (n > SIZE_MAX / (4 * sizeof(es_ge_p3))) /* scratch sizes below must not overflow */
+        return -1;
     for (size_t i = 0; i < n; i++)
         if (offsets[i + 1] < offsets[i])
             return -1;

@@ -103,8 +103,10 @@ def test_packed_argument_errors() -> None:
         native.verify_batch_packed(pk, sig_blob, blob, decreasing)
     with pytest.raises(native.NativeValueError, match="non-negative"):
         native.verify_batch_packed(pk, sig_blob, blob, [0, -1, 5, 6, 7])
-    with pytest.raises(native.NativeTypeError, match="unsigned 64-bit"):
+    with pytest.raises(native.NativeTypeError, match="unsigned integers"):
         native.verify_batch_packed(pk, sig_blob, blob, array("i", offsets))
+    with pytest.raises(native.NativeTypeError, match="unsigned integers"):
+        native.verify_batch_packed(pk, sig_blob, blob, bytes(8 * len(offsets)))
     with pytest.raises(native.NativeTypeError, match="signatures must be bytes"):
         native.verify_batch_packed(pk, "x" * 256, blob, offsets)  # type: ignore[arg-type]
     for threads in (0, -1, 1.5):
@@ -112,6 +114,16 @@ def test_packed_argument_errors() -> None:
             native.verify_batch_packed(pk, sig_blob, blob, offsets, threads=threads)  # type: ignore[arg-type]
     # After all those rejected calls the same data still verifies.
     assert native.verify_batch_packed(pk, sig_blob, blob, offsets) == [True] * 4
+
+
+def test_offsets_of_any_unsigned_width_are_accepted() -> None:
+    # array('Q') is what a 64-bit caller builds; on a 32-bit gateway size_t is
+    # 4 bytes and the offsets are converted instead of rejected.
+    pk, msgs, sigs = _items(3)
+    offsets = _offsets(msgs)
+    for code in ("Q", "L", "I"):
+        got = native.verify_batch_packed(pk, b"".join(sigs), b"".join(msgs), array(code, offsets))
+        assert got == [True] * 3, code
 
 
 def test_threads_larger_than_the_batch_is_fine() -> None:
