@@ -401,6 +401,19 @@ def test_messages_name_the_problem() -> None:
         native.merkle_root([b"a", "b"])
 
 
+def test_concurrent_calls_from_threads_agree() -> None:
+    """The C calls release the GIL and share no state: threads get the same answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    trees = [make_leaves(3000 + 17 * k, seed=k) for k in range(8)]
+    expected = [ref.Tree(t).root() for t in trees]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        roots = list(pool.map(native.merkle_root, trees * 3))
+        proofs = list(pool.map(lambda t: native.inclusion_proof(t, len(t) // 3), trees))
+    assert roots == expected * 3
+    assert proofs == [ref.Tree(t).path(len(t) // 3) for t in trees]
+
+
 # --- every variant through the dispatcher ----------------------------------------
 
 
