@@ -45,6 +45,12 @@ class GatewayConfig:
 
 
 @dataclass(frozen=True)
+class DevicesConfig:
+    # Per-device HMAC link keys (agent/linkkeys.py); listed devices must sign every frame.
+    link_keys_path: Path | None = None
+
+
+@dataclass(frozen=True)
 class BatchPolicy:
     max_readings: int = 256
     max_delay_s: float = 2.0
@@ -91,6 +97,7 @@ class AgentConfig:
     outbox: OutboxConfig
     mqtt: MqttConfig
     metrics_port: int = 0  # 0 = no metrics endpoint; it always binds 127.0.0.1
+    devices: DevicesConfig = DevicesConfig()
 
 
 # --- helpers: each reads one key and names it in any error -----------------------------------
@@ -161,7 +168,7 @@ def _sub(
 
 def parse_config(data: Mapping[str, Any], *, base: Path, env: Mapping[str, str]) -> AgentConfig:
     """Build an AgentConfig from parsed TOML; relative paths are relative to ``base``."""
-    top_known = {"gateway", "serial", "batch", "outbox", "mqtt", "metrics"}
+    top_known = {"gateway", "serial", "devices", "batch", "outbox", "mqtt", "metrics"}
     unknown = sorted(set(data) - top_known)
     if unknown:
         raise ConfigError(
@@ -274,6 +281,9 @@ def parse_config(data: Mapping[str, Any], *, base: Path, env: Mapping[str, str])
         tls=tls,
     )
 
+    dv = _sub(data, "devices", {"link_keys_path"})
+    devices = DevicesConfig(dv.get_path("link_keys_path", base))
+
     x = _sub(data, "metrics", {"port"})
     return AgentConfig(
         gateway=gateway,
@@ -282,6 +292,7 @@ def parse_config(data: Mapping[str, Any], *, base: Path, env: Mapping[str, str])
         outbox=outbox,
         mqtt=mqtt,
         metrics_port=x.get_int("port", 0, 0, 65535),
+        devices=devices,
     )
 
 

@@ -14,12 +14,14 @@ import argparse
 import logging
 import signal
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.identity import GatewayKey, KeyFileError, load_key
 from agent.keys import KeyMismatchError, KeyPlan
+from agent.linkkeys import load_link_keys
 from agent.metrics import AgentMetrics
 from agent.outbox import Outbox, OutboxError
 from agent.pipeline import Pipeline
@@ -44,14 +46,24 @@ class StartupError(RuntimeError):
     """Something the operator must fix before the agent can run."""
 
 
-def _load(path: Path) -> tuple[AgentConfig, GatewayKey, GatewayKey | None]:
+@dataclass(frozen=True)
+class Loaded:
+    config: AgentConfig
+    key: GatewayKey
+    next_key: GatewayKey | None
+    link_keys: dict[int, bytes]
+
+
+def _load(path: Path) -> Loaded:
     try:
         config = load_config(path)
         key = load_key(config.gateway.key_path)
         next_key = load_key(config.gateway.next_key_path) if config.gateway.next_key_path else None
+        links = config.devices.link_keys_path
+        link_keys = load_link_keys(links) if links else {}
     except (ConfigError, KeyFileError) as exc:
         raise StartupError(str(exc)) from None
-    return config, key, next_key
+    return Loaded(config, key, next_key, link_keys)
 
 
 def _open_outbox(config: AgentConfig) -> Outbox:
@@ -70,14 +82,15 @@ def _open_outbox(config: AgentConfig) -> Outbox:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        config, key, next_key = _load(args.config)
+        loaded = _load(args.config)
+        config = loaded.config
         outbox = _open_outbox(config)
     except StartupError as exc:
         log.error("cannot start: %s", exc)
         return EXIT_STARTUP
     try:
         try:
-            keys = KeyPlan.resolve(outbox.chain_head(), key, next_key)
+            keys = KeyPlan.resolve(outbox.chain_head(), loaded.key, loaded.next_key)
         except KeyMismatchError as exc:
             log.error("cannot start: %s", exc)
             return EXIT_STARTUP
@@ -87,12 +100,12 @@ def run(args: argparse.Namespace) -> int:
                   f"{head.seq}, {outbox.pending_count} readings and {outbox.batch_count} batches "
                   f"in the outbox ({outbox.stored_bytes} of {config.outbox.max_bytes} bytes)")  # fmt: skip
             return EXIT_OK
-        return _serve(config, outbox, keys)
+        return _serve(config, outbox, keys, loaded.link_keys)
     finally:
         outbox.close()
 
 
-def _serve(config: AgentConfig, outbox: Outbox, keys: KeyPlan) -> int:
+def _serve(config: AgentConfig, outbox: Outbox, keys: KeyPlan, link_keys: dict[int, bytes]) -> int:
     # firmware_bridge pulls in pyserial and the frame codec: only the daemon needs it.
     from firmware_bridge.link import DeviceLinks, PortConfig
 
@@ -121,6 +134,7 @@ def _serve(config: AgentConfig, outbox: Outbox, keys: KeyPlan) -> int:
         # Readings stored before a restart are not delivered again (their ACK may
         # have been lost); the pipeline filters them too, as a second line.
         resume_from=outbox.device_progress(),
+        link_keys=link_keys,
     )
     log.info(
         "agent for gateway %s: key id %s, %d serial port(s), batches of <= %d readings / %.3g s",

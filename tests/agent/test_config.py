@@ -75,6 +75,9 @@ ca_file = "ca.pem"
 cert_file = "c.pem"
 key_file = "k.pem"
 
+[devices]
+link_keys_path = "link-keys"
+
 [metrics]
 port = 9108
 """
@@ -88,6 +91,7 @@ port = 9108
     assert cfg.mqtt.password == "env-secret", "the environment overrides the file for secrets"
     assert cfg.mqtt.tls is not None and cfg.mqtt.tls.cert_file == tmp_path / "c.pem"
     assert cfg.metrics_port == 9108
+    assert cfg.devices.link_keys_path == tmp_path / "link-keys"
 
 
 @pytest.mark.parametrize(
@@ -120,6 +124,7 @@ port = 9108
         (minimal(serial=[{"path": "/dev/a", "baudrate": 1}]), "serial[0].baudrate = 1"),
         (minimal(metrics={"port": 70000}), "metrics.port = 70000"),
         (minimal(metrics={"host": "0.0.0.0"}), "[metrics] has unknown key(s) host"),
+        (minimal(devices={"link_keys_path": 7}), "devices.link_keys_path must be a string"),
     ],
 )
 def test_bad_values_name_the_key(data: dict[str, Any], message: str) -> None:
