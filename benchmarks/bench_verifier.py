@@ -156,10 +156,16 @@ def run_case(
         p = ctx.Process(target=_worker_main, args=(config, verifier, stop, ready), name=f"worker-{w}")
         p.start()
         procs.append(p)
-    for _ in range(workers):  # every worker's shared subscription is in place
-        if not ready.acquire(timeout=60):
+    subscribed, deadline = 0, time.monotonic() + 60
+    while subscribed < workers:  # every worker's shared subscription is in place
+        if ready.acquire(timeout=0.2):
+            subscribed += 1
+            continue
+        dead = [p.exitcode for p in procs if not p.is_alive()]
+        if dead or time.monotonic() > deadline:
             stop.set()
-            raise RuntimeError(f"case {case_id}: a worker did not subscribe within 60 s")
+            raise RuntimeError(f"case {case_id}: {subscribed} of {workers} workers subscribed "
+                               f"(exit codes of dead workers: {dead})")  # fmt: skip
     total = sum(len(g.records) for g in gateways)
     pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{case_id}-pub", protocol=mqtt.MQTTv5)
     pub.max_inflight_messages_set(1000)

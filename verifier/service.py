@@ -29,6 +29,7 @@ from verifier.checks import ReadingVerifier, native_reading_verifier
 from verifier.config import ConfigError, VerifierConfig, load_config
 from verifier.decode import verdict_topic
 from verifier.pipeline import BatchProcessor
+from verifier.report import store_report
 from verifier.store import StoreError, VerifierStore
 from verifier.trust import TrustStore
 from verifier.verdict import Verdict
@@ -186,6 +187,20 @@ class VerifierService:
         return 0
 
 
+def _print_report(config: VerifierConfig) -> int:
+    if not config.store.path.exists():
+        log.error("store %s does not exist (has the verifier run yet?)", config.store.path)
+        return 2
+    try:
+        with open_store(config) as store:
+            text, held = store_report(store)
+    except StoreError as exc:
+        log.error("%s", exc)
+        return 2
+    print(text, end="")
+    return 1 if held else 0
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, type=Path, help="verifier.toml (see docs/verifier.md)")
     parser.add_argument(
@@ -193,6 +208,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="override mqtt.client_id; every worker needs its own, stable across restarts",
     )
     parser.add_argument("--store", type=Path, help="override store.path")
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="print chain heads, held batches and quarantine counts, then exit "
+        "(status 1 while batches are held)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -205,6 +226,8 @@ def run(args: argparse.Namespace) -> int:
         config = replace(config, mqtt=replace(config.mqtt, client_id=args.client_id))
     if args.store:
         config = replace(config, store=replace(config.store, path=args.store))
+    if args.report:
+        return _print_report(config)
     service = VerifierService(config)
 
     def _stop(signum: int, _frame: FrameType | None) -> None:

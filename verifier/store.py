@@ -468,6 +468,21 @@ class VerifierStore:
         rows = self._conn.execute(sql + " ORDER BY gateway_id, seq", params).fetchall()
         return [(r[0], r[1], bytes(r[2])) for r in rows]
 
+    def chain_heads(self) -> list[tuple[str, int, bytes]]:
+        """(gateway, head seq, head hash) of every gateway with an accepted batch."""
+        rows = self._conn.execute(
+            "SELECT gateway_id, head_seq, head_hash FROM chain_heads ORDER BY gateway_id"
+        ).fetchall()
+        return [(r[0], r[1], bytes(r[2])) for r in rows]
+
+    def quarantine_counts(self) -> list[tuple[str | None, str, int]]:
+        """(gateway or None, reason, how many) over the whole quarantine."""
+        rows = self._conn.execute(
+            "SELECT gateway_id, reason, COUNT(*) FROM quarantine GROUP BY gateway_id, reason"
+            " ORDER BY gateway_id, reason"
+        ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
     def reading_keys(self, gateway_id: str) -> set[tuple[int, int, int]]:
         """(device_id, boot_id, device_seq) of every accepted reading of a gateway."""
         rows = self._conn.execute(

@@ -290,3 +290,23 @@ def test_two_processors_on_one_store_never_accept_a_fork(tmp_path) -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_operator_report_shows_heads_gaps_and_quarantine(store: VerifierStore, tmp_path, capsys) -> None:
+    from verifier_builders import config_toml
+
+    from edgeseal.cli import main as edgeseal_main
+
+    gw = GatewayChain()
+    proc = processor(store, gw)
+    b1, _lost, b3 = gw.batches(3)
+    send(proc, b1)
+    send(proc, b3)
+    send(proc, b"junk")
+    config = tmp_path / "verifier.toml"
+    config.write_text(config_toml(store.path, {"gw-1": gw.enrolled_key}, port=1883))
+    assert edgeseal_main(["verifier", "--config", str(config), "--report"]) == 1  # a gap is open
+    out = capsys.readouterr().out
+    assert "gw-1: seq 1, 4 readings" in out
+    assert "gw-1: WAITING FOR SEQ 2; holding 1 batch(es) (seqs 3)" in out
+    assert "gw-1: malformed x 1" in out
