@@ -156,3 +156,15 @@ def test_unpack_agrees_on_bodies_with_a_valid_crc(body: bytes) -> None:
     except FrameError:
         py = None
     assert py == core.unpack_frame(raw)
+
+
+def test_documented_example_frame() -> None:
+    """The READING example of docs/serial-protocol.md, as a known-answer vector."""
+    wire = bytes.fromhex(
+        "03 01 02 02 05 01 01 03 07 b0 01 02 01 01 01 02 01 02 01 03 66 08 01 02 fe 03 e8"
+        " 03 01 01 01 01 01 05 6e 5f 44 95 00"
+    )
+    r = Reading(5, 0xB007, 1, 1, 1, 2150, -2, 0, 1000)
+    assert encode_frame(to_frame(r)) == wire == core.encode_frame(to_frame(r))
+    (frame,) = list(FrameDecoder().feed(wire))
+    assert message_from_frame(frame) == r
