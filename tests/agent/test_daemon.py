@@ -114,9 +114,7 @@ def test_check_mode_summarises(tmp_path: Path) -> None:
 # --- running: SIGTERM flushes; key rotation -------------------------------------------------
 
 
-def _run_with_device(
-    config: Path, log: Path, dev_port: str, sub: Subscriber, seconds: float
-) -> int:
+def _run_for(config: Path, log: Path, seconds: float) -> int:
     agent = start_agent(config, log)
     time.sleep(seconds)
     agent.send_signal(signal.SIGTERM)
@@ -138,7 +136,7 @@ def test_sigterm_flushes_and_key_rotation_is_announced_then_used(
         cfg = write_config(
             tmp_path / "a.toml", key_path=tmp_path / "old.key", ports=[dev.port], **common
         )
-        assert _run_with_device(cfg, log, dev.port, sub, 2.0) == 0
+        assert _run_for(cfg, log, 2.0) == 0
         # SIGTERM sealed the readings waiting for the 5 s delay and waited for their PUBACK:
         ob = Outbox(tmp_path / "outbox.sqlite", gateway_id=GW, max_bytes=1 << 20)
         assert ob.pending_count == 0 and ob.batch_count == 0
@@ -150,7 +148,7 @@ def test_sigterm_flushes_and_key_rotation_is_announced_then_used(
 
         cfg = write_config(tmp_path / "b.toml", key_path=tmp_path / "old.key",
                            next_key_path=tmp_path / "new.key", ports=[dev.port], **common)  # fmt: skip
-        assert _run_with_device(cfg, log, dev.port, sub, 2.0) == 0
+        assert _run_for(cfg, log, 2.0) == 0
         # After the rotation the old key alone no longer matches the chain.
         out = run_agent_cli("agent", "--config", str(tmp_path / "a.toml"), "--check")
         assert out.returncode == 2 and new.key_id.hex() in out.stderr
@@ -158,7 +156,7 @@ def test_sigterm_flushes_and_key_rotation_is_announced_then_used(
         cfg = write_config(
             tmp_path / "c.toml", key_path=tmp_path / "new.key", ports=[dev.port], **common
         )
-        assert _run_with_device(cfg, log, dev.port, sub, 1.5) == 0
+        assert _run_for(cfg, log, 1.5) == 0
         dev.stop()
         acked = {
             (21, b["boot_id"], s) for b in dev.summary["boots"] for s in range(1, b["acked"] + 1)
