@@ -24,7 +24,7 @@ from native.merkle import (
 )
 
 # SHA-512 and Ed25519 verification (native/sha512.py, native/ed25519.py).
-from native.ed25519 import verify, verify_batch, verify_batch_packed
+from native.ed25519 import PreparedKey, verify, verify_batch, verify_batch_packed
 from native.sha512 import sha512
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "verify_inclusion",
     "verify_inclusion_many",
     "sha512",
+    "PreparedKey",
     "verify",
     "verify_batch",
     "verify_batch_packed",

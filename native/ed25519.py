@@ -22,6 +22,7 @@ import sys
 import threading
 from array import array
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
@@ -70,6 +71,42 @@ def verify(public_key: BytesLike, message: BytesLike, signature: BytesLike) -> b
     if key_len != PUBLIC_KEY_SIZE or sig_len != SIGNATURE_SIZE:
         return False
     return bool(lib.es_ed25519_verify_vartime(key, msg, msg_len, sig) == 0)
+
+
+@dataclass(frozen=True)
+class PreparedKey:
+    """A public key decoded and checked once, for many single verifications.
+
+    ``PreparedKey.of(public_key)`` raises NativeValueError if the key is not
+    a usable Ed25519 key (wrong length, non-canonical or invalid encoding, small
+    order): no signature could ever verify under it. ``verify`` then skips the
+    key's decoding (a square root) on every call. Batches need no preparation:
+    they decode each distinct key once per call.
+    """
+
+    public_key: bytes
+    _prepared: bytes = field(repr=False)
+
+    @classmethod
+    def of(cls, public_key: BytesLike) -> PreparedKey:
+        key, key_len = byte_view(ffi, "public_key", public_key)
+        if key_len != PUBLIC_KEY_SIZE:
+            raise NativeValueError(f"public key must be {PUBLIC_KEY_SIZE} bytes, got {key_len}")
+        out = ffi.new("uint8_t[]", lib.es_ed25519_prepared_size())
+        if lib.es_ed25519_prepare_key_vartime(key, out) != 0:
+            raise NativeValueError(
+                f"public key {bytes(public_key).hex()} is not a valid Ed25519 key "
+                "(non-canonical or invalid encoding, or a point of small order)"
+            )
+        return cls(bytes(public_key), bytes(ffi.buffer(out)))
+
+    def verify(self, message: BytesLike, signature: BytesLike) -> bool:
+        """As ``native.verify(self.public_key, message, signature)``."""
+        msg, msg_len = byte_view(ffi, "message", message)
+        sig, sig_len = byte_view(ffi, "signature", signature)
+        if sig_len != SIGNATURE_SIZE:
+            return False
+        return bool(lib.es_ed25519_verify_prepared_vartime(self._prepared, msg, msg_len, sig) == 0)
 
 
 def verify_batch(

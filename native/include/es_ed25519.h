@@ -35,6 +35,17 @@ int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t n_keys, const ui
                                     const uint8_t *messages, const size_t *offsets, size_t n,
                                     uint8_t *verdicts);
 
+/* A public key decoded and checked once (canonical, on the curve, not of
+ * small order) for repeated single verifications. prepared must hold
+ * es_ed25519_prepared_size() bytes; its content is opaque and only valid in
+ * the process (and build) that produced it.
+ * Returns 0, or -1 if the key is not acceptable (then nothing verifies). */
+size_t es_ed25519_prepared_size(void);
+int es_ed25519_prepare_key_vartime(const uint8_t *public_key, uint8_t *prepared);
+/* As es_ed25519_verify_vartime with a prepared key: 0 valid, -1 invalid. */
+int es_ed25519_verify_prepared_vartime(const uint8_t *prepared, const uint8_t *msg,
+                                       size_t msg_len, const uint8_t *signature);
+
 /* 1 if batches use the AVX-512 IFMA code on this CPU, 0 if the portable code.
  * EDGESEAL_ED25519=portable in the environment forces the portable code. */
 int es_ed25519_simd_in_use(void);

@@ -129,3 +129,17 @@ def test_offsets_of_any_unsigned_width_are_accepted() -> None:
 def test_threads_larger_than_the_batch_is_fine() -> None:
     pk, msgs, sigs = _items(3)
     assert native.verify_batch([pk] * 3, msgs, sigs, threads=64) == [True] * 3
+
+
+def test_prepared_key_rejects_unusable_keys_clearly() -> None:
+    pk, msgs, sigs = _items(2)
+    prepared = native.PreparedKey.of(bytearray(pk))
+    assert prepared.public_key == pk
+    assert prepared.verify(msgs[0], sigs[0]) and not prepared.verify(msgs[1], sigs[0])
+    assert prepared.verify(msgs[0], sigs[0][:63]) is False
+    with pytest.raises(native.NativeValueError, match="32 bytes"):
+        native.PreparedKey.of(pk[:31])
+    with pytest.raises(native.NativeValueError, match="not a valid Ed25519 key"):
+        native.PreparedKey.of(bytes(32))  # y = 0: a point of order 4
+    with pytest.raises(native.NativeTypeError):
+        native.PreparedKey.of("not bytes")  # type: ignore[arg-type]

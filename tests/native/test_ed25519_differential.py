@@ -83,6 +83,12 @@ def test_honest_and_corrupted_signatures_match_libsodium_everywhere() -> None:
     assert sum(expected) == 300  # corruptions never verify; honest ones always do
     for (kind, item), want in zip(items, expected):
         assert native.verify(*item) == want, f"{kind}: {item!r}"
+        try:
+            prepared = native.PreparedKey.of(item[0])
+        except native.NativeValueError:
+            assert not want, f"{kind}: valid signature under a key PreparedKey rejects"
+        else:
+            assert prepared.verify(item[1], item[2]) == want, f"{kind} (prepared key): {item!r}"
     keys_l, msgs, sigs = (list(col) for col in zip(*(item for _, item in items)))
     assert native.verify_batch(keys_l, msgs, sigs) == expected
     assert native.verify_batch(keys_l, msgs, sigs, threads=2) == expected

@@ -38,6 +38,12 @@ def _all_paths(case: Case) -> dict[str, bool]:
         "single": native.verify(case.public_key, case.message, case.signature),
         "batch-of-one": native.verify_batch([case.public_key], [case.message], [case.signature])[0],
     }
+    try:
+        prepared = native.PreparedKey.of(case.public_key)
+    except native.NativeValueError:  # unusable key: nothing verifies under it
+        verdicts["prepared-key"] = False
+    else:
+        verdicts["prepared-key"] = prepared.verify(case.message, case.signature)
     filler = _filler(7)
     pos = 3
     items = filler[:pos] + [(case.public_key, case.message, case.signature)] + filler[pos:]

@@ -368,6 +368,14 @@ static void test_cases(const vcase *cases, size_t n)
         const vcase *c = &cases[i];
         const int ok = es_ed25519_verify_vartime(c->pk, c->msg, c->msg_len, c->sig) == 0;
         CHECK(ok == c->expect, "single case %zu: got %d want %d", i, ok, c->expect);
+        uint8_t *prepared = malloc(es_ed25519_prepared_size());
+        if (es_ed25519_prepare_key_vartime(c->pk, prepared) == 0) {
+            const int pok = es_ed25519_verify_prepared_vartime(prepared, c->msg, c->msg_len, c->sig) == 0;
+            CHECK(pok == c->expect, "prepared-key case %zu: got %d want %d", i, pok, c->expect);
+        } else {
+            CHECK(c->expect == 0, "prepared-key case %zu: key rejected, signature expected valid", i);
+        }
+        free(prepared);
     }
     static const size_t chunk_sizes[] = {1, 7, 48, 64, 1000000};
     for (size_t s = 0; s < sizeof chunk_sizes / sizeof *chunk_sizes; s++)
