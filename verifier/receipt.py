@@ -68,6 +68,9 @@ def build_receipt(store: VerifierStore, ref: ReadingRef) -> dict[str, Any]:
     record = sealed.record(i)
     proof = native.inclusion_proof(sealed.leaves(), i)
     header = sealed.header
+    # The rotations that lead from the enrolled key to the key of this batch, so that a
+    # checker who trusts only the enrolled key can follow them.
+    rotations = [SealedBatch.from_payload(p) for p in store.rotations_before(header.gateway_id, header.seq)]
     return {
         "format": RECEIPT_FORMAT,
         "reading": asdict(ReadingRecord.decode(record)),
@@ -87,6 +90,10 @@ def build_receipt(store: VerifierStore, ref: ReadingRef) -> dict[str, Any]:
             "header_hash": sealed.hash.hex(),
             "root": header.root.hex(),
         },
+        "key_history": [
+            {"header": r.header_bytes.hex(), "header_signature": r.header_signature.hex()}
+            for r in rotations
+        ],
     }
 
 
@@ -137,6 +144,45 @@ def _int(data: Any, path: str) -> int:
     return value
 
 
+def _follow_key_history(
+    receipt: Any, trusted: bytes, public_key: bytes, header: BatchHeader
+) -> tuple[bool, str]:
+    """Walk the signed rotations from the trusted key; the last must be the receipt's key."""
+    if public_key == trusted:
+        return True, f"the receipt's key is the trusted key {trusted.hex()}"
+    history = receipt.get("key_history", [])
+    if not isinstance(history, list) or not history:
+        return False, (
+            f"receipt key {public_key.hex()}, expected {trusted.hex()}, and no key_history "
+            "shows a rotation from one to the other"
+        )
+    current = trusted
+    last_seq = 0
+    for n, entry in enumerate(history):
+        try:
+            rotation_bytes = _hex(entry, "header")
+            rotation_sig = _hex(entry, "header_signature", 64)
+            rotation = BatchHeader.decode(rotation_bytes)
+        except (_Malformed, FormatError) as exc:
+            return False, f"key_history[{n}]: {exc}"
+        if rotation.gateway_id != header.gateway_id or not last_seq < rotation.seq < header.seq:
+            return False, (
+                f"key_history[{n}] is batch {rotation.gateway_id} seq {rotation.seq}; expected a "
+                f"batch of {header.gateway_id} between seq {last_seq} and {header.seq}"
+            )
+        if rotation.key_id != key_id_of(current) or not native.verify(current, rotation_bytes, rotation_sig):
+            return False, f"key_history[{n}] (seq {rotation.seq}) is not signed by key {current.hex()}"
+        if rotation.next_public_key is None:
+            return False, f"key_history[{n}] (seq {rotation.seq}) announces no key"
+        current, last_seq = rotation.next_public_key, rotation.seq
+    if current != public_key:
+        return False, f"key_history ends at key {current.hex()}, the receipt's key is {public_key.hex()}"
+    return True, (
+        f"the trusted key {trusted.hex()} handed over to the receipt's key in "
+        f"{len(history)} signed rotation(s)"
+    )
+
+
 def check_receipt(receipt: Any, *, expected_public_key: bytes | None = None) -> list[Check]:
     """Every check of a receipt, in order; the receipt is valid iff all are ok.
 
@@ -182,11 +228,8 @@ def check_receipt(receipt: Any, *, expected_public_key: bytes | None = None) -> 
     add("decoding", True, f"batch {header.gateway_id} seq {header.seq}, reading decoded")
 
     if expected_public_key is not None:
-        add(
-            "trusted key",
-            public_key == expected_public_key,
-            f"receipt key {public_key.hex()}, expected {expected_public_key.hex()}",
-        )
+        ok, detail = _follow_key_history(receipt, expected_public_key, public_key, header)
+        add("trusted key", ok, detail)
     add(
         "key id",
         key_id_of(public_key) == header.key_id,

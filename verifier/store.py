@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS batches (
     seq INTEGER NOT NULL,
     header_hash BLOB NOT NULL UNIQUE,
     public_key BLOB NOT NULL,          -- the key the header and every reading verified under
+    next_public_key BLOB,              -- the key this batch announced (rotation), else NULL
     root BLOB NOT NULL,
     count INTEGER NOT NULL,
     first_time_us INTEGER NOT NULL,
@@ -305,11 +306,12 @@ class VerifierStore:
         conn.execute("SAVEPOINT accept_batch")
         try:
             cursor = conn.execute(
-                "INSERT INTO batches (gateway_id, seq, header_hash, public_key, root, count,"
-                " first_time_us, last_time_us, payload, accepted_us, worker)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO batches (gateway_id, seq, header_hash, public_key, next_public_key,"
+                " root, count, first_time_us, last_time_us, payload, accepted_us, worker)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    header.gateway_id, header.seq, header_hash, public_key, header.root,
+                    header.gateway_id, header.seq, header_hash, public_key, header.next_public_key,
+                    header.root,
                     header.count, to_i64(header.first_time_us), to_i64(header.last_time_us),
                     payload, now_us(), worker,
                 ),
@@ -457,6 +459,15 @@ class VerifierStore:
         if row is None:
             return None
         return AcceptedBatch(row[0], row[1], row[2], bytes(row[3]), bytes(row[4]), bytes(row[5]))
+
+    def rotations_before(self, gateway_id: str, seq: int) -> list[bytes]:
+        """Payloads of the accepted batches before ``seq`` that announced a new key, in order."""
+        rows = self._conn.execute(
+            "SELECT payload FROM batches WHERE gateway_id = ? AND seq < ?"
+            " AND next_public_key IS NOT NULL ORDER BY seq",
+            (gateway_id, seq),
+        ).fetchall()
+        return [bytes(r[0]) for r in rows]
 
     def accepted_batches(self, gateway_id: str | None = None) -> list[tuple[str, int, bytes]]:
         """(gateway, seq, header hash) of every accepted batch, in chain order."""

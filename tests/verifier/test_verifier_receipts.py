@@ -167,3 +167,70 @@ def test_the_documented_script_accepts_a_receipt_and_rejects_tampered_ones(fille
     for name, bad in tampered_variants(receipt).items():
         result = run(bad)
         assert result.returncode != 0 and "INVALID" in result.stderr, (name, result.stdout, result.stderr)
+
+
+@pytest.fixture
+def rotated(store: VerifierStore) -> tuple[VerifierStore, GatewayChain, bytes, bytes]:
+    """gw-1 rotates twice: batch 2 announces key B, batch 4 announces key C."""
+    gw = GatewayChain()
+    enrolled = gw.public_key
+    proc = BatchProcessor(store, TrustStore({"gw-1": enrolled}), worker="w")
+    key_b, key_c = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    batches = [gw.next_batch(3), gw.next_batch(3, rotate_to=key_b), gw.next_batch(3),
+               gw.next_batch(3, rotate_to=key_c), gw.next_batch(3)]  # fmt: skip
+    for b in batches:
+        (v,) = proc.handle(batch_topic("gw-1"), b.to_payload())
+        assert v.outcome.value == "accepted"
+    return store, gw, enrolled, gw.public_key
+
+
+def test_after_rotations_the_enrolled_key_leads_to_the_receipt_key(rotated) -> None:
+    store, _gw, enrolled, current = rotated
+    receipt = build_receipt(store, ReadingRef.parse("gw-1/7/13"))  # batch 5, signed by key C
+    assert receipt["public_key"] == current.hex() and len(receipt["key_history"]) == 2
+    checks = {c.name: c for c in check_receipt(receipt, expected_public_key=enrolled)}
+    assert all(c.ok for c in checks.values()), [c for c in checks.values() if not c.ok]
+    assert "in 2 signed rotation(s)" in checks["trusted key"].detail
+    early = build_receipt(store, ReadingRef.parse("gw-1/7/1"))  # batch 1: the enrolled key itself
+    assert early["key_history"] == [] and all(c.ok for c in check_receipt(early, expected_public_key=enrolled))
+
+    def trusted_detail(bad: dict) -> str:
+        (c,) = [c for c in check_receipt(bad, expected_public_key=enrolled) if c.name == "trusted key"]
+        assert not c.ok
+        return c.detail
+
+    cut = copy.deepcopy(receipt)
+    cut["key_history"] = cut["key_history"][1:]  # skip the first hand-over
+    assert "is not signed by key" in trusted_detail(cut)
+    none = copy.deepcopy(receipt)
+    none["key_history"] = []
+    assert "no key_history" in trusted_detail(none)
+    forged = copy.deepcopy(receipt)
+    sig = bytearray(bytes.fromhex(forged["key_history"][0]["header_signature"]))
+    sig[10] ^= 0x04
+    forged["key_history"][0]["header_signature"] = sig.hex()
+    assert "is not signed by key" in trusted_detail(forged)
+    swapped = copy.deepcopy(receipt)
+    swapped["key_history"].reverse()
+    assert not all(c.ok for c in check_receipt(swapped, expected_public_key=enrolled))
+
+
+def test_the_documented_script_follows_the_key_history(rotated, tmp_path: Path) -> None:
+    store, _gw, enrolled, _current = rotated
+    script = tmp_path / "check.py"
+    script.write_text(doc_script(), encoding="utf-8")
+    receipt = build_receipt(store, ReadingRef.parse("gw-1/7/13"))
+    path = tmp_path / "r.json"
+
+    def run(r: dict, key: bytes) -> subprocess.CompletedProcess[str]:
+        path.write_text(json.dumps(r), encoding="utf-8")
+        return subprocess.run([sys.executable, str(script), str(path), key.hex()],
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+
+    ok = run(receipt, enrolled)
+    assert ok.returncode == 0 and ok.stdout.startswith("VALID"), ok.stderr
+    stranger = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    assert "INVALID" in run(receipt, stranger).stderr
+    cut = copy.deepcopy(receipt)
+    cut["key_history"] = cut["key_history"][:1]
+    assert "does not lead to" in run(cut, enrolled).stderr
