@@ -122,13 +122,29 @@ def run(
             if not native.verify(k, m, s):
                 raise RuntimeError("benchmark signature failed to verify")
 
+    prepared = [native.PreparedKey.of(k) for k in baseline.keys]
+
+    def prepared_all() -> None:
+        for pk, (_, m, s) in zip(prepared, triples):
+            if not pk.verify(m, s):
+                raise RuntimeError("benchmark signature failed to verify")
+
     t_nacl = _time_per_item(nacl_all, len(triples), min_seconds, rounds)
     t_ossl = _time_per_item(ossl_all, len(triples), min_seconds, rounds)
     t_single = _time_per_item(native_all, len(triples), min_seconds, rounds)
+    t_prepared = _time_per_item(prepared_all, len(triples), min_seconds, rounds)
     rows = [
         Row("PyNaCl (libsodium) one by one", "distinct", 1, 1, t_nacl * 1e6, 1.0),
         Row("cryptography (OpenSSL) one by one", "distinct", 1, 1, t_ossl * 1e6, t_nacl / t_ossl),
         Row("native.verify one by one", "distinct", 1, 1, t_single * 1e6, t_nacl / t_single),
+        Row(
+            "native.PreparedKey.verify one by one",
+            "distinct",
+            1,
+            1,
+            t_prepared * 1e6,
+            t_nacl / t_prepared,
+        ),
     ]
     for keys in ("same", "distinct"):
         corpora = {n: _corpus(n, distinct=keys == "distinct") for n in sizes}
