@@ -147,3 +147,26 @@ def test_mqtt_311_single_worker_keeps_its_session(mqtt_broker: MosquittoBroker, 
         assert worker.stop() == 0
     finally:
         pub.close()
+
+
+def test_the_worker_reconnects_after_a_broker_restart(mqtt_broker: MosquittoBroker, tmp_path: Path) -> None:
+    gw = GatewayChain("gw-r")
+    config = verifier_config(tmp_path / "v.sqlite", {"gw-r": gw.enrolled_key}, port=mqtt_broker.port)
+    worker = ThreadWorker(config)
+    try:
+        pub = Publisher(mqtt_broker.port)
+        pub.publish(batch_topic("gw-r"), gw.next_batch().to_payload())
+        pub.close()
+        with VerifierStore(config.store.path) as store:
+            wait_until(lambda: store.reading_count() == 4, 30, "batch 1")
+        worker.service.subscribed.clear()
+        mqtt_broker.stop()  # this broker keeps no sessions: the worker must subscribe again
+        mqtt_broker.start()
+        assert worker.service.subscribed.wait(60), "the worker did not resubscribe after the restart"
+        pub = Publisher(mqtt_broker.port, client_id="test-publisher-2")
+        pub.publish(batch_topic("gw-r"), gw.next_batch().to_payload())
+        pub.close()
+        with VerifierStore(config.store.path) as store:
+            wait_until(lambda: store.reading_count() == 8, 30, "batch 2 after the restart")
+    finally:
+        assert worker.stop() == 0

@@ -87,7 +87,7 @@ class ThreadWorker:
         self.status: int | None = None
         self.thread = threading.Thread(target=self._run, name=f"verifier-{config.mqtt.client_id}", daemon=True)
         self.thread.start()
-        assert self.service.subscribed.wait(15), "the verifier did not subscribe"
+        assert self.service.subscribed.wait(60), "the verifier did not subscribe"
 
     def _run(self) -> None:
         self.status = self.service.run()
@@ -115,7 +115,7 @@ class ProcessWorker:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_subscribed(self, times: int = 1, timeout: float = 30.0) -> None:
+    def wait_subscribed(self, times: int = 1, timeout: float = 90.0) -> None:
         def ready() -> bool:
             if self.process.poll() is not None:
                 raise AssertionError(f"verifier exited with {self.process.returncode}: {self.log_text()[-3000:]}")
