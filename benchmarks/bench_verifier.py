@@ -46,6 +46,7 @@ log = logging.getLogger("bench_verifier")
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_verifier.json"
 TARGET_READINGS_PER_S = 100_000  # with 2 workers on the 2-core reference machine
+MIN_BATCHES_PER_GATEWAY = 8
 
 
 def pynacl_one_by_one(public_key: bytes, sealed: SealedBatch) -> list[int]:
@@ -106,17 +107,18 @@ def make_gateways(n_gateways: int, readings_each: int) -> list[Gateway]:
     return out
 
 
-def seal_all(gateways: Sequence[Gateway], size: int) -> list[tuple[str, bytes]]:
+def seal_all(gateways: Sequence[Gateway], size: int, per_gateway_readings: int) -> list[tuple[str, bytes]]:
     """(topic, payload) for every batch, gateways interleaved as they would publish."""
     per_gateway: list[list[tuple[str, bytes]]] = []
     for gw in gateways:
         prev = ZERO_HASH
         msgs = []
-        for seq, start in enumerate(range(0, len(gw.records), size), start=1):
+        for seq, start in enumerate(range(0, per_gateway_readings, size), start=1):
             sealed = seal_batch(
                 private_key=gw.key, gateway_id=gw.gateway_id, seq=seq, prev_hash=prev,
                 records=gw.records[start : start + size], signatures=gw.signatures[start : start + size],
-                first_time_us=gw.times[start], last_time_us=gw.times[min(start + size, len(gw.times)) - 1],
+                first_time_us=gw.times[start],
+                last_time_us=gw.times[min(start + size, per_gateway_readings) - 1],
             )  # fmt: skip
             prev = sealed.hash
             msgs.append((f"edgeseal/v1/{gw.gateway_id}/batch", sealed.to_payload()))
@@ -138,7 +140,7 @@ def _store_progress(path: Path) -> tuple[int, int | None, int, int]:
 
 def run_case(
     broker: MosquittoBroker, workdir: Path, gateways: Sequence[Gateway], messages: list[tuple[str, bytes]],
-    *, workers: int, verifier: str, synchronous: str, case_id: str, timeout_s: float,
+    *, total: int, workers: int, verifier: str, synchronous: str, case_id: str, timeout_s: float,
 ) -> dict[str, Any]:
     store_path = workdir / f"{case_id}.sqlite"
     ctx = mp.get_context("spawn")
@@ -166,7 +168,6 @@ def run_case(
             stop.set()
             raise RuntimeError(f"case {case_id}: {subscribed} of {workers} workers subscribed "
                                f"(exit codes of dead workers: {dead})")  # fmt: skip
-    total = sum(len(g.records) for g in gateways)
     pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{case_id}-pub", protocol=mqtt.MQTTv5)
     pub.max_inflight_messages_set(1000)
     pub.max_queued_messages_set(0)
@@ -218,7 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer readings and sizes (a smoke run)")
     parser.add_argument("--sizes", help="comma-separated batch sizes (default 64,256,1024,4096)")
-    parser.add_argument("--readings", type=int, help="readings per case (default 65536, quick 8192)")
+    parser.add_argument("--readings", type=int,
+                        help="readings per case (default 65536, quick 8192; raised so that every "
+                             "gateway publishes at least 8 batches)")
+    parser.add_argument("--repeat", type=int, help="runs per case, the best counts (default 2, quick 1)")
     parser.add_argument("--gateways", type=int, default=4)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -226,9 +230,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     sizes = [int(s) for s in (args.sizes or ("64,1024" if args.quick else "64,256,1024,4096")).split(",")]
     readings = args.readings or (8192 if args.quick else 65536)
-    per_gateway = readings // args.gateways
-    log.info("signing %d readings for %d gateways", per_gateway * args.gateways, args.gateways)
-    gateways = make_gateways(args.gateways, per_gateway)
+    repeat = args.repeat or (1 if args.quick else 2)
+    # Enough batches per gateway that two workers have something to share at every size.
+    per_size = {size: max(readings // args.gateways, MIN_BATCHES_PER_GATEWAY * size) for size in sizes}
+    log.info("signing %d readings for %d gateways", max(per_size.values()) * args.gateways, args.gateways)
+    gateways = make_gateways(args.gateways, max(per_size.values()))
 
     cases = [(size, workers, verifier, "normal")
              for size in sizes for workers in (1, 2) for verifier in ("native", "pynacl")]  # fmt: skip
@@ -239,16 +245,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with MosquittoBroker(workdir=workdir) as broker:
             for size in sizes:
-                messages = seal_all(gateways, size)
+                messages = seal_all(gateways, size, per_size[size])
+                total = per_size[size] * len(gateways)
                 for case_size, workers, verifier, sync in cases:
                     if case_size != size:
                         continue
-                    case_id = f"s{size}-w{workers}-{verifier}-{sync}"
-                    row = run_case(
-                        broker, workdir, gateways, messages, workers=workers, verifier=verifier,
-                        synchronous=sync, case_id=case_id, timeout_s=600,
-                    )  # fmt: skip
-                    log.info("%-28s %8d readings/s (%.2f s)", case_id, row["readings_per_s"], row["seconds"])
+                    runs = []
+                    for attempt in range(repeat):
+                        case_id = f"s{size}-w{workers}-{verifier}-{sync}-r{attempt}"
+                        runs.append(run_case(
+                            broker, workdir, gateways, messages, total=total, workers=workers,
+                            verifier=verifier, synchronous=sync, case_id=case_id, timeout_s=600,
+                        ))  # fmt: skip
+                        log.info("%-30s %8d readings/s (%.2f s)",
+                                 case_id, runs[-1]["readings_per_s"], runs[-1]["seconds"])  # fmt: skip
+                    row = max(runs, key=lambda r: r["readings_per_s"])
+                    row["runs_readings_per_s"] = [r["readings_per_s"] for r in runs]
                     rows.append(row)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -272,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmark": "verifier",
         "unit": "readings/s, MQTT publish to stored verdict",
         "quick": args.quick,
+        "repeat": repeat,
+        "note": "best of `repeat` runs per case; measured on a shared machine unless stated",
         "cores": os.cpu_count(),
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "target_readings_per_s_2_workers": TARGET_READINGS_PER_S,
