@@ -105,7 +105,7 @@ static ES_TARGET_ARM_CE void arm_ce_blocks_lanes(uint32_t *const state[],
     }
 }
 
-const es_sha256_impl es_sha256_impl_arm_ce = {arm_ce_blocks, arm_ce_blocks_lanes};
+const es_sha256_impl es_sha256_impl_arm_ce = {arm_ce_blocks, arm_ce_blocks_lanes, NULL};
 
 #else
 

@@ -28,6 +28,13 @@ typedef struct {
      */
     void (*blocks_lanes)(uint32_t *const state[], const uint8_t *const data[], unsigned lanes,
                          size_t nblocks);
+    /*
+     * Optional (NULL when a variant has none): out[i] = SHA-256(prefix || data[i][0 .. 64))
+     * for i < lanes (1 <= lanes <= ES_SHA256_MAX_LANES), the shape of every Merkle
+     * node and of leaves of 64-byte data, with the padding built in registers.
+     */
+    void (*hash65_lanes)(uint8_t prefix, const uint8_t *const data[], uint8_t *const out[],
+                         unsigned lanes);
 } es_sha256_impl;
 
 /* FIPS 180-4 section 5.3.3: initial hash value H(0). */

@@ -170,8 +170,40 @@ static size_t lane_take(lane *l, const es_sha256_msgs *m, size_t *next, size_t c
     return lane_run(l, blocks);
 }
 
+/*
+ * 1 if every message is prefix(1 byte) || 64-byte body, the case hash65_lanes
+ * takes without any copying (Merkle nodes always; leaves of 64-byte data).
+ */
+static int all_hash65(const es_sha256_msgs *m, size_t count) {
+    if (m->prefix_len != 1 || m->suffix_len != 0 || m->buf == NULL) return 0;
+    if (m->offsets == NULL) return m->stride == 64;
+    for (size_t i = 0; i < count; i++)
+        if (m->offsets[i + 1] - m->offsets[i] != 64) return 0;
+    return 1;
+}
+
+static void drive_hash65(const es_sha256_impl *impl, const es_sha256_msgs *m, size_t count,
+                         uint8_t *out) {
+    for (size_t i = 0; i < count; i += ES_SHA256_MAX_LANES) {
+        unsigned lanes = count - i < ES_SHA256_MAX_LANES ? (unsigned)(count - i)
+                                                         : ES_SHA256_MAX_LANES;
+        const uint8_t *data[ES_SHA256_MAX_LANES];
+        uint8_t *outs[ES_SHA256_MAX_LANES];
+        for (unsigned k = 0; k < lanes; k++) {
+            size_t j = i + k;
+            data[k] = m->buf + (m->offsets != NULL ? m->offsets[j] : j * 64);
+            outs[k] = out + j * ES_SHA256_DIGEST_LEN;
+        }
+        impl->hash65_lanes(m->prefix[0], data, outs, lanes);
+    }
+}
+
 void es_sha256_drive_many(const es_sha256_impl *impl, const es_sha256_msgs *msgs, size_t count,
                           uint8_t *out) {
+    if (impl->hash65_lanes != NULL && count > 0 && all_hash65(msgs, count)) {
+        drive_hash65(impl, msgs, count, out);
+        return;
+    }
     lane lanes[ES_SHA256_MAX_LANES];
     const uint8_t *run[ES_SHA256_MAX_LANES];
     size_t left[ES_SHA256_MAX_LANES], next = 0;

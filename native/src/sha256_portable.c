@@ -92,4 +92,4 @@ static void portable_blocks_lanes(uint32_t *const state[], const uint8_t *const 
     for (unsigned i = 0; i < lanes; i++) portable_blocks(state[i], data[i], nblocks);
 }
 
-const es_sha256_impl es_sha256_impl_portable = {portable_blocks, portable_blocks_lanes};
+const es_sha256_impl es_sha256_impl_portable = {portable_blocks, portable_blocks_lanes, NULL};

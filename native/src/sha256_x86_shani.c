@@ -66,7 +66,8 @@ static inline ES_TARGET_SHANI __m128i next_words(__m128i w_16, __m128i w_12, __m
 }
 
 /*
- * nblocks consecutive blocks into each of `lanes` independent states (1 to 4).
+ * One block into each of `lanes` states (abef/cdgh, updated) from the block's first
+ * sixteen words w[s][0..3] (clobbered: they become the message schedule).
  * Always inlined with a constant lane count, so each instantiation keeps its
  * states in registers and the compiler interleaves the lanes' instructions: one
  * lane's sha256rnds2 chain is latency bound, and two to four chains in flight
@@ -74,44 +75,111 @@ static inline ES_TARGET_SHANI __m128i next_words(__m128i w_16, __m128i w_12, __m
  * 1 lane ~30, 2 lanes ~48, 4 lanes ~55 million blocks/s on one core).
  */
 static inline __attribute__((always_inline)) ES_TARGET_SHANI void
+compress_words(unsigned lanes, __m128i abef[], __m128i cdgh[], __m128i w[][4]) {
+    __m128i abef0[4], cdgh0[4];
+    for (unsigned s = 0; s < lanes; s++) {
+        abef0[s] = abef[s];
+        cdgh0[s] = cdgh[s];
+    }
+#pragma GCC unroll 16
+    for (unsigned g = 0; g < 16; g++) {
+        const __m128i k = round_key(g);
+        __m128i wk[4];
+#pragma GCC unroll 4
+        for (unsigned s = 0; s < lanes; s++) {
+            if (g >= 4)
+                w[s][g % 4] = next_words(w[s][g % 4], w[s][(g + 1) % 4], w[s][(g + 2) % 4],
+                                         w[s][(g + 3) % 4]);
+            wk[s] = _mm_add_epi32(w[s][g % 4], k);
+        }
+        /* Two rounds on W[4g], W[4g+1] (low dwords), then two on W[4g+2], W[4g+3];
+         * the new CDGH after two rounds is the old ABEF, so the registers swap. */
+#pragma GCC unroll 4
+        for (unsigned s = 0; s < lanes; s++)
+            cdgh[s] = _mm_sha256rnds2_epu32(cdgh[s], abef[s], wk[s]);
+#pragma GCC unroll 4
+        for (unsigned s = 0; s < lanes; s++)
+            abef[s] = _mm_sha256rnds2_epu32(abef[s], cdgh[s], _mm_shuffle_epi32(wk[s], 0x0E));
+    }
+    for (unsigned s = 0; s < lanes; s++) {
+        abef[s] = _mm_add_epi32(abef[s], abef0[s]);
+        cdgh[s] = _mm_add_epi32(cdgh[s], cdgh0[s]);
+    }
+}
+
+/* nblocks consecutive blocks into each of `lanes` independent states (1 to 4). */
+static inline __attribute__((always_inline)) ES_TARGET_SHANI void
 shani_lanes(unsigned lanes, uint32_t *const state[], const uint8_t *const data[],
             size_t nblocks) {
     __m128i abef[4], cdgh[4];
     for (unsigned s = 0; s < lanes; s++) load_state(state[s], &abef[s], &cdgh[s]);
     for (size_t b = 0; b < nblocks; b++) {
-        __m128i abef0[4], cdgh0[4], w[4][4];
-        for (unsigned s = 0; s < lanes; s++) {
-            abef0[s] = abef[s];
-            cdgh0[s] = cdgh[s];
+        __m128i w[4][4];
+        for (unsigned s = 0; s < lanes; s++)
             for (unsigned i = 0; i < 4; i++)
                 w[s][i] = load_words(data[s] + b * ES_SHA256_BLOCK_LEN + 16 * i);
-        }
-#pragma GCC unroll 16
-        for (unsigned g = 0; g < 16; g++) {
-            const __m128i k = round_key(g);
-            __m128i wk[4];
-#pragma GCC unroll 4
-            for (unsigned s = 0; s < lanes; s++) {
-                if (g >= 4)
-                    w[s][g % 4] = next_words(w[s][g % 4], w[s][(g + 1) % 4], w[s][(g + 2) % 4],
-                                             w[s][(g + 3) % 4]);
-                wk[s] = _mm_add_epi32(w[s][g % 4], k);
-            }
-            /* Two rounds on W[4g], W[4g+1] (low dwords), then two on W[4g+2], W[4g+3];
-             * the new CDGH after two rounds is the old ABEF, so the registers swap. */
-#pragma GCC unroll 4
-            for (unsigned s = 0; s < lanes; s++)
-                cdgh[s] = _mm_sha256rnds2_epu32(cdgh[s], abef[s], wk[s]);
-#pragma GCC unroll 4
-            for (unsigned s = 0; s < lanes; s++)
-                abef[s] = _mm_sha256rnds2_epu32(abef[s], cdgh[s], _mm_shuffle_epi32(wk[s], 0x0E));
-        }
-        for (unsigned s = 0; s < lanes; s++) {
-            abef[s] = _mm_add_epi32(abef[s], abef0[s]);
-            cdgh[s] = _mm_add_epi32(cdgh[s], cdgh0[s]);
-        }
+        compress_words(lanes, abef, cdgh, w);
     }
     for (unsigned s = 0; s < lanes; s++) store_state(state[s], abef[s], cdgh[s]);
+}
+
+/*
+ * out[s] = SHA-256(prefix || data[s][0 .. 64)) for each lane: the shape of every
+ * RFC 9162 node (0x01 || two hashes) and of leaves of 64-byte data. Both padded
+ * blocks are built in registers: block 1 is the prefix byte and data[0..62]
+ * (the first 16 bytes by a one-byte shift, the rest by loads at data + 15, + 31,
+ * + 47, all inside the 64 bytes); block 2 is data[63], 0x80, zeros and the
+ * length, 65 * 8 = 520 bits (FIPS 180-4 5.1.1). No copies, no padding buffers.
+ */
+static inline __attribute__((always_inline)) ES_TARGET_SHANI void
+shani_hash65(unsigned lanes, uint8_t prefix, const uint8_t *const data[], uint8_t *const out[]) {
+    __m128i abef[4], cdgh[4], w[4][4], iv_abef, iv_cdgh;
+    load_state(es_sha256_iv, &iv_abef, &iv_cdgh);
+    for (unsigned s = 0; s < lanes; s++) {
+        abef[s] = iv_abef;
+        cdgh[s] = iv_cdgh;
+        __m128i head = _mm_loadu_si128((const __m128i *)(const void *)data[s]);
+        head = _mm_insert_epi8(_mm_slli_si128(head, 1), prefix, 0);
+        w[s][0] = _mm_shuffle_epi8(head, BSWAP_MASK);
+        w[s][1] = load_words(data[s] + 15);
+        w[s][2] = load_words(data[s] + 31);
+        w[s][3] = load_words(data[s] + 47);
+    }
+    compress_words(lanes, abef, cdgh, w);
+    for (unsigned s = 0; s < lanes; s++) {
+        w[s][0] = _mm_cvtsi32_si128((int)(((uint32_t)data[s][63] << 24) | 0x00800000u));
+        w[s][1] = _mm_setzero_si128();
+        w[s][2] = _mm_setzero_si128();
+        w[s][3] = _mm_set_epi32(520, 0, 0, 0); /* W[15]: the length in bits */
+    }
+    compress_words(lanes, abef, cdgh, w);
+    for (unsigned s = 0; s < lanes; s++) {
+        /* As store_state, then each word big-endian: the digest bytes. */
+        __m128i feba = _mm_shuffle_epi32(abef[s], 0x1B);
+        __m128i hgdc = _mm_shuffle_epi32(cdgh[s], 0xB1);
+        __m128i abcd = _mm_blend_epi16(feba, hgdc, 0xF0);
+        __m128i efgh = _mm_alignr_epi8(hgdc, feba, 8);
+        _mm_storeu_si128((__m128i *)(void *)out[s], _mm_shuffle_epi8(abcd, BSWAP_MASK));
+        _mm_storeu_si128((__m128i *)(void *)(out[s] + 16), _mm_shuffle_epi8(efgh, BSWAP_MASK));
+    }
+}
+
+static ES_TARGET_SHANI void shani_hash65_lanes(uint8_t prefix, const uint8_t *const data[],
+                                               uint8_t *const out[], unsigned lanes) {
+    switch (lanes) {
+    case 1:
+        shani_hash65(1, prefix, data, out);
+        break;
+    case 2:
+        shani_hash65(2, prefix, data, out);
+        break;
+    case 3:
+        shani_hash65(3, prefix, data, out);
+        break;
+    default:
+        shani_hash65(4, prefix, data, out);
+        break;
+    }
 }
 
 static ES_TARGET_SHANI void shani_blocks(uint32_t state[8], const uint8_t *data,
@@ -140,7 +208,8 @@ static ES_TARGET_SHANI void shani_blocks_lanes(uint32_t *const state[],
     }
 }
 
-const es_sha256_impl es_sha256_impl_x86_shani = {shani_blocks, shani_blocks_lanes};
+const es_sha256_impl es_sha256_impl_x86_shani = {shani_blocks, shani_blocks_lanes,
+                                                  shani_hash65_lanes};
 
 #else
 

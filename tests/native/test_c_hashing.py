@@ -35,7 +35,10 @@ def _build(out: Path, flags: list[str]) -> Path:
            TEST_PROGRAM, *SOURCES, "-o", str(out), "-lpthread"]
     built = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert built.returncode == 0, f"compile failed: {' '.join(cmd)}\n{built.stderr}"
-    assert built.stderr == "", f"compiler printed diagnostics:\n{built.stderr}"
+    # -Werror turns warnings into errors; this also catches a stray "warning:" that a
+    # pragma or a system header might let through. (Notes, such as GCC giving up on
+    # variable tracking for the large unrolled kernels under -g, are fine.)
+    assert "warning:" not in built.stderr, f"compiler warned:\n{built.stderr}"
     return out
 
 
