@@ -224,13 +224,17 @@ class BatchProcessor:
         return self._verdict(got, Outcome.ACCEPTED, detail=detail)
 
     def _release_successors(self, gateway_id: str) -> list[Verdict]:
-        """Accept held batches that the chain now reaches, one seq after another."""
+        """Accept held batches that the chain now reaches, one seq after another.
+
+        Held batches for seqs the chain has passed meanwhile (rivals of an accepted
+        batch) are settled too, as forks, so that no gap report stays open for them.
+        """
         released: list[Verdict] = []
         enrolled = self._trust.enrolled_key(gateway_id)
         assert enrolled is not None
         while True:
             state = self._store.chain_state(gateway_id, enrolled)
-            held = self._store.held_at(gateway_id, state.next_seq)
+            held = self._store.held_up_to(gateway_id, state.next_seq)
             if not held:
                 return released
             advanced = False

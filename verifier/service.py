@@ -103,6 +103,8 @@ class VerifierService:
 
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         assert self._processor is not None
+        if self._failure is not None:
+            return  # stopping after a failure: leave every further message unacknowledged
         try:
             verdicts = self._processor.handle(msg.topic, bytes(msg.payload))
         except Exception as exc:

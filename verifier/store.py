@@ -407,10 +407,11 @@ class VerifierStore:
 
     # -- held batches ----------------------------------------------------------------
 
-    def held_at(self, gateway_id: str, seq: int) -> list[HeldBatch]:
+    def held_up_to(self, gateway_id: str, seq: int) -> list[HeldBatch]:
+        """Held batches of a gateway with seq <= ``seq``, lowest seq first."""
         rows = self._conn.execute(
             "SELECT header_hash, gateway_id, seq, topic, payload, verified_key, received_us"
-            " FROM pending WHERE gateway_id = ? AND seq = ? ORDER BY received_us",
+            " FROM pending WHERE gateway_id = ? AND seq <= ? ORDER BY seq, received_us",
             (gateway_id, seq),
         ).fetchall()
         return [

@@ -88,7 +88,7 @@ def test_gap_from_a_dropped_batch_stays_visible(store: VerifierStore) -> None:
     assert v.outcome is Outcome.PENDING and v.waiting_for == 2
     assert store.gaps()[0].waiting_for == 2
     assert store.reading_count() == 4  # nothing of batch 3 is accepted, nothing is lost either
-    assert store.held_at("gw-1", 3)[0].payload == b3.to_payload()
+    assert store.held_up_to("gw-1", 3)[0].payload == b3.to_payload()
 
 
 def test_a_second_batch_for_an_accepted_seq_is_a_fork(store: VerifierStore) -> None:
@@ -310,3 +310,68 @@ def test_operator_report_shows_heads_gaps_and_quarantine(store: VerifierStore, t
     assert "gw-1: seq 1, 4 readings" in out
     assert "gw-1: WAITING FOR SEQ 2; holding 1 batch(es) (seqs 3)" in out
     assert "gw-1: malformed x 1" in out
+
+
+def test_a_held_rival_of_a_batch_accepted_directly_is_settled_as_a_fork(store: VerifierStore) -> None:
+    gw = GatewayChain()
+    proc = processor(store, gw)
+    b1, b2, b3 = gw.batches(3)
+    rival3 = seal(gw.key, "gw-1", 3, b2.hash, [reading("gw-1", 800)])
+    send(proc, b1)
+    assert only(send(proc, rival3)).outcome is Outcome.PENDING  # held: seq 2 is missing
+    send(proc, b2)  # releases rival3 (accepted: it chains to b2 and is validly signed)
+    v = only(send(proc, b3))
+    assert v.reason is Reason.FORK  # the genuine 3 now loses: the chain took the rival first
+    assert store.gaps() == []
+
+    # The other order: the rival is held behind a gap that the genuine batch closes itself.
+    gw2 = GatewayChain(gateway_id="gw-2")
+    proc2 = processor(store, gw, gw2)
+    c1, c2, c3 = gw2.batches(3)
+    rival2 = seal(gw2.key, "gw-2", 2, b"\x33" * 32, [reading("gw-2", 900)])
+    send(proc2, c1, "gw-2")
+    assert only(send(proc2, c3, "gw-2")).outcome is Outcome.PENDING
+    verdicts = send(proc2, c2, "gw-2")
+    assert [(v.outcome, v.seq) for v in verdicts] == [(Outcome.ACCEPTED, 2), (Outcome.ACCEPTED, 3)]
+    held = only(send(proc2, rival2, "gw-2"))  # arrives late: an accepted seq, quarantined at once
+    assert held.reason is Reason.FORK
+    assert store.gaps() == []
+
+
+def test_stale_held_batches_are_cleared_when_the_chain_passes_them(store: VerifierStore) -> None:
+    gw = GatewayChain()
+    proc = processor(store, gw)
+    b1, b2, b3, b4 = gw.batches(4)
+    rival3 = seal(gw.key, "gw-1", 3, b"\x22" * 32, [reading("gw-1", 800)])  # does not chain to b2
+    send(proc, b1)
+    send(proc, rival3)  # held, waiting for 2
+    send(proc, b4)  # held, waiting for 2
+    verdicts = send(proc, b2)
+    # b2 accepted; rival3 (seq 3) fails the chain check; the genuine b3 is still missing.
+    assert [(v.outcome, v.seq, v.reason) for v in verdicts] == [
+        (Outcome.ACCEPTED, 2, None), (Outcome.QUARANTINED, 3, Reason.FORK)
+    ]  # fmt: skip
+    assert [(g.waiting_for, g.held_seqs) for g in store.gaps()] == [(3, (4,))]
+    verdicts = send(proc, b3)
+    assert [(v.outcome, v.seq) for v in verdicts] == [(Outcome.ACCEPTED, 3), (Outcome.ACCEPTED, 4)]
+    assert store.gaps() == []
+
+
+def test_a_held_batch_the_chain_overtook_is_settled_as_a_fork(store: VerifierStore) -> None:
+    # With several workers a batch can be held just before another worker accepts a
+    # rival for its seq and moves on; the next release must settle it, not skip it.
+    gw = GatewayChain()
+    proc = processor(store, gw)
+    b1, b2, b3 = gw.batches(3)
+    send(proc, b1)
+    send(proc, b2)
+    stale = seal(gw.key, "gw-1", 2, b1.hash, [reading("gw-1", 600)])
+    with store.write():  # as the other worker's hold, committed just before b2 was accepted
+        store.hold(sealed=stale, topic=batch_topic("gw-1"), payload=stale.to_payload(),
+                   verified_key=gw.enrolled_key, worker="other")  # fmt: skip
+    assert store.gaps()[0].held_seqs == (2,)
+    verdicts = send(proc, b3)
+    assert [(v.outcome, v.seq, v.reason) for v in verdicts] == [
+        (Outcome.ACCEPTED, 3, None), (Outcome.QUARANTINED, 2, Reason.FORK)
+    ]  # fmt: skip
+    assert store.gaps() == []
