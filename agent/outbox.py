@@ -230,6 +230,17 @@ class Outbox:
         """Highest stored seq per (device, boot): where each device's stream resumes."""
         return dict(self._progress)
 
+    def refusal(self) -> str | None:
+        """Why new readings cannot be stored now (bound reached, disk full), or None."""
+        if self.over_bound:
+            return f"outbox holds {self._bytes} bytes, at its bound of {self.max_bytes} (outbox.max_bytes)"
+        if not self.restore_reserve():
+            return (
+                f"outbox {self.path}: disk full (the space left is kept for sealing and "
+                "is released as the broker acknowledges batches)"
+            )
+        return None
+
     def last_stored_seq(self, device_id: int, boot_id: int) -> int | None:
         return self._progress.get((device_id, boot_id))
 
@@ -261,15 +272,9 @@ class Outbox:
         """
         if not readings:
             return
-        if self.over_bound:
-            raise OutboxFull(
-                f"outbox holds {self._bytes} bytes, at its bound of {self.max_bytes} bytes"
-            )
-        if not self.restore_reserve():
-            raise OutboxFull(
-                f"outbox {self.path}: disk full (the space left is kept for sealing and "
-                "is released as the broker acknowledges batches)"
-            )
+        reason = self.refusal()
+        if reason is not None:
+            raise OutboxFull(reason)
         progress: dict[tuple[int, int], int] = {}
         for r in readings:
             key = (r.device_id, r.boot_id)

@@ -179,11 +179,9 @@ class Pipeline:
         now = self._monotonic()
         if now < self._retry_store_at:
             return False
-        if self.outbox.over_bound:
-            self._set_backpressure(
-                f"outbox holds {self.outbox.stored_bytes} bytes, at its bound of "
-                f"{self.outbox.max_bytes} (outbox.max_bytes)"
-            )
+        refusal = self.outbox.refusal()  # checked first: signing is the expensive part
+        if refusal is not None:
+            self._set_backpressure(refusal)
             return False
         sign = self._signer.sign
         signed = [sign(h.reading, h.time_us) for h in self._held]
