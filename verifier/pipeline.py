@@ -102,11 +102,20 @@ class BatchProcessor:
             Reason.MALFORMED, exc.detail, worker=self._worker,
         )  # fmt: skip
 
-    def _verdict(self, got: _Received, outcome: Outcome, **kw: object) -> Verdict:
+    def _verdict(
+        self,
+        got: _Received,
+        outcome: Outcome,
+        *,
+        reason: Reason | None = None,
+        detail: str = "",
+        waiting_for: int | None = None,
+    ) -> Verdict:
         h = got.sealed.header
         return Verdict(
-            outcome, h.gateway_id, h.seq, got.sealed.hash, h.count, worker=self._worker, **kw  # type: ignore[arg-type]
-        )
+            outcome, h.gateway_id, h.seq, got.sealed.hash, h.count, reason=reason, detail=detail,
+            waiting_for=waiting_for, worker=self._worker,
+        )  # fmt: skip
 
     def _quarantine(self, got: _Received, problems: tuple[Problem, ...] | list[Problem]) -> Verdict:
         """Store the batch in quarantine (call inside a write transaction)."""

@@ -30,7 +30,7 @@ from verifier.config import ConfigError, VerifierConfig, load_config
 from verifier.decode import verdict_topic
 from verifier.pipeline import BatchProcessor
 from verifier.report import store_report
-from verifier.store import StoreError, VerifierStore
+from verifier.store import StoreError, VerifierStore, now_us
 from verifier.trust import TrustStore
 from verifier.verdict import Verdict
 
@@ -171,7 +171,12 @@ class VerifierService:
             reporter = open_store(cfg)
             try:
                 while not self._stop.wait(self._gap_interval):
+                    # With several workers a batch is often held for a moment; report only
+                    # gaps that stayed open for a whole interval.
+                    stale_before = now_us() - int(self._gap_interval * 1e6)
                     for gap in reporter.gaps():
+                        if gap.oldest_received_us > stale_before:
+                            continue
                         log.warning(
                             "gateway %s: %d batch(es) held (seqs %s), waiting for seq %d",
                             gap.gateway_id, gap.held, ",".join(map(str, gap.held_seqs[:10])),

@@ -170,3 +170,24 @@ def test_the_worker_reconnects_after_a_broker_restart(mqtt_broker: MosquittoBrok
             wait_until(lambda: store.reading_count() == 8, 30, "batch 2 after the restart")
     finally:
         assert worker.stop() == 0
+
+
+def test_an_open_gap_is_reported_in_the_log(mqtt_broker: MosquittoBroker, tmp_path: Path, caplog) -> None:
+    import logging
+
+    gw = GatewayChain("gw-g")
+    config = verifier_config(tmp_path / "v.sqlite", {"gw-g": gw.enrolled_key}, port=mqtt_broker.port)
+    caplog.set_level(logging.WARNING, logger="verifier.service")
+    worker = ThreadWorker(config)  # reports gaps every 0.5 s
+    pub = Publisher(mqtt_broker.port)
+    try:
+        b1, _lost, b3 = gw.batches(3)
+        pub.publish(batch_topic("gw-g"), b1.to_payload())
+        pub.publish(batch_topic("gw-g"), b3.to_payload())
+        wait_until(
+            lambda: "gateway gw-g: 1 batch(es) held (seqs 3), waiting for seq 2" in caplog.text,
+            30, "the gap warning",
+        )  # fmt: skip
+    finally:
+        pub.close()
+        assert worker.stop() == 0
