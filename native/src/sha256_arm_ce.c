@@ -34,10 +34,39 @@ static inline ES_TARGET_ARM_CE uint32x4_t next_words(uint32x4_t w_16, uint32x4_t
 }
 
 /*
- * nblocks consecutive blocks into each of `lanes` independent states (1 to 4),
- * always inlined with a constant lane count so the lanes' instructions interleave
- * and the crypto unit is not left waiting on one chain's latency.
+ * One block into each of `lanes` states (abcd/efgh, updated) from the block's
+ * first sixteen words w[s][0..3] (clobbered). Always inlined with a constant lane
+ * count so the lanes' instructions interleave and the crypto unit is not left
+ * waiting on one chain's latency.
  */
+static inline __attribute__((always_inline)) ES_TARGET_ARM_CE void
+compress_words(unsigned lanes, uint32x4_t abcd[], uint32x4_t efgh[], uint32x4_t w[][4]) {
+    uint32x4_t abcd0[4], efgh0[4];
+    for (unsigned s = 0; s < lanes; s++) {
+        abcd0[s] = abcd[s];
+        efgh0[s] = efgh[s];
+    }
+#pragma GCC unroll 16
+    for (unsigned g = 0; g < 16; g++) {
+        const uint32x4_t k = vld1q_u32(es_sha256_k + 4 * g);
+#pragma GCC unroll 4
+        for (unsigned s = 0; s < lanes; s++) {
+            if (g >= 4)
+                w[s][g % 4] = next_words(w[s][g % 4], w[s][(g + 1) % 4], w[s][(g + 2) % 4],
+                                         w[s][(g + 3) % 4]);
+            uint32x4_t wk = vaddq_u32(w[s][g % 4], k);
+            uint32x4_t abcd_before = abcd[s];
+            abcd[s] = vsha256hq_u32(abcd[s], efgh[s], wk);
+            efgh[s] = vsha256h2q_u32(efgh[s], abcd_before, wk);
+        }
+    }
+    for (unsigned s = 0; s < lanes; s++) {
+        abcd[s] = vaddq_u32(abcd[s], abcd0[s]);
+        efgh[s] = vaddq_u32(efgh[s], efgh0[s]);
+    }
+}
+
+/* nblocks consecutive blocks into each of `lanes` independent states (1 to 4). */
 static inline __attribute__((always_inline)) ES_TARGET_ARM_CE void
 arm_ce_lanes(unsigned lanes, uint32_t *const state[], const uint8_t *const data[],
              size_t nblocks) {
@@ -47,35 +76,65 @@ arm_ce_lanes(unsigned lanes, uint32_t *const state[], const uint8_t *const data[
         efgh[s] = vld1q_u32(state[s] + 4);
     }
     for (size_t b = 0; b < nblocks; b++) {
-        uint32x4_t abcd0[4], efgh0[4], w[4][4];
-        for (unsigned s = 0; s < lanes; s++) {
-            abcd0[s] = abcd[s];
-            efgh0[s] = efgh[s];
+        uint32x4_t w[4][4];
+        for (unsigned s = 0; s < lanes; s++)
             for (unsigned i = 0; i < 4; i++)
                 w[s][i] = load_words(data[s] + b * ES_SHA256_BLOCK_LEN + 16 * i);
-        }
-#pragma GCC unroll 16
-        for (unsigned g = 0; g < 16; g++) {
-            const uint32x4_t k = vld1q_u32(es_sha256_k + 4 * g);
-#pragma GCC unroll 4
-            for (unsigned s = 0; s < lanes; s++) {
-                if (g >= 4)
-                    w[s][g % 4] = next_words(w[s][g % 4], w[s][(g + 1) % 4], w[s][(g + 2) % 4],
-                                             w[s][(g + 3) % 4]);
-                uint32x4_t wk = vaddq_u32(w[s][g % 4], k);
-                uint32x4_t abcd_before = abcd[s];
-                abcd[s] = vsha256hq_u32(abcd[s], efgh[s], wk);
-                efgh[s] = vsha256h2q_u32(efgh[s], abcd_before, wk);
-            }
-        }
-        for (unsigned s = 0; s < lanes; s++) {
-            abcd[s] = vaddq_u32(abcd[s], abcd0[s]);
-            efgh[s] = vaddq_u32(efgh[s], efgh0[s]);
-        }
+        compress_words(lanes, abcd, efgh, w);
     }
     for (unsigned s = 0; s < lanes; s++) {
         vst1q_u32(state[s], abcd[s]);
         vst1q_u32(state[s] + 4, efgh[s]);
+    }
+}
+
+/*
+ * out[s] = SHA-256(prefix || data[s][0 .. 64)), both padded blocks built in
+ * registers (see sha256_x86_shani.c, shani_hash65): block 1 is the prefix and
+ * data[0..62], block 2 is data[63], 0x80, zeros and the length 520 bits.
+ */
+static inline __attribute__((always_inline)) ES_TARGET_ARM_CE void
+arm_ce_hash65(unsigned lanes, uint8_t prefix, const uint8_t *const data[], uint8_t *const out[]) {
+    uint32x4_t abcd[4], efgh[4], w[4][4];
+    const uint32x4_t zero = vdupq_n_u32(0);
+    for (unsigned s = 0; s < lanes; s++) {
+        abcd[s] = vld1q_u32(es_sha256_iv);
+        efgh[s] = vld1q_u32(es_sha256_iv + 4);
+        uint8x16_t head = vextq_u8(vdupq_n_u8(prefix), vld1q_u8(data[s]), 15);
+        w[s][0] = vreinterpretq_u32_u8(vrev32q_u8(head));
+        w[s][1] = load_words(data[s] + 15);
+        w[s][2] = load_words(data[s] + 31);
+        w[s][3] = load_words(data[s] + 47);
+    }
+    compress_words(lanes, abcd, efgh, w);
+    for (unsigned s = 0; s < lanes; s++) {
+        w[s][0] = vsetq_lane_u32(((uint32_t)data[s][63] << 24) | 0x00800000u, zero, 0);
+        w[s][1] = zero;
+        w[s][2] = zero;
+        w[s][3] = vsetq_lane_u32(520u, zero, 3); /* W[15]: the length in bits */
+    }
+    compress_words(lanes, abcd, efgh, w);
+    for (unsigned s = 0; s < lanes; s++) {
+        vst1q_u8(out[s], vrev32q_u8(vreinterpretq_u8_u32(abcd[s])));
+        vst1q_u8(out[s] + 16, vrev32q_u8(vreinterpretq_u8_u32(efgh[s])));
+    }
+}
+
+static ES_TARGET_ARM_CE void arm_ce_hash65_lanes(uint8_t prefix, const uint8_t *const data[],
+                                                 uint8_t *const out[], unsigned lanes) {
+    switch (lanes) {
+    case 1:
+        arm_ce_hash65(1, prefix, data, out);
+        break;
+    case 2:
+        arm_ce_hash65(2, prefix, data, out);
+        break;
+    case 3:
+        arm_ce_hash65(3, prefix, data, out);
+        break;
+    default:
+        arm_ce_hash65(4, prefix, data, out);
+        break;
     }
 }
 
@@ -105,7 +164,8 @@ static ES_TARGET_ARM_CE void arm_ce_blocks_lanes(uint32_t *const state[],
     }
 }
 
-const es_sha256_impl es_sha256_impl_arm_ce = {arm_ce_blocks, arm_ce_blocks_lanes, NULL};
+const es_sha256_impl es_sha256_impl_arm_ce = {arm_ce_blocks, arm_ce_blocks_lanes,
+                                               arm_ce_hash65_lanes};
 
 #else
 
