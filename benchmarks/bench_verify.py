@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import time
 from array import array
 from collections.abc import Callable
@@ -71,7 +70,9 @@ def _corpus(n: int, distinct: bool) -> Corpus:
 
 
 def _time_per_item(fn: Callable[[], object], items: int, min_seconds: float, rounds: int) -> float:
-    """Median over rounds of the per-item time; each round repeats fn for >= min_seconds."""
+    """Best (minimum) over rounds of the per-item time; each round repeats fn for >=
+    min_seconds. The minimum is the least disturbed by other processes (as timeit
+    recommends); the baselines get the same treatment, so ratios stay fair."""
     samples = []
     for _ in range(rounds):
         reps, start = 0, time.perf_counter()
@@ -82,7 +83,7 @@ def _time_per_item(fn: Callable[[], object], items: int, min_seconds: float, rou
             if elapsed >= min_seconds:
                 break
         samples.append(elapsed / (reps * items))
-    return statistics.median(samples)
+    return min(samples)
 
 
 def _packed_call(c: Corpus, same: bool, threads: int) -> Callable[[], list[bool]]:
