@@ -21,7 +21,7 @@ HEADERS = ["firmware_bridge/c/fb_link.h"]
 SOURCES = ["firmware_bridge/c/fb_*.c"]
 CFLAGS = ["-O2", "-std=c99", "-Wall", "-Wextra", "-fvisibility=hidden"]
 
-_CDEF = re.compile(r"/\*\s*FB_CDEF_BEGIN\s*\*/(.*?)/\*\s*FB_CDEF_END\s*\*/", re.S)
+_CDEF = re.compile(r"/\*\s*FB_CDEF_BEGIN\s*\*/(.*?)/\*\s*FB_CDEF_END\s*\*/", re.DOTALL)
 
 
 def _cdef() -> str:

@@ -8,7 +8,6 @@ agent"). They carry plain ints so the agent never needs to know the wire format
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 U8_MAX = 0xFF
 U16_MAX = 0xFFFF
@@ -105,15 +104,15 @@ class PortStatus:
     detail: str
 
 
-LinkEvent = Union[ReadingReceived, DeviceHello, SequenceGap, PortStatus]
+LinkEvent = ReadingReceived | DeviceHello | SequenceGap | PortStatus
 
 __all__ = [
+    "TIME_KIND_UNIX",
+    "TIME_KIND_UPTIME",
     "DeviceHello",
     "LinkEvent",
     "PortStatus",
     "Reading",
     "ReadingReceived",
     "SequenceGap",
-    "TIME_KIND_UNIX",
-    "TIME_KIND_UPTIME",
 ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Union
 
 from firmware_bridge.frame import Frame
 from firmware_bridge.messages import U16_MAX, U32_MAX, U64_MAX, Reading
@@ -105,7 +104,7 @@ class TimeSync:
     unix_ms: int
 
 
-Message = Union[Hello, HelloRequest, Reading, Heartbeat, Ack, Resend, TimeSync]
+Message = Hello | HelloRequest | Reading | Heartbeat | Ack | Resend | TimeSync
 
 
 def pack_reading_payload(r: Reading) -> bytes:
@@ -199,7 +198,19 @@ def message_from_frame(frame: Frame) -> Message:
 
 
 __all__ = [
-    "Ack", "CAP_AUTH", "CAP_TIME_SYNC", "Heartbeat", "Hello", "HelloRequest", "Message", "MessageError",
-    "MsgType", "Resend", "TimeSync", "message_from_frame", "pack_reading_payload", "to_frame",
+    "CAP_AUTH",
+    "CAP_TIME_SYNC",
     "U32_MAX",
+    "Ack",
+    "Heartbeat",
+    "Hello",
+    "HelloRequest",
+    "Message",
+    "MessageError",
+    "MsgType",
+    "Resend",
+    "TimeSync",
+    "message_from_frame",
+    "pack_reading_payload",
+    "to_frame",
 ]

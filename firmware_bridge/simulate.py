@@ -27,7 +27,7 @@ import signal
 import sys
 import time
 import tty
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
 
 from firmware_bridge import core
@@ -243,8 +243,7 @@ class SimulatedDevice:
             return False
         self.boot.generated += 1
         self.total_generated += 1
-        if self.next_to_send < self.ring.oldest_seq:
-            self.next_to_send = self.ring.oldest_seq  # overwritten before it was ever sent
+        self.next_to_send = max(self.next_to_send, self.ring.oldest_seq)  # overwritten before it was ever sent
         return True
 
     def _on_frame(self, frame: Frame) -> None:
@@ -262,13 +261,14 @@ class SimulatedDevice:
                 self.boot.acked = frame.seq
                 self.rto = self.cfg.retransmit_timeout
                 self.last_progress = time.monotonic()
-                if self.next_to_send < self.ring.oldest_seq:
-                    self.next_to_send = self.ring.oldest_seq
+                self.next_to_send = max(self.next_to_send, self.ring.oldest_seq)
         elif frame.type == MsgType.RESEND and len(frame.payload) == 2:
             count = int.from_bytes(frame.payload, "little")
             # The state report first: it tells the gateway which of the
             # requested readings no longer exist.
             self._send_heartbeat()
+            if len(self.out) >= OUT_HIGH_WATER:
+                return  # UART backlog: the gateway asks again later
             last = min(frame.seq + count, self.ring.next_seq, self.next_to_send)
             for seq in range(max(frame.seq, self.ring.oldest_seq), last):
                 self._send_reading(seq)

@@ -64,7 +64,7 @@ class SimulatorHandle:
     def summary(self) -> dict[str, Any] | None:
         for rec in reversed(self.records):
             if rec.get("event") == "summary":
-                return rec
+                return dict(rec)
         return None
 
 

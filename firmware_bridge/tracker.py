@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Union
 
 from firmware_bridge.messages import Reading
 from firmware_bridge.protocol import Ack, Heartbeat, Hello, Resend
@@ -49,7 +48,7 @@ class Probe:
     boot_id: int
 
 
-Outgoing = Union[Ack, Resend, Probe]
+Outgoing = Ack | Resend | Probe
 
 
 @dataclass
@@ -67,7 +66,9 @@ class _Boot:
     acked: int = 0  # last cumulative ACK the agent gave
     pending: dict[int, Reading] = field(default_factory=dict)
     requested: dict[int, tuple[float, int]] = field(default_factory=dict)
-    """first seq of a missing run -> (when last asked, times asked)"""
+    """missing seq -> (when last asked, times asked)"""
+    oldest_ask: float = float("inf")  # earliest time in requested (may be stale-early)
+    scanned_to: int = 0  # highest seq already checked for holes
     srtt: float = 0.0  # smoothed RESEND round trip, seconds (0: no sample yet)
     last_probe: float = float("-inf")
     hello_seen: bool = False
@@ -82,6 +83,7 @@ class SequenceTracker:
     min_resend_interval: float = 0.005
     probe_interval: float = 0.5
     max_requests: int = 16
+    max_scan: int = 4096
     _boots: dict[int, _Boot] = field(default_factory=dict)
 
     # -- inputs ---------------------------------------------------------------
@@ -107,6 +109,7 @@ class SequenceTracker:
             return act
         if r.seq == b.next_expected:
             act.events.append(r)
+            b.requested.pop(r.seq, None)
             b.next_expected += 1
             self._drain(b, act)
         else:
@@ -215,6 +218,7 @@ class SequenceTracker:
         assert b.next_expected is not None
         while b.next_expected in b.pending:
             act.events.append(b.pending.pop(b.next_expected))
+            b.requested.pop(b.next_expected, None)
             b.next_expected += 1
 
     def _maybe_probe(self, device_id: int, b: _Boot, now: float, act: Actions) -> None:
@@ -231,32 +235,56 @@ class SequenceTracker:
             b.pending[r.seq] = r
 
     def _maybe_request(self, device_id: int, b: _Boot, now: float, act: Actions) -> None:
-        """Ask for every missing run up to the highest seq known, each at most once per
-        ``resend_interval`` (a lost request or a lost resend is asked for again)."""
-        if b.next_expected is None or b.highest_known < b.next_expected:
-            if b.requested:
-                b.requested.clear()
+        """Ask for missing readings up to the highest seq known to exist.
+
+        Requests are tracked per seq, not per run: when a requested run starts to
+        arrive, the rest of it must not be asked for again (that would make every
+        arriving frame trigger a resend of everything after it). A seq is asked for
+        again only after the resend interval. New holes (beyond what was scanned
+        before) are asked for at once; the whole window is rescanned only when some
+        request is overdue, so the cost per frame stays small.
+        """
+        if b.next_expected is None:
             return
-        for seq in [s for s in b.requested if s < b.next_expected]:
-            del b.requested[seq]
-        held = sorted(b.pending)
-        start = b.next_expected
-        runs: list[tuple[int, int]] = []
-        for seq in held:
-            if seq > start:
-                runs.append((start, seq))
-            start = seq + 1
-        if b.highest_known >= start:
-            runs.append((start, b.highest_known + 1))
+        if b.highest_known < b.next_expected:
+            b.requested.clear()
+            b.scanned_to = b.next_expected - 1
+            b.oldest_ask = float("inf")
+            return
         interval = self.resend_interval
         if b.srtt:
             interval = min(interval, max(self.min_resend_interval, 3 * b.srtt))
+        overdue = now - b.oldest_ask >= interval
+        first_scan = b.next_expected if overdue else max(b.scanned_to + 1, b.next_expected)
+        last_scan = min(b.highest_known, b.next_expected + self.max_scan - 1)
+        if first_scan > last_scan:
+            return
+        requested, pending = b.requested, b.pending
+        runs: list[tuple[int, int]] = []
+        run_first: int | None = None
+        for seq in range(first_scan, last_scan + 1):
+            asked = requested.get(seq)
+            due = seq not in pending and (asked is None or now - asked[0] >= interval)
+            if due and run_first is None:
+                run_first = seq
+            elif not due and run_first is not None:
+                runs.append((run_first, seq))
+                run_first = None
+        if run_first is not None:
+            runs.append((run_first, last_scan + 1))
+        b.scanned_to = max(b.scanned_to, last_scan)
         for first, end in runs[: self.max_requests]:
-            asked = b.requested.get(first)
-            if asked is not None and now - asked[0] < interval:
-                continue
-            b.requested[first] = (now, 1 if asked is None else asked[1] + 1)
-            act.send.append(Resend(device_id, b.boot_id, first, max(1, min(end - first, 0xFFFF))))
+            count = min(end - first, 0xFFFF)
+            for seq in range(first, first + count):
+                asked = requested.get(seq)
+                requested[seq] = (now, 1 if asked is None else asked[1] + 1)
+            act.send.append(Resend(device_id, b.boot_id, first, count))
+        if overdue:
+            for seq in [q for q in requested if q < b.next_expected]:
+                del requested[seq]
+            b.oldest_ask = min((t for t, _ in requested.values()), default=float("inf"))
+        elif runs:
+            b.oldest_ask = min(b.oldest_ask, now)
 
     def tick(self, device_id: int, now: float) -> Actions:
         """Repeat overdue RESEND requests for a device; call a few times per resend_interval."""

@@ -14,8 +14,8 @@ import atheris
 
 with atheris.instrument_imports():
     from firmware_bridge import core
-    from firmware_bridge.frame import FrameDecoder, encode_frame, pack_frame
     from firmware_bridge.crc import crc32c
+    from firmware_bridge.frame import FrameDecoder, encode_frame, pack_frame
 
 
 def test_one_input(data: bytes) -> None:

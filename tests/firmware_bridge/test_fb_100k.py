@@ -27,12 +27,11 @@ def test_100k_readings_exactly_once_in_order_over_a_faulty_line(tmp_path: Path) 
         device_id=0x5E, rate=0, count=N, exit_when_done=True, link=link, seed=20261125,
         corrupt=0.01, drop=0.001, duplicate=0.005, rx_faults=True,
         disconnect_every=3.0, disconnect_for=0.2, start_on_contact=True,
-    ) as dev:
-        with DeviceLinks([PortConfig(str(link), name="sensor", reopen_initial=0.05,
-                                     reopen_max=0.5)]) as links:
-            got = collect(links, lambda g: len(g.readings) >= N, deadline=400)
-            assert dev.wait(60) == 0
-            stats = links.stats()["sensor"]
+    ) as dev, DeviceLinks([PortConfig(str(link), name="sensor", reopen_initial=0.05,
+                                 reopen_max=0.5)]) as links:
+        got = collect(links, lambda g: len(g.readings) >= N, deadline=400)
+        assert dev.wait(60) == 0
+        stats = links.stats()["sensor"]
     seqs = [r.seq for r in got.readings]
     assert seqs == list(range(1, N + 1))
     boot = got.readings[0].boot_id

@@ -25,11 +25,11 @@ def _build_and_run(tmp_path: Path, flags: list[str]) -> subprocess.CompletedProc
     sources = sorted(str(p) for p in C_DIR.glob("fb_*.c")) + [str(C_DIR / "tests" / "test_fb_core.c")]
     build = subprocess.run(
         [_compiler(), *STRICT, *flags, f"-I{C_DIR}", *sources, "-o", str(exe)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, check=False,
     )
     assert build.returncode == 0, f"build failed:\n{build.stderr}"
     assert build.stderr == "", f"compiler warnings:\n{build.stderr}"
-    return subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    return subprocess.run([str(exe)], capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.mark.parametrize("opt", ["-O0", "-O2"])
@@ -74,6 +74,6 @@ def test_c_core_host_test_can_fail(tmp_path: Path) -> None:
     sources = sorted(str(p) for p in broken.glob("fb_*.c")) + [str(C_DIR / "tests" / "test_fb_core.c")]
     subprocess.run([_compiler(), "-std=c99", f"-I{broken}", *sources, "-o", str(exe)], check=True,
                    timeout=120)
-    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 1
     assert "check failed" in run.stderr

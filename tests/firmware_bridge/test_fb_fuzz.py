@@ -22,7 +22,7 @@ def test_decoder_fuzz_target_runs_clean(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, str(HERE / "fuzz_fb_decoder.py"), "-runs=20000", "-max_len=1024",
          "-seed=1", str(corpus)],
-        capture_output=True, text=True, timeout=240, cwd=ROOT,
+        capture_output=True, text=True, timeout=240, cwd=ROOT, check=False,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Done 20000 runs" in run.stderr

@@ -25,8 +25,11 @@ def _check_content(readings: list[Reading], channels: int = 3) -> None:
 
 
 def test_readings_arrive_once_in_order_with_hello(tmp_path: Path) -> None:
+    # Always through a --link symlink in tmp_path: a raw /dev/pts/N path can be
+    # reused by another process's pty once the simulator exits, and a reopening
+    # DeviceLinks would then grab it.
     with simulated_device(device_id=0xD1, rate=0, count=500, exit_when_done=True, seed=3,
-                          firmware="2.5.9") as dev:
+                          firmware="2.5.9", link=tmp_path / "tty") as dev:
         with DeviceLinks([PortConfig(dev.port, name="dev1")]) as links:
             got = collect(links, lambda g: len(g.readings) >= 500, deadline=60)
             assert dev.wait(30) == 0
@@ -83,8 +86,10 @@ def test_reboot_loses_unsent_readings_and_reports_them_as_gaps(tmp_path: Path) -
 
 def test_ports_do_not_block_each_other(tmp_path: Path) -> None:
     missing = str(tmp_path / "no-such-port")
-    with simulated_device(device_id=1, rate=2000, count=800, exit_when_done=True, seed=6) as a, \
-            simulated_device(device_id=2, rate=2000, count=800, exit_when_done=True, seed=7) as b:
+    with simulated_device(device_id=1, rate=2000, count=800, exit_when_done=True, seed=6,
+                          link=tmp_path / "ttyA") as a, \
+            simulated_device(device_id=2, rate=2000, count=800, exit_when_done=True, seed=7,
+                             link=tmp_path / "ttyB") as b:
         ports = [PortConfig(a.port, name="a"), PortConfig(missing, name="missing", reopen_max=0.2),
                  PortConfig(b.port, name="b")]
         with DeviceLinks(ports) as links:
@@ -145,13 +150,13 @@ def test_socket_url_transport(tmp_path: Path) -> None:
 def test_authenticated_link_accepts_the_right_key_and_rejects_others(tmp_path: Path) -> None:
     key = bytes(range(32))
     with simulated_device(device_id=3, rate=0, count=200, exit_when_done=True, key=key.hex(),
-                          seed=8) as dev:
+                          seed=8, link=tmp_path / "tty8") as dev:
         with DeviceLinks([PortConfig(dev.port)], link_keys={3: key}) as links:
             got = collect(links, lambda g: len(g.readings) >= 200, deadline=60)
     assert [r.seq for r in got.readings] == list(range(1, 201))
 
     wrong = bytes(32)
-    with simulated_device(device_id=3, rate=500, key=key.hex(), seed=9) as dev:
+    with simulated_device(device_id=3, rate=500, key=key.hex(), seed=9, link=tmp_path / "tty9") as dev:
         with DeviceLinks([PortConfig(dev.port, name="p")], link_keys={3: wrong}) as links:
             end = time.monotonic() + 30
             seen = Collected()
@@ -164,7 +169,7 @@ def test_authenticated_link_accepts_the_right_key_and_rejects_others(tmp_path: P
     assert seen.readings == [] and seen.hellos == []
 
     # A device that should sign but does not is rejected too.
-    with simulated_device(device_id=3, rate=500, seed=10) as dev:
+    with simulated_device(device_id=3, rate=500, seed=10, link=tmp_path / "tty10") as dev:
         with DeviceLinks([PortConfig(dev.port, name="p")], link_keys={3: key}) as links:
             end = time.monotonic() + 30
             while links.stats()["p"].rejected_auth < 5:

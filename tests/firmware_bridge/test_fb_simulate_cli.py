@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=60,
-                          cwd=ROOT, env=env)
+                          cwd=ROOT, env=env, check=False)
 
 
 def test_edgeseal_subcommand_help_lists_fault_options() -> None:

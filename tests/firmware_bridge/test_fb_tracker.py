@@ -139,3 +139,17 @@ def test_reboot_while_gateway_was_down_is_reported_from_resume_state() -> None:
     act = t.hello(hello(8, prev_boot=7, prev_newest=14), 0)
     assert act.events == [Gap(DEV, 7, 11, 15)]
     assert delivered(t.reading(rd(1, boot=8), 0).events) == [1]
+
+
+def test_a_run_that_starts_arriving_is_not_requested_again() -> None:
+    """Regression: asking again for the rest of a run on every arriving frame made the
+    device resend the whole run per frame (a duplicate storm after each replug)."""
+    t = synced()
+    t.reading(rd(1), 0)
+    assert t.heartbeat(Heartbeat(DEV, 7, 10, 2, 0), 0).send == [Resend(DEV, 7, 2, 9)]
+    for seq in range(2, 6):
+        act = t.reading(rd(seq), 0.001 * seq)
+        assert delivered(act.events) == [seq] and act.send == []
+    # Long after, what is still missing is asked for again, once.
+    assert t.tick(DEV, 5.0).send == [Resend(DEV, 7, 6, 5)]
+    assert t.tick(DEV, 5.001).send == []
