@@ -179,6 +179,7 @@ class _PortWorker:
             delay = self.config.reopen_initial
             logger.info("serial port %s open at %d baud", self.label, self.config.baudrate)
             self._links._emit(PortStatus(self.label, True, "open"))
+            self._links._reconnected(self)
             reason = self._read_until_error(ser)
             self._close()
             if self._stop.is_set():
@@ -353,6 +354,14 @@ class DeviceLinks:
             self._send(worker, out)
         if isinstance(msg, Hello):
             worker.send(TimeSync(msg.device_id, msg.boot_id, int(time.time() * 1000)))
+
+    def _reconnected(self, worker: _PortWorker) -> None:
+        now = time.monotonic()
+        with self._lock:
+            devices = [d for d, w in self._device_port.items() if w is worker]
+            sends = [m for d in devices for m in self._tracker.reconnected(d, now).send]
+        for out in sends:
+            self._send(worker, out)
 
     def _tick(self, worker: _PortWorker, now: float) -> None:
         with self._lock:

@@ -286,6 +286,17 @@ class SequenceTracker:
         elif runs:
             b.oldest_ask = min(b.oldest_ask, now)
 
+    def reconnected(self, device_id: int, now: float) -> Actions:
+        """The device's port was reopened: what it sent meanwhile is lost in the
+        driver, so ask at once for everything from the next expected seq instead
+        of waiting for the device's retransmit timeout."""
+        act = Actions()
+        b = self._boots.get(device_id)
+        if b is None or b.next_expected is None:
+            return act
+        act.send.append(Resend(device_id, b.boot_id, b.next_expected, 0xFFFF))
+        return act
+
     def tick(self, device_id: int, now: float) -> Actions:
         """Repeat overdue RESEND requests for a device; call a few times per resend_interval."""
         act = Actions()

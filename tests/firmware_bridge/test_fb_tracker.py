@@ -153,3 +153,10 @@ def test_a_run_that_starts_arriving_is_not_requested_again() -> None:
     # Long after, what is still missing is asked for again, once.
     assert t.tick(DEV, 5.0).send == [Resend(DEV, 7, 6, 5)]
     assert t.tick(DEV, 5.001).send == []
+
+
+def test_reconnect_asks_for_everything_from_the_next_expected_seq() -> None:
+    t = synced()
+    t.reading(rd(1), 0)
+    assert t.reconnected(DEV, 0).send == [Resend(DEV, 7, 2, 0xFFFF)]
+    assert SequenceTracker().reconnected(DEV, 0).send == []  # unknown device: nothing to ask
