@@ -16,6 +16,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from agent.batch import SealedBatch, header_hash, key_id_of
 from agent.identity import GatewayKey, save_key
@@ -126,13 +128,18 @@ class Subscriber:
     host: str
     port: int
     topic_prefix: str = "edgeseal/v1"
+    # A fixed client id with a session that outlives disconnects and (persistent) broker
+    # restarts: QoS 1 messages published meanwhile are queued for this subscriber.
+    session_id: str | None = None
     payloads: list[bytes] = field(default_factory=list)
     statuses: list[bytes] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _subscribed: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=self.session_id or "", protocol=mqtt.MQTTv5
+        )
         self.client.reconnect_delay_set(min_delay=1, max_delay=1)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *a: self._subscribed.clear()
@@ -148,7 +155,12 @@ class Subscriber:
             (self.payloads if msg.topic.endswith("/batch") else self.statuses).append(msg.payload)
 
     def __enter__(self) -> Subscriber:  # noqa: PYI034
-        self.client.connect(self.host, self.port)
+        if self.session_id:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 3600
+            self.client.connect(self.host, self.port, clean_start=False, properties=props)
+        else:
+            self.client.connect(self.host, self.port)
         self.client.loop_start()
         assert self._subscribed.wait(10), "subscriber got no SUBACK"
         return self
@@ -252,3 +264,14 @@ def check_stream(payloads: Iterable[bytes], public_key: bytes, *, gateway_id: st
         if h.next_public_key is not None:
             key = h.next_public_key
     return StreamReport(batches, readings, resends, arrival)
+
+
+def stream_covers(
+    payloads: list[bytes], public_key: bytes, *, gateway_id: str, wanted: set[tuple[int, int, int]]
+) -> bool:
+    """For ``Subscriber.wait_for``: the stream checks out and holds every wanted reading
+    (False while a batch is still missing, e.g. in flight)."""
+    try:
+        return wanted <= check_stream(payloads, public_key, gateway_id=gateway_id).reading_keys()
+    except AssertionError:
+        return False

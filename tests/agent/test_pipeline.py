@@ -12,8 +12,6 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from agent_helpers import Subscriber, check_stream
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from agent.config import AgentConfig, parse_config
 from agent.identity import GatewayKey
@@ -124,16 +122,6 @@ def harness(tmp_path: Path, mqtt_broker: MosquittoBroker) -> Iterator[Harness]:
         h.close()
 
 
-def persistent_subscriber(broker: MosquittoBroker) -> Subscriber:
-    """A subscriber whose session (and queued QoS 1 messages) survives broker restarts."""
-    sub = Subscriber(broker.host, broker.port)
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 3600
-    sub.client._client_id = b"edgeseal-test-subscriber"  # stable id: the session is found again
-    sub.connect_kwargs = {"clean_start": False, "properties": props}  # type: ignore[attr-defined]
-    return sub
-
-
 def first_arrivals_in_order(arrival: list[int]) -> bool:
     seen: set[int] = set()
     firsts = [s for s in arrival if not (s in seen or seen.add(s))]  # type: ignore[func-returns-value]
@@ -147,12 +135,10 @@ def test_broker_outage_grows_outbox_then_drains_in_order(
     mqtt_broker.stop()
     mqtt_broker.persistent = True
     mqtt_broker.start()
-    sub = persistent_subscriber(mqtt_broker)
-    sub.client.connect(mqtt_broker.host, mqtt_broker.port, **sub.connect_kwargs)  # type: ignore[attr-defined]
-    sub.client.loop_start()
+    sub = Subscriber(mqtt_broker.host, mqtt_broker.port, session_id="edgeseal-outage-sub")
+    sub.__enter__()
     h = Harness(tmp_path, mqtt_broker)
     try:
-        assert sub.wait_subscribed()
         h.publisher.start()
         assert h.publisher.wait_connected(10)
         h.feed(100)
