@@ -153,6 +153,11 @@ def test_cibuildwheel_test_command_passes_on_the_wheel(
     commands = commands if isinstance(commands, list) else [commands]
     for command in commands:
         prepared = command.replace("{project}", str(project)).replace("{package}", str(project))
+        if "-m pytest" in command:
+            # The C programs (sanitizer and -Werror builds) compile the same sources the
+            # main suite compiles and never import the wheel: left out here for time.
+            # What this run adds is every Python test against the installed wheel.
+            prepared += " -k 'not sanitizers and not asan and not release_flags'"
         proc = subprocess.run(["sh", "-c", prepared], cwd=test_cwd, env=_venv_env(venv),
                               capture_output=True, text=True, timeout=900, check=False)
         assert proc.returncode == 0, (
