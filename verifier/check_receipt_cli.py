@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from agent.batch import BatchHeader
+from agent.record import ReadingRecord
 from verifier.config import ConfigError, parse_public_key
 from verifier.receipt import check_receipt
 
@@ -40,9 +42,11 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         print(f"INVALID receipt {args.file}: {len(failed)} check(s) failed: {', '.join(c.name for c in failed)}")
         return 1
-    reading = receipt["reading"]
+    # Named from the signed bytes (every check passed), not from the readable copies.
+    reading = ReadingRecord.decode(bytes.fromhex(receipt["record"]))
+    header = BatchHeader.decode(bytes.fromhex(receipt["batch"]["header"]))
     print(
-        f"VALID receipt: reading {reading['gateway_id']}/{reading['device_id']}/{reading['device_seq']} "
-        f"(boot {reading['boot_id']}) is in batch seq {receipt['batch']['seq']}"
+        f"VALID receipt: reading {reading.gateway_id}/{reading.device_id}/{reading.device_seq} "
+        f"(boot {reading.boot_id}) is in batch seq {header.seq}"
     )
     return 0

@@ -234,3 +234,16 @@ def test_the_documented_script_follows_the_key_history(rotated, tmp_path: Path) 
     cut = copy.deepcopy(receipt)
     cut["key_history"] = cut["key_history"][:1]
     assert "does not lead to" in run(cut, enrolled).stderr
+
+
+def test_cli_on_a_receipt_without_the_readable_copies(filled, tmp_path: Path, capsys) -> None:
+    store, _gw = filled
+    receipt = build_receipt(store, ReadingRef.parse("gw-1/7/4"))
+    del receipt["reading"]
+    path = tmp_path / "bare.json"
+    path.write_text(json.dumps(receipt))
+    assert edgeseal_main(["check-receipt", str(path)]) == 0
+    assert "VALID receipt: reading gw-1/7/4 (boot 1) is in batch seq 1" in capsys.readouterr().out
+    path.write_text("{not json")
+    assert edgeseal_main(["check-receipt", str(path)]) == 1
+    assert edgeseal_main(["check-receipt", str(tmp_path / "absent.json")]) == 2
