@@ -36,14 +36,18 @@ def scrape(port: int) -> dict[str, float]:
 
 
 def wait_metric(
-    port: int, check: Callable[[dict[str, float]], bool], timeout: float
+    port: int, check: Callable[[dict[str, float]], bool], timeout: float, log: Path
 ) -> dict[str, float]:
     deadline = time.monotonic() + timeout
     while True:
         got = scrape(port)
         if (got and check(got)) or time.monotonic() > deadline:
-            return got
+            break
         time.sleep(0.1)
+    if not got:
+        tail = log.read_text(errors="replace")[-1500:] if log.exists() else "(no log)"
+        raise AssertionError(f"the agent's metrics endpoint never answered; agent log:\n{tail}")
+    return got
 
 
 def first_arrivals(arrival: list[int]) -> list[int]:
@@ -75,17 +79,17 @@ def test_broker_outage_then_drain_in_order(tmp_path: Path, mqtt_broker: Mosquitt
         agent = start_agent(cfg, log)
         try:
             assert wait_metric(
-                metrics_port, lambda m: m["edgeseal_agent_batches_published_total"] >= 2, 20
+                metrics_port, lambda m: m["edgeseal_agent_batches_published_total"] >= 2, 20, log
             )
             mqtt_broker.stop()
             grown = wait_metric(
-                metrics_port, lambda m: m["edgeseal_agent_outbox_batches"] >= 10, 20
+                metrics_port, lambda m: m["edgeseal_agent_outbox_batches"] >= 10, 20, log
             )
             assert grown["edgeseal_agent_outbox_batches"] >= 10, grown
             assert grown["edgeseal_agent_broker_connected"] == 0
             mqtt_broker.start()
             drained = wait_metric(
-                metrics_port, lambda m: m["edgeseal_agent_outbox_batches"] <= 1, 30
+                metrics_port, lambda m: m["edgeseal_agent_outbox_batches"] <= 1, 30, log
             )
             assert drained["edgeseal_agent_outbox_batches"] <= 1, drained
         finally:
@@ -126,7 +130,7 @@ def test_outbox_bound_stops_acks_then_recovers(
         )  # fmt: skip
         agent = start_agent(cfg, log)
         try:
-            bp = wait_metric(metrics_port, lambda m: m["edgeseal_agent_backpressure"] == 1, 30)
+            bp = wait_metric(metrics_port, lambda m: m["edgeseal_agent_backpressure"] == 1, 30, log)
             assert bp["edgeseal_agent_backpressure"] == 1, bp
             signed_at_bound = bp["edgeseal_agent_readings_signed_total"]
             time.sleep(1.0)
@@ -142,6 +146,7 @@ def test_outbox_bound_stops_acks_then_recovers(
                     and m["edgeseal_agent_readings_signed_total"] > signed_at_bound + 200
                 ),
                 30,
+                log,
             )
             assert released["edgeseal_agent_backpressure"] == 0, released
             agent.send_signal(signal.SIGTERM)
