@@ -191,3 +191,36 @@ def test_an_open_gap_is_reported_in_the_log(mqtt_broker: MosquittoBroker, tmp_pa
     finally:
         pub.close()
         assert worker.stop() == 0
+
+
+def test_a_batch_that_cannot_be_stored_is_not_acknowledged_and_comes_back(
+    mqtt_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    import sqlite3
+    from dataclasses import replace
+
+    gw = GatewayChain("gw-f")
+    base = verifier_config(tmp_path / "v.sqlite", {"gw-f": gw.enrolled_key}, port=mqtt_broker.port)
+    config = replace(base, store=replace(base.store, busy_timeout_s=0.5))
+    pub = Publisher(mqtt_broker.port)
+    worker = ThreadWorker(config)
+    try:
+        b1, b2 = gw.batches(2)
+        pub.publish(batch_topic("gw-f"), b1.to_payload())
+        with VerifierStore(config.store.path) as store:
+            wait_until(lambda: store.reading_count() == 4, 30, "batch 1")
+        # Another process holds the store's write lock longer than the worker waits.
+        blocker = sqlite3.connect(str(config.store.path), isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        pub.publish(batch_topic("gw-f"), b2.to_payload())
+        worker.thread.join(60)
+        assert not worker.thread.is_alive() and worker.status == 1  # stopped, message not acked
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        worker = ThreadWorker(config)  # the broker delivers the unacknowledged batch again
+        with VerifierStore(config.store.path) as store:
+            wait_until(lambda: store.reading_count() == 8, 30, "batch 2 after the restart")
+            assert store.quarantined() == []
+    finally:
+        pub.close()
+        worker.stop()
