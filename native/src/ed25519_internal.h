@@ -114,6 +114,9 @@ int es_msm_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points
  * used for large multiplications of affine points when the CPU has it). */
 int es_msm_vartime_ex(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points, size_t n,
                       int allow_simd);
+/* Pippenger with a given window width c (4..15), for tests of every width. */
+int es_msm_pippenger_c_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points,
+                               size_t n, int c, int allow_simd);
 /* out = a*A + b*B with B the base point (a, b < 2^253). */
 void es_double_scalarmult_base_vartime(es_ge_p3 *out, const uint8_t a[32], const es_ge_p3 *A,
                                        const uint8_t b[32]);

@@ -185,7 +185,8 @@ static int pippenger_width(size_t m, size_t bits)
     return best_c;
 }
 
-/* Signed radix-2^c digits of s: s = sum d_j 2^(c j), |d_j| <= 2^(c-1). */
+/* Signed radix-2^c digits of s: s = sum d_j 2^(c j), |d_j| <= 2^(c-1).
+ * Pre: s < 2^bits with windows * c >= bits + 1 (see pippenger_vartime). */
 static void radix_digits(int16_t *digits, size_t windows, const uint8_t s[32], int c)
 {
     uint64_t x[5] = {0, 0, 0, 0, 0};
@@ -203,6 +204,14 @@ static void radix_digits(int16_t *digits, size_t windows, const uint8_t s[32], i
                 buf |= x[word + 1] << (64 - bit);
         }
         const int64_t v = (int64_t)(buf & mask) + carry;
+        if (j == windows - 1) {
+            /* Top window: nothing above to carry into. With windows * c >=
+             * bits + 1 it holds at most c - 1 bits of s plus a carry, so
+             * v <= 2^(c-1), still a valid bucket; wrapping it to -2^(c-1)
+             * would drop the carry (and the multiple of 2^(c windows)). */
+            digits[j] = (int16_t)v;
+            break;
+        }
         carry = (v + ((int64_t)1 << (c - 1))) >> c;
         digits[j] = (int16_t)(v - (carry << c));
     }
@@ -211,7 +220,8 @@ static void radix_digits(int16_t *digits, size_t windows, const uint8_t s[32], i
 /* Pippenger over the terms idx[0..m) with scalars below 2^bits.
  * Returns -1 if scratch cannot be allocated. */
 static int pippenger_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points,
-                             const size_t *idx, size_t m, size_t bits, int allow_simd)
+                             const size_t *idx, size_t m, size_t bits, int allow_simd,
+                             int force_c)
 {
     /* Affine inputs (Z = 1, e.g. freshly decoded points) use the 7M mixed
      * addition; anything else the general 8M one. */
@@ -220,10 +230,10 @@ static int pippenger_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_
         affine = is_one_exact(&points[idx ? idx[i] : i].Z);
 #ifdef ES_HAVE_IFMA_VARIANT
     const int simd = allow_simd && affine && m >= IFMA_MIN_POINTS && es_fe51_ifma_available();
-    const int c = simd ? pippenger_width_ifma(m, bits) : pippenger_width(m, bits);
+    const int c = force_c ? force_c : simd ? pippenger_width_ifma(m, bits) : pippenger_width(m, bits);
 #else
     (void)allow_simd;
-    const int c = pippenger_width(m, bits);
+    const int c = force_c ? force_c : pippenger_width(m, bits);
 #endif
     const size_t windows = (bits + 1 + (size_t)c - 1) / (size_t)c;
     const size_t nbuckets = (size_t)1 << (c - 1);
@@ -368,12 +378,12 @@ int es_msm_vartime_ex(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *poi
          * shares the bucket sums of the low windows between short and long
          * scalars; the high windows only see the long ones (zero digits are
          * skipped). */
-        rc = pippenger_vartime(out, scalars, points, NULL, n, long_bits, allow_simd);
+        rc = pippenger_vartime(out, scalars, points, NULL, n, long_bits, allow_simd, 0);
         free(idx);
         return rc;
     }
     if (nshort)
-        rc |= pippenger_vartime(out, scalars, points, idx, nshort, short_bits, allow_simd);
+        rc |= pippenger_vartime(out, scalars, points, idx, nshort, short_bits, allow_simd, 0);
     if (nlong && rc == 0) {
         /* Few long terms (shared keys and B): Straus, whose doublings cost
          * less than the bucket sums of ~253/c windows would. */
@@ -395,6 +405,18 @@ int es_msm_vartime_ex(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *poi
 /* a*A + b*B: Straus with width-5 NAF for A (table built here) and width-8
  * NAF for B (static table of 64 odd multiples), so B costs about 253/9
  * mixed additions instead of 253/6. */
+int es_msm_pippenger_c_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points,
+                               size_t n, int c, int allow_simd)
+{
+    size_t bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        const size_t b = scalar_bits(scalars + 32 * i);
+        if (b > bits)
+            bits = b;
+    }
+    return pippenger_vartime(out, scalars, points, NULL, n, bits, allow_simd, c);
+}
+
 void es_double_scalarmult_base_vartime(es_ge_p3 *out, const uint8_t a[32], const es_ge_p3 *A,
                                        const uint8_t b[32])
 {

@@ -280,6 +280,57 @@ static void test_points(void)
     }
 }
 
+/* Pippenger at every window width, portable and SIMD, on scalars whose top
+ * window receives a carry (all-ones patterns): 2^252 - 1 with c = 11 and
+ * 2^127 - 1 with c = 4 or 8 fill exactly windows * c = bits + 1. */
+static void test_pippenger_widths(void)
+{
+    enum { N = 100 };
+    static const size_t top_bits[] = {252, 127, 128, 253};
+    es_ge_p3 *pts = malloc(N * sizeof *pts);
+    uint8_t *sc = malloc(32 * N);
+    for (size_t i = 0; i < N; i++) {
+        uint8_t k[32], zero[32] = {0}, wide[64], enc[32];
+        random_bytes(wide, 64);
+        es_sc_reduce64(k, wide);
+        es_double_scalarmult_base_vartime(&pts[i], zero, &es_ge_base, k);
+        es_ge_tobytes(enc, &pts[i]);
+        CHECK(es_ge_frombytes_vartime(&pts[i], enc) == 0, "re-decode"); /* affine */
+    }
+    for (size_t tb = 0; tb < sizeof top_bits / sizeof *top_bits; tb++) {
+        const size_t bits = top_bits[tb];
+        es_ge_p3 expect, t;
+        es_ge_identity(&expect);
+        for (size_t i = 0; i < N; i++) {
+            uint8_t *s = sc + 32 * i, zero[32] = {0};
+            if (i % 4 == 0)
+                memset(s, 0xff, 32); /* 2^bits - 1 after masking */
+            else
+                random_bytes(s, 32);
+            for (size_t bit = bits; bit < 256; bit++)
+                s[bit / 8] &= (uint8_t)~(1u << (bit % 8));
+            if (i == 1) { /* make sure the top bit is set */
+                s[(bits - 1) / 8] |= (uint8_t)(1u << ((bits - 1) % 8));
+            }
+            es_double_scalarmult_base_vartime(&t, s, &pts[i], zero);
+            es_ge_add_p3(&expect, &expect, &t);
+        }
+        uint8_t e1[32];
+        es_ge_tobytes(e1, &expect);
+        for (int c = 4; c <= 13; c++)
+            for (int simd = 0; simd < 2; simd++) {
+                es_ge_p3 got;
+                uint8_t e2[32];
+                CHECK(es_msm_pippenger_c_vartime(&got, sc, pts, N, c, simd) == 0, "alloc");
+                es_ge_tobytes(e2, &got);
+                CHECK(memcmp(e1, e2, 32) == 0, "pippenger c=%d simd=%d, %zu-bit scalars", c, simd,
+                      bits);
+            }
+    }
+    free(pts);
+    free(sc);
+}
+
 typedef struct {
     int expect;
     uint8_t pk[32], sig[64];
@@ -417,6 +468,7 @@ int main(int argc, char **argv)
     test_scalars();
     test_wide_scalars();
     test_points();
+    test_pippenger_widths();
     test_bad_arguments();
     size_t n = 0;
     vcase *cases = load_cases(argv[1], &n);
