@@ -65,6 +65,8 @@ class StoreConfig:
 class VerifierConfig:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    # Prometheus endpoint on 127.0.0.1:<port>/metrics; 0 = none.
+    metrics_port: int = 0
     # Enrolled gateways: gateway id -> the raw 32-byte Ed25519 public key given at
     # enrollment. Later keys come from signed rotations and live in the store.
     gateways: Mapping[str, bytes] = field(default_factory=dict)
@@ -114,7 +116,7 @@ def parse_public_key(text: object, where: str) -> bytes:
 
 def config_from_mapping(data: Mapping[str, Any], base_dir: Path | None = None) -> VerifierConfig:
     """Build the typed configuration; relative store paths are taken from ``base_dir``."""
-    _unknown_keys(data, {"mqtt", "store", "gateways"}, "top level")
+    _unknown_keys(data, {"mqtt", "store", "metrics", "gateways"}, "top level")
 
     mqtt = _table(data, "mqtt", "")
     _unknown_keys(
@@ -159,6 +161,10 @@ def config_from_mapping(data: Mapping[str, Any], base_dir: Path | None = None) -
         raise ConfigError(f"store.busy_timeout_s = {busy!r}: expected seconds in (0, 3600]")
     store_config = StoreConfig(path=path, synchronous=synchronous, busy_timeout_s=float(busy))
 
+    metrics = _table(data, "metrics", "")
+    _unknown_keys(metrics, {"port"}, "metrics")
+    metrics_port = _int(metrics, "port", 0, "metrics", 0, 65535)
+
     gateways_table = _table(data, "gateways", "")
     gateways: dict[str, bytes] = {}
     for gateway_id, key_text in gateways_table.items():
@@ -167,7 +173,9 @@ def config_from_mapping(data: Mapping[str, Any], base_dir: Path | None = None) -
                 f"gateways.{gateway_id!r}: a gateway id is 1 to 64 characters from A-Z a-z 0-9 _ -"
             )
         gateways[gateway_id] = parse_public_key(key_text, f"gateways.{gateway_id}")
-    return VerifierConfig(mqtt=mqtt_config, store=store_config, gateways=gateways)
+    return VerifierConfig(
+        mqtt=mqtt_config, store=store_config, metrics_port=metrics_port, gateways=gateways
+    )
 
 
 def load_config(path: Path) -> VerifierConfig:

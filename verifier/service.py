@@ -15,6 +15,7 @@ import argparse
 import logging
 import signal
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
@@ -28,6 +29,7 @@ from paho.mqtt.properties import Properties
 from verifier.checks import ReadingVerifier, native_reading_verifier
 from verifier.config import ConfigError, VerifierConfig, load_config
 from verifier.decode import verdict_topic
+from verifier.metrics import VerifierMetrics
 from verifier.pipeline import BatchProcessor
 from verifier.report import store_report
 from verifier.store import StoreError, VerifierStore, now_us
@@ -37,6 +39,10 @@ from verifier.verdict import Verdict
 log = logging.getLogger(__name__)
 
 GAP_REPORT_INTERVAL_S = 30.0
+
+
+class ServiceStartError(RuntimeError):
+    """The worker cannot start (the message says what to fix)."""
 
 
 def open_store(config: VerifierConfig) -> VerifierStore:
@@ -66,6 +72,7 @@ class VerifierService:
         self._client: mqtt.Client | None = None
         self._processor: BatchProcessor | None = None
         self._store: VerifierStore | None = None
+        self.metrics = VerifierMetrics()
 
     # -- MQTT callbacks (network thread) --------------------------------------------
 
@@ -92,9 +99,11 @@ class VerifierService:
             log.error("broker refused the subscription to %s: %s", self.config.mqtt.batch_subscription, failed)
             return
         log.info("subscribed to %s", self.config.mqtt.batch_subscription)
+        self.metrics.broker_connected.set(1)
         self.subscribed.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
+        self.metrics.broker_connected.set(0)
         if not self._stop.is_set():
             log.warning(
                 "lost the broker %s:%d (%s); reconnecting, the session keeps our batches",
@@ -105,6 +114,7 @@ class VerifierService:
         assert self._processor is not None
         if self._failure is not None:
             return  # stopping after a failure: leave every further message unacknowledged
+        started = time.monotonic()
         try:
             verdicts = self._processor.handle(msg.topic, bytes(msg.payload))
         except Exception as exc:
@@ -118,6 +128,7 @@ class VerifierService:
         for verdict in verdicts:
             self._publish(client, verdict)
         client.ack(msg.mid, msg.qos)
+        self.metrics.observe(verdicts, time.monotonic() - started)
 
     def _publish(self, client: mqtt.Client, verdict: Verdict) -> None:
         if verdict.gateway_id is None:
@@ -132,6 +143,13 @@ class VerifierService:
     def run(self) -> int:
         """Serve until stop() (or a fatal error); returns the process exit status."""
         cfg = self.config
+        if cfg.metrics_port:
+            try:
+                self.metrics.serve(cfg.metrics_port)
+            except OSError as exc:
+                raise ServiceStartError(
+                    f"cannot serve metrics on 127.0.0.1:{cfg.metrics_port}: {exc.strerror}"
+                ) from None
         store = open_store(cfg)
         self._store = store
         self._processor = BatchProcessor(
@@ -174,9 +192,10 @@ class VerifierService:
                     # With several workers a batch is often held for a moment; report only
                     # gaps that stayed open for a whole interval.
                     stale_before = now_us() - int(self._gap_interval * 1e6)
-                    for gap in reporter.gaps():
-                        if gap.oldest_received_us > stale_before:
-                            continue
+                    gaps = reporter.gaps()
+                    open_gaps = [g for g in gaps if g.oldest_received_us <= stale_before]
+                    self.metrics.observe_gaps(gaps, open_gaps)
+                    for gap in open_gaps:
                         log.warning(
                             "gateway %s: %d batch(es) held (seqs %s), waiting for seq %d",
                             gap.gateway_id, gap.held, ",".join(map(str, gap.held_seqs[:10])),
@@ -188,6 +207,7 @@ class VerifierService:
             client.disconnect()
             client.loop_stop()
             store.close()
+            self.metrics.close()
         if self._failure is not None:
             return 1
         log.info("verifier %s stopped", cfg.mqtt.client_id)
@@ -245,6 +265,6 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     try:
         return service.run()
-    except StoreError as exc:
+    except (StoreError, ServiceStartError) as exc:
         log.error("%s", exc)
         return 2

@@ -70,3 +70,10 @@ def test_mqtt_311_needs_a_plain_subscription(tmp_path: Path) -> None:
     assert config.mqtt.protocol == "3.1.1" and config.mqtt.batch_subscription == "edgeseal/v1/+/batch"
     with pytest.raises(ConfigError, match=r'mqtt.protocol = \'4\''):
         load_config(write(tmp_path, '[mqtt]\nprotocol = "4"\n'))
+
+
+def test_metrics_port(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "[metrics]\nport = 9311\n")).metrics_port == 9311
+    assert load_config(write(tmp_path, "")).metrics_port == 0
+    with pytest.raises(ConfigError, match=r"metrics\.port = 70000"):
+        load_config(write(tmp_path, "[metrics]\nport = 70000\n"))

@@ -224,3 +224,48 @@ def test_a_batch_that_cannot_be_stored_is_not_acknowledged_and_comes_back(
     finally:
         pub.close()
         worker.stop()
+
+
+def test_metrics_count_verdicts_and_readings(mqtt_broker: MosquittoBroker, tmp_path: Path) -> None:
+    import socket
+    import urllib.request
+    from dataclasses import replace
+
+    from edgeseal.broker import free_port
+    from verifier.service import ServiceStartError, VerifierService
+
+    gw = GatewayChain("gw-m")
+    port = free_port()
+    config = replace(
+        verifier_config(tmp_path / "v.sqlite", {"gw-m": gw.enrolled_key}, port=mqtt_broker.port),
+        metrics_port=port,
+    )
+    worker = ThreadWorker(config)
+    pub = Publisher(mqtt_broker.port)
+    try:
+        for b in gw.batches(2):
+            pub.publish(batch_topic("gw-m"), b.to_payload())
+        pub.publish(batch_topic("gw-m"), b"junk")
+
+        def scrape() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+                return resp.read().decode()
+
+        wait_until(lambda: 'outcome="quarantined",reason="malformed"} 1.0' in scrape(), 30, "3 verdicts")
+        text = scrape()
+        assert 'edgeseal_verifier_verdicts_total{outcome="accepted",reason=""} 2.0' in text
+        assert "edgeseal_verifier_readings_accepted_total 8.0" in text
+        assert "edgeseal_verifier_broker_connected 1.0" in text
+        assert "edgeseal_verifier_message_seconds_count 3.0" in text
+        # A second worker cannot take the same metrics port: a clear start-up error.
+        with socket.socket() as s:
+            s.connect(("127.0.0.1", port))  # the port is really served
+        second = VerifierService(replace(config, mqtt=replace(config.mqtt, client_id="other")))
+        try:
+            second.run()
+            raise AssertionError("a second worker served metrics on a taken port")
+        except ServiceStartError as exc:
+            assert f"cannot serve metrics on 127.0.0.1:{port}" in str(exc)
+    finally:
+        pub.close()
+        assert worker.stop() == 0
