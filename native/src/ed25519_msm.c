@@ -26,8 +26,11 @@
 #define NAF_TABLE 8 /* odd multiples 1, 3, ..., 2^(w-1) - 1 = 15 */
 #define STRAUS_MAX 48 /* below this many terms Straus beats Pippenger (measured) */
 
-/* Width-w NAF of a 256-bit scalar < 2^255: digits are 0 or odd with
- * |digit| < 2^(w-1), and any w consecutive digits hold at most one nonzero. */
+/* Width-w NAF (w <= 8) of a scalar s: digits are 0 or odd with
+ * |digit| < 2^(w-1), and any w consecutive digits hold at most one nonzero.
+ * Pre: s < 2^253 (every scalar here is: reduced mod L, or 128 bits), so the
+ * window starting at bit 256 - w holds at most 5 bits of s plus a carry,
+ * stays below 2^(w-1) and never carries out of the 256 digits. */
 static void naf_vartime(int8_t naf[256], const uint8_t s[32], int w)
 {
     uint64_t x[5] = {0, 0, 0, 0, 0};
