@@ -318,6 +318,25 @@ def test_packed_leaves_with_suffixes_hash_as_record_then_signature(n: int) -> No
         assert native.verify_inclusion(joined[i], i, n, proof, root)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.binary(max_size=150), min_size=1, max_size=40),
+    st.integers(0, 140),
+    st.randoms(use_true_random=False),
+)
+def test_suffixed_leaves_property(records: list[bytes], suffix_len: int, rng: random.Random) -> None:
+    """Any record lengths and suffix sizes (blocks straddling record and suffix)."""
+    suffixes = [rng.randbytes(suffix_len) for _ in records]
+    offsets = [0]
+    for r in records:
+        offsets.append(offsets[-1] + len(r))
+    tree = ref.Tree([r + x for r, x in zip(records, suffixes)])
+    body, tail = b"".join(records), b"".join(suffixes)
+    assert native.merkle_root_packed(body, offsets, suffixes=tail) == tree.root()
+    i = rng.randrange(len(records))
+    assert native.inclusion_proof_packed(body, offsets, i, suffixes=tail) == tree.path(i)
+
+
 def test_suffixes_must_split_evenly() -> None:
     with pytest.raises(NativeValueError, match="not an equal share for each of the 2 leaves"):
         native.merkle_root_packed(b"abcd", [0, 2, 4], suffixes=b"xyz")
