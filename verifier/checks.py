@@ -72,6 +72,11 @@ def list_indices(indices: Sequence[object]) -> str:
     return shown + (f" ... and {more} more" if more > 0 else "")
 
 
+def packed_offsets(sealed: SealedBatch) -> array[int]:
+    """The record offsets as the native core's packed form takes them (uint64, no copy)."""
+    return array("Q", sealed.record_offsets)
+
+
 @dataclass(frozen=True)
 class ContentReport:
     records: tuple[ReadingRecord, ...]  # empty when a record did not decode
@@ -124,7 +129,8 @@ def check_contents(sealed: SealedBatch) -> ContentReport:
                 + list_indices(repeats),
             )
         )
-    root = native.merkle_root(sealed.leaves())
+    # Leaves record_i || signature_i hashed straight from the payload's two runs.
+    root = native.merkle_root_packed(sealed.records, packed_offsets(sealed), suffixes=sealed.signatures)
     if root != header.root:
         problems.append(
             Problem(
@@ -139,7 +145,7 @@ def check_contents(sealed: SealedBatch) -> ContentReport:
 def native_reading_verifier(public_key: bytes, sealed: SealedBatch) -> list[int]:
     """Indices of bad reading signatures: one native batch call over packed buffers."""
     valid = native.verify_batch_packed(
-        public_key, sealed.signatures, sealed.records, array("Q", sealed.record_offsets)
+        public_key, sealed.signatures, sealed.records, packed_offsets(sealed)
     )
     return [i for i, ok in enumerate(valid) if not ok]
 

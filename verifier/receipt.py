@@ -16,6 +16,7 @@ from typing import Any
 import native
 from agent.batch import BatchHeader, SealedBatch, key_id_of
 from agent.record import FormatError, ReadingRecord
+from verifier.checks import packed_offsets
 from verifier.store import VerifierStore
 
 RECEIPT_FORMAT = "edgeseal-receipt/1"
@@ -66,7 +67,9 @@ def build_receipt(store: VerifierStore, ref: ReadingRef) -> dict[str, Any]:
     sealed = SealedBatch.from_payload(batch.payload)
     i = stored.leaf_index
     record = sealed.record(i)
-    proof = native.inclusion_proof(sealed.leaves(), i)
+    proof = native.inclusion_proof_packed(
+        sealed.records, packed_offsets(sealed), i, suffixes=sealed.signatures
+    )
     header = sealed.header
     # The rotations that lead from the enrolled key to the key of this batch, so that a
     # checker who trusts only the enrolled key can follow them.
