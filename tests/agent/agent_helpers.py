@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from paho.mqtt.properties import Properties
 from agent.batch import SealedBatch, header_hash, key_id_of
 from agent.identity import GatewayKey, save_key
 from agent.record import ReadingRecord
+from edgeseal.broker import MosquittoBroker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -275,3 +279,30 @@ def stream_covers(
         return wanted <= check_stream(payloads, public_key, gateway_id=gateway_id).reading_keys()
     except AssertionError:
         return False
+
+
+@contextmanager
+def persistent_broker() -> Iterator[MosquittoBroker]:
+    """A mosquitto that keeps sessions over stop/start, with a workdir it can really write.
+
+    Started as root, mosquitto switches to user "mosquitto", which cannot enter pytest's
+    private tmp directory; its persistence file would silently not be written (the log
+    says "Permission denied") and subscriber sessions would vanish on restart.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="edgeseal-agent-broker-"))
+    workdir.chmod(0o777)
+    broker = MosquittoBroker(workdir=workdir, persistent=True)
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def restart_keeps_sessions(broker: MosquittoBroker) -> None:
+    """Stop the broker and check it saved its sessions (then start it again separately)."""
+    broker.stop()
+    assert broker.workdir is not None
+    saved = broker.workdir / "mosquitto.db"
+    assert saved.exists(), f"mosquitto saved no sessions: {broker.log_path.read_text()[-500:]}"

@@ -6,13 +6,16 @@ from __future__ import annotations
 import signal
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
 from agent_helpers import (
     Subscriber,
     check_stream,
     make_key,
+    persistent_broker,
+    restart_keeps_sessions,
     start_agent,
     stream_covers,
     write_config,
@@ -60,10 +63,15 @@ def first_arrivals(arrival: list[int]) -> list[int]:
     return out
 
 
+@pytest.fixture
+def mqtt_broker() -> Iterator[MosquittoBroker]:
+    """Overrides the shared fixture: these tests restart the broker and need the
+    subscriber's session (and its queued batches) to survive, as in production."""
+    with persistent_broker() as broker:
+        yield broker
+
+
 def test_broker_outage_then_drain_in_order(tmp_path: Path, mqtt_broker: MosquittoBroker) -> None:
-    mqtt_broker.stop()
-    mqtt_broker.persistent = True  # keeps the subscriber's queued messages over the restart
-    mqtt_broker.start()
     key = make_key(tmp_path / "gw.key")
     metrics_port = free_port()
     log = tmp_path / "agent.log"
@@ -81,7 +89,7 @@ def test_broker_outage_then_drain_in_order(tmp_path: Path, mqtt_broker: Mosquitt
             assert wait_metric(
                 metrics_port, lambda m: m["edgeseal_agent_batches_published_total"] >= 2, 20, log
             )
-            mqtt_broker.stop()
+            restart_keeps_sessions(mqtt_broker)
             grown = wait_metric(
                 metrics_port, lambda m: m["edgeseal_agent_outbox_batches"] >= 10, 20, log
             )
@@ -115,14 +123,11 @@ def test_outbox_bound_stops_acks_then_recovers(
     key = make_key(tmp_path / "gw.key")
     metrics_port = free_port()
     log = tmp_path / "agent.log"
-    mqtt_broker.stop()
-    mqtt_broker.persistent = True  # the subscriber's session waits over the outage
-    mqtt_broker.start()
     with (
         Subscriber(mqtt_broker.host, mqtt_broker.port, session_id="bp-sub") as sub,
         simulated_device(device_id=42, rate=400, link=tmp_path / "tty42") as dev,
     ):
-        mqtt_broker.stop()  # nothing drains: the outbox fills up to its bound
+        restart_keeps_sessions(mqtt_broker)  # nothing drains: the outbox fills to its bound
         cfg = write_config(
             tmp_path / "agent.toml", gateway_id="gw-bp", key_path=tmp_path / "gw.key",
             outbox_path=tmp_path / "outbox.sqlite", broker_port=mqtt_broker.port,
@@ -138,6 +143,7 @@ def test_outbox_bound_stops_acks_then_recovers(
             assert still["edgeseal_agent_readings_signed_total"] == signed_at_bound
             assert still["edgeseal_agent_outbox_bytes"] >= 64 * 1024
             assert "back-pressure: no longer ACKing devices" in log.read_text()
+            assert "cannot connect to MQTT broker" in log.read_text()
             mqtt_broker.start()
             released = wait_metric(
                 metrics_port,

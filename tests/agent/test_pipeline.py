@@ -11,7 +11,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from agent_helpers import Subscriber, check_stream
+from agent_helpers import Subscriber, check_stream, persistent_broker, restart_keeps_sessions
 
 from agent.config import AgentConfig, parse_config
 from agent.identity import GatewayKey
@@ -128,13 +128,13 @@ def first_arrivals_in_order(arrival: list[int]) -> bool:
     return firsts == sorted(firsts)
 
 
-def test_broker_outage_grows_outbox_then_drains_in_order(
-    tmp_path: Path, mqtt_broker: MosquittoBroker
-) -> None:
+def test_broker_outage_grows_outbox_then_drains_in_order(tmp_path: Path) -> None:
     # A persistent broker keeps the subscriber's session across the restart, as production would.
-    mqtt_broker.stop()
-    mqtt_broker.persistent = True
-    mqtt_broker.start()
+    with persistent_broker() as broker:
+        outage_then_drain(tmp_path, broker)
+
+
+def outage_then_drain(tmp_path: Path, mqtt_broker: MosquittoBroker) -> None:
     sub = Subscriber(mqtt_broker.host, mqtt_broker.port, session_id="edgeseal-outage-sub")
     sub.__enter__()
     h = Harness(tmp_path, mqtt_broker)
@@ -146,7 +146,7 @@ def test_broker_outage_grows_outbox_then_drains_in_order(
         published_before = h.metrics.batches_published._value.get()
         assert published_before == 5
 
-        mqtt_broker.stop()
+        restart_keeps_sessions(mqtt_broker)
         assert h.run_until(lambda: not h.publisher.connected, 10)
         sizes = []
         for _ in range(6):
