@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import ssl
 import threading
@@ -49,6 +50,7 @@ class BatchPublisher:
         self.status_topic = config.topic(gateway_id, "status")
         self._connected = threading.Event()
         self._stopping = False
+        self._last_fail_log = -math.inf
         self._events: queue.SimpleQueue[tuple[str, int, int]] = queue.SimpleQueue()
         self._inflight: dict[int, int] = {}  # mqtt mid -> batch seq
         # Replaced, never mutated: paho's thread reads it in _on_connect.
@@ -90,6 +92,7 @@ class BatchPublisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_connect_fail = self._on_connect_fail
         return client
 
     def start(self) -> None:
@@ -116,8 +119,20 @@ class BatchPublisher:
             )
             return
         log.info("connected to MQTT broker %s:%d", self.config.host, self.config.port)
+        self._last_fail_log = -math.inf
         self._connected.set()
         client.publish(self.status_topic, self._status_payload(), qos=1, retain=True)
+
+    def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
+        # paho retries with backoff by itself; say so once, then once a minute.
+        now = time.monotonic()
+        if now - self._last_fail_log >= 60.0:
+            self._last_fail_log = now
+            log.warning(
+                "cannot connect to MQTT broker %s:%d (check host, port, TLS files, credentials); "
+                "retrying with backoff up to %.0f s, batches stay in the outbox",
+                self.config.host, self.config.port, self.config.reconnect_max_s,
+            )  # fmt: skip
 
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
