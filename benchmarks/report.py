@@ -327,7 +327,9 @@ def render(latest: dict[str, Any], results_dir: Path) -> tuple[str, list[Path]]:
         if b["status"] != "ok":
             out += [f"**{b['status'].upper()}**: `{' '.join(b['command'][1:])}`", "", "```",
                     b.get("message", "").strip() or "(no output)", "```"]
-            continue
+            if not b.get("result"):
+                continue
+            out += ["", "What it wrote before failing:", ""]
         doc = b.get("result") or {}
         rows = find_rows(doc)
         for key, value in headline(doc, bool(rows)):

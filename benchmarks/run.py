@@ -51,7 +51,7 @@ class BenchOutcome:
     returncode: int | None
     command: list[str]
     message: str  # why it is not "ok" (with the tail of stderr), or ""
-    result: dict[str, Any] | None  # the benchmark's own JSON when status is "ok"
+    result: dict[str, Any] | None  # the benchmark's own JSON, when this run wrote one
 
 
 def discover(bench_dir: Path = BENCH_DIR) -> list[str]:
@@ -93,22 +93,29 @@ def run_one(
         return BenchOutcome(name, "timeout", time.monotonic() - started, None, command,
                             f"still running after {timeout:.0f} s; killed\n{_tail(stderr)}", None)
     seconds = time.monotonic() - started
+    result, problem = _fresh_result(output, started_wall)
     if proc.returncode != 0:
+        # Keep what it did write this run (a benchmark may exit 1 for a missed
+        # target after writing its figures): the report shows both.
         return BenchOutcome(name, "failed", seconds, proc.returncode, command,
                             f"exit status {proc.returncode}\n{_tail(proc.stderr or proc.stdout)}",
-                            None)
+                            result)
+    if result is None:
+        return BenchOutcome(name, "no-result", seconds, proc.returncode, command,
+                            f"exited 0 but {problem}\n{_tail(proc.stdout)}", None)
+    return BenchOutcome(name, "ok", seconds, proc.returncode, command, "", result)
+
+
+def _fresh_result(output: Path, started_wall: float) -> tuple[dict[str, Any] | None, str]:
+    """The benchmark's JSON if this run wrote it, else (None, what is wrong)."""
     # A JSON file older than this run is a previous run's result: never report it as this one.
     if not output.exists() or output.stat().st_mtime < started_wall - 1.0:
-        return BenchOutcome(name, "no-result", seconds, proc.returncode, command,
-                            f"exited 0 but wrote no fresh {output.name}\n{_tail(proc.stdout)}", None)
+        return None, f"wrote no fresh {output.name}"
     try:
         result = json.loads(output.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        return BenchOutcome(name, "no-result", seconds, proc.returncode, command,
-                            f"{output.name} is not valid JSON: {exc}", None)
-    if not isinstance(result, dict):
-        result = {"value": result}
-    return BenchOutcome(name, "ok", seconds, proc.returncode, command, "", result)
+        return None, f"{output.name} is not valid JSON: {exc}"
+    return (result if isinstance(result, dict) else {"value": result}), ""
 
 
 def _cpu_model() -> str:

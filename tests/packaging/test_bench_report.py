@@ -39,6 +39,14 @@ sys.stderr.write("Traceback: boom: the broker would not start\\n")
 sys.exit(3)
 '''
 SILENT_BENCH = "print('forgot to write the JSON')\n"
+LATE_FAIL_BENCH = '''
+import json, sys
+from pathlib import Path
+out = Path(__file__).resolve().parent / "results" / "bench_verifier.json"
+out.write_text(json.dumps({"rows": [{"workers": 1, "batch": 64, "readings_per_s": 5.0},
+                                    {"workers": 1, "batch": 1024, "readings_per_s": 9.0}]}))
+sys.exit("target missed: 9 readings/s < 100000")
+'''
 SLOW_BENCH = "import time\ntime.sleep(60)\n"
 
 
@@ -48,7 +56,8 @@ def fake_benchmarks(tmp_path: Path) -> Path:
     (pkg / "results").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
     for name, body in (("verify", OK_BENCH), ("decoder", FAIL_BENCH),
-                       ("agent", SILENT_BENCH), ("slow", SLOW_BENCH)):
+                       ("agent", SILENT_BENCH), ("slow", SLOW_BENCH),
+                       ("verifier", LATE_FAIL_BENCH)):
         (pkg / f"bench_{name}.py").write_text(textwrap.dedent(body))
     # A result left by an earlier run: must not be passed off as this run's.
     stale = pkg / "results" / "bench_agent.json"
@@ -64,7 +73,7 @@ def _outcomes(latest: dict) -> dict[str, dict]:
 
 def test_every_outcome_is_reported(fake_benchmarks: Path) -> None:
     results = fake_benchmarks / "results"
-    latest = run.run_all(["verify", "decoder", "agent", "merkle"], quick=True, timeout=120,
+    latest = run.run_all(["verify", "decoder", "agent", "merkle", "verifier"], quick=True, timeout=120,
                          bench_dir=fake_benchmarks, results_dir=results)
     got = _outcomes(latest)
     assert got["verify"]["status"] == "ok"
@@ -75,6 +84,8 @@ def test_every_outcome_is_reported(fake_benchmarks: Path) -> None:
     assert got["agent"]["status"] == "no-result"
     assert got["agent"]["result"] is None
     assert got["merkle"]["status"] == "missing"
+    assert got["verifier"]["status"] == "failed"
+    assert got["verifier"]["result"]["rows"][1]["readings_per_s"] == 9.0  # kept, not hidden
     machine = latest["machine"]
     assert machine["cores"] >= 1 and machine["python"] and machine["date_utc"]
     assert machine["cpu_model"]
@@ -86,6 +97,8 @@ def test_every_outcome_is_reported(fake_benchmarks: Path) -> None:
         assert f"| {name} | {status} |" in md, md
     assert "**FAILED**" in md and "boom" in md
     assert "**MISSING**" in md
+    assert "target missed: 9 readings/s" in md and "What it wrote before failing" in md
+    assert "| workers | batch | readings_per_s |" in md
     assert "| impl | batch | keys | threads | sigs_per_s |" in md
     assert "ratios.batch1024_vs_libsodium: 13.3" in md
     png = results / "verify.png"
