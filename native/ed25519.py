@@ -77,28 +77,33 @@ def verify(public_key: BytesLike, message: BytesLike, signature: BytesLike) -> b
 class PreparedKey:
     """A public key decoded and checked once, for many single verifications.
 
-    ``PreparedKey.of(public_key)`` raises NativeValueError if the key is not
-    a usable Ed25519 key (wrong length, non-canonical or invalid encoding, small
-    order): no signature could ever verify under it. ``verify`` then skips the
-    key's decoding (a square root) on every call. Batches need no preparation:
-    they decode each distinct key once per call.
+    ``PreparedKey(public_key)`` (or ``PreparedKey.of(public_key)`` for any
+    bytes-like key) raises NativeValueError if the key is not a usable Ed25519
+    key (wrong length, non-canonical or invalid encoding, small order): no
+    signature could ever verify under it. ``verify`` then skips the key's
+    decoding (a square root) on every call. Batches need no preparation: they
+    decode each distinct key once per call.
     """
 
     public_key: bytes
-    _prepared: bytes = field(repr=False)
+    _prepared: bytes = field(init=False, repr=False, compare=False)
 
-    @classmethod
-    def of(cls, public_key: BytesLike) -> PreparedKey:
-        key, key_len = byte_view(ffi, "public_key", public_key)
+    def __post_init__(self) -> None:
+        key, key_len = byte_view(ffi, "public_key", self.public_key)
         if key_len != PUBLIC_KEY_SIZE:
             raise NativeValueError(f"public key must be {PUBLIC_KEY_SIZE} bytes, got {key_len}")
         out = ffi.new("uint8_t[]", lib.es_ed25519_prepared_size())
         if lib.es_ed25519_prepare_key_vartime(key, out) != 0:
             raise NativeValueError(
-                f"public key {bytes(public_key).hex()} is not a valid Ed25519 key "
+                f"public key {bytes(self.public_key).hex()} is not a valid Ed25519 key "
                 "(non-canonical or invalid encoding, or a point of small order)"
             )
-        return cls(bytes(public_key), bytes(ffi.buffer(out)))
+        object.__setattr__(self, "public_key", bytes(self.public_key))
+        object.__setattr__(self, "_prepared", bytes(ffi.buffer(out)))
+
+    @classmethod
+    def of(cls, public_key: BytesLike) -> PreparedKey:
+        return cls(public_key)  # type: ignore[arg-type]  # __post_init__ normalises to bytes
 
     def verify(self, message: BytesLike, signature: BytesLike) -> bool:
         """As ``native.verify(self.public_key, message, signature)``."""

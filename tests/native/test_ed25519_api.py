@@ -143,3 +143,9 @@ def test_prepared_key_rejects_unusable_keys_clearly() -> None:
         native.PreparedKey.of(bytes(32))  # y = 0: a point of order 4
     with pytest.raises(native.NativeTypeError):
         native.PreparedKey.of("not bytes")  # type: ignore[arg-type]
+    # Direct construction prepares too; the prepared form cannot be supplied.
+    assert native.PreparedKey(pk) == prepared
+    with pytest.raises(native.NativeValueError, match="not a valid Ed25519 key"):
+        native.PreparedKey(bytes(32))
+    with pytest.raises(TypeError):
+        native.PreparedKey(pk, b"")  # type: ignore[call-arg]
