@@ -96,6 +96,31 @@ def encode_frame(frame: Frame) -> bytes:
     return bytes(ffi.buffer(out, n[0]))
 
 
+def sign_frame(frame: Frame, key: bytes, counter: int) -> Frame:
+    """The frame made authenticated by the C reference (fb_frame_sign)."""
+    cf = ffi.new("fb_frame *")
+    _fill(cf, frame)
+    if lib.fb_frame_sign(cf, key, len(key), counter) != 0:
+        raise CoreError("fb_frame_sign rejected the frame or key")
+    return _frame_of(cf)
+
+
+def hmac_sha256(key: bytes, msg: bytes) -> bytes:
+    out = ffi.new("uint8_t[32]")
+    if lib.fb_hmac_sha256(key, len(key), msg, len(msg), out) != 0:
+        raise CoreError("fb_hmac_sha256 failed")
+    return bytes(out)
+
+
+def sha256(data: bytes) -> bytes:
+    ctx = ffi.new("fb_sha256_ctx *")
+    out = ffi.new("uint8_t[32]")
+    lib.fb_sha256_init(ctx)
+    lib.fb_sha256_update(ctx, data, len(data))
+    lib.fb_sha256_final(ctx, out)
+    return bytes(out)
+
+
 def _c_reading(r: Reading) -> object:
     cr = ffi.new("fb_reading *")
     cr.channel, cr.unit, cr.mantissa = r.channel, r.unit, r.mantissa

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from firmware_bridge import core
-from firmware_bridge.auth import KEY_LEN, sign_frame
+from firmware_bridge.auth import KEY_LEN
 from firmware_bridge.frame import Frame
 from firmware_bridge.protocol import (
     CAP_AUTH,
@@ -77,6 +77,7 @@ class SimConfig:
     retransmit_timeout: float = 0.3
     seed: int | None = None
     key: bytes | None = None
+    public_key: bytes | None = None
     firmware: tuple[int, int, int] = (1, 0, 0)
     exit_when_done: bool = False
     hello_with_prev: bool = True
@@ -93,6 +94,8 @@ class SimConfig:
             p = getattr(self, name)
             if not 0 <= p < 1:
                 raise ValueError(f"--{name} is a probability in [0, 1), got {p}")
+        if self.public_key is not None and len(self.public_key) != 32:
+            raise ValueError("--public-key must be 32 bytes (64 hex digits)")
         if self.key is not None and len(self.key) != KEY_LEN:
             raise ValueError(f"--key must be {KEY_LEN} bytes ({2 * KEY_LEN} hex digits)")
 
@@ -202,7 +205,7 @@ class SimulatedDevice:
     def _frame_bytes(self, frame: Frame) -> bytes:
         if self.cfg.key is not None:
             self.auth_counter += 1
-            frame = sign_frame(frame, self.cfg.key, self.auth_counter)
+            frame = core.sign_frame(frame, self.cfg.key, self.auth_counter)
         return core.encode_frame(frame)
 
     def _send(self, frame: Frame) -> None:
@@ -214,7 +217,7 @@ class SimulatedDevice:
         major, minor, patch = self.cfg.firmware
         self._send(to_frame(Hello(
             self.cfg.device_id, self.boot.boot_id, self.ring.oldest_seq, major, minor, patch, caps,
-            prev.boot_id if prev else 0, prev.generated if prev else 0,
+            prev.boot_id if prev else 0, prev.generated if prev else 0, self.cfg.public_key,
         )))
 
     def _send_heartbeat(self) -> None:
@@ -479,6 +482,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="resend unacknowledged readings after this many seconds")
     parser.add_argument("--seed", type=int, default=None, help="random seed for faults and boot ids")
     parser.add_argument("--key", default=None, help="64 hex digits: sign frames with this link key")
+    parser.add_argument("--public-key", default=None,
+                        help="64 hex digits: a device public key to announce in HELLO")
     parser.add_argument("--firmware", default="1.0.0", help="firmware version major.minor.patch")
 
 
@@ -489,14 +494,18 @@ def _config_from(args: argparse.Namespace) -> SimConfig:
             raise ValueError
     except ValueError:
         raise ValueError(f"--firmware must look like 1.2.3, got {args.firmware!r}") from None
-    key = bytes.fromhex(args.key) if args.key else None
+    try:
+        key = bytes.fromhex(args.key) if args.key else None
+        public_key = bytes.fromhex(args.public_key) if args.public_key else None
+    except ValueError:
+        raise ValueError("--key and --public-key take hex digits") from None
     return SimConfig(
         device_id=args.device_id, boot_id=args.boot_id, channels=args.channels, rate=args.rate,
         count=args.count, link=args.link, corrupt=args.corrupt, drop=args.drop,
         duplicate=args.duplicate, rx_faults=args.rx_faults, disconnect_every=args.disconnect_every,
         disconnect_for=args.disconnect_for, reboot_every=args.reboot_every,
         overwrite=args.overwrite, heartbeat=args.heartbeat,
-        retransmit_timeout=args.retransmit_timeout, seed=args.seed, key=key,
+        retransmit_timeout=args.retransmit_timeout, seed=args.seed, key=key, public_key=public_key,
         firmware=(fw[0], fw[1], fw[2]), exit_when_done=args.exit_when_done,
         start_on_contact=args.start_on_contact,
     )

@@ -278,3 +278,38 @@ int fb_decoder_feed(fb_decoder *d, const uint8_t *in, size_t len, size_t *consum
     *consumed = len;
     return 0;
 }
+
+int fb_frame_sign(fb_frame *f, const uint8_t *key, size_t key_len, uint64_t counter)
+{
+    uint8_t msg[FB_HEADER_LEN + FB_MAX_PAYLOAD + 8];
+    uint8_t mac[32];
+    size_t n;
+    size_t i;
+
+    if (f == NULL || key == NULL || key_len == 0 || f->payload_len > FB_MAX_PAYLOAD) {
+        return -1;
+    }
+    f->flags = (uint8_t)(f->flags | FB_FLAG_AUTH);
+    f->auth_counter = counter;
+    /* The signed bytes are the wire bytes: header (with the AUTH flag already
+     * set), payload, counter; so the gateway checks exactly what it received. */
+    msg[0] = f->version;
+    msg[1] = f->type;
+    msg[2] = f->flags;
+    put_u32(msg + 3, f->device_id);
+    put_u32(msg + 7, f->boot_id);
+    put_u32(msg + 11, f->seq);
+    for (i = 0; i < f->payload_len; i++) {
+        msg[FB_HEADER_LEN + i] = f->payload[i];
+    }
+    n = FB_HEADER_LEN + f->payload_len;
+    put_u64(msg + n, counter);
+    n += 8;
+    if (fb_hmac_sha256(key, key_len, msg, n, mac) != 0) {
+        return -1;
+    }
+    for (i = 0; i < 8; i++) {
+        f->auth_tag[i] = mac[i];
+    }
+    return 0;
+}

@@ -91,6 +91,13 @@ typedef struct {
     uint32_t overwritten; /* readings dropped unacknowledged (ring full, overwrite mode) */
 } fb_ring;
 
+typedef struct {
+    uint32_t h[8];
+    uint64_t total;     /* bytes hashed so far */
+    uint8_t block[64];  /* partial block */
+    size_t used;
+} fb_sha256_ctx;
+
 /* CRC-32C (Castagnoli, reflected poly 0x82F63B78). Start with crc = 0 and pass
  * the previous result to continue over split input. */
 uint32_t fb_crc32c(uint32_t crc, const uint8_t *data, size_t len);
@@ -126,6 +133,15 @@ int fb_ring_push(fb_ring *r, const fb_reading *rd, int overwrite, uint32_t *seq_
 int fb_ring_ack(fb_ring *r, uint32_t seq);
 /* Copies the held reading with this seq; -1 when it is not held. */
 int fb_ring_get(const fb_ring *r, uint32_t seq, fb_reading *out);
+/* SHA-256 (FIPS 180-4) and HMAC-SHA256 (RFC 2104), for frame authentication. */
+void fb_sha256_init(fb_sha256_ctx *c);
+void fb_sha256_update(fb_sha256_ctx *c, const uint8_t *data, size_t len);
+void fb_sha256_final(fb_sha256_ctx *c, uint8_t out[32]);
+int fb_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t len, uint8_t out[32]);
+/* Makes f an authenticated frame: sets FB_FLAG_AUTH and auth_counter, and
+ * auth_tag = first 8 bytes of HMAC-SHA256(key, header || payload || counter),
+ * all as they appear on the wire. The counter must never repeat for a key. */
+int fb_frame_sign(fb_frame *f, const uint8_t *key, size_t key_len, uint64_t counter);
 /* FB_CDEF_END */
 
 #endif /* FB_LINK_H */

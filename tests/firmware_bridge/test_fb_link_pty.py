@@ -29,7 +29,7 @@ def test_readings_arrive_once_in_order_with_hello(tmp_path: Path) -> None:
     # reused by another process's pty once the simulator exits, and a reopening
     # DeviceLinks would then grab it.
     with simulated_device(device_id=0xD1, rate=0, count=500, exit_when_done=True, seed=3,
-                          firmware="2.5.9", link=tmp_path / "tty") as dev:
+                          firmware="2.5.9", link=tmp_path / "tty", public_key="ab" * 32) as dev:
         with DeviceLinks([PortConfig(dev.port, name="dev1")]) as links:
             got = collect(links, lambda g: len(g.readings) >= 500, deadline=60)
             assert dev.wait(30) == 0
@@ -37,6 +37,7 @@ def test_readings_arrive_once_in_order_with_hello(tmp_path: Path) -> None:
     _check_content(got.readings)
     assert got.status[0].up and got.status[0].port == "dev1"
     assert got.hellos[0].device_id == 0xD1 and got.hellos[0].firmware_version == "2.5.9"
+    assert got.hellos[0].public_key == b"\xab" * 32
     assert got.gaps == []
     summary = dev.summary
     assert summary is not None and summary["boots"][0]["acked"] == 500

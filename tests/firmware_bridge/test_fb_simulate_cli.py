@@ -66,3 +66,10 @@ def test_first_stdout_line_is_an_openable_port_that_speaks_the_protocol(tmp_path
         proc.terminate()
         proc.wait(10)
     assert proc.returncode == 0
+
+
+def test_bad_public_key_is_a_clear_error() -> None:
+    run = _run("-m", "firmware_bridge.simulate", "--public-key", "abcd")
+    assert run.returncode == 2 and "--public-key must be 32 bytes" in run.stderr
+    run = _run("-m", "firmware_bridge.simulate", "--key", "zz")
+    assert run.returncode == 2 and "take hex digits" in run.stderr

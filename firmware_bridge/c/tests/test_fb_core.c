@@ -376,6 +376,97 @@ static void test_ring(void)
     CHECK(r.count == 0 && r.oldest_seq == r.next_seq);
 }
 
+static int hex_equal(const uint8_t *got, const char *hex, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1 || got[i] != (uint8_t)v) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void sha256_of(const uint8_t *m, size_t n, uint8_t out[32])
+{
+    fb_sha256_ctx c;
+    fb_sha256_init(&c);
+    fb_sha256_update(&c, m, n);
+    fb_sha256_final(&c, out);
+}
+
+static void test_sha256(void)
+{
+    /* FIPS 180-4 examples (NIST CSRC "SHA256.pdf") and the empty string. */
+    const uint8_t *abc = (const uint8_t *)"abc";
+    const uint8_t *two = (const uint8_t *)"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    uint8_t out[32];
+    uint8_t million[1001];
+    fb_sha256_ctx c;
+    size_t i;
+
+    sha256_of(abc, 3, out);
+    CHECK(hex_equal(out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 32));
+    sha256_of(abc, 0, out);
+    CHECK(hex_equal(out, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", 32));
+    sha256_of(two, 56, out);
+    CHECK(hex_equal(out, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1", 32));
+    /* One million 'a', fed in uneven pieces across block boundaries. */
+    memset(million, 'a', sizeof million);
+    fb_sha256_init(&c);
+    for (i = 0; i < 1000; i++) {
+        fb_sha256_update(&c, million, i % 2 ? 999 : 1001);
+    }
+    fb_sha256_final(&c, out);
+    CHECK(hex_equal(out, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0", 32));
+}
+
+static void test_hmac_sha256(void)
+{
+    /* RFC 4231 test cases 1, 2 and 6 (key longer than the block). */
+    uint8_t key1[20];
+    uint8_t key6[131];
+    uint8_t out[32];
+    const char *msg6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+
+    memset(key1, 0x0b, sizeof key1);
+    CHECK(fb_hmac_sha256(key1, 20, (const uint8_t *)"Hi There", 8, out) == 0);
+    CHECK(hex_equal(out, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", 32));
+    CHECK(fb_hmac_sha256((const uint8_t *)"Jefe", 4,
+                         (const uint8_t *)"what do ya want for nothing?", 28, out) == 0);
+    CHECK(hex_equal(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", 32));
+    memset(key6, 0xaa, sizeof key6);
+    CHECK(fb_hmac_sha256(key6, sizeof key6, (const uint8_t *)msg6, strlen(msg6), out) == 0);
+    CHECK(hex_equal(out, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", 32));
+    CHECK(fb_hmac_sha256(NULL, 1, out, 1, out) == -1);
+}
+
+static void test_frame_sign(void)
+{
+    /* Known answer computed with Python's hmac (firmware_bridge.auth.sign_frame)
+     * for this frame, key 00 01 .. 1f and counter 0x0102030405060708. */
+    fb_frame f;
+    fb_frame g;
+    uint8_t key[32];
+    uint8_t raw[FB_MAX_FRAME];
+    size_t n;
+    size_t i;
+
+    for (i = 0; i < 32; i++) {
+        key[i] = (uint8_t)i;
+    }
+    sample_frame(&f, FB_MSG_READING, FB_READING_LEN);
+    CHECK(fb_frame_sign(&f, key, sizeof key, 0x0102030405060708u) == 0);
+    CHECK(f.flags == FB_FLAG_AUTH && hex_equal(f.auth_tag, "fed0f76cec56d99f", 8));
+    CHECK(fb_frame_pack(&f, raw, sizeof raw, &n) == 0 && fb_frame_unpack(raw, n, &g) == 0);
+    CHECK(memcmp(g.auth_tag, f.auth_tag, 8) == 0 && g.auth_counter == f.auth_counter);
+    /* Another counter gives another tag. */
+    CHECK(fb_frame_sign(&f, key, sizeof key, 0x0102030405060709u) == 0);
+    CHECK(!hex_equal(f.auth_tag, "fed0f76cec56d99f", 8));
+    CHECK(fb_frame_sign(&f, key, 0, 1) == -1);
+}
+
 int main(void)
 {
     test_crc32c();
@@ -390,6 +481,9 @@ int main(void)
     test_decoder_overflow_resyncs();
     test_reading_codec();
     test_ring();
+    test_sha256();
+    test_hmac_sha256();
+    test_frame_sign();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
