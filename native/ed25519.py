@@ -136,34 +136,49 @@ def verify_batch(
             "verify_batch needs one public key, one message and one signature per item; got "
             f"{n} keys, {len(messages)} messages, {len(signatures)} signatures"
         )
-    for name, seq in (
-        ("public_keys", public_keys),
-        ("messages", messages),
-        ("signatures", signatures),
-    ):
-        for i, item in enumerate(seq):
-            if not isinstance(item, _BYTES_TYPES):
-                raise NativeTypeError(
-                    f"{name}[{i}] must be bytes, bytearray or memoryview, not {type(item).__name__}"
-                )
-    key_sizes = [_nbytes("public_keys", k) for k in public_keys]
-    sig_sizes = [_nbytes("signatures", sg) for sg in signatures]
-    good = [
-        i for i in range(n) if key_sizes[i] == PUBLIC_KEY_SIZE and sig_sizes[i] == SIGNATURE_SIZE
-    ]
-    if len(good) == n:
+    # Fast path (C-speed checks, no Python loop per item) when every item is
+    # bytes or bytearray, whose len() is their size; anything else goes
+    # through the per-item checks, which also name the offending item.
+    plain = {bytes, bytearray}
+    if set(map(type, public_keys)) | set(map(type, signatures)) | set(map(type, messages)) <= plain:
+        key_sizes: Sequence[int] = list(map(len, public_keys))
+        sig_sizes: Sequence[int] = list(map(len, signatures))
+        msg_sizes: Sequence[int] = list(map(len, messages))
+    else:
+        for name, seq in (
+            ("public_keys", public_keys),
+            ("messages", messages),
+            ("signatures", signatures),
+        ):
+            for i, item in enumerate(seq):
+                if not isinstance(item, _BYTES_TYPES):
+                    raise NativeTypeError(
+                        f"{name}[{i}] must be bytes, bytearray or memoryview, "
+                        f"not {type(item).__name__}"
+                    )
+        key_sizes = [_nbytes("public_keys", k) for k in public_keys]
+        sig_sizes = [_nbytes("signatures", sg) for sg in signatures]
+        msg_sizes = [_nbytes("messages", m) for m in messages]
+    if set(key_sizes) <= {PUBLIC_KEY_SIZE} and set(sig_sizes) <= {SIGNATURE_SIZE}:
+        good = None
         keys_buf = b"".join(public_keys)
         sigs_buf = b"".join(signatures)
         msg_list: Sequence[BytesLike] = messages
     else:
+        good = [
+            i
+            for i in range(n)
+            if key_sizes[i] == PUBLIC_KEY_SIZE and sig_sizes[i] == SIGNATURE_SIZE
+        ]
         keys_buf = b"".join(public_keys[i] for i in good)
         sigs_buf = b"".join(signatures[i] for i in good)
         msg_list = [messages[i] for i in good]
+        msg_sizes = [msg_sizes[i] for i in good]
     msgs_buf = b"".join(msg_list)
     offsets = array(_SIZE_T_TYPECODE, [0])
-    offsets.extend(accumulate(_nbytes("messages", m) for m in msg_list))
-    verdicts = _verify_packed_raw(keys_buf, sigs_buf, msgs_buf, offsets, len(good), threads)
-    if len(good) == n:
+    offsets.extend(accumulate(msg_sizes))
+    verdicts = _verify_packed_raw(keys_buf, sigs_buf, msgs_buf, offsets, len(msg_list), threads)
+    if good is None:
         return verdicts
     full = [False] * n
     for pos, i in enumerate(good):
