@@ -437,6 +437,11 @@ class Outbox:
             f"WHERE seq IN ({','.join('?' * len(wanted))})",
             wanted,
         ).fetchone()
+        # No fsync for this commit (synchronous=NORMAL): if power fails before the next
+        # FULL commit flushes the WAL, the deletion is lost and the batch is re-sent, a
+        # byte-identical duplicate the back end recognises. Intake and sealing stay FULL:
+        # an ACK or a publish must never precede durability.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         try:
             with self._transaction():
                 self._db.executemany("DELETE FROM batches WHERE seq = ?", [(s,) for s in wanted])
@@ -444,6 +449,8 @@ class Outbox:
             if _is_disk_full(exc):
                 raise OutboxFull(f"outbox {self.path}: {exc}") from None
             raise
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
         self._bytes -= int(sizes[0])
         self._batches -= int(sizes[1])
         self.restore_reserve()  # the space just freed goes to the reserve first

@@ -7,9 +7,13 @@ are sealed and published at QoS 1 to a private mosquitto on 127.0.0.1, and the
 clock stops when the broker has acknowledged the last batch. The process is
 pinned to one CPU (mosquitto runs on another when there is one).
 
-Baseline, measured in the same run: Ed25519 signing alone (cryptography) over
-the same records, the unavoidable per-reading cost. ``overhead_vs_sign`` is the
-pipeline's time per reading divided by that.
+Baselines, measured in the same run: Ed25519 signing alone (cryptography) over
+the same records, the unavoidable per-reading CPU cost (``overhead_vs_sign`` is
+the pipeline's wall time per reading divided by it); and one durable SQLite
+commit in the same temporary directory, the storage latency each burst and each
+sealed batch waits for (wall time per reading is roughly cpu + 2 commits / burst).
+``cpu_bound_readings_per_s`` is 1 / CPU time per reading: what the pipeline
+does on one core when storage latency overlaps with arriving events.
 
     python3 -m benchmarks.bench_agent            # full run
     python3 -m benchmarks.bench_agent --quick    # fewer readings
@@ -55,6 +59,7 @@ class Row:
     readings_per_s: float
     cpu_seconds: float
     cpu_per_reading_us: float
+    cpu_bound_readings_per_s: float  # 1 / CPU time per reading: what one idle core could do
     us_per_reading: float
     overhead_vs_sign: float
     batches: int
@@ -103,6 +108,25 @@ def sign_baseline_us(key: GatewayKey, n: int) -> float:
             sign(r)
         best = min(best, time.perf_counter() - t0)
     return best / n * 1e6
+
+
+def commit_baseline_ms(directory: Path, n: int = 40) -> float:
+    """Milliseconds per durable (WAL, synchronous=FULL) one-row SQLite commit here: the
+    storage latency every burst and every seal pays before its ACK or publish."""
+    import sqlite3
+
+    db = sqlite3.connect(str(directory / "fsync-probe.sqlite"), isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE t (x BLOB)")
+    t0 = time.perf_counter()
+    for _ in range(n):
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO t VALUES (?)", (b"x" * 170,))
+        db.execute("COMMIT")
+    elapsed = time.perf_counter() - t0
+    db.close()
+    return elapsed / n * 1e3
 
 
 class NullAcks:
@@ -155,7 +179,10 @@ def run_pipeline(broker: MosquittoBroker, n: int, burst: int, batch: int, sign_u
         publisher.stop(timeout=1)
         outbox.close()
     us = seconds / n * 1e6
-    return Row(burst, batch, n, seconds, n / seconds, cpu, cpu / n * 1e6, us, us / sign_us, sealed)
+    cpu_us = cpu / n * 1e6
+    return Row(
+        burst, batch, n, seconds, n / seconds, cpu, cpu_us, 1e6 / cpu_us, us, us / sign_us, sealed
+    )
 
 
 def main() -> int:
@@ -177,6 +204,8 @@ def main() -> int:
             os.sched_setaffinity(0, {agent_cpu})  # the agent (and paho's thread) on one core
             key = GatewayKey.generate()
             sign_us = sign_baseline_us(key, min(n, 5000))
+            with tempfile.TemporaryDirectory(prefix="edgeseal-bench-fsync-") as probe:
+                commit_ms = commit_baseline_ms(Path(probe))
             rows = []
             for burst, batch in ((16, 256), (64, 256), (256, 256), (256, 1024)):
                 rows.append(run_pipeline(broker, n, burst, batch, sign_us))
@@ -193,6 +222,7 @@ def main() -> int:
         },
         "sign_baseline_us_per_reading": sign_us,
         "sign_baseline_readings_per_s": 1e6 / sign_us,
+        "durable_commit_baseline_ms": commit_ms,
         "best_readings_per_s": best,
         "peak_rss_mb": peak_rss_mb,
         "targets": TARGETS,
@@ -203,14 +233,19 @@ def main() -> int:
         "rows": [asdict(r) for r in rows],
     }
     print(
-        f"sign alone: {sign_us:.1f} us/reading ({1e6 / sign_us:,.0f}/s); peak RSS {peak_rss_mb:.1f} MB"
+        f"sign alone: {sign_us:.1f} us/reading ({1e6 / sign_us:,.0f}/s); durable SQLite commit "
+        f"{commit_ms:.2f} ms; peak RSS {peak_rss_mb:.1f} MB"
     )
     print(
-        f"{'burst':>6} {'batch':>6} {'readings/s':>11} {'us/reading':>11} {'cpu us':>8} {'x sign':>7}"
+        f"{'burst':>6} {'batch':>6} {'readings/s':>11} {'us/reading':>11} {'cpu us':>8} "
+        f"{'cpu-bound/s':>12} {'x sign':>7}"
     )
     for r in rows:
-        print(f"{r.burst:>6} {r.batch:>6} {r.readings_per_s:>11,.0f} {r.us_per_reading:>11.1f} "
-              f"{r.cpu_per_reading_us:>8.1f} {r.overhead_vs_sign:>7.2f}")  # fmt: skip
+        print(
+            f"{r.burst:>6} {r.batch:>6} {r.readings_per_s:>11,.0f} {r.us_per_reading:>11.1f} "
+            f"{r.cpu_per_reading_us:>8.1f} {r.cpu_bound_readings_per_s:>12,.0f} "
+            f"{r.overhead_vs_sign:>7.2f}"
+        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {RESULTS}")
