@@ -176,3 +176,14 @@ def test_authenticated_link_accepts_the_right_key_and_rejects_others(tmp_path: P
             while links.stats()["p"].rejected_auth < 5:
                 assert time.monotonic() < end, links.stats()
                 assert not [e for e in links.events(0.2) if not hasattr(e, "up")]
+
+
+def test_exclusive_access_keeps_a_second_reader_off_the_port(tmp_path: Path) -> None:
+    with simulated_device(device_id=4, rate=200, seed=11, link=tmp_path / "tty4") as dev:
+        with DeviceLinks([PortConfig(dev.port, name="first")]) as first:
+            collect(first, lambda g: len(g.readings) >= 5, deadline=30)
+            with DeviceLinks([PortConfig(dev.port, name="second", reopen_max=0.2)]) as second:
+                got = collect(second, lambda g: bool(g.status), deadline=30, ack=False)
+            assert not got.status[0].up
+            assert "lock" in got.status[0].detail
+            assert got.readings == []
