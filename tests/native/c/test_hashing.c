@@ -250,6 +250,38 @@ static void naive_mth(const uint8_t *buf, const uint64_t *off, size_t lo, size_t
     es_sha256(node, 65, out);
 }
 
+/* Certificate Transparency's 8-leaf reference tree (RFC 6962 hashes trees as RFC
+ * 9162 does): the published root of every prefix of the leaves. */
+static void test_merkle_known_roots(void) {
+    static const char *const leaves_hex[8] = {
+        "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f"};
+    static const char *const roots_hex[8] = {
+        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+        "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+        "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+        "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+        "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+        "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"};
+    uint8_t buf[64];
+    uint64_t off[9];
+    off[0] = 0;
+    for (size_t i = 0; i < 8; i++) {
+        hex_to(leaves_hex[i], buf + off[i]);
+        off[i + 1] = off[i] + strlen(leaves_hex[i]) / 2;
+    }
+    uint8_t *exact = exact_copy(buf, (size_t)off[8]);
+    for (size_t n = 1; n <= 8; n++) {
+        uint8_t want[32], got[32];
+        hex_to(roots_hex[n - 1], want);
+        CHECK(es_merkle_root(exact, (size_t)off[8], off, n, got) == 0, "ct root rc");
+        CHECK(memcmp(got, want, 32) == 0, "CT reference root of %zu leaves", n);
+    }
+    free(exact);
+}
+
 static void test_merkle(void) {
     enum { MAXN = 140 };
     uint64_t off[MAXN + 1];
@@ -453,6 +485,7 @@ int main(void) {
     test_variants_agree();
     test_many();
     test_bad_arguments();
+    test_merkle_known_roots();
     test_merkle();
     test_merkle_large();
     test_merkle_suffixed();
