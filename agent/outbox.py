@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ ZERO_HASH = bytes(32)
 BOOTS_KEPT_PER_DEVICE = 8
 # Space kept inside the database file for sealing when the disk is full (see Outbox).
 DEFAULT_RESERVE_BYTES = 256 * 1024
+RESERVE_RETRY_S = 1.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -134,6 +136,7 @@ class Outbox:
         self.max_bytes = max_bytes
         self.reserve_bytes = reserve_bytes
         self._reserve_ok = False
+        self._reserve_failed_at: float | None = None
         try:
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -453,17 +456,25 @@ class Outbox:
             self._db.execute("PRAGMA synchronous=FULL")
         self._bytes -= int(sizes[0])
         self._batches -= int(sizes[1])
-        self.restore_reserve()  # the space just freed goes to the reserve first
+        self.restore_reserve(force=True)  # the space just freed goes to the reserve first
         return int(sizes[1])
 
     @property
     def has_reserve(self) -> bool:
         return bool(self._db.execute("SELECT COUNT(*) FROM reserve").fetchone()[0])
 
-    def restore_reserve(self) -> bool:
-        """(Re)allocate the sealing reserve if it is missing; False if there is no room yet."""
+    def restore_reserve(self, *, force: bool = False) -> bool:
+        """(Re)allocate the sealing reserve if it is missing; False if there is no room yet.
+
+        After a failed attempt the next one waits a second (each costs a transaction)
+        unless ``force`` says space was just freed.
+        """
         if self.reserve_bytes <= 0 or self._reserve_ok:
             return True
+        now = time.monotonic()
+        failed = self._reserve_failed_at
+        if not force and failed is not None and now - failed < RESERVE_RETRY_S:
+            return False
         if self.has_reserve:
             self._reserve_ok = True
             return True
@@ -475,10 +486,15 @@ class Outbox:
                 )
         except sqlite3.Error as exc:
             if _is_disk_full(exc):
-                log.warning("outbox %s: no room yet to restore the sealing reserve", self.path)
+                if failed is None:
+                    log.warning(
+                        "outbox %s: disk full; no room yet for the sealing reserve", self.path
+                    )
+                self._reserve_failed_at = now
                 return False
             raise
         self._reserve_ok = True
+        self._reserve_failed_at = None
         return True
 
 
