@@ -1,4 +1,5 @@
-"""The native C core and its C tests, cross-built for aarch64 and armv7, pass under qemu-user.
+"""The native C core and its C tests, cross-built for aarch64 and armv7, pass under qemu-user
+(and, built against musl libc, natively).
 
 This runs scripts/cross-test (which see) and checks not only that it passed but
 that it covered what it exists for: the ARMv8 SHA-256 instructions were chosen on
@@ -22,6 +23,7 @@ SCRIPT = ROOT / "scripts" / "cross-test"
 TOOLS = {
     "aarch64-linux-gnu-gcc": "gcc-aarch64-linux-gnu",
     "arm-linux-gnueabihf-gcc": "gcc-arm-linux-gnueabihf",
+    "musl-gcc": "musl-tools",
     "qemu-aarch64": "qemu-user",
     "qemu-arm": "qemu-user",
 }
@@ -62,12 +64,19 @@ def test_aarch64_portable_fallback_also_passes(cross_run: str) -> None:
     assert "sha256_active=portable" in line, line
 
 
+def test_musl_build_runs_natively(cross_run: str) -> None:
+    """musl libc (Alpine, musllinux wheels): the same core and tests, built with musl-gcc."""
+    line = _line(cross_run, r"^PASS musl +cross_probe \[default dispatch\]")
+    assert "field=fe51" in line, line
+    _line(cross_run, r"^PASS musl +cross_probe \[EDGESEAL_SHA256=portable\].*sha256_active=portable")
+
+
 def test_armv7_uses_the_32_bit_field(cross_run: str) -> None:
     line = _line(cross_run, r"^PASS armv7 +cross_probe")
     assert "field=fe25" in line and "pointer_bits=32" in line, line
 
 
-@pytest.mark.parametrize("target", ["aarch64", "armv7"])
+@pytest.mark.parametrize("target", ["aarch64", "armv7", "musl"])
 @pytest.mark.parametrize("test", ["test_hashing", "test_ed25519", "test_fb_core"])
 def test_c_tests_pass_on_target(cross_run: str, target: str, test: str) -> None:
     _line(cross_run, rf"^PASS {target} +build {test}\b")
