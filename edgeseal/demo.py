@@ -565,9 +565,20 @@ def run(args: argparse.Namespace) -> int:
     for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     own_dir = settings.workdir is None
+    if settings.workdir is not None and settings.workdir.exists() and (
+        not settings.workdir.is_dir() or any(settings.workdir.iterdir())
+    ):
+        # A previous run's key, outbox and store would not match a new gateway key.
+        print(f"edgeseal demo: --workdir {settings.workdir} is not an empty directory; "
+              "give a new or empty one", file=sys.stderr)
+        return EXIT_STARTUP
     workdir = Path(tempfile.mkdtemp(prefix="edgeseal-demo-")) if own_dir else settings.workdir
     assert workdir is not None
-    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"edgeseal demo: cannot create --workdir {workdir}: {exc.strerror}", file=sys.stderr)
+        return EXIT_STARTUP
     previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         return _run(settings, workdir)
@@ -670,6 +681,9 @@ def _run(settings: DemoSettings, workdir: Path) -> int:
         print("\nedgeseal demo: interrupted: stopping every process it started", file=sys.stderr)
         status = EXIT_INTERRUPTED
     except DemoError as exc:
+        print(f"\nedgeseal demo: {exc}", file=sys.stderr)
+        status = EXIT_FAILED
+    except OSError as exc:  # a full disk, a vanished directory: say what, not a traceback
         print(f"\nedgeseal demo: {exc}", file=sys.stderr)
         status = EXIT_FAILED
     finally:

@@ -150,6 +150,18 @@ def test_bad_arguments_are_refused_clearly(tmp_path: Path, argv: list[str], mess
     assert not _processes_using(tmp_path / "demo")
 
 
+def test_a_used_workdir_is_refused(tmp_path: Path) -> None:
+    """A previous run's key and stores would not match a new gateway: say so, touch nothing."""
+    workdir = tmp_path / "demo"
+    workdir.mkdir()
+    (workdir / "gateway.key").write_text("from an earlier run")
+    proc = subprocess.run(_demo(workdir, "--seconds", "1"), capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 2
+    assert "not an empty directory" in proc.stderr, proc.stderr
+    assert (workdir / "gateway.key").read_text() == "from an earlier run"
+
+
 def test_embedded_broker_carries_qos1_and_stops(tmp_path: Path) -> None:
     broker = EmbeddedBroker()
     broker.start()
