@@ -103,6 +103,10 @@ class MosquittoBroker:
             "log_type warning",
             "log_type notice",
         ]
+        if os.geteuid() == 0:
+            # As root mosquitto drops to the 'mosquitto' user, which cannot write its
+            # persistence file into our private work directory; stay as we are.
+            lines.append("user root")
         conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return conf
 
