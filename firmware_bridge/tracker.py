@@ -56,6 +56,7 @@ class Actions:
     events: list[Reading | Gap] = field(default_factory=list)
     send: list[Outgoing] = field(default_factory=list)
     duplicates: int = 0
+    stale: int = 0  # frames of a boot the device has already left
 
 
 @dataclass
@@ -84,13 +85,18 @@ class SequenceTracker:
     probe_interval: float = 0.5
     max_requests: int = 16
     max_scan: int = 4096
+    closed_boots: int = 16
     _boots: dict[int, _Boot] = field(default_factory=dict)
+    _closed: dict[int, dict[int, int]] = field(default_factory=dict)
+    """device -> {closed boot_id: first seq not accounted for}, oldest first"""
 
     # -- inputs ---------------------------------------------------------------
 
     def reading(self, r: Reading, now: float) -> Actions:
         act = Actions()
         b = self._boot_for(r.device_id, r.boot_id, act)
+        if b is None:
+            return act
         b.highest_known = max(b.highest_known, r.seq)
         self._maybe_probe(r.device_id, b, now, act)
         if b.next_expected is None:
@@ -120,6 +126,8 @@ class SequenceTracker:
     def heartbeat(self, hb: Heartbeat, now: float) -> Actions:
         act = Actions()
         b = self._boot_for(hb.device_id, hb.boot_id, act)
+        if b is None:
+            return act
         b.highest_known = max(b.highest_known, hb.newest_seq)
         self._maybe_probe(hb.device_id, b, now, act)
         self._ring_starts_at(hb.device_id, b, hb.oldest_held, act)
@@ -129,17 +137,29 @@ class SequenceTracker:
     def hello(self, h: Hello, now: float) -> Actions:
         act = Actions()
         current = self._boots.get(h.device_id)
+        if h.boot_id in self._closed.get(h.device_id, ()):
+            act.stale += 1
+            return act
         resumed = self.resume_from.get((h.device_id, h.prev_boot_id))
         if current is None and resumed is not None and h.prev_boot_id != h.boot_id:
             # The device rebooted while this gateway was down: what the agent had
             # not stored of the previous boot is gone.
             if h.prev_newest_seq > resumed:
                 act.events.append(Gap(h.device_id, h.prev_boot_id, resumed + 1, h.prev_newest_seq + 1))
+        closed = self._closed.get(h.device_id, {})
+        end = closed.get(h.prev_boot_id)
+        if end is not None and h.prev_newest_seq >= end:
+            # The boot was closed on a frame of this one (its HELLO was lost), before
+            # the gateway knew how far it got: report the tail now.
+            act.events.append(Gap(h.device_id, h.prev_boot_id, end, h.prev_newest_seq + 1))
+            closed[h.prev_boot_id] = h.prev_newest_seq + 1
         if current is not None and current.boot_id != h.boot_id and h.prev_boot_id == current.boot_id:
             # The device remembers how far its previous boot got: readings
             # beyond what arrived died with that boot's RAM.
             current.highest_known = max(current.highest_known, h.prev_newest_seq)
         b = self._boot_for(h.device_id, h.boot_id, act)
+        if b is None:
+            return act
         b.hello_seen = True
         self._ring_starts_at(h.device_id, b, h.first_seq, act)
         self._maybe_request(h.device_id, b, now, act)
@@ -167,13 +187,27 @@ class SequenceTracker:
 
     # -- internals ------------------------------------------------------------
 
-    def _boot_for(self, device_id: int, boot_id: int, act: Actions) -> _Boot:
+    def _boot_for(self, device_id: int, boot_id: int, act: Actions) -> _Boot | None:
+        """The state of (device, boot); None for a boot the device has already left.
+
+        A closed boot is never reopened: its frames can only be stale (e.g. from a
+        buffer that outlived a reboot), and reopening it would deliver its readings
+        a second time. (A new boot drawing one of the last few random boot_ids,
+        chance ~16 in 2^32, would be ignored until the next reboot.)
+        """
         old = self._boots.get(device_id)
         if old is not None and old.boot_id == boot_id:
             return old
+        closed = self._closed.setdefault(device_id, {})
+        if boot_id in closed:
+            act.stale += 1
+            return None
         if old is not None:
             logger.info("device %08x rebooted: boot %08x -> %08x", device_id, old.boot_id, boot_id)
             self._close(device_id, old, act)
+            closed[old.boot_id] = old.highest_known + 1
+            if len(closed) > self.closed_boots:
+                del closed[next(iter(closed))]
         resume = self.resume_from.get((device_id, boot_id))
         if resume is not None:
             b = _Boot(boot_id, resume + 1, highest_known=resume, acked=resume)

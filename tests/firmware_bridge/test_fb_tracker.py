@@ -160,3 +160,20 @@ def test_reconnect_asks_for_everything_from_the_next_expected_seq() -> None:
     t.reading(rd(1), 0)
     assert t.reconnected(DEV, 0).send == [Resend(DEV, 7, 2, 0xFFFF)]
     assert SequenceTracker().reconnected(DEV, 0).send == []  # unknown device: nothing to ask
+
+
+def test_a_closed_boot_is_never_reopened() -> None:
+    t = synced(7)
+    t.reading(rd(1), 0)
+    t.hello(hello(8, prev_boot=7, prev_newest=1), 0)
+    act = t.reading(rd(2), 0)  # a stale frame of boot 7 after boot 8 began
+    assert act.events == [] and act.stale == 1
+    assert t.next_expected(DEV) == (8, 1)
+
+
+def test_lost_hello_tail_is_reported_when_a_later_hello_arrives() -> None:
+    t = synced(7)
+    t.reading(rd(1), 0)
+    t.reading(rd(1, boot=8), 0)  # boot 8 seen first through a reading: boot 7 closed at 1
+    act = t.hello(hello(8, prev_boot=7, prev_newest=4), 0)
+    assert Gap(DEV, 7, 2, 5) in act.events
