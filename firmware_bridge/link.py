@@ -87,6 +87,7 @@ class LinkStats:
     bad_messages: int = 0
     rejected_auth: int = 0
     duplicates: int = 0
+    stale: int = 0
     opens: int = 0
 
 
@@ -342,7 +343,7 @@ class DeviceLinks:
                 return
             # Emit under the lock so events of one device keep their order
             # even if it hops between ports.
-            if isinstance(msg, Hello):
+            if isinstance(msg, Hello) and not act.stale:
                 logger.info("device %08x on %s: boot %08x, firmware %s",
                             msg.device_id, worker.label, msg.boot_id, msg.firmware_version)
                 self._emit(DeviceHello(worker.label, msg.device_id, msg.boot_id,
@@ -350,9 +351,10 @@ class DeviceLinks:
                                        msg.first_seq))
             self._emit_actions(worker, act)
         worker.stats.duplicates += act.duplicates
+        worker.stats.stale += act.stale
         for out in act.send:
             self._send(worker, out)
-        if isinstance(msg, Hello):
+        if isinstance(msg, Hello) and not act.stale:
             worker.send(TimeSync(msg.device_id, msg.boot_id, int(time.time() * 1000)))
 
     def _reconnected(self, worker: _PortWorker) -> None:
