@@ -53,15 +53,31 @@ def sim_value(boot_id: int, seq: int) -> int:
     return ((seq * 7919 + boot_id) % 2_000_001) - 1_000_000
 
 
-def sim_channel(seq: int, channels: int) -> int:
-    return (seq - 1) % channels + 1
+def sim_channel(seq: int, channels: int | tuple[int, ...]) -> int:
+    """The channel of a seq: round robin over the channel set (an int n means 1..n)."""
+    chans = tuple(range(1, channels + 1)) if isinstance(channels, int) else channels
+    return chans[(seq - 1) % len(chans)]
+
+
+def parse_channels(text: str) -> tuple[int, ...]:
+    """``--channels``: a count ("3" = channels 1, 2, 3) or a list ("1,4,9")."""
+    try:
+        if "," in text:
+            chans = tuple(int(c, 0) for c in text.split(",") if c.strip())
+        else:
+            chans = tuple(range(1, int(text, 0) + 1))
+    except ValueError:
+        raise ValueError(f"--channels takes a count or a comma-separated list, got {text!r}") from None
+    if not chans or any(not 0 <= c <= 0xFFFF for c in chans) or len(set(chans)) != len(chans):
+        raise ValueError(f"--channels must name 1 or more distinct channels in 0..65535, got {text!r}")
+    return chans
 
 
 @dataclass(frozen=True)
 class SimConfig:
     device_id: int = 1
     boot_id: int | None = None
-    channels: int = 3
+    channels: tuple[int, ...] = (1, 2, 3)
     rate: float = 10.0
     count: int | None = None
     link: str | None = None
@@ -86,8 +102,8 @@ class SimConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.device_id <= 0xFFFFFFFF:
             raise ValueError("device id must fit in u32")
-        if self.channels < 1 or self.channels > 0xFFFF:
-            raise ValueError("channels must be 1..65535")
+        if not self.channels or any(not 0 <= c <= 0xFFFF for c in self.channels):
+            raise ValueError("channels must be 1 or more channel numbers in 0..65535")
         if self.rate < 0:
             raise ValueError("rate must be >= 0 (0 = as fast as the link allows)")
         for name in ("corrupt", "drop", "duplicate"):
@@ -455,7 +471,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device-id", type=lambda s: int(s, 0), default=1, help="u32 device id")
     parser.add_argument("--boot-id", type=lambda s: int(s, 0), default=None,
                         help="first boot id (default random)")
-    parser.add_argument("--channels", type=int, default=3, help="sensor channels (default 3)")
+    parser.add_argument("--channels", default="3",
+                        help="channel set: a count (3 = channels 1,2,3) or a list like 1,4,9")
     parser.add_argument("--rate", type=float, default=10.0,
                         help="readings per second over all channels; 0 = as fast as the link allows")
     parser.add_argument("--count", type=int, default=None, help="stop sampling after N readings")
@@ -500,7 +517,8 @@ def _config_from(args: argparse.Namespace) -> SimConfig:
     except ValueError:
         raise ValueError("--key and --public-key take hex digits") from None
     return SimConfig(
-        device_id=args.device_id, boot_id=args.boot_id, channels=args.channels, rate=args.rate,
+        device_id=args.device_id, boot_id=args.boot_id, channels=parse_channels(args.channels),
+        rate=args.rate,
         count=args.count, link=args.link, corrupt=args.corrupt, drop=args.drop,
         duplicate=args.duplicate, rx_faults=args.rx_faults, disconnect_every=args.disconnect_every,
         disconnect_for=args.disconnect_for, reboot_every=args.reboot_every,

@@ -17,7 +17,7 @@ from firmware_bridge.simulate import sim_channel, sim_value
 from firmware_bridge.testing import simulated_device
 
 
-def _check_content(readings: list[Reading], channels: int = 3) -> None:
+def _check_content(readings: list[Reading], channels: int | tuple[int, ...] = 3) -> None:
     for r in readings:
         assert r.mantissa == sim_value(r.boot_id, r.seq)
         assert r.channel == sim_channel(r.seq, channels)
@@ -29,12 +29,14 @@ def test_readings_arrive_once_in_order_with_hello(tmp_path: Path) -> None:
     # reused by another process's pty once the simulator exits, and a reopening
     # DeviceLinks would then grab it.
     with simulated_device(device_id=0xD1, rate=0, count=500, exit_when_done=True, seed=3,
-                          firmware="2.5.9", link=tmp_path / "tty", public_key="ab" * 32) as dev:
+                          firmware="2.5.9", link=tmp_path / "tty", public_key="ab" * 32,
+                          channels="5,7,9") as dev:
         with DeviceLinks([PortConfig(dev.port, name="dev1")]) as links:
             got = collect(links, lambda g: len(g.readings) >= 500, deadline=60)
             assert dev.wait(30) == 0
     assert [r.seq for r in got.readings] == list(range(1, 501))
-    _check_content(got.readings)
+    _check_content(got.readings, (5, 7, 9))
+    assert {r.channel for r in got.readings} == {5, 7, 9}
     assert got.status[0].up and got.status[0].port == "dev1"
     assert got.hellos[0].device_id == 0xD1 and got.hellos[0].firmware_version == "2.5.9"
     assert got.hellos[0].public_key == b"\xab" * 32

@@ -73,3 +73,10 @@ def test_bad_public_key_is_a_clear_error() -> None:
     assert run.returncode == 2 and "--public-key must be 32 bytes" in run.stderr
     run = _run("-m", "firmware_bridge.simulate", "--key", "zz")
     assert run.returncode == 2 and "take hex digits" in run.stderr
+
+
+def test_bad_channel_set_is_a_clear_error() -> None:
+    run = _run("-m", "firmware_bridge.simulate", "--channels", "1,1")
+    assert run.returncode == 2 and "distinct channels" in run.stderr
+    run = _run("-m", "firmware_bridge.simulate", "--channels", "x")
+    assert run.returncode == 2 and "count or a comma-separated list" in run.stderr
