@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware_bridge._fbcore import ffi, lib
+try:
+    from firmware_bridge._fbcore import ffi, lib
+except ImportError as exc:  # pragma: no cover - depends on the build
+    raise ImportError(
+        "firmware_bridge's C core (firmware_bridge._fbcore) is not built: run "
+        "'pip install -e .' or 'python3 firmware_bridge/build_ffi.py'"
+    ) from exc
 from firmware_bridge.frame import DROP_REASONS, Frame
 from firmware_bridge.messages import Reading
 
