@@ -211,6 +211,7 @@ class SimulatedDevice:
         self.next_to_send = 1
         self.boot_time = time.monotonic()
         self.clock_offset_ms: int | None = None
+        self.hello_confirmed = False  # the gateway answers HELLO with TIME
         self.rto = self.cfg.retransmit_timeout
         self.last_progress = time.monotonic()
         self.prev = prev
@@ -294,6 +295,7 @@ class SimulatedDevice:
         elif frame.type == MsgType.TIME and len(frame.payload) == 8:
             unix_ms = int.from_bytes(frame.payload, "little")
             self.clock_offset_ms = unix_ms - self._uptime_ms()
+            self.hello_confirmed = True
             self._send_heartbeat()
 
     # -- the pty ("UART") -------------------------------------------------------
@@ -412,6 +414,10 @@ class SimulatedDevice:
                 self.last_progress = now
                 self.rto = min(self.rto * 2, 2.0)
             if now >= next_hb:
+                # HELLO carries the previous boot's end: repeat it until the
+                # gateway's TIME shows it arrived.
+                if not self.hello_confirmed:
+                    self._send_hello()
                 self._send_heartbeat()
                 next_hb = now + cfg.heartbeat
             done = cfg.count is not None and self.total_generated >= cfg.count and self.ring.count == 0
