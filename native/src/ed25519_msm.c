@@ -14,8 +14,11 @@
  *
  * es_msm_vartime splits the terms by scalar length: in batch verification the
  * n R-terms carry 128-bit coefficients while only the (merged) key terms and
- * the base point carry full 253-bit scalars, so the long terms get their own
- * (shorter) multiplication instead of lengthening every window loop.
+ * the base point carry full 253-bit scalars, so a few long terms get their own
+ * Straus multiplication instead of lengthening every window loop; when there
+ * are many (one key per item) one Pippenger covers all terms. The bucket
+ * phase of Pippenger has an AVX-512 IFMA variant (ed25519_msm_ifma.c), used
+ * for affine points when the CPU has it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +27,10 @@
 
 #define NAF_WIDTH 5
 #define NAF_TABLE 8 /* odd multiples 1, 3, ..., 2^(w-1) - 1 = 15 */
-#define STRAUS_MAX 48 /* below this many terms Straus beats Pippenger (measured) */
+/* Up to this many terms Straus is used: about bits/6 + 8 additions per point
+ * against ceil(bits/c) * (1 + 2^c / n) for Pippenger, which only wins once
+ * the bucket sums are shared by a few dozen points (cost-model estimate). */
+#define STRAUS_MAX 48
 
 /* Width-w NAF (w <= 8) of a scalar s: digits are 0 or odd with
  * |digit| < 2^(w-1), and any w consecutive digits hold at most one nonzero.
