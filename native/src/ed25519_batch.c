@@ -185,7 +185,7 @@ typedef struct {
 
 /* Decodes count point encodings (RFC 8032 5.1.3 rules, as
  * es_ge_frombytes_vartime) with the exponentiations run side by side
- * (es_fe_pow22523_many: eight at a time with AVX-512 IFMA where available).
+ * (es_fe_pow22523_many: sixteen at a time with AVX-512 IFMA where available).
  * ok[i] = 1 if encs[i] decoded into out[i]. Returns -1 if memory ran out. */
 static int decode_many_vartime(es_ge_p3 *out, uint8_t *ok, const uint8_t *const *encs,
                                size_t count)

@@ -48,7 +48,7 @@ int es_fe_bytes_canonical(const uint8_t s[32]);
 /* out = z^(2^252 - 3) = z^((p-5)/8), used by the square root. */
 void es_fe_pow22523(es_fe *out, const es_fe *z);
 /* out[i] = in[i]^(2^252 - 3) for i < n. allow_simd = 1 lets the 64-bit field
- * run eight at a time with AVX-512 IFMA when the CPU has it (checked at run
+ * run sixteen at a time with AVX-512 IFMA when the CPU has it (checked at run
  * time); 0 forces the portable code (tests compare the two). */
 void es_fe_pow22523_many(es_fe *out, const es_fe *in, size_t n, int allow_simd);
 /* out = 1/z = z^(p-2); out = 0 if z = 0. */

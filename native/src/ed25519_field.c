@@ -49,7 +49,7 @@ void es_fe_pow22523(es_fe *out, const es_fe *z)
 #if !defined(ES_FE25) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define ES_HAVE_IFMA_VARIANT 1
 /* ed25519_fe51_ifma.c */
-void es_fe51_pow22523_x8_ifma(es_fe out[8], const es_fe in[8]);
+void es_fe51_pow22523_x16_ifma(es_fe out[16], const es_fe in[16]);
 int es_fe51_ifma_available(void);
 #endif
 
@@ -107,9 +107,9 @@ void es_fe_pow22523_many(es_fe *out, const es_fe *in, size_t n, int allow_simd)
 #ifdef ES_HAVE_IFMA_VARIANT
     /* The CPU check reads libgcc's/compiler-rt's feature word, filled once at
      * load time; nothing here keeps state of its own. */
-    if (allow_simd && n >= 8 && es_fe51_ifma_available())
-        for (; i + 8 <= n; i += 8)
-            es_fe51_pow22523_x8_ifma(out + i, in + i);
+    if (allow_simd && n >= 16 && es_fe51_ifma_available())
+        for (; i + 16 <= n; i += 16)
+            es_fe51_pow22523_x16_ifma(out + i, in + i);
 #else
     (void)allow_simd;
 #endif
