@@ -20,7 +20,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from edgeseal.demo import EmbeddedBroker, _verifier_speaks_mqtt311
+from edgeseal.demo import EmbeddedBroker
 
 
 def _demo(workdir: Path, *extra: str) -> list[str]:
@@ -194,31 +194,27 @@ def test_embedded_broker_carries_qos1_and_stops(tmp_path: Path) -> None:
 
 
 def test_demo_on_the_embedded_broker(tmp_path: Path) -> None:
-    """The no-mosquitto path: it runs end to end when the verifier can speak MQTT 3.1.1,
-    and otherwise refuses at once, saying why and what to install."""
+    """The no-mosquitto path: agent and verifier on MQTT 3.1.1, end to end."""
     workdir = tmp_path / "demo"
     proc = subprocess.run(_demo(workdir, "--seconds", "5", "--broker", "embedded"),
                           capture_output=True, text=True, timeout=180, check=False)
-    if _verifier_speaks_mqtt311():
-        assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr[-4000:]}"
-        assert "embedded amqtt broker" in proc.stdout and "result: OK" in proc.stdout
-    else:
-        assert proc.returncode == 2, proc.stdout + proc.stderr
-        assert "MQTT 3.1.1 only" in proc.stderr and "apt-get install mosquitto" in proc.stderr
+    out = proc.stdout
+    assert proc.returncode == 0, f"{out}\n{proc.stderr[-4000:]}"
+    assert "broker: embedded amqtt broker (MQTT 3.1.1)" in out
+    assert _number(r"verifier: +(\d+) batches accepted", out) >= 1
+    assert "0 quarantined" in out and "check-receipt: VALID" in out and "result: OK" in out
+    assert 'protocol = "3.1.1"' in (workdir / "agent.toml").read_text()
+    assert 'protocol = "3.1.1"' in (workdir / "verifier.toml").read_text()
     _assert_nothing_left(workdir)
 
 
 def test_auto_falls_back_to_the_embedded_broker_without_mosquitto(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Where mosquitto cannot be found, "auto" picks the embedded broker (or says why not)."""
+    """Where mosquitto cannot be found, "auto" picks the embedded broker."""
     import edgeseal.demo as demo
 
     monkeypatch.setattr(demo, "find_mosquitto", lambda: None)
-    if _verifier_speaks_mqtt311():
-        assert isinstance(demo.choose_broker("auto", tmp_path), EmbeddedBroker)
-    else:
-        with pytest.raises(demo.DemoError, match="MQTT 3.1.1 only"):
-            demo.choose_broker("auto", tmp_path)
+    assert isinstance(demo.choose_broker("auto", tmp_path), EmbeddedBroker)
     with pytest.raises(demo.DemoError, match="mosquitto is not installed"):
         demo.choose_broker("mosquitto", tmp_path)
