@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -71,6 +72,23 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wheels = sorted(out.glob("edgeseal-*.whl"))
     assert len(wheels) == 1, f"expected one edgeseal wheel in {out}, found {wheels}"
     return wheels[0]
+
+
+def test_sdist_holds_every_build_input(tmp_path: Path) -> None:
+    """A wheel built from the sdist (pip on a platform without a wheel) needs all of these."""
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=_IGNORE)
+    _run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir",
+          str(tmp_path / "dist"), str(src)], cwd=tmp_path, env=_clean_env())
+    [sdist] = (tmp_path / "dist").glob("edgeseal-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    needed = {"pyproject.toml", "setup.py", "native/build_ffi.py", "firmware_bridge/build_ffi.py"}
+    for pattern in ("native/src/*.c", "native/src/*.h", "native/include/*.h",
+                    "firmware_bridge/c/*.c", "firmware_bridge/c/*.h"):
+        needed |= {str(p.relative_to(src)) for p in src.glob(pattern)}
+    missing = sorted(needed - names)
+    assert not missing, f"the sdist lacks build inputs (MANIFEST.in?): {missing}"
 
 
 def test_wheel_is_abi3_and_complete(wheel: Path) -> None:
