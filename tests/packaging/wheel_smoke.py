@@ -168,7 +168,13 @@ def check_cli() -> str:
             f"'{exe} --version' gave rc={out.returncode} stdout={out.stdout!r} "
             f"stderr={out.stderr[-500:]!r}"
         )
-    return f"console script {exe.name} --version -> {__version__}"
+    info = subprocess.run([str(exe), "info"], capture_output=True, text=True, timeout=60,
+                          check=False)
+    if info.returncode != 0 or "sha256 variant:" not in info.stdout:
+        raise SmokeFailure(f"'{exe} info' gave rc={info.returncode} stdout={info.stdout!r} "
+                           f"stderr={info.stderr[-500:]!r}")
+    variant = info.stdout.split("sha256 variant:", 1)[1].split()[0]
+    return f"console script: --version -> {__version__}; info -> sha256 variant {variant}"
 
 
 CHECKS: tuple[Callable[[], str], ...] = (
