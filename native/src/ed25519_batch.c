@@ -294,7 +294,7 @@ int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t n_keys, const ui
         for (size_t i = 0; i < n; i++) {
             if (i == 0 || memcmp(refs[i].bytes, refs[i - 1].bytes, 32) != 0) {
                 enc_idx++;
-                if (ok[enc_idx] && !es_ge_is_small_order_vartime(&dec_keys[enc_idx])) {
+                if (ok[enc_idx] && !es_ed25519_small_order_encoding(refs[i].bytes)) {
                     dec_keys[ndistinct] = dec_keys[enc_idx];
                     ok[enc_idx] = 1;
                     ndistinct++;

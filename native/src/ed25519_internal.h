@@ -125,6 +125,8 @@ void es_double_scalarmult_base_vartime(es_ge_p3 *out, const uint8_t a[32], const
 /* k = SHA-512(R || A || M) mod L (RFC 8032 5.1.7 step 2). */
 void es_ed25519_challenge(uint8_t k[32], const uint8_t R[32], const uint8_t A[32],
                           const uint8_t *msg, size_t msg_len);
+/* 1 if s is the canonical encoding of a point of order dividing 8. */
+int es_ed25519_small_order_encoding(const uint8_t s[32]);
 /* Decodes and validates a public key: canonical, on the curve, not of small
  * order. Returns 0 or -1. */
 int es_ed25519_decode_key_vartime(es_ge_p3 *A, const uint8_t pk[32]);

@@ -215,6 +215,39 @@ static void test_wide_scalars(void)
 
 static void test_points(void)
 {
+    /* Small order by table lookup agrees with [8]P = O: every listed
+     * encoding decodes to a point of small order, random points are neither. */
+    {
+        es_ge_p3 gen, P;
+        uint8_t enc[32];
+        /* A point of order 8 (speccheck's small-order key). */
+        static const uint8_t order8[32] = {
+            0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+            0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a};
+        CHECK(es_ge_frombytes_vartime(&gen, order8) == 0, "order-8 point decodes");
+        es_ge_identity(&P);
+        int listed = 0;
+        for (int i = 0; i < 8; i++) {
+            es_ge_tobytes(enc, &P);
+            listed += es_ed25519_small_order_encoding(enc);
+            es_ge_p3 Q;
+            CHECK(es_ge_frombytes_vartime(&Q, enc) == 0 && es_ge_is_small_order_vartime(&Q),
+                  "torsion point %d", i);
+            es_ge_add_p3(&P, &P, &gen);
+        }
+        CHECK(listed == 8, "all eight torsion encodings listed (%d)", listed);
+        CHECK(es_ge_is_identity_vartime(&P), "gen has order 8");
+        for (int i = 0; i < 50; i++) {
+            uint8_t k[32], zero[32] = {0}, wide[64];
+            random_bytes(wide, 64);
+            es_sc_reduce64(k, wide);
+            es_double_scalarmult_base_vartime(&P, zero, &es_ge_base, k);
+            es_ge_add_p3(&P, &P, &gen); /* mixed order: not small */
+            es_ge_tobytes(enc, &P);
+            CHECK(!es_ed25519_small_order_encoding(enc) && !es_ge_is_small_order_vartime(&P),
+                  "mixed-order point is not small");
+        }
+    }
     /* The static table holds [2i + 1]B. */
     es_ge_p3 acc = es_ge_base, b2;
     es_ge_add_p3(&b2, &es_ge_base, &es_ge_base);
