@@ -411,10 +411,13 @@ class Watcher:
 
         batch = SealedBatch.from_payload(payload)
         middle = ReadingRecord.decode(batch.record(batch.count // 2))
+        key = batch.hash.hex()
         with self.progress.lock:
+            if key in self.progress.sample_reading:
+                return  # an exact re-send (after a reconnect): the same batch, counted once
             self.progress.batches_seen += 1
             self.progress.readings_in_batches += batch.count
-            self.progress.sample_reading[batch.hash.hex()] = (
+            self.progress.sample_reading[key] = (
                 middle.device_id, middle.boot_id, middle.device_seq, batch.header.seq)
 
     def _on_verdict(self, verdict: dict[str, Any]) -> None:
@@ -725,16 +728,18 @@ def _wind_down(children: Children, devices: Sequence[Child], agent: Child, metri
     outcome.signed = int(metrics.get("edgeseal_agent_readings_signed_total", 0))
     children.stop(agent, timeout=20.0)  # seals pending readings, waits for PUBACKs
     # Every batch the broker accepted reaches the verifier; wait for its verdicts.
-    _wait_until(lambda: _verdict_count(progress) >= progress.batches_seen > 0, 15.0)
+    _wait_until(lambda: _accepted_count(progress) >= progress.batches_seen > 0, 15.0)
     with progress.lock:
         outcome.published = progress.batches_seen
         outcome.chain_seq = progress.last_accepted_seq
     return outcome
 
 
-def _verdict_count(progress: Progress) -> int:
+def _accepted_count(progress: Progress) -> int:
+    """Verdicts that settle a batch (a duplicate verdict answers a re-send, not a batch)."""
     with progress.lock:
-        return sum(progress.verdicts.values())
+        return sum(n for outcome, n in progress.verdicts.items()
+                   if outcome in ("accepted", "quarantined"))
 
 
 def _receipt(workdir: Path, verifier_toml: Path, public_key: bytes, progress: Progress,
