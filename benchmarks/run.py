@@ -160,11 +160,9 @@ def _version(dist: str) -> str | None:
 
 def _native_variant() -> str | None:
     try:
-        from native import _hashing  # type: ignore[attr-defined]
+        import native
 
-        lib, ffi = _hashing.lib, _hashing.ffi
-        name = lib.es_sha256_variant_name(lib.es_sha256_active_variant())
-        return None if name == ffi.NULL else str(ffi.string(name).decode())
+        return str(native.dispatch_info().active)
     except Exception:  # the report still has value without it; say why in the log
         log.warning("could not ask the native core for its SHA-256 variant", exc_info=True)
         return None

@@ -371,10 +371,11 @@ class Watcher:
 
     def __init__(self, host: str, port: int, progress: Progress) -> None:
         import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
 
         self.progress = progress
         self._subscribed = threading.Event()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="edgeseal-demo-watch",
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="edgeseal-demo-watch",
                                    protocol=mqtt.MQTTv311)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = lambda *_a: self._subscribed.set()
