@@ -475,6 +475,44 @@ static void test_cases(const vcase *cases, size_t n)
         }
 }
 
+/* The eight-lane SHA-512 (AVX-512F, where available) equals the portable one
+ * for every combination of lengths around the block boundaries: with the
+ * 64-byte prefix R || A, messages of 47/48 and 175/176 bytes straddle the
+ * point where the length field no longer fits the last block. */
+static void test_sha512_x8(void)
+{
+#ifdef ES_HAVE_SHA512_X8
+    if (!es_sha512_x8_available())
+        return; /* CPU without AVX-512F: only the portable code runs */
+    static uint8_t data[2048];
+    random_bytes(data, sizeof data);
+    static const size_t lens[] = {0, 1, 46, 47, 48, 49, 63, 64, 111, 112, 175, 176, 177, 300, 1000};
+    const size_t nl = sizeof lens / sizeof *lens;
+    for (size_t trial = 0; trial < 3 * nl; trial++) {
+        const uint8_t *pre[8], *msg[8];
+        size_t pre_len[8], msg_len[8];
+        uint8_t out[8][64];
+        for (int j = 0; j < 8; j++) {
+            pre[j] = data + 3 * (size_t)j + trial;
+            pre_len[j] = 64;
+            msg[j] = data + 500 + 11 * (size_t)j;
+            msg_len[j] = lens[(trial + (size_t)j * (trial / nl + 1)) % nl];
+        }
+        CHECK(es_sha512_x8_avx512(out, pre, pre_len, msg, msg_len) == 0, "sha512 x8 alloc");
+        for (int j = 0; j < 8; j++) {
+            es_sha512_ctx ctx;
+            uint8_t ref[64];
+            es_sha512_init(&ctx);
+            es_sha512_update(&ctx, pre[j], pre_len[j]);
+            es_sha512_update(&ctx, msg[j], msg_len[j]);
+            es_sha512_final(&ctx, ref);
+            CHECK(memcmp(ref, out[j], 64) == 0, "sha512 x8 lane %d, message of %zu bytes", j,
+                  msg_len[j]);
+        }
+    }
+#endif
+}
+
 static void test_bad_arguments(void)
 {
     uint8_t k[32] = {0}, s[64] = {0}, v[2] = {7, 7};
@@ -503,6 +541,7 @@ int main(int argc, char **argv)
     test_points();
     test_pippenger_widths();
     test_bad_arguments();
+    test_sha512_x8();
     size_t n = 0;
     vcase *cases = load_cases(argv[1], &n);
     if (!cases || n == 0) {

@@ -1,0 +1,167 @@
+/* Eight SHA-512 computations at once with AVX-512F (FIPS 180-4 6.4), for the
+ * challenges k = SHA-512(R || A || M) of a batch: lane j of every vector is
+ * message j. Messages are copied into a scratch area already padded
+ * (FIPS 180-4 5.1.2), decoded to big-endian words and transposed, so each
+ * round is plain vector arithmetic; a lane whose message has fewer blocks
+ * keeps its state through the extra blocks (masked update). Used through
+ * es_sha512_x8 only when the CPU has AVX-512F; the portable code in
+ * sha512_portable.c is the reference (tests compare the two).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "es_sha512.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f")))
+
+static const uint64_t K[80] = {
+    0x428a2f98d728ae22ULL, 0x7137449123ef65cdULL, 0xb5c0fbcfec4d3b2fULL, 0xe9b5dba58189dbbcULL,
+    0x3956c25bf348b538ULL, 0x59f111f1b605d019ULL, 0x923f82a4af194f9bULL, 0xab1c5ed5da6d8118ULL,
+    0xd807aa98a3030242ULL, 0x12835b0145706fbeULL, 0x243185be4ee4b28cULL, 0x550c7dc3d5ffb4e2ULL,
+    0x72be5d74f27b896fULL, 0x80deb1fe3b1696b1ULL, 0x9bdc06a725c71235ULL, 0xc19bf174cf692694ULL,
+    0xe49b69c19ef14ad2ULL, 0xefbe4786384f25e3ULL, 0x0fc19dc68b8cd5b5ULL, 0x240ca1cc77ac9c65ULL,
+    0x2de92c6f592b0275ULL, 0x4a7484aa6ea6e483ULL, 0x5cb0a9dcbd41fbd4ULL, 0x76f988da831153b5ULL,
+    0x983e5152ee66dfabULL, 0xa831c66d2db43210ULL, 0xb00327c898fb213fULL, 0xbf597fc7beef0ee4ULL,
+    0xc6e00bf33da88fc2ULL, 0xd5a79147930aa725ULL, 0x06ca6351e003826fULL, 0x142929670a0e6e70ULL,
+    0x27b70a8546d22ffcULL, 0x2e1b21385c26c926ULL, 0x4d2c6dfc5ac42aedULL, 0x53380d139d95b3dfULL,
+    0x650a73548baf63deULL, 0x766a0abb3c77b2a8ULL, 0x81c2c92e47edaee6ULL, 0x92722c851482353bULL,
+    0xa2bfe8a14cf10364ULL, 0xa81a664bbc423001ULL, 0xc24b8b70d0f89791ULL, 0xc76c51a30654be30ULL,
+    0xd192e819d6ef5218ULL, 0xd69906245565a910ULL, 0xf40e35855771202aULL, 0x106aa07032bbd1b8ULL,
+    0x19a4c116b8d2d0c8ULL, 0x1e376c085141ab53ULL, 0x2748774cdf8eeb99ULL, 0x34b0bcb5e19b48a8ULL,
+    0x391c0cb3c5c95a63ULL, 0x4ed8aa4ae3418acbULL, 0x5b9cca4f7763e373ULL, 0x682e6ff3d6b2b8a3ULL,
+    0x748f82ee5defb2fcULL, 0x78a5636f43172f60ULL, 0x84c87814a1f0ab72ULL, 0x8cc702081a6439ecULL,
+    0x90befffa23631e28ULL, 0xa4506cebde82bde9ULL, 0xbef9a3f7b2c67915ULL, 0xc67178f2e372532bULL,
+    0xca273eceea26619cULL, 0xd186b8c721c0c207ULL, 0xeada7dd6cde0eb1eULL, 0xf57d4f7fee6ed178ULL,
+    0x06f067aa72176fbaULL, 0x0a637dc5a2c898a6ULL, 0x113f9804bef90daeULL, 0x1b710b35131c471bULL,
+    0x28db77f523047d84ULL, 0x32caab7b40c72493ULL, 0x3c9ebe0a15c9bebcULL, 0x431d67c49c100d4cULL,
+    0x4cc5d4becb3e42b6ULL, 0x597f299cfc657e2aULL, 0x5fcb6fab3ad6faecULL, 0x6c44198c4a475817ULL,
+};
+
+static const uint64_t IV[8] = {
+    0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL, 0xa54ff53a5f1d36f1ULL,
+    0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL, 0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL,
+};
+
+/* Byte i of the padded message (parts[0] || parts[1] || 0x80 || 0.. || bitlen). */
+static uint8_t padded_byte(const uint8_t *p0, size_t n0, const uint8_t *p1, size_t n1,
+                           size_t total_blocks, size_t i)
+{
+    const size_t n = n0 + n1, end = 128 * total_blocks;
+    if (i < n0)
+        return p0[i];
+    if (i < n)
+        return p1[i - n0];
+    if (i == n)
+        return 0x80;
+    if (i >= end - 8) { /* low 64 bits of the bit length; the high 64 are 0 here */
+        const uint64_t bits = (uint64_t)n << 3;
+        return (uint8_t)(bits >> (8 * (end - 1 - i)));
+    }
+    return 0;
+}
+
+int es_sha512_x8_available(void)
+{
+    const char *wanted = getenv("EDGESEAL_ED25519");
+    if (wanted && strcmp(wanted, "portable") == 0)
+        return 0;
+    return __builtin_cpu_supports("avx512f");
+}
+
+#define ROR(x, n) _mm512_ror_epi64((x), (n))
+
+AVX512 int es_sha512_x8_avx512(uint8_t out[8][64], const uint8_t *const prefix[8],
+                               const size_t prefix_len[8], const uint8_t *const msg[8],
+                               const size_t msg_len[8])
+{
+    size_t blocks[8], max_blocks = 0;
+    for (int j = 0; j < 8; j++) {
+        /* message + 0x80 + 16-byte length, rounded up to 128-byte blocks */
+        blocks[j] = (prefix_len[j] + msg_len[j] + 17 + 127) / 128;
+        if (blocks[j] > max_blocks)
+            max_blocks = blocks[j];
+    }
+    /* words[b][t][j]: word t of block b of lane j, big-endian decoded. */
+    uint64_t *words = malloc(max_blocks * 16 * 8 * sizeof *words);
+    if (!words)
+        return -1;
+    for (int j = 0; j < 8; j++) {
+        const uint8_t *p0 = prefix[j], *p1 = msg[j];
+        const size_t n0 = prefix_len[j], n1 = msg_len[j];
+        for (size_t b = 0; b < max_blocks; b++)
+            for (int t = 0; t < 16; t++) {
+                uint64_t w = 0;
+                if (b < blocks[j]) {
+                    const size_t base = 128 * b + 8 * (size_t)t;
+                    if (base + 8 <= n0) { /* fast path inside the prefix */
+                        for (int k = 0; k < 8; k++)
+                            w = (w << 8) | p0[base + (size_t)k];
+                    } else if (base >= n0 && base + 8 <= n0 + n1) { /* inside the message */
+                        for (int k = 0; k < 8; k++)
+                            w = (w << 8) | p1[base - n0 + (size_t)k];
+                    } else {
+                        for (int k = 0; k < 8; k++)
+                            w = (w << 8) | padded_byte(p0, n0, p1, n1, blocks[j], base + (size_t)k);
+                    }
+                }
+                words[(b * 16 + (size_t)t) * 8 + (size_t)j] = w;
+            }
+    }
+
+    __m512i h[8];
+    for (int i = 0; i < 8; i++)
+        h[i] = _mm512_set1_epi64((long long)IV[i]);
+    for (size_t b = 0; b < max_blocks; b++) {
+        __mmask8 active = 0;
+        for (int j = 0; j < 8; j++)
+            if (b < blocks[j])
+                active |= (__mmask8)(1u << j);
+        __m512i w[80];
+        for (int t = 0; t < 16; t++)
+            w[t] = _mm512_loadu_si512((const void *)&words[(b * 16 + (size_t)t) * 8]);
+        for (int t = 16; t < 80; t++) {
+            const __m512i s0 = _mm512_xor_si512(_mm512_xor_si512(ROR(w[t - 15], 1), ROR(w[t - 15], 8)),
+                                                _mm512_srli_epi64(w[t - 15], 7));
+            const __m512i s1 = _mm512_xor_si512(_mm512_xor_si512(ROR(w[t - 2], 19), ROR(w[t - 2], 61)),
+                                                _mm512_srli_epi64(w[t - 2], 6));
+            w[t] = _mm512_add_epi64(_mm512_add_epi64(w[t - 16], s0), _mm512_add_epi64(w[t - 7], s1));
+        }
+        __m512i a = h[0], bb = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+        for (int t = 0; t < 80; t++) {
+            const __m512i S1 = _mm512_xor_si512(_mm512_xor_si512(ROR(e, 14), ROR(e, 18)), ROR(e, 41));
+            const __m512i ch = _mm512_ternarylogic_epi64(e, f, g, 0xCA);   /* e ? f : g */
+            const __m512i t1 = _mm512_add_epi64(
+                _mm512_add_epi64(hh, S1),
+                _mm512_add_epi64(ch, _mm512_add_epi64(_mm512_set1_epi64((long long)K[t]), w[t])));
+            const __m512i S0 = _mm512_xor_si512(_mm512_xor_si512(ROR(a, 28), ROR(a, 34)), ROR(a, 39));
+            const __m512i maj = _mm512_ternarylogic_epi64(a, bb, c, 0xE8); /* majority */
+            const __m512i t2 = _mm512_add_epi64(S0, maj);
+            hh = g;
+            g = f;
+            f = e;
+            e = _mm512_add_epi64(d, t1);
+            d = c;
+            c = bb;
+            bb = a;
+            a = _mm512_add_epi64(t1, t2);
+        }
+        const __m512i v[8] = {a, bb, c, d, e, f, g, hh};
+        for (int i = 0; i < 8; i++) /* lanes past their last block keep their state */
+            h[i] = _mm512_mask_add_epi64(h[i], active, h[i], v[i]);
+    }
+    free(words);
+    for (int i = 0; i < 8; i++) {
+        uint64_t lane[8];
+        _mm512_storeu_si512((void *)lane, h[i]);
+        for (int j = 0; j < 8; j++)
+            for (int k = 0; k < 8; k++)
+                out[j][8 * i + k] = (uint8_t)(lane[j] >> (56 - 8 * k));
+    }
+    return 0;
+}
+
+#endif
