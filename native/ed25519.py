@@ -52,12 +52,17 @@ _SIZE_T_TYPECODE = "Q" if ffi.sizeof("size_t") == 8 else "I"
 
 
 def implementation() -> str:
-    """Which code runs batch verification here: "avx512ifma" or "portable".
+    """Which code runs batch verification here: "avx512ifma", "avx512f" or "portable".
 
-    The IFMA code is chosen at run time when the CPU supports it;
-    ``EDGESEAL_ED25519=portable`` in the environment forces the portable code.
+    "avx512ifma": decoding, Pippenger and the challenge hashes use AVX-512
+    (IFMA and F); "avx512f": only the hashes (a CPU without IFMA); "portable":
+    plain C. Chosen at run time from the CPU; ``EDGESEAL_ED25519=portable`` in
+    the environment forces the portable code.
     """
-    return "avx512ifma" if lib.es_ed25519_simd_in_use() else "portable"
+    flags = int(lib.es_ed25519_simd_in_use())
+    if flags & 1:
+        return "avx512ifma"
+    return "avx512f" if flags & 2 else "portable"
 
 
 def verify(public_key: BytesLike, message: BytesLike, signature: BytesLike) -> bool:

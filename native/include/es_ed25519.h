@@ -46,7 +46,8 @@ int es_ed25519_prepare_key_vartime(const uint8_t *public_key, uint8_t *prepared)
 int es_ed25519_verify_prepared_vartime(const uint8_t *prepared, const uint8_t *msg,
                                        size_t msg_len, const uint8_t *signature);
 
-/* 1 if batches use the AVX-512 IFMA code on this CPU, 0 if the portable code.
+/* Vector code batches use on this CPU: bit 0 = AVX-512 IFMA (decoding,
+ * Pippenger), bit 1 = AVX-512F (challenge hashes); 0 = portable code only.
  * EDGESEAL_ED25519=portable in the environment forces the portable code. */
 int es_ed25519_simd_in_use(void);
 /* ES_CDEF_END */

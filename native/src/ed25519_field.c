@@ -2,6 +2,7 @@
  * exponentiation chains, comparisons and the canonical-encoding test. */
 #include "ed25519_fe.h"
 #include "es_ed25519.h"
+#include "es_sha512.h"
 
 static void sq_times(es_fe *out, const es_fe *z, int n)
 {
@@ -121,11 +122,16 @@ void es_fe_pow22523_many(es_fe *out, const es_fe *in, size_t n, int allow_simd)
 
 int es_ed25519_simd_in_use(void)
 {
+    int flags = 0;
 #ifdef ES_HAVE_IFMA_VARIANT
-    return es_fe51_ifma_available();
-#else
-    return 0;
+    if (es_fe51_ifma_available())
+        flags |= 1;
 #endif
+#ifdef ES_HAVE_SHA512_X8
+    if (es_sha512_x8_available())
+        flags |= 2;
+#endif
+    return flags;
 }
 
 void es_fe_invert(es_fe *out, const es_fe *z)
