@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import native
 from agent.batch import SealedBatch
-from agent.record import FormatError, ReadingRecord
+from agent.record import BadRecord, RecordColumns, decode_many
 from verifier.verdict import Reason
 
 # Given the public key and the batch, return the indices of readings whose signature
@@ -79,32 +79,45 @@ def packed_offsets(sealed: SealedBatch) -> array[int]:
 
 @dataclass(frozen=True)
 class ContentReport:
-    records: tuple[ReadingRecord, ...]  # empty when a record did not decode
+    records: RecordColumns | None  # None when a record did not decode
     problems: tuple[Problem, ...]
 
 
+def _repeated_readings(records: RecordColumns) -> list[str]:
+    """Readings whose (device, boot, seq) an earlier reading of the batch has: "i repeats j"."""
+    seen: dict[tuple[int, int, int], int] = {}
+    repeats: list[str] = []
+    for i, identity in enumerate(zip(records.device_id, records.boot_id, records.device_seq)):
+        first = seen.setdefault(identity, i)
+        if first != i:
+            repeats.append(f"{i} repeats {first}")
+    return repeats
+
+
 def check_contents(sealed: SealedBatch) -> ContentReport:
-    """Key-independent checks: records, time bounds, duplicates, Merkle root."""
+    """Key-independent checks: records, time bounds, duplicates, Merkle root.
+
+    Column-wise over the whole batch (``decode_many``): the per-reading work is in
+    C; Python loops over readings only to describe a problem that was found.
+    """
     header = sealed.header
     problems: list[Problem] = []
-    records: list[ReadingRecord] = []
-    recs, offs = sealed.records, sealed.record_offsets
-    for i in range(header.count):
-        try:
-            records.append(ReadingRecord.decode(recs[offs[i] : offs[i + 1]]))
-        except FormatError as exc:
-            return ContentReport((), (Problem(Reason.MALFORMED, f"reading {i}: {exc}"),))
+    try:
+        records = decode_many(sealed.records, sealed.record_offsets)
+    except BadRecord as exc:
+        return ContentReport(None, (Problem(Reason.MALFORMED, str(exc)),))
 
-    wrong_gateway = [i for i, r in enumerate(records) if r.gateway_id != header.gateway_id]
-    if wrong_gateway:
+    gateways = records.gateway_id
+    if gateways.count(header.gateway_id) != len(gateways):
+        wrong_gateway = [i for i, g in enumerate(gateways) if g != header.gateway_id]
         problems.append(
             Problem(
                 Reason.RECORD_MISMATCH,
                 f"readings at indices {list_indices(wrong_gateway)} name gateway "
-                f"{records[wrong_gateway[0]].gateway_id!r}, the header names {header.gateway_id!r}",
+                f"{gateways[wrong_gateway[0]]!r}, the header names {header.gateway_id!r}",
             )
         )
-    times = [r.gateway_time_us for r in records]
+    times = records.gateway_time_us
     low, high = min(times), max(times)
     if (low, high) != (header.first_time_us, header.last_time_us):
         problems.append(
@@ -114,19 +127,13 @@ def check_contents(sealed: SealedBatch) -> ContentReport:
                 f"last_time_us={header.last_time_us}, the readings span {low}..{high}",
             )
         )
-    seen: dict[tuple[int, int, int], int] = {}
-    repeats: list[str] = []
-    for i, r in enumerate(records):
-        identity = (r.device_id, r.boot_id, r.device_seq)
-        first = seen.setdefault(identity, i)
-        if first != i:
-            repeats.append(f"{i} repeats {first}")
-    if repeats:
+    identities = set(zip(records.device_id, records.boot_id, records.device_seq))
+    if len(identities) != len(records):
         problems.append(
             Problem(
                 Reason.REPLAY,
                 "the batch holds the same reading (device, boot, seq) twice: reading "
-                + list_indices(repeats),
+                + list_indices(_repeated_readings(records)),
             )
         )
     # Leaves record_i || signature_i hashed straight from the payload's two runs.
@@ -139,7 +146,7 @@ def check_contents(sealed: SealedBatch) -> ContentReport:
                 f"the header says {header.root.hex()}",
             )
         )
-    return ContentReport(tuple(records), tuple(problems))
+    return ContentReport(records, tuple(problems))
 
 
 def native_reading_verifier(public_key: bytes, sealed: SealedBatch) -> list[int]:

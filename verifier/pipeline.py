@@ -85,7 +85,8 @@ class BatchProcessor:
             verdicts += self._release_successors(decoded.gateway_id)
         for v in verdicts:
             level = logging.WARNING if v.outcome in (Outcome.QUARANTINED, Outcome.PENDING) else logging.DEBUG
-            log.log(level, "%s", v.describe())
+            if log.isEnabledFor(level):  # describe() only for lines that are written
+                log.log(level, "%s", v.describe())
         return verdicts
 
     # -- steps -----------------------------------------------------------------------
@@ -151,7 +152,7 @@ class BatchProcessor:
             return self._verdict(got, Outcome.DUPLICATE, detail="exact re-send of an accepted batch")
 
         contents: ContentReport = check_contents(sealed)
-        if not contents.records:  # a record did not decode: nothing else can be checked
+        if contents.records is None:  # a record did not decode: nothing else can be checked
             return self._quarantine_now(got, contents.problems)
 
         # Signature results per key: the same batch is never verified twice under one key.
@@ -209,7 +210,7 @@ class BatchProcessor:
             return self._verdict(
                 got, Outcome.PENDING, reason=Reason.GAP, detail=detail, waiting_for=state.next_seq
             )
-        assert choice.key is not None and not choice.provisional
+        assert choice.key is not None and not choice.provisional and contents.records is not None
         try:
             self._store.accept(
                 state=state, sealed=sealed, records=contents.records, public_key=choice.key,

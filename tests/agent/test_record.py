@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import agent.record
 from agent.record import (
     MAX_RECORD_LEN,
     MIN_RECORD_LEN,
     RECORD_TAG,
+    BadRecord,
     FormatError,
     ReadingRecord,
+    RecordColumns,
     RecordEncoder,
+    decode_many,
 )
 
 BOUNDS = {
@@ -170,3 +175,115 @@ def test_wrong_tag_and_version() -> None:
 
 def test_format_error_is_a_value_error() -> None:
     assert issubclass(FormatError, ValueError)
+
+
+# -- decode_many: the verifier's bulk decoder agrees with the single decoder -------------
+
+
+def packed(encoded: list[bytes]) -> tuple[bytes, tuple[int, ...]]:
+    return b"".join(encoded), (0, *itertools.accumulate(len(e) for e in encoded))
+
+
+def one_by_one(encoded: list[bytes]) -> tuple[object, ...]:
+    """The oracle: ReadingRecord.decode on each record, stopping at the first failure."""
+    out = []
+    for i, data in enumerate(encoded):
+        try:
+            out.append(ReadingRecord.decode(data))
+        except FormatError as exc:
+            return ("error", i, str(exc))
+    return ("ok", out)
+
+
+def in_bulk(encoded: list[bytes]) -> tuple[object, ...]:
+    try:
+        columns = decode_many(*packed(encoded))
+    except BadRecord as exc:
+        assert str(exc) == f"reading {exc.index}: {exc.reason}"
+        return ("error", exc.index, exc.reason)
+    assert len(columns) == len(encoded)
+    return ("ok", columns.records())
+
+
+one_gateway_batches = st.tuples(
+    st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True), st.lists(records, min_size=1, max_size=40)
+).map(lambda t: [ReadingRecord(t[0], *r._tail_values()) for r in t[1]])
+
+
+@given(st.lists(records, min_size=1, max_size=40))
+def test_decode_many_agrees_on_mixed_records(batch: list[ReadingRecord]) -> None:
+    encoded = [r.encode() for r in batch]
+    assert in_bulk(encoded) == one_by_one(encoded) == ("ok", batch)
+
+
+@given(one_gateway_batches)
+def test_decode_many_agrees_on_one_gateway_batches(batch: list[ReadingRecord]) -> None:
+    encoded = [r.encode() for r in batch]
+    assert in_bulk(encoded) == one_by_one(encoded) == ("ok", batch)
+    columns = decode_many(*packed(encoded))
+    assert columns == RecordColumns.of(batch)
+    assert [columns.record(i) for i in range(len(batch))] == batch
+
+
+def mutate(data: st.DataObject, record: bytes) -> bytes:
+    """One malformation (or a change that still decodes) of one record."""
+    kind = data.draw(st.sampled_from(["byte", "time_kind", "gateway", "truncate", "extend"]))
+    if kind == "byte":
+        at = data.draw(st.integers(0, len(record) - 1))
+        value = data.draw(st.integers(0, 255))
+        return record[:at] + bytes((value,)) + record[at + 1 :]
+    if kind == "time_kind":
+        return record[:-17] + bytes((data.draw(st.integers(0, 255)),)) + record[-16:]
+    if kind == "gateway":  # another gateway id of the same length: only the prefix differs
+        length = record[4]
+        other = data.draw(st.from_regex(rf"[A-Za-z0-9_-]{{{length}}}", fullmatch=True))
+        return record[:5] + other.encode() + record[5 + length :]
+    if kind == "truncate":
+        return record[: data.draw(st.integers(0, len(record) - 1))]
+    return record + data.draw(st.binary(min_size=1, max_size=8))
+
+
+@given(one_gateway_batches, st.data())
+def test_decode_many_rejects_what_the_single_decoder_rejects(
+    batch: list[ReadingRecord], data: st.DataObject
+) -> None:
+    encoded = [r.encode() for r in batch]
+    indices = st.integers(0, len(encoded) - 1)
+    for i in data.draw(st.lists(indices, min_size=1, max_size=3, unique=True)):
+        encoded[i] = mutate(data, encoded[i])
+    assert in_bulk(encoded) == one_by_one(encoded)
+
+
+def test_decode_many_names_the_first_bad_record() -> None:
+    encoded = [sample(device_seq=i).encode() for i in range(10)]
+    for i in (3, 7):
+        encoded[i] = encoded[i][:-17] + b"\x05" + encoded[i][-16:]
+    with pytest.raises(BadRecord, match=r"^reading 3: record: time_kind 5 is invalid") as err:
+        decode_many(*packed(encoded))
+    assert err.value.index == 3
+    assert isinstance(err.value, FormatError)
+
+
+def test_uniform_batch_takes_the_single_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A valid one-gateway batch never falls back to decoding record by record."""
+
+    def refuse(*_args: object) -> RecordColumns:
+        raise AssertionError("fell back to the one-by-one decoder")
+
+    monkeypatch.setattr(agent.record, "_decode_one_by_one", refuse)
+    batch = [sample(device_seq=i, time_kind=i % 2, gateway_time_us=i) for i in range(300)]
+    assert decode_many(*packed([r.encode() for r in batch])).records() == batch
+
+
+def test_decode_many_reads_a_window_of_the_buffer() -> None:
+    batch = [sample(device_seq=i) for i in range(5)]
+    encoded = [r.encode() for r in batch]
+    buf, offsets = packed(encoded)
+    shifted = tuple(o + 3 for o in offsets)
+    assert decode_many(b"xyz" + buf + b"tail", shifted).records() == batch
+    assert decode_many(b"", (0,)) == RecordColumns.of([])
+
+
+def test_decode_many_empty_records() -> None:
+    with pytest.raises(BadRecord, match="reading 0: record: truncated in tag"):
+        decode_many(b"", (0, 0, 0))

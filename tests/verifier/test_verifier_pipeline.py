@@ -375,3 +375,33 @@ def test_a_held_batch_the_chain_overtook_is_settled_as_a_fork(store: VerifierSto
         (Outcome.ACCEPTED, 3, None), (Outcome.QUARANTINED, 2, Reason.FORK)
     ]  # fmt: skip
     assert store.gaps() == []
+
+
+def test_a_record_that_does_not_decode_is_malformed_with_its_index(store: VerifierStore) -> None:
+    from agent.batch import seal_batch
+
+    gw = GatewayChain()
+    proc = processor(store, gw)
+    encoded = [reading("gw-1", i).encode() for i in range(6)]
+    encoded[2] = encoded[2][:-17] + b"\x07" + encoded[2][-16:]  # time_kind 7, signed as such
+    bad = seal_batch(
+        private_key=gw.key, gateway_id="gw-1", seq=1, prev_hash=bytes(32), records=encoded,
+        signatures=[gw.key.sign(e) for e in encoded], first_time_us=reading("gw-1", 0).gateway_time_us,
+        last_time_us=reading("gw-1", 5).gateway_time_us,
+    )  # fmt: skip
+    v = only(send(proc, bad))
+    assert v.outcome is Outcome.QUARANTINED and v.reason is Reason.MALFORMED
+    assert v.detail == "reading 2: record: time_kind 7 is invalid (0 or 1)"
+    assert store.reading_count() == 0 and store.quarantined()[0].payload == bad.to_payload()
+
+
+def test_times_from_2_63_on_are_stored_bit_for_bit(store: VerifierStore) -> None:
+    gw = GatewayChain()
+    proc = processor(store, gw)
+    top = 2**64 - 1
+    records = [reading("gw-1", i, time_us=t) for i, t in enumerate((top, 2**63, 2**63 - 1, 0))]
+    v = only(send(proc, seal(gw.key, "gw-1", 1, bytes(32), records)))
+    assert v.outcome is Outcome.ACCEPTED, v
+    stored = [store.find_readings("gw-1", 7, i)[0] for i in range(4)]
+    assert [s.gateway_time_us for s in stored] == [top, 2**63, 2**63 - 1, 0]
+    assert [s.leaf_index for s in stored] == [0, 1, 2, 3]
