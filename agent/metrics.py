@@ -2,85 +2,39 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
-
-log = logging.getLogger(__name__)
+from edgeseal.metrics_http import PrivateMetrics
 
 
-class AgentMetrics:
+class AgentMetrics(PrivateMetrics):
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.readings_received = Counter(
-            "edgeseal_agent_readings_received", "Readings delivered by the serial links", registry=r
+        super().__init__("edgeseal_agent")
+        counter, gauge = self.counter, self.gauge
+        self.readings_received = counter(
+            "readings_received", "Readings delivered by the serial links"
         )
-        self.readings_duplicate = Counter(
-            "edgeseal_agent_readings_duplicate",
+        self.readings_duplicate = counter(
+            "readings_duplicate",
             "Resent readings already stored (acknowledged again, not stored twice)",
-            registry=r,
         )
-        self.readings_signed = Counter(
-            "edgeseal_agent_readings_signed", "Readings signed and stored in the outbox", registry=r
+        self.readings_signed = counter(
+            "readings_signed", "Readings signed and stored in the outbox"
         )
-        self.readings_lost = Counter(
-            "edgeseal_agent_readings_lost",
-            "Readings the devices reported lost for good",
-            registry=r,
+        self.readings_lost = counter("readings_lost", "Readings the devices reported lost for good")
+        self.batches_sealed = counter("batches_sealed", "Batches sealed")
+        self.batches_published = counter(
+            "batches_published", "Batches acknowledged by the broker (PUBACK)"
         )
-        self.batches_sealed = Counter("edgeseal_agent_batches_sealed", "Batches sealed", registry=r)
-        self.batches_published = Counter(
-            "edgeseal_agent_batches_published",
-            "Batches acknowledged by the broker (PUBACK)",
-            registry=r,
+        self.batches_rejected = counter("batches_rejected", "Batches the broker refused (retried)")
+        self.serial_errors = counter("serial_errors", "Serial ports going down or failing")
+        self.outbox_batches = gauge("outbox_batches", "Sealed batches waiting for a PUBACK")
+        self.outbox_pending = gauge("outbox_pending_readings", "Stored readings not yet sealed")
+        self.outbox_bytes = gauge(
+            "outbox_bytes", "Bytes held in the outbox (bounded by outbox.max_bytes)"
         )
-        self.batches_rejected = Counter(
-            "edgeseal_agent_batches_rejected", "Batches the broker refused (retried)", registry=r
-        )
-        self.serial_errors = Counter(
-            "edgeseal_agent_serial_errors", "Serial ports going down or failing", registry=r
-        )
-        self.outbox_batches = Gauge(
-            "edgeseal_agent_outbox_batches", "Sealed batches waiting for a PUBACK", registry=r
-        )
-        self.outbox_pending = Gauge(
-            "edgeseal_agent_outbox_pending_readings", "Stored readings not yet sealed", registry=r
-        )
-        self.outbox_bytes = Gauge(
-            "edgeseal_agent_outbox_bytes",
-            "Bytes held in the outbox (bounded by outbox.max_bytes)",
-            registry=r,
-        )
-        self.held_readings = Gauge(
-            "edgeseal_agent_held_readings",
+        self.held_readings = gauge(
+            "held_readings",
             "Readings received but not yet stored (outbox full), not ACKed to the device",
-            registry=r,
         )
-        self.backpressure = Gauge(
-            "edgeseal_agent_backpressure", "1 while the agent withholds device ACKs", registry=r
-        )
-        self.broker_connected = Gauge(
-            "edgeseal_agent_broker_connected", "1 while connected to the MQTT broker", registry=r
-        )
-        self.chain_seq = Gauge(
-            "edgeseal_agent_chain_seq", "Seq of the last sealed batch", registry=r
-        )
-        self._server: Any = None
-        self._thread: Any = None
-
-    def serve(self, port: int) -> int:
-        """Expose /metrics on 127.0.0.1:port; returns the bound port."""
-        self._server, self._thread = start_http_server(
-            port, addr="127.0.0.1", registry=self.registry
-        )
-        bound = int(self._server.server_address[1])
-        log.info("metrics on http://127.0.0.1:%d/metrics", bound)
-        return bound
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self.backpressure = gauge("backpressure", "1 while the agent withholds device ACKs")
+        self.broker_connected = gauge("broker_connected", "1 while connected to the MQTT broker")
+        self.chain_seq = gauge("chain_seq", "Seq of the last sealed batch")

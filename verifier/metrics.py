@@ -2,47 +2,33 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-
+from edgeseal.metrics_http import PrivateMetrics
 from verifier.store import Gap
 from verifier.verdict import Outcome, Verdict
 
-log = logging.getLogger(__name__)
 
-
-class VerifierMetrics:
+class VerifierMetrics(PrivateMetrics):
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.verdicts = Counter(
-            "edgeseal_verifier_verdicts", "Verdicts stored, by outcome and quarantine reason",
-            ["outcome", "reason"], registry=r,
-        )  # fmt: skip
-        self.readings_accepted = Counter(
-            "edgeseal_verifier_readings_accepted", "Readings accepted and stored", registry=r
+        super().__init__("edgeseal_verifier")
+        self.verdicts = self.counter(
+            "verdicts", "Verdicts stored, by outcome and quarantine reason", ["outcome", "reason"]
         )
-        self.message_seconds = Histogram(
-            "edgeseal_verifier_message_seconds",
+        self.readings_accepted = self.counter("readings_accepted", "Readings accepted and stored")
+        self.message_seconds = self.histogram(
+            "message_seconds",
             "Time from receiving a batch message to its stored verdict(s)",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-            registry=r,
         )
-        self.gaps_open = Gauge(
-            "edgeseal_verifier_gaps_open",
+        self.gaps_open = self.gauge(
+            "gaps_open",
             "Gateways with batches held for a whole report interval (waiting for a missing seq)",
-            registry=r,
         )
-        self.batches_held = Gauge(
-            "edgeseal_verifier_batches_held", "Batches held in the store, all gateways", registry=r
+        self.batches_held = self.gauge("batches_held", "Batches held in the store, all gateways")
+        self.broker_connected = self.gauge(
+            "broker_connected", "1 while connected to the MQTT broker"
         )
-        self.broker_connected = Gauge(
-            "edgeseal_verifier_broker_connected", "1 while connected to the MQTT broker", registry=r
-        )
-        self._server: Any = None
 
     def observe(self, verdicts: Sequence[Verdict], seconds: float) -> None:
         self.message_seconds.observe(seconds)
@@ -54,16 +40,3 @@ class VerifierMetrics:
     def observe_gaps(self, all_gaps: Sequence[Gap], open_gaps: Sequence[Gap]) -> None:
         self.batches_held.set(sum(g.held for g in all_gaps))
         self.gaps_open.set(len(open_gaps))
-
-    def serve(self, port: int) -> int:
-        """Expose /metrics on 127.0.0.1:port; returns the bound port."""
-        self._server, _thread = start_http_server(port, addr="127.0.0.1", registry=self.registry)
-        bound = int(self._server.server_address[1])
-        log.info("metrics on http://127.0.0.1:%d/metrics", bound)
-        return bound
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
