@@ -6,8 +6,8 @@ the table of measurements ("rows"); top-level numbers and small objects of
 numbers (ratios, targets) are the headline. Charts are drawn from rows that have a
 size column (batch size, leaf count) and a rate column (something "per second"):
 one line per combination of the other text-valued columns (implementation, keys,
-threads), log-log axes, so native, libsodium, OpenSSL, hashlib and pymerkle sit on
-one chart each.
+threads), log-log axes, edgeseal's lines solid and the baselines' (hashlib,
+pymerkle, libsodium, OpenSSL, pure Python) dashed, so they sit on one chart each.
 
     python -m benchmarks.report [results_dir]   # re-render without re-running
 """
@@ -28,6 +28,8 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Column names, matched case-insensitively, that play each role in a chart.
 _SIZE = re.compile(r"^(batch(_size)?|size|leaves|n_leaves|leaf_count|count|n|messages|frames)$", re.I)
 _RATE = re.compile(r"(per_s(ec(ond)?)?$|_per_sec|/s$|ops|throughput|rate$)", re.I)
+# Lines whose label names one of these are the baselines (dashed); the rest are ours.
+_BASELINE = re.compile(r"hashlib|pymerkle|pynacl|libsodium|cryptography|openssl|python", re.I)
 _ROW_KEYS = ("rows", "results", "measurements", "cases", "data", "points")
 _CHART_TITLES = {
     "verify": "Ed25519 verification throughput vs batch size (native vs libsodium and OpenSSL)",
@@ -248,7 +250,7 @@ def draw_chart(name: str, table: Table, path: Path) -> bool:
     markers = "osD^v<>pXh*"
     for i, (label, points) in enumerate(sorted(lines.items(), key=lambda kv: _natural(kv[0]))):
         points.sort()
-        native = "native" in label.lower() or "edgeseal" in label.lower()
+        native = not _BASELINE.search(label)
         if len(points) == 1 and points[0][0] == 1 and len(all_x) > 1:
             # Measured one by one only (a baseline without batching): its rate does
             # not depend on the batch size, so it is drawn across the whole range.
