@@ -714,19 +714,20 @@ def _wind_down(children: Children, devices: Sequence[Child], agent: Child, metri
                         if line.startswith("{") and '"summary"' in line), None)
         if summary is not None:
             outcome.generated += int(summary.get("generated", 0))
-    # Let the agent sign what is still arriving before asking it to stop.
-    last: dict[str, float] = {}
-
-    def settled() -> bool:
-        nonlocal last
+    # Let the agent sign what is still arriving (frames already in the serial
+    # buffers) before asking it to stop: wait until the count holds still for 0.5 s.
+    signed_key = "edgeseal_agent_readings_signed_total"
+    signed = int(metrics.get(signed_key, 0))
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
         now = read_agent_metrics(metrics_port)
-        stable = bool(now) and now == last
-        last = now or last
-        return stable
-
-    _wait_until(settled, 3.0)
-    metrics = last or metrics
-    outcome.signed = int(metrics.get("edgeseal_agent_readings_signed_total", 0))
+        if not now:
+            break
+        if int(now.get(signed_key, 0)) == signed:
+            break
+        signed = int(now.get(signed_key, 0))
+    outcome.signed = signed
     children.stop(agent, timeout=20.0)  # seals pending readings, waits for PUBACKs
     # Every batch the broker accepted reaches the verifier; wait for its verdicts.
     _wait_until(lambda: _accepted_count(progress) >= progress.batches_seen > 0, 15.0)
