@@ -7,13 +7,19 @@ content checks (checks.py) -> the key the chain expects (trust.py) -> signatures
 Signatures are checked outside the store's write lock, so workers verify in
 parallel; the chain head is read again inside the write transaction and the
 decision is taken on that fresh state. Only if a key rotation was accepted in
-between (the key changed) is the batch verified again.
+between (the key changed) is the batch verified again, then inside the lock.
+
+``handle_many`` settles several messages in one write transaction: with small
+batches the commit (WAL pages of the readings' indexes, written once per
+transaction) costs more than the checks, so a worker with a backlog commits it
+together.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from agent.batch import SealedBatch
 from verifier.chain import ChainState, Placement, place
@@ -35,14 +41,6 @@ from verifier.verdict import Outcome, Reason, Verdict
 
 log = logging.getLogger(__name__)
 
-# A batch is verified again only when a rotation changes its key while it is being
-# checked; more rounds than this means something keeps rotating keys: give up loudly.
-_MAX_ROUNDS = 8
-
-
-class VerifierBusy(RuntimeError):
-    """The chain state kept changing under one batch; the message is not acknowledged."""
-
 
 @dataclass(frozen=True)
 class _Received:
@@ -51,6 +49,21 @@ class _Received:
     payload: bytes
     # Held batches remember the key all their signatures verified under.
     verified_key: bytes | None = None
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """One message after the checks that need no write lock, ready to be settled."""
+
+    topic: str
+    payload: bytes
+    malformed: MalformedBatch | None = None  # the payload is not a batch
+    got: _Received | None = None
+    problems: tuple[Problem, ...] = ()  # found before the chain is consulted: quarantine
+    duplicate: bool = False  # exact re-send of an accepted batch
+    contents: ContentReport | None = None
+    # Signature problems per key (the same batch is never verified twice under one key).
+    checked: dict[bytes, tuple[Problem, ...]] = field(default_factory=dict)
 
 
 class BatchProcessor:
@@ -75,29 +88,33 @@ class BatchProcessor:
         Returns only after every verdict is committed to the store, so the caller may
         acknowledge the message.
         """
-        try:
-            decoded = decode_batch(topic, payload)
-        except MalformedBatch as exc:
-            return [self._quarantine_malformed(topic, payload, exc)]
-        verdict = self._process(_Received(decoded.sealed, topic, payload))
-        verdicts = [verdict]
-        if verdict.outcome is Outcome.ACCEPTED:
-            verdicts += self._release_successors(decoded.gateway_id)
-        for v in verdicts:
-            level = logging.WARNING if v.outcome in (Outcome.QUARANTINED, Outcome.PENDING) else logging.DEBUG
-            if log.isEnabledFor(level):  # describe() only for lines that are written
-                log.log(level, "%s", v.describe())
-        return verdicts
+        return self.handle_many([(topic, payload)])[0]
+
+    def handle_many(self, messages: Sequence[tuple[str, bytes]]) -> list[list[Verdict]]:
+        """``handle`` for several messages, in order, committed in one write transaction.
+
+        Returns one list of verdicts per message. If storing fails, nothing of the
+        group is committed and the exception propagates: acknowledge none of them.
+        """
+        prepared = [self._check(topic, payload) for topic, payload in messages]
+        with self._store.write():
+            results = [self._settle(item) for item in prepared]
+        for verdicts in results:
+            for v in verdicts:
+                level = logging.WARNING if v.outcome in (Outcome.QUARANTINED, Outcome.PENDING) else logging.DEBUG
+                if log.isEnabledFor(level):  # describe() only for lines that are written
+                    log.log(level, "%s", v.describe())
+        return results
 
     # -- steps -----------------------------------------------------------------------
 
     def _quarantine_malformed(self, topic: str, payload: bytes, exc: MalformedBatch) -> Verdict:
-        with self._store.write():
-            self._store.quarantine(
-                gateway_id=exc.topic_gateway, seq=None, header_hash=None,
-                reason=Reason.MALFORMED.value, detail=exc.detail, topic=topic,
-                payload=payload, worker=self._worker,
-            )  # fmt: skip
+        """Store a payload that is not a batch in quarantine (call inside a write transaction)."""
+        self._store.quarantine(
+            gateway_id=exc.topic_gateway, seq=None, header_hash=None,
+            reason=Reason.MALFORMED.value, detail=exc.detail, topic=topic,
+            payload=payload, worker=self._worker,
+        )  # fmt: skip
         return Verdict(
             Outcome.QUARANTINED, exc.topic_gateway, None, None, None,
             Reason.MALFORMED, exc.detail, worker=self._worker,
@@ -130,49 +147,69 @@ class BatchProcessor:
         )  # fmt: skip
         return self._verdict(got, Outcome.QUARANTINED, reason=reason, detail=detail)
 
-    def _quarantine_now(self, got: _Received, problems: tuple[Problem, ...] | list[Problem]) -> Verdict:
-        with self._store.write():
-            return self._quarantine(got, problems)
-
     def _key_choice(self, got: _Received, state: ChainState) -> KeyChoice:
         header = got.sealed.header
         at = self._store.accepted_at(header.gateway_id, header.seq) if header.seq <= state.head_seq else None
         return key_for_batch(state, header, at[1] if at else None)
 
-    def _process(self, got: _Received) -> Verdict:
+    def _check(self, topic: str, payload: bytes, verified_key: bytes | None = None) -> _Checked:
+        """Everything that needs no write lock: decode, enrollment, contents, signatures.
+
+        Signatures are verified under the key the committed chain expects now; if a
+        rotation changes that key before the batch is settled, ``_place`` verifies again.
+        """
+        try:
+            decoded = decode_batch(topic, payload)
+        except MalformedBatch as exc:
+            return _Checked(topic, payload, malformed=exc)
+        got = _Received(decoded.sealed, topic, payload, verified_key)
         sealed = got.sealed
-        header = sealed.header
-        gateway_id = header.gateway_id
+        gateway_id = sealed.header.gateway_id
         enrolled = self._trust.enrolled_key(gateway_id)
         if enrolled is None:
-            return self._quarantine_now(
-                got, [Problem(Reason.UNKNOWN_GATEWAY, f"gateway {gateway_id!r} is not enrolled")]
-            )
+            problem = Problem(Reason.UNKNOWN_GATEWAY, f"gateway {gateway_id!r} is not enrolled")
+            return _Checked(topic, payload, got=got, problems=(problem,))
         if self._store.is_accepted(sealed.hash):
-            return self._verdict(got, Outcome.DUPLICATE, detail="exact re-send of an accepted batch")
-
-        contents: ContentReport = check_contents(sealed)
+            return _Checked(topic, payload, got=got, duplicate=True)
+        contents = check_contents(sealed)
         if contents.records is None:  # a record did not decode: nothing else can be checked
-            return self._quarantine_now(got, contents.problems)
+            return _Checked(topic, payload, got=got, problems=contents.problems)
+        checked = _Checked(topic, payload, got=got, contents=contents)
+        if verified_key is not None:
+            checked.checked[verified_key] = ()
+        choice = self._key_choice(got, self._store.chain_state(gateway_id, enrolled))
+        if choice.key is not None and choice.key not in checked.checked:
+            checked.checked[choice.key] = check_signatures(sealed, choice.key, self._reading_verifier)
+        return checked
 
-        # Signature results per key: the same batch is never verified twice under one key.
-        checked: dict[bytes, tuple[Problem, ...]] = {}
-        if got.verified_key is not None:
-            checked[got.verified_key] = ()
-        for _round in range(_MAX_ROUNDS):
-            choice = self._key_choice(got, self._store.chain_state(gateway_id, enrolled))
-            if choice.key is not None and choice.key not in checked:
-                checked[choice.key] = check_signatures(sealed, choice.key, self._reading_verifier)
-            with self._store.write():
-                state = self._store.chain_state(gateway_id, enrolled)
-                fresh = self._key_choice(got, state)
-                if fresh.key is not None and fresh.key not in checked:
-                    continue  # a rotation changed the key meanwhile: verify again
-                return self._decide(got, contents, state, fresh, checked)
-        raise VerifierBusy(
-            f"gateway {gateway_id} batch seq {header.seq}: the signing key changed {_MAX_ROUNDS} "
-            "times while verifying; not acknowledged, the broker will deliver it again"
-        )
+    def _settle(self, item: _Checked) -> list[Verdict]:
+        """The verdict of one checked message, then those of the held batches it releases
+        (inside the write transaction)."""
+        if item.malformed is not None:
+            return [self._quarantine_malformed(item.topic, item.payload, item.malformed)]
+        got = item.got
+        assert got is not None
+        if item.problems:
+            return [self._quarantine(got, item.problems)]
+        if item.duplicate:
+            return [self._verdict(got, Outcome.DUPLICATE, detail="exact re-send of an accepted batch")]
+        verdict = self._place(got, item)
+        if verdict.outcome is not Outcome.ACCEPTED:
+            return [verdict]
+        return [verdict, *self._release_successors(got.sealed.header.gateway_id)]
+
+    def _place(self, got: _Received, item: _Checked) -> Verdict:
+        """Decide on the fresh chain state (inside the write transaction)."""
+        gateway_id = got.sealed.header.gateway_id
+        enrolled = self._trust.enrolled_key(gateway_id)
+        assert enrolled is not None and item.contents is not None
+        state = self._store.chain_state(gateway_id, enrolled)
+        choice = self._key_choice(got, state)
+        if choice.key is not None and choice.key not in item.checked:
+            # A rotation was accepted after the checks (by another worker, or earlier in
+            # this transaction): verify under the new key, here, inside the lock.
+            item.checked[choice.key] = check_signatures(got.sealed, choice.key, self._reading_verifier)
+        return self._decide(got, item.contents, state, choice, item.checked)
 
     def _decide(
         self,
@@ -249,14 +286,14 @@ class BatchProcessor:
                 return released
             advanced = False
             for item in held:
-                try:
-                    decoded = decode_batch(item.topic, item.payload)
-                except MalformedBatch as exc:  # cannot happen: it decoded when held
-                    released.append(self._quarantine_malformed(item.topic, item.payload, exc))
+                # Checked again inside the lock (held batches are few); their signatures
+                # were verified when they were held, under the key they name.
+                checked = self._check(item.topic, item.payload, item.verified_key)
+                if checked.malformed is not None or checked.problems or checked.duplicate:
+                    released += self._settle(checked)
                     continue
-                verdict = self._process(
-                    _Received(decoded.sealed, item.topic, item.payload, item.verified_key)
-                )
+                assert checked.got is not None
+                verdict = self._place(checked.got, checked)
                 released.append(verdict)
                 advanced = advanced or verdict.outcome is Outcome.ACCEPTED
             if not advanced:

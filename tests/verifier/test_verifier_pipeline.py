@@ -405,3 +405,69 @@ def test_times_from_2_63_on_are_stored_bit_for_bit(store: VerifierStore) -> None
     stored = [store.find_readings("gw-1", 7, i)[0] for i in range(4)]
     assert [s.gateway_time_us for s in stored] == [top, 2**63, 2**63 - 1, 0]
     assert [s.leaf_index for s in stored] == [0, 1, 2, 3]
+
+
+def mixed_traffic() -> tuple[list[GatewayChain], list[tuple[str, bytes]]]:
+    """Messages of two gateways with every kind of verdict, some depending on earlier ones."""
+    a, b = GatewayChain("gw-a"), GatewayChain("gw-b", device_id=9)
+    new_key = Ed25519PrivateKey.generate()
+    a1, a2 = a.next_batch(), a.next_batch(rotate_to=new_key)
+    a3, a4, a5 = a.batches(3)  # signed by the key a2 announces
+    b1, b2 = b.next_batch(), b.next_batch(rotate_to=Ed25519PrivateKey.generate())
+    b3 = b.next_batch()  # signed by the key b2 announces, right after it in one group
+    tampered = bytearray(b3.to_payload())
+    tampered[-1] ^= 1  # last reading signature
+    replayed = seal(b.key, "gw-b", 3, b2.hash, [reading("gw-b", 0, device_id=9)])
+    stranger = GatewayChain("gw-z").next_batch()
+    # Header by the new key, readings signed by another: verified only once b2 is accepted.
+    forged = seal(b.key, "gw-b", 3, b2.hash, b.next_records(2), signer=Ed25519PrivateKey.generate())
+    messages = [
+        (batch_topic("gw-a"), a1.to_payload()),
+        (batch_topic("gw-b"), b1.to_payload()),
+        (batch_topic("gw-a"), a3.to_payload()),  # ahead, by a key not yet announced: held
+        (batch_topic("gw-a"), a2.to_payload()),  # rotation: releases a3
+        (batch_topic("gw-a"), a2.to_payload()),  # re-sent in the same group
+        (batch_topic("gw-b"), bytes(tampered)),
+        (batch_topic("gw-b"), b2.to_payload()),
+        (batch_topic("gw-b"), replayed.to_payload()),
+        (batch_topic("gw-b"), forged.to_payload()),
+        (batch_topic("gw-z"), stranger.to_payload()),
+        (batch_topic("gw-a"), b"\x00garbage"),
+        (batch_topic("gw-a"), a5.to_payload()),  # held until a4
+        (batch_topic("gw-a"), a4.to_payload()),
+        (batch_topic("gw-b"), b3.to_payload()),
+    ]
+    return [a, b], messages
+
+
+def outcome_rows(results: list[list[Verdict]]) -> list[list[tuple[object, ...]]]:
+    return [
+        [(v.outcome, v.gateway_id, v.seq, v.header_hash, v.count, v.reason, v.detail, v.waiting_for)
+         for v in verdicts]
+        for verdicts in results
+    ]  # fmt: skip
+
+
+def store_contents(store: VerifierStore) -> tuple[object, ...]:
+    quarantine = [(q.gateway_id, q.seq, q.reason, q.detail, q.payload) for q in store.quarantined()]
+    keys = {gw: store.reading_keys(gw) for gw in ("gw-a", "gw-b")}
+    return store.accepted_batches(), store.chain_heads(), quarantine, keys, store.gaps()
+
+
+def test_a_group_in_one_transaction_gives_the_verdicts_of_one_by_one(tmp_path) -> None:
+    chains, messages = mixed_traffic()
+    trust = TrustStore({c.gateway_id: c.enrolled_key for c in chains})
+    with VerifierStore(tmp_path / "single.sqlite", synchronous="normal") as single:
+        one_by_one = [BatchProcessor(single, trust, worker="w").handle(t, p) for t, p in messages]
+        expected = store_contents(single)
+    flat = [v.outcome for verdicts in one_by_one for v in verdicts]
+    assert flat.count(Outcome.ACCEPTED) == 8 and flat.count(Outcome.DUPLICATE) == 1
+    assert flat.count(Outcome.PENDING) == 2 and flat.count(Outcome.QUARANTINED) == 5
+    for size in (2, 5, len(messages)):
+        with VerifierStore(tmp_path / f"group{size}.sqlite", synchronous="normal") as grouped:
+            proc = BatchProcessor(grouped, trust, worker="w")
+            results = []
+            for start in range(0, len(messages), size):
+                results += proc.handle_many(messages[start : start + size])
+            assert outcome_rows(results) == outcome_rows(one_by_one), size
+            assert store_contents(grouped) == expected, size
