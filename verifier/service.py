@@ -143,6 +143,14 @@ class VerifierService:
         return group
 
     def _process_messages(self, client: mqtt.Client) -> None:
+        try:
+            self._process_groups(client)
+        except Exception as exc:  # publishing or acknowledging failed: stop, do not hang
+            log.exception("the processing thread failed; stopping the worker")
+            self._failure = exc
+            self._stop.set()
+
+    def _process_groups(self, client: mqtt.Client) -> None:
         assert self._processor is not None
         while not self._stop.is_set():
             group = self._next_group()

@@ -36,7 +36,9 @@ def test_two_workers_split_the_stream_without_loss_or_double_acceptance(
             assert store.quarantined() == [] and store.gaps() == []
             for gw_id, batches in chains.items():
                 assert store.accepted_batches(gw_id) == [(gw_id, b.header.seq, b.hash) for b in batches]
-        verdicts = listener.wait_for(total)
+        # Verdicts are published after their commit, and pending ones count too: wait
+        # for every accepted one rather than for `total` verdicts of any kind.
+        verdicts = listener.wait_for_verdicts("accepted", total)
         accepted = [v for v in verdicts if v["verdict"] == "accepted"]
         assert len(accepted) == total
         assert len({v["header_hash"] for v in accepted}) == total  # no batch accepted twice

@@ -74,6 +74,14 @@ class VerdictListener:
         wait_until(lambda: len(self.snapshot()) >= n, timeout, f"{n} verdicts")
         return self.snapshot()
 
+    def wait_for_verdicts(self, verdict: str, n: int, timeout: float = 60.0) -> list[dict]:
+        """Every verdict so far, once ``n`` of them are ``verdict`` (e.g. "accepted")."""
+        wait_until(
+            lambda: sum(v["verdict"] == verdict for v in self.snapshot()) >= n,
+            timeout, f"{n} {verdict} verdicts",
+        )  # fmt: skip
+        return self.snapshot()
+
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
