@@ -129,6 +129,36 @@ def test_batches_published_while_the_verifier_is_down_arrive_when_it_returns(
         pub.close()
 
 
+def test_a_backlog_is_stored_in_groups_and_every_message_acknowledged(
+    mqtt_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    gw = GatewayChain("gw-q")
+    config = verifier_config(tmp_path / "v.sqlite", {"gw-q": gw.enrolled_key}, port=mqtt_broker.port)
+    listener = VerdictListener(mqtt_broker.port)
+    pub = Publisher(mqtt_broker.port)
+    try:
+        worker = ThreadWorker(config)
+        assert worker.stop() == 0
+        batches = gw.batches(40)
+        for b in batches:  # queued by the broker while nobody verifies
+            pub.publish(batch_topic("gw-q"), b.to_payload())
+        worker = ThreadWorker(config)  # takes the backlog in groups
+        listener.wait_for_verdicts("accepted", 40)
+        assert worker.stop() == 0
+        # Had any message of a group gone unacknowledged, the resumed session would
+        # deliver it again before this new batch, and it would come back a duplicate.
+        worker = ThreadWorker(config)
+        last = gw.next_batch()
+        pub.publish(batch_topic("gw-q"), last.to_payload())
+        verdicts = listener.wait_for_verdicts("accepted", 41)
+        assert [v["verdict"] for v in verdicts] == ["accepted"] * 41
+        assert [v["seq"] for v in verdicts] == list(range(1, 42))
+        assert worker.stop() == 0
+    finally:
+        pub.close()
+        listener.close()
+
+
 def test_mqtt_311_single_worker_keeps_its_session(mqtt_broker: MosquittoBroker, tmp_path: Path) -> None:
     from dataclasses import replace
 
