@@ -62,7 +62,8 @@ class _Checked:
     problems: tuple[Problem, ...] = ()  # found before the chain is consulted: quarantine
     duplicate: bool = False  # exact re-send of an accepted batch
     contents: ContentReport | None = None
-    # Signature problems per key (the same batch is never verified twice under one key).
+    # Signature problems per key (the same batch is never verified twice under one key);
+    # filled in by _check, and by _place when a rotation changed the key meanwhile.
     checked: dict[bytes, tuple[Problem, ...]] = field(default_factory=dict)
 
 

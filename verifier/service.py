@@ -311,7 +311,7 @@ def run(args: argparse.Namespace) -> int:
     service = VerifierService(config)
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping after the current batch", signum)
+        log.info("signal %d: stopping after the current group of batches", signum)
         service.stop()
 
     signal.signal(signal.SIGTERM, _stop)
