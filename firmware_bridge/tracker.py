@@ -148,11 +148,38 @@ class SequenceTracker:
                 act.events.append(Gap(h.device_id, h.prev_boot_id, resumed + 1, h.prev_newest_seq + 1))
         closed = self._closed.get(h.device_id, {})
         end = closed.get(h.prev_boot_id)
+        prev_was_closed = end is not None
         if end is not None and h.prev_newest_seq >= end:
             # The boot was closed on a frame of this one (its HELLO was lost), before
             # the gateway knew how far it got: report the tail now.
             act.events.append(Gap(h.device_id, h.prev_boot_id, end, h.prev_newest_seq + 1))
             closed[h.prev_boot_id] = h.prev_newest_seq + 1
+        elif (
+            current is not None
+            and end is None
+            and h.boot_id != current.boot_id
+            and h.prev_boot_id not in (current.boot_id, h.boot_id)
+            and h.prev_newest_seq >= 1
+        ):
+            # The device went from the boot this gateway was watching through a whole
+            # boot it never heard of (every frame lost) to this one: that boot's
+            # readings died with it. Closing it also makes any late frame of it stale
+            # instead of reopening it.
+            act.events.append(Gap(h.device_id, h.prev_boot_id, 1, h.prev_newest_seq + 1))
+            closed[h.prev_boot_id] = h.prev_newest_seq + 1
+        if (
+            current is not None
+            and h.boot_id != current.boot_id
+            and prev_was_closed
+            and h.prev_boot_id != current.boot_id
+        ):
+            # This boot directly followed one the tracker has already left for the
+            # current boot, so it is older than the current one: its HELLO is late.
+            # Opening it would close the live boot; remember it as over instead, with
+            # nothing of it accounted for (its successor's HELLO reports the loss).
+            closed.setdefault(h.boot_id, 1)
+            act.stale += 1
+            return act
         if current is not None and current.boot_id != h.boot_id and h.prev_boot_id == current.boot_id:
             # The device remembers how far its previous boot got: readings
             # beyond what arrived died with that boot's RAM.

@@ -177,3 +177,49 @@ def test_lost_hello_tail_is_reported_when_a_later_hello_arrives() -> None:
     t.reading(rd(1, boot=8), 0)  # boot 8 seen first through a reading: boot 7 closed at 1
     act = t.hello(hello(8, prev_boot=7, prev_newest=4), 0)
     assert Gap(DEV, 7, 2, 5) in act.events
+
+
+def test_late_hello_of_an_older_boot_does_not_close_the_live_boot() -> None:
+    """Found by the model test: boot 102's frames were lost, boot 103's readings arrived,
+    then 102's HELLO came late. Opening 102 then closed the live boot 103 for good."""
+    from firmware_bridge.messages import Reading as _Reading
+    from firmware_bridge.protocol import Hello as _Hello
+    from firmware_bridge.tracker import Gap as _Gap
+    from firmware_bridge.tracker import SequenceTracker as _Tracker
+
+    dev = 7
+
+    def reading(boot: int, seq: int) -> _Reading:
+        return _Reading(dev, boot, seq, 1, 1, seq, 0, 0, seq)
+
+    t = _Tracker()
+    t.hello(_Hello(dev, 101, 1, 1, 0, 0, 0, 100, 0), 0.0)
+    assert [r.seq for r in t.reading(reading(101, 1), 0.0).events] == [1]
+    # Boot 102 (two readings) is never heard; boot 103 starts talking.
+    first = [e.seq for e in t.reading(reading(103, 1), 0.1).events if isinstance(e, _Reading)]
+    late = t.hello(_Hello(dev, 102, 1, 1, 0, 0, 0, 101, 1), 0.2)
+    assert late.stale == 1 and late.events == []
+    assert t.next_expected(dev) is not None and t.next_expected(dev)[0] == 103  # type: ignore[index]
+    told = t.hello(_Hello(dev, 103, 1, 1, 0, 0, 0, 102, 2), 0.3)
+    assert _Gap(dev, 102, 1, 3) in told.events
+    delivered = first + [e.seq for e in told.events if isinstance(e, _Reading)]
+    delivered += [e.seq for e in t.reading(reading(103, 2), 0.4).events if isinstance(e, _Reading)]
+    assert delivered == [1, 2]
+
+
+def test_a_boot_passed_unseen_is_reported_lost() -> None:
+    from firmware_bridge.messages import Reading as _Reading
+    from firmware_bridge.protocol import Hello as _Hello
+    from firmware_bridge.tracker import Gap as _Gap
+    from firmware_bridge.tracker import SequenceTracker as _Tracker
+
+    dev = 8
+    t = _Tracker()
+    t.hello(_Hello(dev, 201, 1, 1, 0, 0, 0, 200, 0), 0.0)
+    t.reading(_Reading(dev, 201, 1, 1, 1, 1, 0, 0, 1), 0.0)
+    # The device went 201 -> 202 (five readings, all lost on the line) -> 203.
+    act = t.hello(_Hello(dev, 203, 1, 1, 0, 0, 0, 202, 5), 1.0)
+    assert _Gap(dev, 202, 1, 6) in act.events
+    # A late frame of 202 is stale now, not a reason to leave boot 203.
+    assert t.reading(_Reading(dev, 202, 3, 1, 1, 3, 0, 0, 3), 1.1).stale == 1
+    assert t.next_expected(dev) == (203, 1)
