@@ -8,10 +8,11 @@
 #include <string.h>
 
 #include "es_sha512.h"
+#include "sha512_impl.h"
 
 /* FIPS 180-4 4.2.3: first 64 bits of the fractional parts of the cube roots
  * of the first eighty primes. */
-static const uint64_t K[80] = {
+const uint64_t es_sha512_round_constants[80] = {
     0x428a2f98d728ae22ULL, 0x7137449123ef65cdULL, 0xb5c0fbcfec4d3b2fULL, 0xe9b5dba58189dbbcULL,
     0x3956c25bf348b538ULL, 0x59f111f1b605d019ULL, 0x923f82a4af194f9bULL, 0xab1c5ed5da6d8118ULL,
     0xd807aa98a3030242ULL, 0x12835b0145706fbeULL, 0x243185be4ee4b28cULL, 0x550c7dc3d5ffb4e2ULL,
@@ -64,7 +65,7 @@ static inline void store_be64(uint8_t *p, uint64_t x)
  * each round only writes d and h. */
 #define ROUND(a, b, c, d, e, f, g, h, t)                                   \
     do {                                                                   \
-        const uint64_t t1 = (h) + BSIG1(e) + CH(e, f, g) + K[t] + w[t];    \
+        const uint64_t t1 = (h) + BSIG1(e) + CH(e, f, g) + es_sha512_round_constants[t] + w[t];    \
         (d) += t1;                                                         \
         (h) = t1 + BSIG0(a) + MAJ(a, b, c);                                \
     } while (0)
