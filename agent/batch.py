@@ -24,8 +24,7 @@ from agent.record import (
     FormatError,
     check_gateway_id,
     check_tag,
-    decode_gateway_id,
-    truncated_field,
+    decode_head,
 )
 
 HEADER_TAG = b"ESB\x01"
@@ -142,14 +141,9 @@ class BatchHeader:
     @classmethod
     def decode(cls, data: bytes) -> BatchHeader:
         """Parse header bytes; raises FormatError naming the field at fault."""
-        check_tag(data, HEADER_TAG, "batch header")
-        gateway_id, offset = decode_gateway_id(data, len(HEADER_TAG), "batch header")
-        remaining = len(data) - offset
-        if remaining < _HEADER_TAIL.size:
-            field = truncated_field(_HEADER_FIELDS, remaining)
-            raise FormatError(
-                f"batch header: truncated in {field} ({remaining} bytes after gateway_id)"
-            )
+        gateway_id, offset = decode_head(
+            data, HEADER_TAG, "batch header", _HEADER_TAIL, _HEADER_FIELDS
+        )
         key_id, seq, prev_hash, root, count, first, last, flags = _HEADER_TAIL.unpack_from(
             data, offset
         )

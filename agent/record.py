@@ -106,6 +106,26 @@ def truncated_field(fields: tuple[tuple[str, int, int], ...], available: int) ->
     return fields[-1][0]
 
 
+def decode_head(
+    data: bytes,
+    tag: bytes,
+    what: str,
+    tail: struct.Struct,
+    tail_fields: tuple[tuple[str, int, int], ...],
+) -> tuple[str, int]:
+    """Check the tag and gateway id of a record or header and that its fixed tail fits.
+
+    Returns (gateway_id, offset of the tail); raises FormatError naming the field.
+    """
+    check_tag(data, tag, what)
+    gateway_id, offset = decode_gateway_id(data, len(tag), what)
+    remaining = len(data) - offset
+    if remaining < tail.size:
+        field = truncated_field(tail_fields, remaining)
+        raise FormatError(f"{what}: truncated in {field} ({remaining} bytes after gateway_id)")
+    return gateway_id, offset
+
+
 @dataclass(frozen=True)
 class ReadingRecord:
     """One reading as the gateway signs it; field meanings are in docs/architecture.md."""
@@ -151,12 +171,8 @@ class ReadingRecord:
     @classmethod
     def decode(cls, data: bytes) -> ReadingRecord:
         """Parse record bytes; raises FormatError naming the field at fault."""
-        check_tag(data, RECORD_TAG, "record")
-        gateway_id, offset = decode_gateway_id(data, len(RECORD_TAG), "record")
+        gateway_id, offset = decode_head(data, RECORD_TAG, "record", _TAIL, _TAIL_FIELDS)
         remaining = len(data) - offset
-        if remaining < _TAIL.size:
-            field = truncated_field(_TAIL_FIELDS, remaining)
-            raise FormatError(f"record: truncated in {field} ({remaining} bytes after gateway_id)")
         if remaining > _TAIL.size:
             raise FormatError(
                 f"record: {remaining - _TAIL.size} trailing bytes after gateway_time_us"
