@@ -9,7 +9,8 @@ import pytest
 
 from edgeseal.broker import MosquittoBroker, find_mosquitto
 
-SHARED_VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors"
+# Third-party test vectors, kept in the repository with their licences (see the README there).
+THIRD_PARTY_VECTORS = Path(__file__).resolve().parent / "vectors"
 
 
 @pytest.fixture
@@ -27,8 +28,10 @@ def mqtt_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
 
 
 @pytest.fixture
-def shared_vectors() -> Path:
-    """The third-party test vectors that CI places beside the checkout (../shared/vectors)."""
-    if not SHARED_VECTORS.is_dir():
-        pytest.fail(f"test vectors not found at {SHARED_VECTORS}; CI puts shared/ beside the checkout")
-    return SHARED_VECTORS
+def third_party_vectors() -> Path:
+    """tests/vectors/: the Ed25519 vectors of Wycheproof and ed25519-speccheck."""
+    if not THIRD_PARTY_VECTORS.is_dir():
+        pytest.fail(
+            f"test vectors not found at {THIRD_PARTY_VECTORS}; they belong to the repository"
+        )
+    return THIRD_PARTY_VECTORS

@@ -31,8 +31,17 @@ SMOKE = Path(__file__).resolve().parent / "wheel_smoke.py"
 # objects from in-place development builds) stays behind so the wheel is built from
 # sources only.
 _IGNORE = shutil.ignore_patterns(
-    ".git", "build", "dist", "*.egg-info", "__pycache__", "*.so", "*.o", ".pytest_cache",
-    ".hypothesis", "results", "tests",
+    ".git",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    "*.so",
+    "*.o",
+    ".pytest_cache",
+    ".hypothesis",
+    "results",
+    "tests",
 )
 
 
@@ -64,8 +73,17 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # No build isolation: the build requirements (setuptools, wheel, cffi) are the
     # test environment's own, so the test needs no package index.
     _run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "-w", str(out), str(src)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(src),
+        ],
         cwd=work,
         env=_clean_env(),
     )
@@ -78,14 +96,31 @@ def test_sdist_holds_every_build_input(tmp_path: Path) -> None:
     """A wheel built from the sdist (pip on a platform without a wheel) needs all of these."""
     src = tmp_path / "src"
     shutil.copytree(ROOT, src, ignore=_IGNORE)
-    _run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir",
-          str(tmp_path / "dist"), str(src)], cwd=tmp_path, env=_clean_env())
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--sdist",
+            "--no-isolation",
+            "--outdir",
+            str(tmp_path / "dist"),
+            str(src),
+        ],
+        cwd=tmp_path,
+        env=_clean_env(),
+    )
     [sdist] = (tmp_path / "dist").glob("edgeseal-*.tar.gz")
     with tarfile.open(sdist) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     needed = {"pyproject.toml", "setup.py", "native/build_ffi.py", "firmware_bridge/build_ffi.py"}
-    for pattern in ("native/src/*.c", "native/src/*.h", "native/include/*.h",
-                    "firmware_bridge/c/*.c", "firmware_bridge/c/*.h"):
+    for pattern in (
+        "native/src/*.c",
+        "native/src/*.h",
+        "native/include/*.h",
+        "firmware_bridge/c/*.c",
+        "firmware_bridge/c/*.h",
+    ):
         needed |= {str(p.relative_to(src)) for p in src.glob(pattern)}
     missing = sorted(needed - names)
     assert not missing, f"the sdist lacks build inputs (MANIFEST.in?): {missing}"
@@ -111,8 +146,16 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     # --force-reinstall: the system interpreter has the checkout installed in editable
     # mode; the venv must get its own copy from the wheel, not reuse that one.
     _run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--no-index",
-         "--force-reinstall", str(wheel)],
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--force-reinstall",
+            str(wheel),
+        ],
         cwd=venv.parent,
         env=_clean_env(),
     )
@@ -145,25 +188,26 @@ def test_smoke_in_fresh_venv(venv: Path, tmp_path: Path) -> None:
 
 
 def test_cibuildwheel_test_command_passes_on_the_wheel(
-    venv: Path, tmp_path: Path, shared_vectors: Path
+    venv: Path, tmp_path: Path, third_party_vectors: Path
 ) -> None:
     """What cibuildwheel runs on every wheel, run here the way it does (x86_64 only).
 
-    test-sources are copied to a temporary test directory, {project} is a project
-    directory holding shared-vectors/ as the CI workflow lays it out, and each
-    test-command line runs with ``sh -c`` and the venv first on PATH.
+    test-sources are copied to a temporary test directory (nothing else is beside
+    it), {project} is an empty project directory, and each test-command line runs
+    with ``sh -c`` and the venv first on PATH.
     """
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["cibuildwheel"]
     project = tmp_path / "project"
-    shutil.copytree(shared_vectors, project / "shared-vectors")
+    project.mkdir()
     testing = tmp_path / "cibw"
     test_cwd = testing / "test_cwd"
     test_cwd.mkdir(parents=True)
     for source in config["test-sources"]:
         src = ROOT / source
         if src.is_dir():
-            shutil.copytree(src, test_cwd / source,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.o", "*.so"))
+            shutil.copytree(
+                src, test_cwd / source, ignore=shutil.ignore_patterns("__pycache__", "*.o", "*.so")
+            )
         else:
             (test_cwd / source).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(src, test_cwd / source)
@@ -175,17 +219,32 @@ def test_cibuildwheel_test_command_passes_on_the_wheel(
             # The C programs (sanitizer and -Werror builds) compile the same sources the
             # main suite compiles and never import the wheel: left out here for time.
             # What this run adds is every Python test against the installed wheel.
-            prepared += " -k 'not sanitizers and not asan and not release_flags and not fuzz_target'"
-        proc = subprocess.run(["sh", "-c", prepared], cwd=test_cwd, env=_venv_env(venv),
-                              capture_output=True, text=True, timeout=900, check=False)
+            prepared += (
+                " -k 'not sanitizers and not asan and not release_flags and not fuzz_target'"
+            )
+        proc = subprocess.run(
+            ["sh", "-c", prepared],
+            cwd=test_cwd,
+            env=_venv_env(venv),
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
         assert proc.returncode == 0, (
             f"cibuildwheel test-command {command!r} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
         )
-    assert (testing / "shared" / "vectors").is_dir(), "the vectors were not placed for the tests"
+    # The vectors travel with the tests; nothing was put beside the test directory.
+    copied = test_cwd / "tests" / "vectors"
+    assert sorted(p.name for p in copied.iterdir()) == sorted(
+        p.name for p in third_party_vectors.iterdir()
+    ), "test-sources did not bring tests/vectors along"
+    assert sorted(p.name for p in testing.iterdir()) == ["test_cwd"], list(testing.iterdir())
     # From the test directory (cwd first on sys.path, as under `python -m pytest`) the
     # copied native/src must not shadow the installed package.
-    where = _run(["python", "-c", "import native; print(native.__file__)"], cwd=test_cwd,
-                 env=_venv_env(venv)).strip()
+    where = _run(
+        ["python", "-c", "import native; print(native.__file__)"], cwd=test_cwd, env=_venv_env(venv)
+    ).strip()
     assert Path(where).resolve().is_relative_to(venv.resolve()), where
 
 
@@ -197,7 +256,12 @@ def test_smoke_script_detects_a_foreign_native(tmp_path: Path) -> None:
     shutil.copy(SMOKE, script)
     proc = subprocess.run(
         [sys.executable, str(script), "--prefix", str(tmp_path / "not-this-env")],
-        cwd=cwd, env=_clean_env(), capture_output=True, text=True, timeout=120, check=False,
+        cwd=cwd,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "FAIL" in proc.stdout and "sys.prefix" in proc.stdout, proc.stdout
