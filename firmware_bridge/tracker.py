@@ -141,11 +141,15 @@ class SequenceTracker:
             act.stale += 1
             return act
         resumed = self.resume_from.get((h.device_id, h.prev_boot_id))
-        if current is None and resumed is not None and h.prev_boot_id != h.boot_id:
+        if (
+            current is None
+            and resumed is not None
+            and h.prev_boot_id != h.boot_id
+            and h.prev_newest_seq > resumed
+        ):
             # The device rebooted while this gateway was down: what the agent had
             # not stored of the previous boot is gone.
-            if h.prev_newest_seq > resumed:
-                act.events.append(Gap(h.device_id, h.prev_boot_id, resumed + 1, h.prev_newest_seq + 1))
+            act.events.append(Gap(h.device_id, h.prev_boot_id, resumed + 1, h.prev_newest_seq + 1))
         closed = self._closed.get(h.device_id, {})
         end = closed.get(h.prev_boot_id)
         prev_was_closed = end is not None
@@ -180,7 +184,11 @@ class SequenceTracker:
             closed.setdefault(h.boot_id, 1)
             act.stale += 1
             return act
-        if current is not None and current.boot_id != h.boot_id and h.prev_boot_id == current.boot_id:
+        if (
+            current is not None
+            and current.boot_id != h.boot_id
+            and h.prev_boot_id == current.boot_id
+        ):
             # The device remembers how far its previous boot got: readings
             # beyond what arrived died with that boot's RAM.
             current.highest_known = max(current.highest_known, h.prev_newest_seq)

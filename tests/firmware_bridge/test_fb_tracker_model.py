@@ -67,15 +67,21 @@ class ModelDevice:
             self.oldest = max(self.oldest, msg.seq + 1)
         if isinstance(msg, Resend):
             out: list[object] = [self.heartbeat()]
-            out += [self.reading(s) for s in range(max(msg.seq, self.oldest),
-                                                 min(msg.seq + msg.count, self.next_seq))]
+            out += [
+                self.reading(s)
+                for s in range(max(msg.seq, self.oldest), min(msg.seq + msg.count, self.next_seq))
+            ]
             return out
         return []
 
 
 @settings(max_examples=150, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), loss=st.sampled_from([0.0, 0.1, 0.4]),
-       overwrite=st.booleans(), reboots=st.integers(0, 3))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    loss=st.sampled_from([0.0, 0.1, 0.4]),
+    overwrite=st.booleans(),
+    reboots=st.integers(0, 3),
+)
 def test_exactly_once_or_reported_under_random_faults(
     seed: int, loss: float, overwrite: bool, reboots: int
 ) -> None:
@@ -92,7 +98,9 @@ def test_exactly_once_or_reported_under_random_faults(
     def send_to_gw(msg: object) -> None:
         if rng.random() < loss:
             return
-        pos = len(to_gw) - rng.randrange(min(3, len(to_gw)) + 1) if rng.random() < 0.1 else len(to_gw)
+        pos = (
+            len(to_gw) - rng.randrange(min(3, len(to_gw)) + 1) if rng.random() < 0.1 else len(to_gw)
+        )
         to_gw.insert(pos, msg)
         if rng.random() < 0.05:
             to_gw.append(msg)
