@@ -204,12 +204,16 @@ def verify_batch_packed(
     keys:       32 bytes (one key for every item) or 32 * n bytes
     signatures: 64 * n bytes
     messages:   all messages concatenated; item i is messages[offsets[i]:offsets[i + 1]]
-    offsets:    n + 1 non-decreasing byte offsets (a sequence of ints, or a
-                buffer of unsigned 64-bit integers such as array('Q') for zero copy)
+    offsets:    n + 1 non-decreasing byte offsets, none past the end of
+                messages (a sequence of ints, or a buffer of unsigned integers
+                such as array('Q'), which is copied with one memmove)
     threads:    as for verify_batch
 
-    Returns one verdict per signature. The buffers are read in place (no copy)
-    and must not be modified during the call.
+    Returns one verdict per signature. Every offset is checked before any
+    message byte is read (NativeValueError names the first bad one). keys,
+    signatures and messages are read in place (no copy) and must not be
+    modified during the call; the offsets are copied first, so C reads
+    exactly the values that were checked.
     """
     sig_len = _nbytes("signatures", signatures)
     if sig_len % SIGNATURE_SIZE:
@@ -236,8 +240,14 @@ def _nbytes(name: str, value: object) -> int:
     )
 
 
-def _offsets_view(offsets: object, n: int, msg_len: int) -> Any:
-    """A cffi size_t[] over the offsets, checked against the message buffer."""
+def _copied_offsets(offsets: object, n: int, msg_len: int) -> Any:
+    """A private cffi size_t[] copy of the offsets, checked whole against the message buffer.
+
+    The copy is what C reads: a caller's buffer could change between the check
+    and the read (another thread), the copy cannot. Every entry is checked here,
+    before the batch is split into chunks, so no chunk starts from an offset
+    outside ``messages``.
+    """
     if isinstance(offsets, (bytes, bytearray, memoryview, array)):
         view = memoryview(offsets)
         if view.format not in _UNSIGNED_FORMATS or view.ndim != 1:
@@ -245,8 +255,12 @@ def _offsets_view(offsets: object, n: int, msg_len: int) -> Any:
                 "offsets given as a buffer must hold unsigned integers in native byte "
                 f"order (e.g. array('Q')); got format {view.format!r}"
             )
+        count = len(view)
+        if count != n + 1:
+            raise _offsets_count_error(n, count)
         if view.itemsize == ffi.sizeof("size_t") and view.c_contiguous:
-            c_offsets = ffi.from_buffer("size_t[]", offsets)
+            c_offsets = ffi.new("size_t[]", count)
+            ffi.memmove(c_offsets, view, view.nbytes)
         else:
             try:
                 c_offsets = ffi.new("size_t[]", view.tolist())
@@ -254,25 +268,35 @@ def _offsets_view(offsets: object, n: int, msg_len: int) -> Any:
                 raise NativeValueError(
                     "offsets exceed this platform's size_t; messages this large cannot be addressed"
                 ) from None
-        count = len(view)
     else:
         try:
             values = list(offsets)  # type: ignore[call-overload]
+            count = len(values)
+            if count != n + 1:
+                raise _offsets_count_error(n, count)
             c_offsets = ffi.new("size_t[]", values)
         except (TypeError, OverflowError) as exc:
             raise NativeValueError(
                 f"offsets must be non-negative integers that fit a size_t: {exc}"
             ) from None
-        count = len(values)
-    if count != n + 1:
+    bad = ffi.new("size_t *")
+    if lib.es_ed25519_batch_offsets_check(c_offsets, n, msg_len, bad) != 0:
+        i = bad[0]
+        if c_offsets[i] > msg_len:
+            raise NativeValueError(
+                f"offsets[{i}] = {c_offsets[i]} points past the end of messages ({msg_len} bytes)"
+            )
         raise NativeValueError(
-            f"offsets must have n + 1 = {n + 1} entries for {n} signatures; got {count}"
-        )
-    if c_offsets[n] > msg_len:
-        raise NativeValueError(
-            f"offsets[{n}] = {c_offsets[n]} points past the end of messages ({msg_len} bytes)"
+            f"offsets must be non-decreasing; offsets[{i}] = {c_offsets[i]} < "
+            f"offsets[{i - 1}] = {c_offsets[i - 1]}"
         )
     return c_offsets
+
+
+def _offsets_count_error(n: int, count: int) -> NativeValueError:
+    return NativeValueError(
+        f"offsets must have n + 1 = {n + 1} entries for {n} signatures; got {count}"
+    )
 
 
 def _verify_packed_raw(
@@ -288,10 +312,10 @@ def _verify_packed_raw(
     key_len = _nbytes("keys", keys)
     _nbytes("signatures", signatures)
     msg_len = _nbytes("messages", messages)
-    c_offsets = _offsets_view(offsets, n, msg_len)
+    c_offsets = _copied_offsets(offsets, n, msg_len)
     if n == 0:
         return []
-    n_keys = key_len // PUBLIC_KEY_SIZE
+    shared_key = key_len == PUBLIC_KEY_SIZE
     verdicts = ffi.new("uint8_t[]", n)
     workers = min(threads or 1, max(1, n // MIN_ITEMS_PER_THREAD))
 
@@ -300,15 +324,19 @@ def _verify_packed_raw(
     msg_ptr = ffi.from_buffer("uint8_t[]", messages) if msg_len else ffi.NULL
 
     def run(lo: int, hi: int) -> int:
-        chunk_keys = key_ptr if n_keys == 1 else key_ptr + PUBLIC_KEY_SIZE * lo
+        # Each chunk gets its own slice of keys, signatures and offsets, and the
+        # whole message buffer with its length (offsets are absolute).
+        count = hi - lo
         return int(
             lib.es_ed25519_verify_batch_vartime(
-                chunk_keys,
-                1 if n_keys == 1 else hi - lo,
+                key_ptr if shared_key else key_ptr + PUBLIC_KEY_SIZE * lo,
+                PUBLIC_KEY_SIZE if shared_key else PUBLIC_KEY_SIZE * count,
                 sig_ptr + SIGNATURE_SIZE * lo,
+                SIGNATURE_SIZE * count,
                 msg_ptr,
+                msg_len,
                 c_offsets + lo,
-                hi - lo,
+                count,
                 verdicts + lo,
             )
         )
@@ -337,17 +365,8 @@ def _verify_packed_raw(
             for t in helpers:
                 t.join()
     if any(codes):
-        _raise_for_failed_call(c_offsets, n)
+        # Arguments were checked above, so this is the core's own failure.
+        raise NativeInternalError(
+            "es_ed25519_verify_batch_vartime failed (out of memory or OS CSPRNG unavailable)"
+        )
     return [v == 1 for v in bytes(ffi.buffer(verdicts))]
-
-
-def _raise_for_failed_call(c_offsets: Any, n: int) -> None:
-    for i in range(n):
-        if c_offsets[i + 1] < c_offsets[i]:
-            raise NativeValueError(
-                f"offsets must be non-decreasing; offsets[{i + 1}] = {c_offsets[i + 1]} < "
-                f"offsets[{i}] = {c_offsets[i]}"
-            )
-    raise NativeInternalError(
-        "es_ed25519_verify_batch_vartime failed (out of memory or OS CSPRNG unavailable)"
-    )

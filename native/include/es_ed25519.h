@@ -20,20 +20,27 @@ int es_ed25519_verify_vartime(const uint8_t *public_key, const uint8_t *msg, siz
                               const uint8_t *signature);
 
 /* Verifies n signatures together and writes one verdict per item
- * (verdicts[i] = 1 valid, 0 invalid).
- *   keys:       n_keys * 32 bytes; n_keys is 1 (one key for every item) or n
- *   signatures: n * 64 bytes
- *   messages:   concatenated messages; item i is messages[offsets[i]..offsets[i+1])
- *   offsets:    n + 1 non-decreasing values
- * Items sharing a public key are merged into one term of the multi-scalar
- * multiplication. Random 128-bit coefficients come from the OS CSPRNG
- * (getrandom(2) on Linux). A failed batch is bisected so the verdicts are
- * exact per item.
- * Returns 0 when verdicts are written, -1 on malformed arguments (n_keys
- * not 1 or n, offsets decreasing) or when memory / the CSPRNG is unavailable. */
-int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t n_keys, const uint8_t *signatures,
-                                    const uint8_t *messages, const size_t *offsets, size_t n,
+ * (verdicts[i] = 1 valid, 0 invalid; verdicts holds n bytes).
+ *   keys:       keys_len bytes: 32 (one key for every item) or 32 * n
+ *   signatures: signatures_len = 64 * n bytes
+ *   messages:   messages_len bytes; item i is messages[offsets[i]..offsets[i+1])
+ *   offsets:    n + 1 values, offsets[0] <= ... <= offsets[n] <= messages_len
+ * Every length is checked before any byte is read. Items sharing a public key
+ * are merged into one term of the multi-scalar multiplication. Random 128-bit
+ * coefficients come from the OS CSPRNG (getrandom(2) on Linux). A failed batch
+ * is bisected so the verdicts are exact per item.
+ * Returns 0 when verdicts are written, -1 on malformed arguments (a length
+ * that does not match n, offsets decreasing or past messages_len) or when
+ * memory / the CSPRNG is unavailable. */
+int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t keys_len, const uint8_t *signatures,
+                                    size_t signatures_len, const uint8_t *messages,
+                                    size_t messages_len, const size_t *offsets, size_t n,
                                     uint8_t *verdicts);
+/* Checks offsets as es_ed25519_verify_batch_vartime does. Returns 0 if valid;
+ * otherwise -1 with *bad_index (if not NULL) set to the first offending
+ * position i: offsets[i] > messages_len or offsets[i] < offsets[i - 1]. */
+int es_ed25519_batch_offsets_check(const size_t *offsets, size_t n, size_t messages_len,
+                                   size_t *bad_index);
 
 /* A public key decoded and checked once (canonical, on the curve, not of
  * small order) for repeated single verifications. prepared must hold

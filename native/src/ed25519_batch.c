@@ -268,21 +268,39 @@ static int key_ref_cmp(const void *a, const void *b)
     return memcmp(((const key_ref *)a)->bytes, ((const key_ref *)b)->bytes, 32);
 }
 
-int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t n_keys, const uint8_t *signatures,
-                                    const uint8_t *messages, const size_t *offsets, size_t n,
+int es_ed25519_batch_offsets_check(const size_t *offsets, size_t n, size_t messages_len,
+                                   size_t *bad_index)
+{
+    size_t bad = 0;
+    if (offsets) {
+        for (bad = 0; bad <= n; bad++)
+            if (offsets[bad] > messages_len || (bad > 0 && offsets[bad] < offsets[bad - 1]))
+                break;
+        if (bad > n)
+            return 0;
+    }
+    if (bad_index)
+        *bad_index = bad;
+    return -1;
+}
+
+int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t keys_len, const uint8_t *signatures,
+                                    size_t signatures_len, const uint8_t *messages,
+                                    size_t messages_len, const size_t *offsets, size_t n,
                                     uint8_t *verdicts)
 {
     if (n == 0)
         return 0;
-    if (!keys || !signatures || !offsets || !verdicts || (n_keys != 1 && n_keys != n))
+    /* Lengths first: nothing below reads a byte outside what they describe. */
+    if (n > SIZE_MAX / (4 * sizeof(es_ge_p3))) /* also bounds 64 * n and the scratch sizes */
         return -1;
-    if (n > SIZE_MAX / (4 * sizeof(es_ge_p3))) /* scratch sizes below must not overflow */
+    if (!keys || !signatures || !verdicts || signatures_len != 64 * n ||
+        (keys_len != 32 && keys_len != 32 * n))
         return -1;
-    for (size_t i = 0; i < n; i++)
-        if (offsets[i + 1] < offsets[i])
-            return -1;
-    if (!messages && offsets[n] != offsets[0])
+    if ((!messages && messages_len != 0) ||
+        es_ed25519_batch_offsets_check(offsets, n, messages_len, NULL) != 0)
         return -1;
+    const size_t n_keys = keys_len / 32;
     memset(verdicts, 0, n);
 
     int rc = -1;

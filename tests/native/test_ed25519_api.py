@@ -3,6 +3,8 @@ malformed items, and nothing lost for the well-formed items next to them."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from array import array
 
 import pytest
@@ -19,7 +21,7 @@ def _items(count: int) -> tuple[bytes, list[bytes], list[bytes]]:
     return pk, msgs, [sk.sign(m) for m in msgs]
 
 
-def _offsets(msgs: list[bytes]) -> array:
+def _offsets(msgs: list[bytes]) -> array[int]:
     offsets = array("Q", [0])
     for m in msgs:
         offsets.append(offsets[-1] + len(m))
@@ -149,3 +151,55 @@ def test_prepared_key_rejects_unusable_keys_clearly() -> None:
         native.PreparedKey(bytes(32))
     with pytest.raises(TypeError):
         native.PreparedKey(pk, b"")  # type: ignore[call-arg]
+
+
+def _run_isolated(code: str) -> subprocess.CompletedProcess[str]:
+    """Runs code in a fresh interpreter, so a crash of the C core fails the test
+    instead of killing the test run."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+_BATCH_256 = """
+import subprocess
+import sys
+from array import array
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+import native
+sk = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+pk = sk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+msgs = [b"reading %d" % i for i in range(256)]
+sigs, blob = b"".join(sk.sign(m) for m in msgs), b"".join(msgs)
+offsets = array("Q", [0])
+for m in msgs:
+    offsets.append(offsets[-1] + len(m))
+"""
+
+
+@pytest.mark.parametrize("value", ["1 << 40", "len(blob) + 64"], ids=["huge", "just-past-end"])
+def test_offset_past_the_end_inside_a_threaded_batch_is_refused(value: str) -> None:
+    # offsets[128] starts the second thread's chunk: it used to be read by C
+    # without ever being compared with the buffer (a segfault for 1 << 40, a
+    # silent read past the end for len + 64).
+    call = f"""
+offsets[128] = {value}
+try:
+    native.verify_batch_packed(pk, sigs, blob, offsets, threads=2)
+except native.NativeValueError as exc:
+    print("refused:", exc)
+"""
+    run = _run_isolated(_BATCH_256 + call)
+    assert run.returncode == 0, f"crashed ({run.returncode}):\n{run.stderr[-2000:]}"
+    assert "refused: offsets[128] =" in run.stdout and "past the end of messages" in run.stdout
+
+
+def test_every_offset_is_checked_before_the_batch_is_split() -> None:
+    pk, msgs, sigs = _items(300)
+    blob, offsets = b"".join(msgs), _offsets(msgs)
+    for pos in (1, 150, 299):
+        bad = array("Q", offsets)
+        bad[pos] = len(blob) + 1
+        with pytest.raises(native.NativeValueError, match=rf"offsets\[{pos}\] = .* past the end"):
+            native.verify_batch_packed(pk, b"".join(sigs), blob, bad, threads=2)

@@ -433,8 +433,8 @@ static void batch_check(const vcase *cases, size_t lo, size_t hi, int shared_key
         memcpy(msgs + offsets[i], c->msg, c->msg_len);
         offsets[i + 1] = offsets[i] + c->msg_len;
     }
-    const int rc = es_ed25519_verify_batch_vartime(keys, shared_key ? 1 : n, sigs, msgs, offsets, n,
-                                                   verdicts);
+    const int rc = es_ed25519_verify_batch_vartime(keys, 32 * (shared_key ? 1 : n), sigs, 64 * n,
+                                                   msgs, total, offsets, n, verdicts);
     CHECK(rc == 0, "batch [%zu, %zu) returned %d", lo, hi, rc);
     for (size_t i = 0; i < n && rc == 0; i++)
         CHECK(verdicts[i] == cases[lo + i].expect, "batch [%zu, %zu) item %zu: got %d want %d", lo,
@@ -515,15 +515,37 @@ static void test_sha512_x8(void)
 
 static void test_bad_arguments(void)
 {
-    uint8_t k[32] = {0}, s[64] = {0}, v[2] = {7, 7};
-    size_t offs[3] = {0, 2, 1};
+    uint8_t k[96] = {0}, s[192] = {0}, v[3] = {7, 7, 7};
+    const uint8_t *msgs = (const uint8_t *)"abc";
+    size_t offs[3] = {0, 2, 1}, good[4] = {0, 1, 2, 3}, past[4] = {0, 1, 4, 3}, bad = 99;
     CHECK(es_ed25519_verify_vartime(NULL, NULL, 0, s) == -1, "NULL key");
     CHECK(es_ed25519_verify_vartime(k, NULL, 5, s) == -1, "NULL message with length");
-    CHECK(es_ed25519_verify_batch_vartime(k, 1, s, (const uint8_t *)"ab", offs, 2, v) == -1,
+    CHECK(es_ed25519_verify_batch_vartime(k, 32, s, 128, msgs, 2, offs, 2, v) == -1,
           "decreasing offsets");
-    CHECK(es_ed25519_verify_batch_vartime(k, 3, s, (const uint8_t *)"ab", offs, 2, v) == -1,
-          "n_keys neither 1 nor n");
-    CHECK(es_ed25519_verify_batch_vartime(k, 1, s, NULL, offs, 0, v) == 0 && v[0] == 7,
+    CHECK(es_ed25519_verify_batch_vartime(k, 96, s, 128, msgs, 2, good, 2, v) == -1,
+          "keys_len neither 32 nor 32 n");
+    CHECK(es_ed25519_verify_batch_vartime(k, 32, s, 127, msgs, 2, good, 2, v) == -1,
+          "signatures_len not 64 n");
+    /* An offset past the end of the messages is refused before anything is
+     * read, wherever it sits (ASan would report the read otherwise). */
+    CHECK(es_ed25519_verify_batch_vartime(k, 32, s, 192, msgs, 3, past, 3, v) == -1,
+          "offset past messages_len in the middle");
+    CHECK(es_ed25519_verify_batch_vartime(k, 32, s, 192, msgs, 2, good, 3, v) == -1,
+          "last offset past messages_len");
+    CHECK(es_ed25519_verify_batch_vartime(k, 32, s, 192, NULL, 3, good, 3, v) == -1,
+          "NULL messages with a length");
+    CHECK(es_ed25519_batch_offsets_check(past, 3, 3, &bad) == -1 && bad == 2,
+          "offsets check names offsets[2] (%zu)", bad);
+    CHECK(es_ed25519_batch_offsets_check(offs, 2, 3, &bad) == -1 && bad == 2,
+          "offsets check names the decreasing offsets[2] (%zu)", bad);
+    CHECK(es_ed25519_batch_offsets_check(good, 3, 2, &bad) == -1 && bad == 3,
+          "offsets check names offsets[n] (%zu)", bad);
+    CHECK(es_ed25519_batch_offsets_check(good, 3, 3, &bad) == 0, "good offsets pass");
+    CHECK(es_ed25519_verify_batch_vartime(k, 32, s, 192, msgs, 3, good, 3, v) == 0 &&
+              v[0] == 0 && v[1] == 0 && v[2] == 0,
+          "all-zero items are invalid, not an error");
+    v[0] = 7;
+    CHECK(es_ed25519_verify_batch_vartime(k, 32, s, 0, NULL, 0, offs, 0, v) == 0 && v[0] == 7,
           "empty batch touches nothing");
     uint8_t out[64];
     CHECK(es_sha512(NULL, 0, out) == 0 && es_sha512(NULL, 1, out) == -1, "sha512 NULL");
