@@ -78,20 +78,41 @@ class DemoSettings:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seconds", type=float, default=20.0,
-                        help="how long the devices produce readings (default 20)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=20.0,
+        help="how long the devices produce readings (default 20)",
+    )
     parser.add_argument("--devices", type=int, default=2, help="simulated devices (default 2)")
-    parser.add_argument("--rate", type=float, default=20.0,
-                        help="readings per second per device (default 20)")
-    parser.add_argument("--batch-readings", type=int, default=64,
-                        help="seal a batch at this many readings (default 64)")
-    parser.add_argument("--batch-delay", type=float, default=1.0,
-                        help="... or when the oldest reading has waited this long, s (default 1)")
-    parser.add_argument("--broker", choices=("auto", "mosquitto", "embedded"), default="auto",
-                        help="auto: mosquitto when installed, else the embedded broker")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="put configs, keys, stores and logs here (default: a temporary "
-                             "directory, removed at the end unless --keep)")
+    parser.add_argument(
+        "--rate", type=float, default=20.0, help="readings per second per device (default 20)"
+    )
+    parser.add_argument(
+        "--batch-readings",
+        type=int,
+        default=64,
+        help="seal a batch at this many readings (default 64)",
+    )
+    parser.add_argument(
+        "--batch-delay",
+        type=float,
+        default=1.0,
+        help="... or when the oldest reading has waited this long, s (default 1)",
+    )
+    parser.add_argument(
+        "--broker",
+        choices=("auto", "mosquitto", "embedded"),
+        default="auto",
+        help="auto: mosquitto when installed, else the embedded broker",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="put configs, keys, stores and logs here (default: a temporary "
+        "directory, removed at the end unless --keep)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
 
 
@@ -106,8 +127,16 @@ def _settings(args: argparse.Namespace) -> DemoSettings:
         raise DemoError(f"--batch-readings {args.batch_readings}: give 1 to 65535")
     if not 0.001 <= args.batch_delay <= 3600:
         raise DemoError(f"--batch-delay {args.batch_delay}: give 0.001 to 3600 seconds")
-    return DemoSettings(args.seconds, args.devices, args.rate, args.batch_readings,
-                        args.batch_delay, args.broker, args.workdir, args.keep)
+    return DemoSettings(
+        args.seconds,
+        args.devices,
+        args.rate,
+        args.batch_readings,
+        args.batch_delay,
+        args.broker,
+        args.workdir,
+        args.keep,
+    )
 
 
 # --- the broker ----------------------------------------------------------------------
@@ -123,7 +152,9 @@ class EmbeddedBroker:
         self.host = host
         self.port = free_port(host)
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._serve, name="embedded-mqtt-broker", daemon=True)
+        self._thread = threading.Thread(
+            target=self._serve, name="embedded-mqtt-broker", daemon=True
+        )
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._broker: Any = None
@@ -134,12 +165,14 @@ class EmbeddedBroker:
         asyncio.set_event_loop(self._loop)
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+            },
         }
         try:
             self._broker = Broker(config, loop=self._loop)
             self._loop.run_until_complete(self._broker.start())
-        except BaseException as exc:  # reported by start(), in the main thread
+        except BaseException as exc:  # noqa: BLE001 - start() raises it in the main thread
             self._error = exc
             self._ready.set()
             return
@@ -149,8 +182,10 @@ class EmbeddedBroker:
     def start(self) -> None:
         self._thread.start()
         if not self._ready.wait(STARTUP_TIMEOUT_S) or self._error is not None:
-            raise DemoError(f"the embedded MQTT broker did not start on {self.host}:{self.port}: "
-                            f"{self._error or 'timed out'}")
+            raise DemoError(
+                f"the embedded MQTT broker did not start on {self.host}:{self.port}: "
+                f"{self._error or 'timed out'}"
+            )
 
     def close(self) -> None:
         if not self._thread.is_alive():
@@ -185,14 +220,20 @@ class _SupervisedMosquitto(MosquittoBroker):
         conf = self._write_config()
         with open(self.log_path, "ab") as logfile:
             self._process = subprocess.Popen(
-                [self.executable, "-c", str(conf)], stdin=subprocess.DEVNULL, stdout=logfile,
-                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
+                [self.executable, "-c", str(conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - see _die_with_parent
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise BrokerError(f"mosquitto exited with status {self._process.returncode}; "
-                                  f"its log: {self.log_path}\n{_tail(self.log_path)}")
+                raise BrokerError(
+                    f"mosquitto exited with status {self._process.returncode}; "
+                    f"its log: {self.log_path}\n{_tail(self.log_path)}"
+                )
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
                     return
@@ -235,12 +276,16 @@ def choose_broker(choice: str, workdir: Path) -> MosquittoProcess | EmbeddedBrok
     if choice in ("auto", "mosquitto") and find_mosquitto() is not None:
         return MosquittoProcess(workdir / "broker")
     if choice == "mosquitto":
-        raise DemoError("mosquitto is not installed (looked on PATH and in /usr/sbin); install it "
-                        "with 'apt-get install mosquitto' or run with --broker embedded")
+        raise DemoError(
+            "mosquitto is not installed (looked on PATH and in /usr/sbin); install it "
+            "with 'apt-get install mosquitto' or run with --broker embedded"
+        )
     if not _embedded_available():
-        raise DemoError("no MQTT broker: mosquitto is not installed and the embedded broker "
-                        "(amqtt) is missing; run \"pip install 'edgeseal[demo]'\" or "
-                        "'apt-get install mosquitto'")
+        raise DemoError(
+            "no MQTT broker: mosquitto is not installed and the embedded broker "
+            "(amqtt) is missing; run \"pip install 'edgeseal[demo]'\" or "
+            "'apt-get install mosquitto'"
+        )
     return EmbeddedBroker()
 
 
@@ -248,7 +293,11 @@ def choose_broker(choice: str, workdir: Path) -> MosquittoProcess | EmbeddedBrok
 
 
 def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the demo dies, however it dies (Linux)."""
+    """In the child, before exec: SIGTERM when the demo dies, however it dies (Linux).
+
+    preexec_fn is the only standard-library hook between fork and exec, and the demo
+    has threads by then: this keeps to one foreign call and swallows its failures.
+    """
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -272,14 +321,25 @@ class Children:
         self.logdir = logdir
         self.started: list[Child] = []
 
-    def start(self, name: str, argv: Sequence[str], *, ready_stderr: str | None = None,
-              ready_stdout: bool = False) -> Child:
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        ready_stderr: str | None = None,
+        ready_stdout: bool = False,
+    ) -> Child:
         log_path = self.logdir / f"{name}.log"
         # Own session: the terminal's Ctrl-C reaches only the demo, which then stops
         # the children in order (devices, agent, verifier) instead of all at once.
         process = subprocess.Popen(
-            list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, start_new_session=True, preexec_fn=_die_with_parent,
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - see _die_with_parent
         )
         child = Child(name, process, log_path)
         self.started.append(child)
@@ -305,19 +365,24 @@ class Children:
 
         assert process.stdout is not None and process.stderr is not None
         for stream, is_stdout in ((process.stdout, True), (process.stderr, False)):
-            threading.Thread(target=pump, args=(stream, is_stdout), name=f"{name}-output",
-                             daemon=True).start()
+            threading.Thread(
+                target=pump, args=(stream, is_stdout), name=f"{name}-output", daemon=True
+            ).start()
         return child
 
     def wait_ready(self, child: Child, what: str, timeout: float = STARTUP_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
         while not child.ready.wait(0.1):
             if child.process.poll() is not None:
-                raise DemoError(f"{child.name} exited with status {child.process.returncode} "
-                                f"before {what}; its log: {child.log_path}\n{_tail(child.log_path)}")
+                raise DemoError(
+                    f"{child.name} exited with status {child.process.returncode} "
+                    f"before {what}; its log: {child.log_path}\n{_tail(child.log_path)}"
+                )
             if time.monotonic() > deadline:
-                raise DemoError(f"{child.name} did not report {what} within {timeout:.0f} s; "
-                                f"its log: {child.log_path}\n{_tail(child.log_path)}")
+                raise DemoError(
+                    f"{child.name} did not report {what} within {timeout:.0f} s; "
+                    f"its log: {child.log_path}\n{_tail(child.log_path)}"
+                )
 
     @staticmethod
     def stop(child: Child, timeout: float = 15.0) -> int:
@@ -328,7 +393,9 @@ class Children:
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
-                log.warning("%s did not stop within %.0f s of SIGTERM; killing it", child.name, timeout)
+                log.warning(
+                    "%s did not stop within %.0f s of SIGTERM; killing it", child.name, timeout
+                )
                 process.kill()
                 process.wait()
         return process.returncode
@@ -375,8 +442,9 @@ class Watcher:
 
         self.progress = progress
         self._subscribed = threading.Event()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="edgeseal-demo-watch",
-                                   protocol=mqtt.MQTTv311)
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="edgeseal-demo-watch", protocol=mqtt.MQTTv311
+        )
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = lambda *_a: self._subscribed.set()
         self._client.on_message = self._on_message
@@ -393,8 +461,9 @@ class Watcher:
         self._client.loop_stop()
 
     def _on_connect(self, client: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        client.subscribe([(f"edgeseal/v1/{GATEWAY_ID}/batch", 1),
-                          (f"edgeseal/v1/{GATEWAY_ID}/verdict", 1)])
+        client.subscribe(
+            [(f"edgeseal/v1/{GATEWAY_ID}/batch", 1), (f"edgeseal/v1/{GATEWAY_ID}/verdict", 1)]
+        )
 
     def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
         try:
@@ -402,7 +471,7 @@ class Watcher:
                 self._on_batch(msg.payload)
             else:
                 self._on_verdict(json.loads(msg.payload))
-        except Exception as exc:  # a display problem must not stop the demo; report it
+        except Exception as exc:  # noqa: BLE001 - a display problem must not stop the demo
             with self.progress.lock:
                 self.progress.problems.append(f"could not read a message on {msg.topic}: {exc}")
 
@@ -419,7 +488,11 @@ class Watcher:
             self.progress.batches_seen += 1
             self.progress.readings_in_batches += batch.count
             self.progress.sample_reading[key] = (
-                middle.device_id, middle.boot_id, middle.device_seq, batch.header.seq)
+                middle.device_id,
+                middle.boot_id,
+                middle.device_seq,
+                batch.header.seq,
+            )
 
     def _on_verdict(self, verdict: dict[str, Any]) -> None:
         outcome = str(verdict.get("verdict"))
@@ -433,8 +506,10 @@ class Watcher:
                 if sample is not None and p.receipt_candidate is None:
                     p.receipt_candidate = sample
             elif outcome == "quarantined":
-                p.problems.append(f"batch seq {verdict.get('seq')} quarantined "
-                                  f"({verdict.get('reason')}): {verdict.get('detail')}")
+                p.problems.append(
+                    f"batch seq {verdict.get('seq')} quarantined "
+                    f"({verdict.get('reason')}): {verdict.get('detail')}"
+                )
 
 
 def read_agent_metrics(port: int) -> dict[str, float]:
@@ -471,11 +546,13 @@ class Display:
             verified = progress.verdicts.get("accepted", 0)
             quarantined = progress.verdicts.get("quarantined", 0)
             readings_ok = progress.readings_accepted
-        line = (f"[{bar}] {elapsed:5.1f}/{self.total_s:g} s | "
-                f"signed {int(metrics.get('edgeseal_agent_readings_signed_total', 0)):6d} | "
-                f"published {int(metrics.get('edgeseal_agent_batches_published_total', 0)):4d} batches | "
-                f"verified {verified:4d} batches ({readings_ok} readings)"
-                + (f" | QUARANTINED {quarantined}" if quarantined else ""))
+        line = (
+            f"[{bar}] {elapsed:5.1f}/{self.total_s:g} s | "
+            f"signed {int(metrics.get('edgeseal_agent_readings_signed_total', 0)):6d} | "
+            f"published {int(metrics.get('edgeseal_agent_batches_published_total', 0)):4d} batches | "
+            f"verified {verified:4d} batches ({readings_ok} readings)"
+            + (f" | QUARANTINED {quarantined}" if quarantined else "")
+        )
         now = time.monotonic()
         if self.tty:
             self.out.write("\r" + line + "\x1b[K")
@@ -494,9 +571,17 @@ class Display:
 # --- configuration files ------------------------------------------------------------------
 
 
-def write_agent_config(path: Path, *, key_path: Path, ports: Sequence[Path], outbox: Path,
-                       broker_port: int, protocol: str, metrics_port: int,
-                       settings: DemoSettings) -> None:
+def write_agent_config(
+    path: Path,
+    *,
+    key_path: Path,
+    ports: Sequence[Path],
+    outbox: Path,
+    broker_port: int,
+    protocol: str,
+    metrics_port: int,
+    settings: DemoSettings,
+) -> None:
     serial = "".join(f'\n[[serial]]\npath = "{p}"\n' for p in ports)
     path.write_text(
         f'# generated by edgeseal demo\n[gateway]\nid = "{GATEWAY_ID}"\nkey_path = "{key_path}"\n'
@@ -510,13 +595,14 @@ def write_agent_config(path: Path, *, key_path: Path, ports: Sequence[Path], out
     )
 
 
-def write_verifier_config(path: Path, *, store: Path, broker_port: int, protocol: str,
-                          public_key: bytes) -> None:
+def write_verifier_config(
+    path: Path, *, store: Path, broker_port: int, protocol: str, public_key: bytes
+) -> None:
     # MQTT 3.1.1 (the embedded broker) has no shared subscriptions: one worker,
     # plain subscription.
     group = "verifiers" if protocol == "5" else ""
     path.write_text(
-        f"# generated by edgeseal demo\n[mqtt]\nhost = \"127.0.0.1\"\nport = {broker_port}\n"
+        f'# generated by edgeseal demo\n[mqtt]\nhost = "127.0.0.1"\nport = {broker_port}\n'
         f'protocol = "{protocol}"\ngroup = "{group}"\nclient_id = "demo-verifier"\n\n'
         f'[store]\npath = "{store}"\n\n'
         f'[gateways]\n{GATEWAY_ID} = "{public_key.hex()}"\n',
@@ -558,12 +644,17 @@ def run(args: argparse.Namespace) -> int:
     for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     own_dir = settings.workdir is None
-    if settings.workdir is not None and settings.workdir.exists() and (
-        not settings.workdir.is_dir() or any(settings.workdir.iterdir())
+    if (
+        settings.workdir is not None
+        and settings.workdir.exists()
+        and (not settings.workdir.is_dir() or any(settings.workdir.iterdir()))
     ):
         # A previous run's key, outbox and store would not match a new gateway key.
-        print(f"edgeseal demo: --workdir {settings.workdir} is not an empty directory; "
-              "give a new or empty one", file=sys.stderr)
+        print(
+            f"edgeseal demo: --workdir {settings.workdir} is not an empty directory; "
+            "give a new or empty one",
+            file=sys.stderr,
+        )
         return EXIT_STARTUP
     workdir = Path(tempfile.mkdtemp(prefix="edgeseal-demo-")) if own_dir else settings.workdir
     assert workdir is not None
@@ -602,8 +693,11 @@ def _run(settings: DemoSettings, workdir: Path) -> int:
         fallback = isinstance(broker, EmbeddedBroker)
         why = ""
         if fallback:
-            why = ("  (chosen with --broker embedded)" if settings.broker == "embedded" else
-                   "  (mosquitto is not installed, so the embedded pure-Python broker is used)")
+            why = (
+                "  (chosen with --broker embedded)"
+                if settings.broker == "embedded"
+                else "  (mosquitto is not installed, so the embedded pure-Python broker is used)"
+            )
         print(f"broker: {broker.name} on 127.0.0.1:{broker.port}{why}")
 
         from agent.identity import GatewayKey, save_key
@@ -611,14 +705,23 @@ def _run(settings: DemoSettings, workdir: Path) -> int:
         key = GatewayKey.generate()
         key_path = workdir / "gateway.key"
         save_key(key, key_path)
-        print(f"gateway {GATEWAY_ID}: new key, id {key.key_id.hex()}; configs and logs in {workdir}")
+        print(
+            f"gateway {GATEWAY_ID}: new key, id {key.key_id.hex()}; configs and logs in {workdir}"
+        )
 
         verifier_toml = workdir / "verifier.toml"
-        write_verifier_config(verifier_toml, store=workdir / "verifier.sqlite",
-                              broker_port=broker.port, protocol=broker.protocol,
-                              public_key=key.public_key)
-        verifier = children.start("verifier", _edgeseal("verifier", "--config", str(verifier_toml)),
-                                  ready_stderr="subscribed to")
+        write_verifier_config(
+            verifier_toml,
+            store=workdir / "verifier.sqlite",
+            broker_port=broker.port,
+            protocol=broker.protocol,
+            public_key=key.public_key,
+        )
+        verifier = children.start(
+            "verifier",
+            _edgeseal("verifier", "--config", str(verifier_toml)),
+            ready_stderr="subscribed to",
+        )
         children.wait_ready(verifier, "its subscription to the batch topic")
         watcher = Watcher("127.0.0.1", broker.port, progress)
         watcher.start()
@@ -626,25 +729,45 @@ def _run(settings: DemoSettings, workdir: Path) -> int:
         links = [workdir / f"device-{i}" for i in range(1, settings.devices + 1)]
         devices = []
         for i, link in enumerate(links, start=1):
-            devices.append(children.start(
-                f"device-{i}",
-                _edgeseal("simulate-device", "--device-id", str(i), "--rate", str(settings.rate),
-                          "--link", str(link)),
-                ready_stdout=True,
-            ))
+            devices.append(
+                children.start(
+                    f"device-{i}",
+                    _edgeseal(
+                        "simulate-device",
+                        "--device-id",
+                        str(i),
+                        "--rate",
+                        str(settings.rate),
+                        "--link",
+                        str(link),
+                    ),
+                    ready_stdout=True,
+                )
+            )
         for device in devices:
             children.wait_ready(device, "its pseudo-terminal")
-        print(f"devices: {settings.devices} simulated on pseudo-terminals "
-              f"({', '.join(d.stdout_lines[0] for d in devices)}), {settings.rate:g} readings/s each")
+        print(
+            f"devices: {settings.devices} simulated on pseudo-terminals "
+            f"({', '.join(d.stdout_lines[0] for d in devices)}), {settings.rate:g} readings/s each"
+        )
 
         metrics_port = free_port()
         agent_toml = workdir / "agent.toml"
-        write_agent_config(agent_toml, key_path=key_path, ports=links,
-                           outbox=workdir / "outbox.sqlite", broker_port=broker.port,
-                           protocol=broker.protocol, metrics_port=metrics_port, settings=settings)
+        write_agent_config(
+            agent_toml,
+            key_path=key_path,
+            ports=links,
+            outbox=workdir / "outbox.sqlite",
+            broker_port=broker.port,
+            protocol=broker.protocol,
+            metrics_port=metrics_port,
+            settings=settings,
+        )
         agent = children.start("agent", _edgeseal("agent", "--config", str(agent_toml)))
-        print(f"agent: signing, batching (<= {settings.batch_readings} readings or "
-              f"{settings.batch_delay_s:g} s) and publishing; verifier: checking every batch")
+        print(
+            f"agent: signing, batching (<= {settings.batch_readings} readings or "
+            f"{settings.batch_delay_s:g} s) and publishing; verifier: checking every batch"
+        )
 
         display = Display(out, settings.seconds)
         run_started = time.monotonic()
@@ -653,9 +776,11 @@ def _run(settings: DemoSettings, workdir: Path) -> int:
             while (elapsed := time.monotonic() - run_started) < settings.seconds:
                 for child in (agent, verifier, *devices):
                     if child.process.poll() is not None:
-                        raise DemoError(f"{child.name} exited early with status "
-                                        f"{child.process.returncode}; its log: {child.log_path}\n"
-                                        f"{_tail(child.log_path)}")
+                        raise DemoError(
+                            f"{child.name} exited early with status "
+                            f"{child.process.returncode}; its log: {child.log_path}\n"
+                            f"{_tail(child.log_path)}"
+                        )
                 metrics = read_agent_metrics(metrics_port) or metrics
                 display.update(elapsed, metrics, progress)
                 time.sleep(0.25)
@@ -704,14 +829,26 @@ def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     return condition()
 
 
-def _wind_down(children: Children, devices: Sequence[Child], agent: Child, metrics_port: int,
-               metrics: dict[str, float], progress: Progress) -> Outcome:
+def _wind_down(
+    children: Children,
+    devices: Sequence[Child],
+    agent: Child,
+    metrics_port: int,
+    metrics: dict[str, float],
+    progress: Progress,
+) -> Outcome:
     """Devices stop first; the agent seals and flushes; the verifier catches up."""
     outcome = Outcome()
     for device in devices:
         children.stop(device)
-        summary = next((json.loads(line) for line in reversed(device.stdout_lines)
-                        if line.startswith("{") and '"summary"' in line), None)
+        summary = next(
+            (
+                json.loads(line)
+                for line in reversed(device.stdout_lines)
+                if line.startswith("{") and '"summary"' in line
+            ),
+            None,
+        )
         if summary is not None:
             outcome.generated += int(summary.get("generated", 0))
     # Let the agent sign what is still arriving (frames already in the serial
@@ -740,12 +877,14 @@ def _wind_down(children: Children, devices: Sequence[Child], agent: Child, metri
 def _accepted_count(progress: Progress) -> int:
     """Verdicts that settle a batch (a duplicate verdict answers a re-send, not a batch)."""
     with progress.lock:
-        return sum(n for outcome, n in progress.verdicts.items()
-                   if outcome in ("accepted", "quarantined"))
+        return sum(
+            n for outcome, n in progress.verdicts.items() if outcome in ("accepted", "quarantined")
+        )
 
 
-def _receipt(workdir: Path, verifier_toml: Path, public_key: bytes, progress: Progress,
-             outcome: Outcome) -> None:
+def _receipt(
+    workdir: Path, verifier_toml: Path, public_key: bytes, progress: Progress, outcome: Outcome
+) -> None:
     """Write the receipt of one accepted reading, check it, and check that a forgery fails."""
     with progress.lock:
         candidate = progress.receipt_candidate
@@ -753,19 +892,36 @@ def _receipt(workdir: Path, verifier_toml: Path, public_key: bytes, progress: Pr
         outcome.receipt_detail = "no accepted batch to take a reading from"
         return
     device_id, boot_id, device_seq, batch_seq = candidate
-    outcome.receipt_ref = f"{GATEWAY_ID}/{device_id}/{device_seq} (boot {boot_id}, batch {batch_seq})"
+    outcome.receipt_ref = (
+        f"{GATEWAY_ID}/{device_id}/{device_seq} (boot {boot_id}, batch {batch_seq})"
+    )
     path = workdir / "receipt.json"
     made = subprocess.run(
-        _edgeseal("receipt", "--reading", f"{GATEWAY_ID}/{device_id}/{device_seq}",
-                  "--boot", str(boot_id), "--config", str(verifier_toml), "-o", str(path)),
-        capture_output=True, text=True, timeout=60, check=False,
+        _edgeseal(
+            "receipt",
+            "--reading",
+            f"{GATEWAY_ID}/{device_id}/{device_seq}",
+            "--boot",
+            str(boot_id),
+            "--config",
+            str(verifier_toml),
+            "-o",
+            str(path),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     if made.returncode != 0:
         outcome.receipt_detail = f"edgeseal receipt failed: {made.stderr.strip()[-500:]}"
         return
     checked = subprocess.run(
         _edgeseal("check-receipt", str(path), "--expect-key", public_key.hex()),
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     outcome.receipt_valid = checked.returncode == 0
     outcome.receipt_detail = (checked.stdout.strip().splitlines() or [checked.stderr.strip()])[-1]
@@ -777,7 +933,10 @@ def _receipt(workdir: Path, verifier_toml: Path, public_key: bytes, progress: Pr
     forged_path.write_text(forged, encoding="utf-8")
     refused = subprocess.run(
         _edgeseal("check-receipt", str(forged_path), "--expect-key", public_key.hex()),
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     outcome.receipt_tamper_caught = refused.returncode == 1
 
@@ -792,8 +951,14 @@ def _forge(receipt_text: str) -> str | None:
     return json.dumps(receipt, indent=2)
 
 
-def _summary(out: TextIO, settings: DemoSettings, broker: MosquittoProcess | EmbeddedBroker,
-             progress: Progress, outcome: Outcome, wall_s: float) -> int:
+def _summary(
+    out: TextIO,
+    settings: DemoSettings,
+    broker: MosquittoProcess | EmbeddedBroker,
+    progress: Progress,
+    outcome: Outcome,
+    wall_s: float,
+) -> int:
     with progress.lock:
         verdicts = dict(progress.verdicts)
         accepted_readings = progress.readings_accepted
@@ -806,22 +971,38 @@ def _summary(out: TextIO, settings: DemoSettings, broker: MosquittoProcess | Emb
         "",
         f"summary ({wall_s:.1f} s in all, devices ran {settings.seconds:g} s; broker: {broker.name})",
         f"  devices:  {settings.devices} simulated, {outcome.generated} readings generated",
-        f"  agent:    {outcome.signed} readings signed, {outcome.published} batches published "
-        f"({in_batches} readings)",
-        f"  verifier: {accepted} batches accepted ({accepted_readings} readings, chain up to seq "
-        f"{outcome.chain_seq}), {quarantined} quarantined, {pending} held",
+        (
+            f"  agent:    {outcome.signed} readings signed, {outcome.published} batches "
+            f"published ({in_batches} readings)"
+        ),
+        (
+            f"  verifier: {accepted} batches accepted ({accepted_readings} readings, chain up "
+            f"to seq {outcome.chain_seq}), {quarantined} quarantined, {pending} held"
+        ),
         f"  receipt:  {outcome.receipt_ref or '-'} -> receipt.json; edgeseal check-receipt: "
         + ("VALID" if outcome.receipt_valid else f"NOT VALID ({outcome.receipt_detail})"),
     ]
     if outcome.receipt_valid:
-        lines.append("            a copy with the reading's value changed by one is "
-                     + ("refused, as it must be" if outcome.receipt_tamper_caught else
-                        "NOT refused (this is a bug)"))
+        lines.append(
+            "            a copy with the reading's value changed by one is "
+            + (
+                "refused, as it must be"
+                if outcome.receipt_tamper_caught
+                else "NOT refused (this is a bug)"
+            )
+        )
     lines += [f"  problem:  {p}" for p in problems[:10]]
-    ok = (accepted > 0 and quarantined == 0 and outcome.receipt_valid
-          and outcome.receipt_tamper_caught and accepted_readings == in_batches)
-    lines.append(f"result: {'OK' if ok else 'FAILED'}: every published reading was "
-                 f"{'verified' if accepted_readings == in_batches else 'NOT verified'}")
+    ok = (
+        accepted > 0
+        and quarantined == 0
+        and outcome.receipt_valid
+        and outcome.receipt_tamper_caught
+        and accepted_readings == in_batches
+    )
+    lines.append(
+        f"result: {'OK' if ok else 'FAILED'}: every published reading was "
+        f"{'verified' if accepted_readings == in_batches else 'NOT verified'}"
+    )
     out.write("\n".join(lines) + "\n")
     out.flush()
     return EXIT_OK if ok else EXIT_FAILED
@@ -834,4 +1015,4 @@ if __name__ == "__main__":
     sys.exit(main(["demo", *sys.argv[1:]]))
 
 
-__all__ = ["configure", "run", "DemoSettings", "EmbeddedBroker", "choose_broker"]
+__all__ = ["DemoSettings", "EmbeddedBroker", "choose_broker", "configure", "run"]

@@ -63,13 +63,14 @@ def _number(pattern: str, text: str) -> int:
 
 def test_demo_runs_the_chain_and_cleans_up(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
-    proc = subprocess.run(_demo(workdir, "--seconds", "8"), capture_output=True, text=True,
-                          timeout=180, check=False)
+    proc = subprocess.run(
+        _demo(workdir, "--seconds", "8"), capture_output=True, text=True, timeout=180, check=False
+    )
     out = proc.stdout
     assert proc.returncode == 0, f"rc={proc.returncode}\n{out}\n{proc.stderr[-4000:]}"
     assert "broker: mosquitto" in out
     # Live progress was shown while it ran (not a terminal: a line every 2 s).
-    assert len(re.findall(r"^\[[#-]+\] .* signed +\d+ \| published", out, re.M)) >= 3, out
+    assert len(re.findall(r"^\[[#-]+\] .* signed +\d+ \| published", out, re.MULTILINE)) >= 3, out
     generated = _number(r"(\d+) readings generated", out)
     signed = _number(r"agent: +(\d+) readings signed", out)
     in_batches = _number(r"batches published \((\d+) readings\)", out)
@@ -105,8 +106,12 @@ def _wait_for_progress(proc: subprocess.Popen[str], timeout: float = 90.0) -> li
 
 def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
-    proc = subprocess.Popen(_demo(workdir, "--seconds", "300"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _demo(workdir, "--seconds", "300"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for_progress(proc)
         assert len(_processes_using(workdir)) >= 5  # broker, 2 devices, agent, verifier, demo
@@ -122,8 +127,12 @@ def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
 def test_killed_demo_takes_its_children_along(tmp_path: Path) -> None:
     """No cleanup code runs after SIGKILL: the kernel's parent-death signal does the job."""
     workdir = tmp_path / "demo"
-    proc = subprocess.Popen(_demo(workdir, "--seconds", "300"), stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        _demo(workdir, "--seconds", "300"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         _wait_for_progress(proc)
         proc.kill()
@@ -143,8 +152,9 @@ def test_killed_demo_takes_its_children_along(tmp_path: Path) -> None:
     ],
 )
 def test_bad_arguments_are_refused_clearly(tmp_path: Path, argv: list[str], message: str) -> None:
-    proc = subprocess.run(_demo(tmp_path / "demo", *argv), capture_output=True, text=True,
-                          timeout=60, check=False)
+    proc = subprocess.run(
+        _demo(tmp_path / "demo", *argv), capture_output=True, text=True, timeout=60, check=False
+    )
     assert proc.returncode == 2
     assert message in proc.stderr, proc.stderr
     assert not _processes_using(tmp_path / "demo")
@@ -155,8 +165,9 @@ def test_a_used_workdir_is_refused(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
     workdir.mkdir()
     (workdir / "gateway.key").write_text("from an earlier run")
-    proc = subprocess.run(_demo(workdir, "--seconds", "1"), capture_output=True, text=True,
-                          timeout=60, check=False)
+    proc = subprocess.run(
+        _demo(workdir, "--seconds", "1"), capture_output=True, text=True, timeout=60, check=False
+    )
     assert proc.returncode == 2
     assert "not an empty directory" in proc.stderr, proc.stderr
     assert (workdir / "gateway.key").read_text() == "from an earlier run"
@@ -196,8 +207,13 @@ def test_embedded_broker_carries_qos1_and_stops(tmp_path: Path) -> None:
 def test_demo_on_the_embedded_broker(tmp_path: Path) -> None:
     """The no-mosquitto path: agent and verifier on MQTT 3.1.1, end to end."""
     workdir = tmp_path / "demo"
-    proc = subprocess.run(_demo(workdir, "--seconds", "5", "--broker", "embedded"),
-                          capture_output=True, text=True, timeout=180, check=False)
+    proc = subprocess.run(
+        _demo(workdir, "--seconds", "5", "--broker", "embedded"),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     out = proc.stdout
     assert proc.returncode == 0, f"{out}\n{proc.stderr[-4000:]}"
     assert "broker: embedded amqtt broker (MQTT 3.1.1)" in out
@@ -212,7 +228,7 @@ def test_auto_falls_back_to_the_embedded_broker_without_mosquitto(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Where mosquitto cannot be found, "auto" picks the embedded broker."""
-    import edgeseal.demo as demo
+    from edgeseal import demo
 
     monkeypatch.setattr(demo, "find_mosquitto", lambda: None)
     assert isinstance(demo.choose_broker("auto", tmp_path), EmbeddedBroker)
