@@ -56,13 +56,12 @@ def implementation() -> str:
 
     "avx512ifma": decoding, Pippenger and the challenge hashes use AVX-512
     (IFMA and F); "avx512f": only the hashes (a CPU without IFMA); "portable":
-    plain C. Chosen at run time from the CPU; ``EDGESEAL_ED25519=portable`` in
-    the environment forces the portable code.
+    plain C. Chosen once per process from the CPU when the extension is
+    loaded; ``EDGESEAL_ED25519`` set to one of these names in the environment
+    at that time forces it (if the CPU can run it). Changing the environment
+    later has no effect: the C core never reads it again.
     """
-    flags = int(lib.es_ed25519_simd_in_use())
-    if flags & 1:
-        return "avx512ifma"
-    return "avx512f" if flags & 2 else "portable"
+    return str(ffi.string(lib.es_ed25519_implementation()).decode("ascii"))
 
 
 def verify(public_key: BytesLike, message: BytesLike, signature: BytesLike) -> bool:

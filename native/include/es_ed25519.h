@@ -53,10 +53,11 @@ int es_ed25519_prepare_key_vartime(const uint8_t *public_key, uint8_t *prepared)
 int es_ed25519_verify_prepared_vartime(const uint8_t *prepared, const uint8_t *msg,
                                        size_t msg_len, const uint8_t *signature);
 
-/* Vector code batches use on this CPU: bit 0 = AVX-512 IFMA (decoding,
- * Pippenger), bit 1 = AVX-512F (challenge hashes); 0 = portable code only.
- * EDGESEAL_ED25519=portable in the environment forces the portable code. */
-int es_ed25519_simd_in_use(void);
+/* Name of the code batches use in this process: "avx512ifma" (decoding,
+ * Pippenger and the challenge hashes vectorised), "avx512f" (the hashes
+ * only) or "portable". Chosen once from the CPU; EDGESEAL_ED25519 set to one
+ * of these names when the library is loaded forces a variant the CPU runs. */
+const char *es_ed25519_implementation(void);
 /* ES_CDEF_END */
 
 #endif

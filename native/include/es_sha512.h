@@ -27,12 +27,15 @@ void es_sha512_init(es_sha512_ctx *ctx);
 void es_sha512_update(es_sha512_ctx *ctx, const uint8_t *data, size_t len);
 void es_sha512_final(es_sha512_ctx *ctx, uint8_t out[64]);
 
-/* Eight digests of prefix[j] || msg[j] at once (AVX-512F). Callers check
- * es_sha512_x8_available() first (x86-64 only). Returns 0, or -1 if scratch
+/* Eight digests of prefix[j] || msg[j] at once. Returns 0, or -1 if scratch
  * memory cannot be allocated. */
+typedef int (*es_sha512_x8_fn)(uint8_t out[8][64], const uint8_t *const prefix[8],
+                               const size_t prefix_len[8], const uint8_t *const msg[8],
+                               const size_t msg_len[8]);
+/* The AVX-512F kernel (x86-64 only); the Ed25519 dispatcher hands it out only
+ * on a CPU that has AVX-512F. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define ES_HAVE_SHA512_X8 1
-int es_sha512_x8_available(void);
 int es_sha512_x8_avx512(uint8_t out[8][64], const uint8_t *const prefix[8],
                         const size_t prefix_len[8], const uint8_t *const msg[8],
                         const size_t msg_len[8]);

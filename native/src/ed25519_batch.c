@@ -35,6 +35,7 @@
 
 #include "es_ed25519.h"
 #include "es_sha512.h"
+#include "ed25519_dispatch.h"
 #include "ed25519_internal.h"
 
 #define NO_SLOT ((size_t)-1)
@@ -79,6 +80,7 @@ typedef struct {
 } candidate;
 
 typedef struct {
+    const es_ed25519_impl *impl; /* kernels chosen once per process */
     const candidate *cands;
     const es_ge_p3 *keys; /* decoded distinct keys */
     uint8_t *verdicts;
@@ -129,7 +131,7 @@ static int check_range(batch_ctx *ctx, size_t lo, size_t hi)
     npts++;
 
     es_ge_p3 sum;
-    if (es_msm_vartime(&sum, ctx->scalars, ctx->points, npts) != 0)
+    if (es_msm_vartime(&sum, ctx->scalars, ctx->points, npts, ctx->impl->msm_buckets) != 0)
         return -1;
     es_ge_mul8(&sum, &sum);
     return es_ge_is_identity_vartime(&sum);
@@ -185,15 +187,15 @@ typedef struct {
 } key_ref;
 
 /* k = SHA-512(R || A || M) mod L for every candidate; eight at a time with
- * AVX-512F where available (messages up to 16 KiB; longer ones, and the
- * remainder, go one by one). Returns -1 if scratch memory ran out. */
+ * the x8 kernel when there is one (messages up to 16 KiB; longer ones, and
+ * the remainder, go one by one). Returns -1 if scratch memory ran out. */
 #define X8_MAX_MESSAGE 16384
-static int challenges(candidate *cands, size_t m, const uint8_t *keys, size_t n_keys,
-                      const uint8_t *signatures, const uint8_t *messages, const size_t *offsets)
+static int challenges(candidate *cands, size_t m, es_sha512_x8_fn x8, const uint8_t *keys,
+                      size_t n_keys, const uint8_t *signatures, const uint8_t *messages,
+                      const size_t *offsets)
 {
     size_t c = 0;
-#ifdef ES_HAVE_SHA512_X8
-    if (m >= 8 && es_sha512_x8_available()) {
+    if (m >= 8 && x8) {
         for (; c + 8 <= m; c += 8) {
             uint8_t prefix[8][64], digest[8][64];
             const uint8_t *pre[8], *msg[8];
@@ -211,13 +213,12 @@ static int challenges(candidate *cands, size_t m, const uint8_t *keys, size_t n_
             }
             if (longest > X8_MAX_MESSAGE)
                 break; /* the rest one by one */
-            if (es_sha512_x8_avx512(digest, pre, pre_len, msg, msg_len) != 0)
+            if (x8(digest, pre, pre_len, msg, msg_len) != 0)
                 return -1;
             for (int j = 0; j < 8; j++)
                 es_sc_reduce64(cands[c + (size_t)j].k, digest[j]);
         }
     }
-#endif
     for (; c < m; c++) {
         const size_t i = cands[c].item;
         es_ed25519_challenge(cands[c].k, signatures + 64 * i, keys + (n_keys == 1 ? 0 : 32 * i),
@@ -228,10 +229,10 @@ static int challenges(candidate *cands, size_t m, const uint8_t *keys, size_t n_
 
 /* Decodes count point encodings (RFC 8032 5.1.3 rules, as
  * es_ge_frombytes_vartime) with the exponentiations run side by side
- * (es_fe_pow22523_many: sixteen at a time with AVX-512 IFMA where available).
+ * (es_fe_pow22523_many: sixteen at a time with the x16 kernel if any).
  * ok[i] = 1 if encs[i] decoded into out[i]. Returns -1 if memory ran out. */
 static int decode_many_vartime(es_ge_p3 *out, uint8_t *ok, const uint8_t *const *encs,
-                               size_t count)
+                               size_t count, es_fe_pow22523_x16_fn x16)
 {
     if (count == 0)
         return 0;
@@ -253,7 +254,7 @@ static int decode_many_vartime(es_ge_p3 *out, uint8_t *ok, const uint8_t *const 
             pos[live++] = i;
         }
     }
-    es_fe_pow22523_many(w_pow, w, live, 1);
+    es_fe_pow22523_many(w_pow, w, live, x16);
     for (size_t j = 0; j < live; j++)
         ok[pos[j]] = es_ge_decompress_end_vartime(&out[pos[j]], &st[j], &w_pow[j]) == 0;
     free(st);
@@ -301,6 +302,7 @@ int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t keys_len, const 
         es_ed25519_batch_offsets_check(offsets, n, messages_len, NULL) != 0)
         return -1;
     const size_t n_keys = keys_len / 32;
+    const es_ed25519_impl *impl = es_ed25519_active_impl();
     memset(verdicts, 0, n);
 
     int rc = -1;
@@ -345,7 +347,7 @@ int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t keys_len, const 
         for (size_t i = 0; i < n; i++)
             if (i == 0 || memcmp(refs[i].bytes, refs[i - 1].bytes, 32) != 0)
                 encs[nenc++] = refs[i].bytes;
-        if (decode_many_vartime(dec_keys, ok, encs, nenc) != 0) {
+        if (decode_many_vartime(dec_keys, ok, encs, nenc, impl->fe_pow22523_x16) != 0) {
             free(encs);
             free(ok);
             goto done;
@@ -392,7 +394,7 @@ int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t keys_len, const 
         r_encs[nr] = sig;
         r_items[nr++] = i;
     }
-    const int dec_rc = decode_many_vartime(r_points, r_ok, r_encs, nr);
+    const int dec_rc = decode_many_vartime(r_points, r_ok, r_encs, nr, impl->fe_pow22523_x16);
     size_t m = 0;
     for (size_t j = 0; j < nr && dec_rc == 0; j++) {
         if (!r_ok[j])
@@ -412,7 +414,7 @@ int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t keys_len, const 
     free(r_ok);
     if (dec_rc != 0)
         goto done;
-    if (challenges(cands, m, keys, n_keys, signatures, messages, offsets) != 0)
+    if (challenges(cands, m, impl->sha512_x8, keys, n_keys, signatures, messages, offsets) != 0)
         goto done;
     if (m == 0) {
         rc = 0;
@@ -420,7 +422,8 @@ int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t keys_len, const 
     }
 
     if (m == 1) { /* nothing to combine: no coefficients needed */
-        rc = bisect(&(batch_ctx){.cands = cands, .keys = dec_keys, .verdicts = verdicts}, 0, 1, 0);
+        rc = bisect(&(batch_ctx){.impl = impl, .cands = cands, .keys = dec_keys, .verdicts = verdicts},
+                    0, 1, 0);
         goto done;
     }
     if (os_random_bytes(rnd, 16 * m) != 0)
@@ -434,6 +437,7 @@ int es_ed25519_verify_batch_vartime(const uint8_t *keys, size_t keys_len, const 
         es_sc_mul128_wide(cd->zk, cd->z, cd->k);
     }
 
+    ctx.impl = impl;
     ctx.cands = cands;
     ctx.keys = dec_keys;
     ctx.verdicts = verdicts;

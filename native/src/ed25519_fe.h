@@ -47,10 +47,12 @@ void es_fe_frombytes(es_fe *h, const uint8_t in[32]);
 int es_fe_bytes_canonical(const uint8_t s[32]);
 /* out = z^(2^252 - 3) = z^((p-5)/8), used by the square root. */
 void es_fe_pow22523(es_fe *out, const es_fe *z);
-/* out[i] = in[i]^(2^252 - 3) for i < n. allow_simd = 1 lets the 64-bit field
- * run sixteen at a time with AVX-512 IFMA when the CPU has it (checked at run
- * time); 0 forces the portable code (tests compare the two). */
-void es_fe_pow22523_many(es_fe *out, const es_fe *in, size_t n, int allow_simd);
+/* A kernel computing out[i] = in[i]^(2^252 - 3) for sixteen elements at once
+ * (a vector variant; see ed25519_dispatch.h). */
+typedef void (*es_fe_pow22523_x16_fn)(es_fe out[16], const es_fe in[16]);
+/* out[i] = in[i]^(2^252 - 3) for i < n: sixteen at a time with x16 when it is
+ * not NULL, the portable code for the rest. */
+void es_fe_pow22523_many(es_fe *out, const es_fe *in, size_t n, es_fe_pow22523_x16_fn x16);
 /* out = 1/z = z^(p-2); out = 0 if z = 0. */
 void es_fe_invert(es_fe *out, const es_fe *z);
 /* 1 if f == 0 mod p (vartime). */

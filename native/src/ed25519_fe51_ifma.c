@@ -10,15 +10,14 @@
  * 51-bit limbs the high half of f_i g_j has weight 2^(51 (i+j+1) + 1): it
  * goes to column i+j+1 with a factor 2. Columns 5..9 wrap to 0..4 times 19
  * since 2^255 = 19 (mod p). Compiled only for x86-64 with a target
- * attribute; es_fe_pow22523_many checks the CPU before calling it.
+ * attribute; the dispatcher (ed25519_dispatch.c) hands it out only on a CPU
+ * that has IFMA.
  */
-#include "ed25519_fe.h"
+#include "ed25519_simd.h"
 
-#if !defined(ES_FE25) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#ifdef ES_HAVE_ED25519_IFMA
 
 #include <immintrin.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define IFMA __attribute__((target("avx512f,avx512ifma")))
 
@@ -178,18 +177,6 @@ IFMA void es_fe51_pow22523_x16_ifma(es_fe out[8 * G], const es_fe in[8 * G])
             for (int k = 0; k < 8; k++)
                 out[8 * g + k].v[i] = lane[k];
         }
-}
-
-/* 1 if the IFMA code may run: the CPU has it and EDGESEAL_ED25519 is not
- * "portable" (read on every call, so tests and benchmarks can switch). */
-int es_fe51_ifma_available(void)
-{
-    const char *wanted = getenv("EDGESEAL_ED25519");
-    if (wanted && strcmp(wanted, "portable") == 0)
-        return 0;
-    /* The compiler runtime fills its CPU feature word in a constructor, so no
-     * __builtin_cpu_init() (which would write shared state) is needed. */
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512ifma");
 }
 
 #endif

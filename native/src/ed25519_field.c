@@ -1,8 +1,6 @@
 /* Field operations built on the representation-specific primitives:
  * exponentiation chains, comparisons and the canonical-encoding test. */
 #include "ed25519_fe.h"
-#include "es_ed25519.h"
-#include "es_sha512.h"
 
 static void sq_times(es_fe *out, const es_fe *z, int n)
 {
@@ -46,13 +44,6 @@ void es_fe_pow22523(es_fe *out, const es_fe *z)
     sq_times(&t, &t250, 2); /* 2^252 - 4 */
     es_fe_mul(out, &t, z);  /* 2^252 - 3 */
 }
-
-#if !defined(ES_FE25) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define ES_HAVE_IFMA_VARIANT 1
-/* ed25519_fe51_ifma.c */
-void es_fe51_pow22523_x16_ifma(es_fe out[16], const es_fe in[16]);
-int es_fe51_ifma_available(void);
-#endif
 
 /* Four independent exponentiations in lockstep: the same chain as
  * es_fe_pow22523, but each step is done for all four before the next, so an
@@ -102,36 +93,16 @@ static void pow22523_x4(es_fe out[LANES], const es_fe z[LANES])
     mul_x4(out, t0, z);              /* 2^252 - 3 */
 }
 
-void es_fe_pow22523_many(es_fe *out, const es_fe *in, size_t n, int allow_simd)
+void es_fe_pow22523_many(es_fe *out, const es_fe *in, size_t n, es_fe_pow22523_x16_fn x16)
 {
     size_t i = 0;
-#ifdef ES_HAVE_IFMA_VARIANT
-    /* The CPU check reads libgcc's/compiler-rt's feature word, filled once at
-     * load time; nothing here keeps state of its own. */
-    if (allow_simd && n >= 16 && es_fe51_ifma_available())
+    if (x16)
         for (; i + 16 <= n; i += 16)
-            es_fe51_pow22523_x16_ifma(out + i, in + i);
-#else
-    (void)allow_simd;
-#endif
+            x16(out + i, in + i);
     for (; i + LANES <= n; i += LANES)
         pow22523_x4(out + i, in + i);
     for (; i < n; i++)
         es_fe_pow22523(&out[i], &in[i]);
-}
-
-int es_ed25519_simd_in_use(void)
-{
-    int flags = 0;
-#ifdef ES_HAVE_IFMA_VARIANT
-    if (es_fe51_ifma_available())
-        flags |= 1;
-#endif
-#ifdef ES_HAVE_SHA512_X8
-    if (es_sha512_x8_available())
-        flags |= 2;
-#endif
-    return flags;
 }
 
 void es_fe_invert(es_fe *out, const es_fe *z)

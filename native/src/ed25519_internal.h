@@ -106,17 +106,22 @@ void es_sc_wide_add(es_sc_wide *acc, const uint32_t x[12]);
 void es_sc_wide_reduce(uint8_t out[32], const es_sc_wide *acc);
 
 /* ---- multi-scalar multiplication ----
- * out = sum scalars[i] * points[i], scalars are 32-byte little-endian
- * integers < 2^253 (not necessarily reduced). Returns 0, or -1 if scratch
- * memory cannot be allocated. */
-int es_msm_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points, size_t n);
-/* Same; allow_simd = 0 forces the portable code (AVX-512 IFMA is otherwise
- * used for large multiplications of affine points when the CPU has it). */
-int es_msm_vartime_ex(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points, size_t n,
-                      int allow_simd);
+ * A kernel for the bucket phase of Pippenger's method on affine points (a
+ * vector variant, see ed25519_dispatch.h): given the Niels forms of m points
+ * and their signed radix-2^c digits (windows per point, point i's digits at
+ * digits[windows * i]), out = sum_i sum_w digit_{i,w} 2^(c w) P_i. It works
+ * on eight windows per pass. Returns 0, or -1 if scratch cannot be allocated. */
+typedef int (*es_msm_buckets_fn)(es_ge_p3 *out, const es_ge_niels *pts, const int16_t *digits,
+                                 size_t m, size_t windows, int c);
+/* out = sum scalars[i] * points[i], scalars are 32-byte little-endian
+ * integers < 2^253 (not necessarily reduced). buckets: a kernel for large
+ * multiplications of affine points, or NULL for the portable code.
+ * Returns 0, or -1 if scratch memory cannot be allocated. */
+int es_msm_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points, size_t n,
+                   es_msm_buckets_fn buckets);
 /* Pippenger with a given window width c (4..15), for tests of every width. */
 int es_msm_pippenger_c_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points,
-                               size_t n, int c, int allow_simd);
+                               size_t n, int c, es_msm_buckets_fn buckets);
 /* out = a*A + b*B with B the base point (a, b < 2^253). */
 void es_double_scalarmult_base_vartime(es_ge_p3 *out, const uint8_t a[32], const es_ge_p3 *A,
                                        const uint8_t b[32]);

@@ -17,8 +17,8 @@
  * the base point carry full 253-bit scalars, so a few long terms get their own
  * Straus multiplication instead of lengthening every window loop; when there
  * are many (one key per item) one Pippenger covers all terms. The bucket
- * phase of Pippenger has an AVX-512 IFMA variant (ed25519_msm_ifma.c), used
- * for affine points when the CPU has it.
+ * phase of Pippenger can be handed to a vector kernel (es_msm_buckets_fn,
+ * e.g. ed25519_msm_ifma.c) for affine points; the caller says which.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -144,17 +144,12 @@ static void straus_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3
     }
 }
 
-#if !defined(ES_FE25) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define ES_HAVE_IFMA_VARIANT 1
-/* ed25519_msm_ifma.c, ed25519_fe51_ifma.c */
-int es_msm_pippenger_ifma(es_ge_p3 *out, const es_ge_niels *pts, const int16_t *digits, size_t m,
-                          size_t windows, int c);
-int es_fe51_ifma_available(void);
-#define IFMA_MIN_POINTS 64
+/* Below this many points a bucket kernel's per-pass overhead is not repaid. */
+#define KERNEL_MIN_POINTS 64
 
-/* The vector code handles eight windows per pass, so its cost is about
+/* A bucket kernel handles eight windows per pass, so its cost is about
  * ceil(windows / 8) * (m + 2^c) vector additions. */
-static int pippenger_width_ifma(size_t m, size_t bits)
+static int pippenger_width_kernel(size_t m, size_t bits)
 {
     int best_c = 6;
     size_t best = (size_t)-1;
@@ -168,7 +163,6 @@ static int pippenger_width_ifma(size_t m, size_t bits)
     }
     return best_c;
 }
-#endif
 
 static int is_one_exact(const es_fe *z)
 {
@@ -229,21 +223,18 @@ static void radix_digits(int16_t *digits, size_t windows, const uint8_t s[32], i
 /* Pippenger over the terms idx[0..m) with scalars below 2^bits.
  * Returns -1 if scratch cannot be allocated. */
 static int pippenger_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points,
-                             const size_t *idx, size_t m, size_t bits, int allow_simd,
-                             int force_c)
+                             const size_t *idx, size_t m, size_t bits,
+                             es_msm_buckets_fn bucket_kernel, int force_c)
 {
     /* Affine inputs (Z = 1, e.g. freshly decoded points) use the 7M mixed
      * addition; anything else the general 8M one. */
     int affine = 1;
     for (size_t i = 0; i < m && affine; i++)
         affine = is_one_exact(&points[idx ? idx[i] : i].Z);
-#ifdef ES_HAVE_IFMA_VARIANT
-    const int simd = allow_simd && affine && m >= IFMA_MIN_POINTS && es_fe51_ifma_available();
-    const int c = force_c ? force_c : simd ? pippenger_width_ifma(m, bits) : pippenger_width(m, bits);
-#else
-    (void)allow_simd;
-    const int c = force_c ? force_c : pippenger_width(m, bits);
-#endif
+    const es_msm_buckets_fn kernel = affine && m >= KERNEL_MIN_POINTS ? bucket_kernel : NULL;
+    const int c = force_c  ? force_c
+                  : kernel ? pippenger_width_kernel(m, bits)
+                           : pippenger_width(m, bits);
     const size_t windows = (bits + 1 + (size_t)c - 1) / (size_t)c;
     const size_t nbuckets = (size_t)1 << (c - 1);
     es_ge_cached *cached = affine ? NULL : malloc(m * sizeof *cached);
@@ -267,9 +258,8 @@ static int pippenger_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_
             es_ge_to_cached(&cached[i], points + k);
         radix_digits(digits + windows * i, windows, scalars + 32 * k, c);
     }
-#ifdef ES_HAVE_IFMA_VARIANT
-    if (simd) {
-        const int rc = es_msm_pippenger_ifma(out, niels, digits, m, windows, c);
+    if (kernel) {
+        const int rc = kernel(out, niels, digits, m, windows, c);
         free(cached);
         free(niels);
         free(digits);
@@ -277,7 +267,6 @@ static int pippenger_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_
         free(used);
         return rc;
     }
-#endif
 
     es_ge_p1p1 t;
     es_ge_identity(out);
@@ -341,13 +330,8 @@ static int pippenger_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_
     return 0;
 }
 
-int es_msm_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points, size_t n)
-{
-    return es_msm_vartime_ex(out, scalars, points, n, 1);
-}
-
-int es_msm_vartime_ex(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points, size_t n,
-                      int allow_simd)
+int es_msm_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points, size_t n,
+                   es_msm_buckets_fn buckets)
 {
     int rc = -1;
     if (n <= STRAUS_MAX) {
@@ -387,12 +371,12 @@ int es_msm_vartime_ex(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *poi
          * shares the bucket sums of the low windows between short and long
          * scalars; the high windows only see the long ones (zero digits are
          * skipped). */
-        rc = pippenger_vartime(out, scalars, points, NULL, n, long_bits, allow_simd, 0);
+        rc = pippenger_vartime(out, scalars, points, NULL, n, long_bits, buckets, 0);
         free(idx);
         return rc;
     }
     if (nshort)
-        rc |= pippenger_vartime(out, scalars, points, idx, nshort, short_bits, allow_simd, 0);
+        rc |= pippenger_vartime(out, scalars, points, idx, nshort, short_bits, buckets, 0);
     if (nlong && rc == 0) {
         /* Few long terms (shared keys and B): Straus, whose doublings cost
          * less than the bucket sums of ~253/c windows would. */
@@ -411,11 +395,8 @@ int es_msm_vartime_ex(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *poi
     return rc;
 }
 
-/* a*A + b*B: Straus with width-5 NAF for A (table built here) and width-8
- * NAF for B (static table of 64 odd multiples), so B costs about 253/9
- * mixed additions instead of 253/6. */
 int es_msm_pippenger_c_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points,
-                               size_t n, int c, int allow_simd)
+                               size_t n, int c, es_msm_buckets_fn buckets)
 {
     size_t bits = 0;
     for (size_t i = 0; i < n; i++) {
@@ -423,9 +404,12 @@ int es_msm_pippenger_c_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_g
         if (b > bits)
             bits = b;
     }
-    return pippenger_vartime(out, scalars, points, NULL, n, bits, allow_simd, c);
+    return pippenger_vartime(out, scalars, points, NULL, n, bits, buckets, c);
 }
 
+/* a*A + b*B: Straus with width-5 NAF for A (table built here) and width-8
+ * NAF for B (static table of 64 odd multiples), so B costs about 253/9
+ * mixed additions instead of 253/6. */
 void es_double_scalarmult_base_vartime(es_ge_p3 *out, const uint8_t a[32], const es_ge_p3 *A,
                                        const uint8_t b[32])
 {

@@ -18,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ed25519_internal.h"
+#include "ed25519_simd.h"
 
-#if !defined(ES_FE25) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#ifdef ES_HAVE_ED25519_IFMA
 
 #include <immintrin.h>
 
@@ -262,7 +262,7 @@ IFMA static void group_vartime(es_ge_p3 window_sums[8], uint64_t *buckets, const
         vec_extract(&window_sums[l], &sum, l);
 }
 
-IFMA int es_msm_pippenger_ifma(es_ge_p3 *out, const es_ge_niels *pts, const int16_t *digits,
+IFMA int es_msm_buckets_ifma(es_ge_p3 *out, const es_ge_niels *pts, const int16_t *digits,
                                size_t m, size_t windows, int c)
 {
     const size_t nb = (size_t)1 << (c - 1);

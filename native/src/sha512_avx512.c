@@ -3,8 +3,8 @@
  * message j. Messages are copied into a scratch area already padded
  * (FIPS 180-4 5.1.2), decoded to big-endian words and transposed, so each
  * round is plain vector arithmetic; a lane whose message has fewer blocks
- * keeps its state through the extra blocks (masked update). Used through
- * es_sha512_x8 only when the CPU has AVX-512F; the portable code in
+ * keeps its state through the extra blocks (masked update). Handed out by the
+ * Ed25519 dispatcher (ed25519_dispatch.c) only when the CPU has AVX-512F; the portable code in
  * sha512_portable.c is the reference (tests compare the two).
  */
 #include <stdlib.h>
@@ -41,14 +41,6 @@ static uint8_t padded_byte(const uint8_t *p0, size_t n0, const uint8_t *p1, size
         return (uint8_t)(bits >> (8 * (end - 1 - i)));
     }
     return 0;
-}
-
-int es_sha512_x8_available(void)
-{
-    const char *wanted = getenv("EDGESEAL_ED25519");
-    if (wanted && strcmp(wanted, "portable") == 0)
-        return 0;
-    return __builtin_cpu_supports("avx512f");
 }
 
 #define ROR(x, n) _mm512_ror_epi64((x), (n))

@@ -13,11 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ed25519_dispatch.h"
 #include "ed25519_internal.h"
 #include "es_ed25519.h"
 #include "es_sha512.h"
 
 static int failures = 0;
+
+/* The kernels of every variant this CPU runs are compared with the portable
+ * code (whose table has no kernels); es_ed25519_impl_of is the test hook. */
+static const es_ed25519_impl *variant_or_null(int v)
+{
+    return es_ed25519_impl_of((es_ed25519_variant)v);
+}
 
 #define CHECK(cond, ...)                                                   \
     do {                                                                   \
@@ -96,9 +104,12 @@ static void test_field(void)
         es_fe_tobytes(dec, &t);
         CHECK(memcmp(enc, dec, 32) == 0 && es_fe_bytes_canonical(enc), "encoding round trip");
     }
-    /* The batched exponentiation (AVX-512 IFMA when the CPU has it) equals
-     * the portable one, on random values and on values next to p. */
-    {
+    /* The batched exponentiation of every variant (AVX-512 IFMA when the CPU
+     * has it) equals the portable one, on random values and values next to p. */
+    for (int v = 0; v < ES_ED25519_VARIANT_COUNT; v++) {
+        const es_ed25519_impl *impl = variant_or_null(v);
+        if (!impl)
+            continue;
         enum { N = 203 };
         static es_fe in[N], out_portable[N], out_simd[N];
         for (int i = 0; i < N; i++) {
@@ -112,13 +123,13 @@ static void test_field(void)
             }
             es_fe_frombytes(&in[i], e);
         }
-        es_fe_pow22523_many(out_portable, in, N, 0);
-        es_fe_pow22523_many(out_simd, in, N, 1);
+        es_fe_pow22523_many(out_portable, in, N, NULL);
+        es_fe_pow22523_many(out_simd, in, N, impl->fe_pow22523_x16);
         for (int i = 0; i < N; i++) {
             es_fe single;
             es_fe_pow22523(&single, &in[i]);
             CHECK(fe_eq(&out_portable[i], &single) && fe_eq(&out_simd[i], &single),
-                  "pow22523_many element %d", i);
+                  "pow22523_many element %d (%s)", i, impl->name);
         }
     }
     /* sqrt(-1)^2 = -1 */
@@ -299,14 +310,20 @@ static void test_points(void)
                 es_double_scalarmult_base_vartime(&t, sc + 32 * i, &pts[i], zero);
                 es_ge_add_p3(&expect, &expect, &t);
             }
-            CHECK(es_msm_vartime_ex(&got, sc, pts, n, 1) == 0, "msm alloc");
-            CHECK(es_msm_vartime_ex(&got_portable, sc, pts, n, 0) == 0, "msm alloc");
+            CHECK(es_msm_vartime(&got_portable, sc, pts, n, NULL) == 0, "msm alloc");
             uint8_t e1[32], e2[32], e3[32];
             es_ge_tobytes(e1, &expect);
-            es_ge_tobytes(e2, &got);
             es_ge_tobytes(e3, &got_portable);
-            CHECK(memcmp(e1, e2, 32) == 0, "msm of %zu terms (affine %d)", n, affine);
             CHECK(memcmp(e1, e3, 32) == 0, "portable msm of %zu terms (affine %d)", n, affine);
+            for (int v = 0; v < ES_ED25519_VARIANT_COUNT; v++) {
+                const es_ed25519_impl *impl = variant_or_null(v);
+                if (!impl)
+                    continue;
+                CHECK(es_msm_vartime(&got, sc, pts, n, impl->msm_buckets) == 0, "msm alloc");
+                es_ge_tobytes(e2, &got);
+                CHECK(memcmp(e1, e2, 32) == 0, "msm of %zu terms (affine %d, %s)", n, affine,
+                      impl->name);
+            }
             free(pts);
             free(sc);
         }
@@ -351,12 +368,16 @@ static void test_pippenger_widths(void)
         uint8_t e1[32];
         es_ge_tobytes(e1, &expect);
         for (int c = 4; c <= 13; c++)
-            for (int simd = 0; simd < 2; simd++) {
+            for (int v = 0; v < ES_ED25519_VARIANT_COUNT; v++) {
+                const es_ed25519_impl *impl = variant_or_null(v);
+                if (!impl)
+                    continue;
                 es_ge_p3 got;
                 uint8_t e2[32];
-                CHECK(es_msm_pippenger_c_vartime(&got, sc, pts, N, c, simd) == 0, "alloc");
+                CHECK(es_msm_pippenger_c_vartime(&got, sc, pts, N, c, impl->msm_buckets) == 0,
+                      "alloc");
                 es_ge_tobytes(e2, &got);
-                CHECK(memcmp(e1, e2, 32) == 0, "pippenger c=%d simd=%d, %zu-bit scalars", c, simd,
+                CHECK(memcmp(e1, e2, 32) == 0, "pippenger c=%d %s, %zu-bit scalars", c, impl->name,
                       bits);
             }
     }
@@ -481,9 +502,10 @@ static void test_cases(const vcase *cases, size_t n)
  * point where the length field no longer fits the last block. */
 static void test_sha512_x8(void)
 {
-#ifdef ES_HAVE_SHA512_X8
-    if (!es_sha512_x8_available())
+    const es_ed25519_impl *impl = variant_or_null(ES_ED25519_AVX512F);
+    if (!impl || !impl->sha512_x8)
         return; /* CPU without AVX-512F: only the portable code runs */
+    {
     static uint8_t data[2048];
     random_bytes(data, sizeof data);
     static const size_t lens[] = {0, 1, 46, 47, 48, 49, 63, 64, 111, 112, 175, 176, 177, 300, 1000};
@@ -498,7 +520,7 @@ static void test_sha512_x8(void)
             msg[j] = data + 500 + 11 * (size_t)j;
             msg_len[j] = lens[(trial + (size_t)j * (trial / nl + 1)) % nl];
         }
-        CHECK(es_sha512_x8_avx512(out, pre, pre_len, msg, msg_len) == 0, "sha512 x8 alloc");
+        CHECK(impl->sha512_x8(out, pre, pre_len, msg, msg_len) == 0, "sha512 x8 alloc");
         for (int j = 0; j < 8; j++) {
             es_sha512_ctx ctx;
             uint8_t ref[64];
@@ -510,7 +532,7 @@ static void test_sha512_x8(void)
                   msg_len[j]);
         }
     }
-#endif
+    }
 }
 
 static void test_bad_arguments(void)
