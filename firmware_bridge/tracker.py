@@ -73,6 +73,9 @@ class _Boot:
     srtt: float = 0.0  # smoothed RESEND round trip, seconds (0: no sample yet)
     last_probe: float = float("-inf")
     hello_seen: bool = False
+    after: int | None = None
+    """boot_id of the boot the tracker left for this one; None if this is the first
+    boot of the device this process has seen (it was not watching the device before)"""
 
 
 @dataclass
@@ -150,7 +153,16 @@ class SequenceTracker:
             # The device rebooted while this gateway was down: what the agent had
             # not stored of the previous boot is gone.
             act.events.append(Gap(h.device_id, h.prev_boot_id, resumed + 1, h.prev_newest_seq + 1))
-        closed = self._closed.get(h.device_id, {})
+        closed = self._closed.setdefault(h.device_id, {})
+        # The boot the tracker saw the device in before the HELLO's boot, if any. A
+        # HELLO can arrive after frames of its own boot (it was lost and repeated, or
+        # answers a HELLO request), which have already made its boot the current one.
+        if current is None:
+            before = None
+        elif current.boot_id == h.boot_id:
+            before = current.after
+        else:
+            before = current.boot_id
         end = closed.get(h.prev_boot_id)
         prev_was_closed = end is not None
         if end is not None and h.prev_newest_seq >= end:
@@ -159,10 +171,9 @@ class SequenceTracker:
             act.events.append(Gap(h.device_id, h.prev_boot_id, end, h.prev_newest_seq + 1))
             closed[h.prev_boot_id] = h.prev_newest_seq + 1
         elif (
-            current is not None
+            before is not None
             and end is None
-            and h.boot_id != current.boot_id
-            and h.prev_boot_id not in (current.boot_id, h.boot_id)
+            and h.prev_boot_id not in (before, h.boot_id)
             and h.prev_newest_seq >= 1
         ):
             # The device went from the boot this gateway was watching through a whole
@@ -244,10 +255,11 @@ class SequenceTracker:
             if len(closed) > self.closed_boots:
                 del closed[next(iter(closed))]
         resume = self.resume_from.get((device_id, boot_id))
+        after = None if old is None else old.boot_id
         if resume is not None:
-            b = _Boot(boot_id, resume + 1, highest_known=resume, acked=resume)
+            b = _Boot(boot_id, resume + 1, highest_known=resume, acked=resume, after=after)
         elif old is not None:
-            b = _Boot(boot_id, 1)  # every boot numbers its readings from 1
+            b = _Boot(boot_id, 1, after=after)  # every boot numbers its readings from 1
         else:
             b = _Boot(boot_id, None)
         self._boots[device_id] = b

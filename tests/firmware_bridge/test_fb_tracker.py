@@ -225,3 +225,17 @@ def test_a_boot_passed_unseen_is_reported_lost() -> None:
     # A late frame of 202 is stale now, not a reason to leave boot 203.
     assert t.reading(_Reading(dev, 202, 3, 1, 1, 3, 0, 0, 3), 1.1).stale == 1
     assert t.next_expected(dev) == (203, 1)
+
+
+def test_a_boot_passed_unseen_is_reported_lost_when_the_next_boots_hello_comes_late() -> None:
+    """Found by the model test (seed=3056352): boot 101 (one reading) passed unseen, and a
+    reading of boot 102 arrived before 102's HELLO, so 102 was already the current boot
+    when its HELLO told of 101. The rule looked only at HELLOs that open a new boot, and
+    101's reading was neither delivered nor reported."""
+    t = synced(100)
+    t.reading(rd(1, boot=100), 0.0)
+    t.reading(rd(1, boot=102), 0.1)  # 101's HELLO and reading, and 102's HELLO, lost
+    act = t.hello(hello(102, prev_boot=101, prev_newest=1), 0.2)
+    assert act.events == [Gap(DEV, 101, 1, 2)]
+    assert t.reading(rd(1, boot=101), 0.3).stale == 1  # a late frame of 101 cannot reopen it
+    assert t.next_expected(DEV) == (102, 2)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from collections import deque
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from firmware_bridge.messages import Reading
@@ -76,6 +76,10 @@ class ModelDevice:
 
 
 @settings(max_examples=150, deadline=None)
+# Cases the search found, checked on every run:
+# - a reading of boot 102 arrived before 102's HELLO, which told of boot 101 passing
+#   unseen (test_fb_tracker.py, ..._when_the_next_boots_hello_comes_late).
+@example(seed=3056352, loss=0.4, overwrite=True, reboots=3)
 @given(
     seed=st.integers(0, 2**32 - 1),
     loss=st.sampled_from([0.0, 0.1, 0.4]),
