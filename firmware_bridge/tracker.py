@@ -140,7 +140,17 @@ class SequenceTracker:
     def hello(self, h: Hello, now: float) -> Actions:
         act = Actions()
         current = self._boots.get(h.device_id)
-        if h.boot_id in self._closed.get(h.device_id, ()):
+        closed = self._closed.setdefault(h.device_id, {})
+        end = closed.get(h.prev_boot_id)
+        prev_was_closed = end is not None
+        if end is not None and h.prev_newest_seq >= end:
+            # The boot was closed on a frame of a later one (this HELLO was lost or
+            # is late), before the gateway knew how far it got: report the tail now.
+            # This holds for a stale HELLO too: its boot is over, but what it says
+            # of the boot before is still the only word on that boot's end.
+            act.events.append(Gap(h.device_id, h.prev_boot_id, end, h.prev_newest_seq + 1))
+            closed[h.prev_boot_id] = h.prev_newest_seq + 1
+        if h.boot_id in closed:
             act.stale += 1
             return act
         resumed = self.resume_from.get((h.device_id, h.prev_boot_id))
@@ -153,7 +163,6 @@ class SequenceTracker:
             # The device rebooted while this gateway was down: what the agent had
             # not stored of the previous boot is gone.
             act.events.append(Gap(h.device_id, h.prev_boot_id, resumed + 1, h.prev_newest_seq + 1))
-        closed = self._closed.setdefault(h.device_id, {})
         # The boot the tracker saw the device in before the HELLO's boot, if any. A
         # HELLO can arrive after frames of its own boot (it was lost and repeated, or
         # answers a HELLO request), which have already made its boot the current one.
@@ -163,14 +172,7 @@ class SequenceTracker:
             before = current.after
         else:
             before = current.boot_id
-        end = closed.get(h.prev_boot_id)
-        prev_was_closed = end is not None
-        if end is not None and h.prev_newest_seq >= end:
-            # The boot was closed on a frame of this one (its HELLO was lost), before
-            # the gateway knew how far it got: report the tail now.
-            act.events.append(Gap(h.device_id, h.prev_boot_id, end, h.prev_newest_seq + 1))
-            closed[h.prev_boot_id] = h.prev_newest_seq + 1
-        elif (
+        if (
             before is not None
             and end is None
             and h.prev_boot_id not in (before, h.boot_id)

@@ -239,3 +239,18 @@ def test_a_boot_passed_unseen_is_reported_lost_when_the_next_boots_hello_comes_l
     assert act.events == [Gap(DEV, 101, 1, 2)]
     assert t.reading(rd(1, boot=101), 0.3).stale == 1  # a late frame of 101 cannot reopen it
     assert t.next_expected(DEV) == (102, 2)
+
+
+def test_a_stale_hello_still_reports_the_tail_of_the_boot_before_it() -> None:
+    """Found by the model test (seed=1593989504): the device went 101 -> 102 -> 103, and
+    103's HELLO came before 102's. 101 was closed at the last seq the gateway knew of; the
+    late HELLO of 102 was dropped as stale before its prev_newest_seq was read, so the
+    rest of 101 was never reported."""
+    t = synced(101)
+    t.reading(rd(1, boot=101), 0.0)
+    t.reading(rd(2, boot=101), 0.0)
+    assert t.hello(hello(103, prev_boot=102, prev_newest=1), 0.1).events == [Gap(DEV, 102, 1, 2)]
+    late = t.hello(hello(102, prev_boot=101, prev_newest=5), 0.2)
+    assert late.stale == 1 and late.events == [Gap(DEV, 101, 3, 6)]
+    assert t.hello(hello(102, prev_boot=101, prev_newest=5), 0.3).events == []  # reported once
+    assert t.next_expected(DEV) == (103, 1)

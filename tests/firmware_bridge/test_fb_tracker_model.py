@@ -80,6 +80,9 @@ class ModelDevice:
 # - a reading of boot 102 arrived before 102's HELLO, which told of boot 101 passing
 #   unseen (test_fb_tracker.py, ..._when_the_next_boots_hello_comes_late).
 @example(seed=3056352, loss=0.4, overwrite=True, reboots=3)
+# - boot 103's HELLO came before 102's, and the late HELLO of 102 was dropped before its
+#   word on how far 101 got was read (..._a_stale_hello_still_reports_the_tail_...).
+@example(seed=1593989504, loss=0.1, overwrite=False, reboots=3)
 @given(
     seed=st.integers(0, 2**32 - 1),
     loss=st.sampled_from([0.0, 0.1, 0.4]),
