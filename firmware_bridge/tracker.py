@@ -2,7 +2,7 @@
 
 Pure logic, no I/O: each input (a reading, HELLO or HEARTBEAT from a device)
 returns ``Actions``: readings to deliver and gaps to report, in order, and
-messages to send back to the device (RESEND requests, re-ACKs, a TIME probe).
+messages to send back to the device (RESEND requests, re-ACKs, HELLO requests).
 The rules are those of docs/serial-protocol.md, "Reliability":
 
 - Within one (device, boot) readings are delivered in seq order, each once.
@@ -16,8 +16,11 @@ The rules are those of docs/serial-protocol.md, "Reliability":
 - A device seen for the first time in this process is "unsynced" until its
   HELLO or HEARTBEAT says where its ring starts (readings before that were
   acknowledged earlier, by this gateway before a restart). Until a HELLO of the
-  current boot arrives, a probe (HELLO request) asks for one. ``resume_from`` (device_id, boot_id) -> last stored seq lets
-  the agent skip the wait and the duplicates after a restart.
+  current boot arrives, a probe (HELLO request) asks for one. ``resume_from``
+  (device_id, boot_id) -> last stored seq lets the agent skip the wait and the
+  duplicates after a restart, and tells what of a boot the device left while the
+  gateway was down was never stored: the new boot's HELLO (``prev_boot_id``,
+  ``prev_newest_seq``) reports the rest of it lost, whichever frame came first.
 """
 
 from __future__ import annotations
@@ -153,16 +156,6 @@ class SequenceTracker:
         if h.boot_id in closed:
             act.stale += 1
             return act
-        resumed = self.resume_from.get((h.device_id, h.prev_boot_id))
-        if (
-            current is None
-            and resumed is not None
-            and h.prev_boot_id != h.boot_id
-            and h.prev_newest_seq > resumed
-        ):
-            # The device rebooted while this gateway was down: what the agent had
-            # not stored of the previous boot is gone.
-            act.events.append(Gap(h.device_id, h.prev_boot_id, resumed + 1, h.prev_newest_seq + 1))
         # The boot the tracker saw the device in before the HELLO's boot, if any. A
         # HELLO can arrive after frames of its own boot (it was lost and repeated, or
         # answers a HELLO request), which have already made its boot the current one.
@@ -172,18 +165,16 @@ class SequenceTracker:
             before = current.after
         else:
             before = current.boot_id
-        if (
-            before is not None
-            and end is None
-            and h.prev_boot_id not in (before, h.boot_id)
-            and h.prev_newest_seq >= 1
-        ):
-            # The device went from the boot this gateway was watching through a whole
-            # boot it never heard of (every frame lost) to this one: that boot's
-            # readings died with it. Closing it also makes any late frame of it stale
-            # instead of reopening it.
-            act.events.append(Gap(h.device_id, h.prev_boot_id, 1, h.prev_newest_seq + 1))
-            closed[h.prev_boot_id] = h.prev_newest_seq + 1
+        if end is None and h.prev_boot_id not in (before, h.boot_id) and h.prev_newest_seq >= 1:
+            # This process never saw a frame of the previous boot: its readings died
+            # with it, except what the agent stored before a restart.
+            first = self._unseen_boot_lost_from(h, before)
+            if first is not None:
+                stop = max(first, h.prev_newest_seq + 1)
+                if stop > first:
+                    act.events.append(Gap(h.device_id, h.prev_boot_id, first, stop))
+                # Closed, a late frame of it is stale instead of reopening it.
+                closed[h.prev_boot_id] = stop
         if (
             current is not None
             and h.boot_id != current.boot_id
@@ -234,6 +225,23 @@ class SequenceTracker:
         return None if b is None else (b.boot_id, b.next_expected)
 
     # -- internals ------------------------------------------------------------
+
+    def _unseen_boot_lost_from(self, h: Hello, before: int | None) -> int | None:
+        """First seq lost of ``h``'s previous boot, which this process never saw a frame
+        of; None if nobody can tell. ``before``: the boot the tracker watched the
+        device in before ``h``'s boot (None if that boot is the first it saw)."""
+        resumed = self.resume_from.get((h.device_id, h.prev_boot_id))
+        if before is not None:
+            # The device went from the boot this process was watching through a whole
+            # boot it never heard of (every frame lost) to this one.
+            return 1 if resumed is None else resumed + 1
+        if resumed is not None and (h.device_id, h.boot_id) not in self.resume_from:
+            # The device rebooted while the gateway was down: what the agent had not
+            # stored of the previous boot is gone. (If the agent had stored readings
+            # of the new boot, the gateway before the restart saw that boot begin and
+            # reported the loss from the same HELLO then.)
+            return resumed + 1
+        return None
 
     def _boot_for(self, device_id: int, boot_id: int, act: Actions) -> _Boot | None:
         """The state of (device, boot); None for a boot the device has already left.

@@ -254,3 +254,38 @@ def test_a_stale_hello_still_reports_the_tail_of_the_boot_before_it() -> None:
     assert late.stale == 1 and late.events == [Gap(DEV, 101, 3, 6)]
     assert t.hello(hello(102, prev_boot=101, prev_newest=5), 0.3).events == []  # reported once
     assert t.next_expected(DEV) == (103, 1)
+
+
+def test_reboot_while_gateway_was_down_is_reported_when_a_new_boot_frame_comes_first() -> None:
+    """Issue 11: after an agent restart the device's HELLO is usually not the first frame
+    (it was sent while nobody listened); a reading of the new boot is. Its HELLO, asked
+    for with a HELLO request, still tells how far the old boot got."""
+    t = SequenceTracker(resume_from={(DEV, 7): 10})
+    act = t.reading(rd(1, boot=8), 0.0)
+    assert act.events == [] and Probe(DEV, 8) in act.send
+    act = t.hello(hello(8, prev_boot=7, prev_newest=14), 0.1)
+    assert act.events == [Gap(DEV, 7, 11, 15), rd(1, boot=8)]
+    # The device repeats its HELLO until TIME arrives: the loss is reported once.
+    assert t.hello(hello(8, prev_boot=7, prev_newest=14), 0.6).events == []
+    assert t.reading(rd(11), 0.7).stale == 1  # a late frame of the old boot cannot reopen it
+    assert t.next_expected(DEV) == (8, 2)
+
+
+def test_after_a_restart_readings_of_the_old_boot_that_arrived_are_not_reported_lost() -> None:
+    t = SequenceTracker(resume_from={(DEV, 7): 10})
+    assert delivered(t.reading(rd(11), 0.0).events) == [11]  # still in the port's buffer
+    assert delivered(t.reading(rd(12), 0.0).events) == [12]
+    t.reading(rd(1, boot=8), 0.1)
+    act = t.hello(hello(8, prev_boot=7, prev_newest=14), 0.2)
+    assert [e for e in act.events if isinstance(e, Gap)] == [Gap(DEV, 7, 13, 15)]
+
+
+def test_after_a_restart_a_loss_reported_before_it_is_not_reported_again() -> None:
+    """The agent stored readings of boot 8, so the gateway saw boot 8 begin, and its HELLO
+    (prev: boot 7 up to 14) made it report 7's loss then. The HELLO that answers the new
+    process's HELLO request says the same again."""
+    t = SequenceTracker(resume_from={(DEV, 7): 10, (DEV, 8): 3})
+    assert t.hello(hello(8, first=4, prev_boot=7, prev_newest=14), 0.0).events == []
+    t = SequenceTracker(resume_from={(DEV, 7): 10, (DEV, 8): 3})
+    assert delivered(t.reading(rd(4, boot=8), 0.0).events) == [4]
+    assert t.hello(hello(8, first=4, prev_boot=7, prev_newest=14), 0.1).events == []
