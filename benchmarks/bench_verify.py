@@ -13,6 +13,14 @@ benchmarks/results/bench_verify.json.
 
 The batch code uses AVX-512 IFMA when the CPU has it; the JSON records which
 implementation ran ("implementation").
+
+Adversarial batches: 1024 items (256 with --quick) of which none, one, one per pair
+or all fail, with one key and with distinct keys. Bisection locates the invalid
+items; an attacker choosing where they sit must not make a batch cost much more
+than verifying each item alone. Each row gives the time against the all-valid
+batch and against native.verify on every item, both measured in this run
+("adversarial" in the JSON; the worst ratio against native.verify is the
+"adversarial_worst_vs_single_max" target, lower is better).
 """
 
 from __future__ import annotations
@@ -42,6 +50,14 @@ TARGETS = {
     "batch1024_distinct_keys_vs_libsodium": 6.0,
     "single_vs_libsodium": 1.2,
     "two_threads_vs_one": 1.9,
+    "adversarial_worst_vs_single_max": 1.2,
+}
+# Which items of an adversarial batch are invalid (their message is altered).
+BAD_PATTERNS: dict[str, Callable[[int, int], bool]] = {
+    "none": lambda i, n: False,
+    "one": lambda i, n: i == n * 2 // 3,
+    "one-per-pair": lambda i, n: i % 2 == 1,
+    "all": lambda i, n: True,
 }
 
 
@@ -107,8 +123,67 @@ def _packed_call(c: Corpus, same: bool, threads: int) -> Callable[[], list[bool]
     return call
 
 
+def _tampered(c: Corpus, bad: Callable[[int, int], bool]) -> tuple[list[bytes], list[bool]]:
+    n = len(c.messages)
+    msgs = [bytes([m[0] ^ 1]) + m[1:] if bad(i, n) else m for i, m in enumerate(c.messages)]
+    return msgs, [not bad(i, n) for i in range(n)]
+
+
+def _attack_calls(
+    packed_keys: bytes, sigs: bytes, keys: list[bytes], signatures: list[bytes], msgs: list[bytes]
+) -> tuple[Callable[[], list[bool]], Callable[[], list[bool]]]:
+    """The batch call and the one-by-one calls over the same (tampered) items."""
+    offsets = array("Q", [0])
+    for m in msgs:
+        offsets.append(offsets[-1] + len(m))
+    blob = b"".join(msgs)
+
+    def batch() -> list[bool]:
+        return native.verify_batch_packed(packed_keys, sigs, blob, offsets)
+
+    def one_by_one() -> list[bool]:
+        return [native.verify(k, m, s) for k, m, s in zip(keys, msgs, signatures)]
+
+    return batch, one_by_one
+
+
+def adversarial(size: int, min_seconds: float, rounds: int) -> list[dict[str, object]]:
+    """Batches with invalid items placed by an attacker, against the all-valid batch
+    and against native.verify on every item, all timed here."""
+    out: list[dict[str, object]] = []
+    for keys in ("same", "distinct"):
+        c = _corpus(size, distinct=keys == "distinct")
+        packed_keys = c.keys[0] if keys == "same" else b"".join(c.keys)
+        sigs = b"".join(c.signatures)
+        times: dict[str, float] = {}
+        singles: dict[str, float] = {}
+        for name, bad in BAD_PATTERNS.items():
+            msgs, expected = _tampered(c, bad)
+            batch, one_by_one = _attack_calls(packed_keys, sigs, c.keys, c.signatures, msgs)
+            if batch() != expected or one_by_one() != expected:
+                raise RuntimeError(f"wrong verdicts for the {name!r} adversarial batch")
+            times[name] = _time_per_item(batch, size, min_seconds, rounds)
+            singles[name] = _time_per_item(one_by_one, size, min_seconds, rounds)
+        for name in BAD_PATTERNS:
+            out.append(
+                {
+                    "keys": keys,
+                    "pattern": name,
+                    "batch": size,
+                    "us_per_sig": times[name] * 1e6,
+                    "vs_valid_batch": times[name] / times["none"],
+                    "vs_single": times[name] / singles[name],
+                }
+            )
+    return out
+
+
 def run(
-    sizes: list[int], thread_counts: list[int], min_seconds: float, rounds: int
+    sizes: list[int],
+    thread_counts: list[int],
+    min_seconds: float,
+    rounds: int,
+    adversarial_size: int = 1024,
 ) -> dict[str, object]:
     baseline = _corpus(256, distinct=True)
     triples = list(zip(baseline.keys, baseline.messages, baseline.signatures))
@@ -180,6 +255,8 @@ def run(
     biggest = max(sizes)
     one, two = find("same", biggest, 1), find("same", biggest, 2)
     achieved["two_threads_vs_one"] = one.us_per_sig / two.us_per_sig if one and two else None
+    attacks = adversarial(adversarial_size, min_seconds, rounds)
+    achieved["adversarial_worst_vs_single_max"] = max(float(str(a["vs_single"])) for a in attacks)
     return {
         "implementation": native.ed25519.implementation(),
         "machine": {
@@ -189,6 +266,7 @@ def run(
         },
         "message_size": MESSAGE_SIZE,
         "rows": [asdict(r) for r in rows],
+        "adversarial": attacks,
         "targets": TARGETS,
         "achieved": achieved,
     }
@@ -206,6 +284,13 @@ def print_table(result: dict[str, object]) -> None:
         print(
             f"{r['implementation']:38} {r['keys']:9} {r['batch']:>6} {r['threads']:>3} "
             f"{r['us_per_sig']:>9.2f} {r['speedup_vs_libsodium']:>12.2f}"
+        )
+    print(f"\n{'adversarial batch':38} {'keys':9} {'batch':>6} {'us/sig':>9} "
+          f"{'x valid':>8} {'x single':>9}")  # fmt: skip
+    for a in result["adversarial"]:  # type: ignore[attr-defined]
+        print(
+            f"{'invalid: ' + a['pattern']:38} {a['keys']:9} {a['batch']:>6} "
+            f"{a['us_per_sig']:>9.2f} {a['vs_valid_batch']:>8.2f} {a['vs_single']:>9.2f}"
         )
     print("\ntarget                                  wanted   achieved")
     for name, wanted in TARGETS.items():
@@ -235,7 +320,8 @@ def main() -> None:
         args.output = RESULTS.with_name("bench_verify_portable.json") if args.portable else RESULTS
     load_before = os.getloadavg()[0]
     if args.quick:
-        result = run([1, 16, 64, 256, 1024], [1, 2], min_seconds=0.05, rounds=3)
+        result = run([1, 16, 64, 256, 1024], [1, 2], min_seconds=0.05, rounds=3,
+                     adversarial_size=256)  # fmt: skip
     else:
         result = run([1, 16, 64, 256, 1024, 4096], [1, 2], min_seconds=0.3, rounds=5)
     result["quick"] = args.quick

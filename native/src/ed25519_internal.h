@@ -135,6 +135,19 @@ int es_ed25519_small_order_encoding(const uint8_t s[32]);
 /* Decodes and validates a public key: canonical, on the curve, not of small
  * order. Returns 0 or -1. */
 int es_ed25519_decode_key_vartime(es_ge_p3 *A, const uint8_t pk[32]);
+/* Work done by one batch call, for tests of the bisection's cost (counting
+ * work, not time). single_checks: single-signature equations evaluated;
+ * msm_checks / msm_terms: sub-batch equations after the first (whole-batch)
+ * one, and their multi-scalar multiplication terms. */
+typedef struct {
+    size_t single_checks, msm_checks, msm_terms;
+} es_ed25519_batch_work;
+/* es_ed25519_verify_batch_vartime, also adding the work done to *work if not NULL. */
+int es_ed25519_verify_batch_counted_vartime(const uint8_t *keys, size_t keys_len,
+                                            const uint8_t *signatures, size_t signatures_len,
+                                            const uint8_t *messages, size_t messages_len,
+                                            const size_t *offsets, size_t n, uint8_t *verdicts,
+                                            es_ed25519_batch_work *work);
 /* 0 iff [8]([S]B - [k]A - R) is the identity; inputs already decoded/checked. */
 int es_ed25519_check_decoded_vartime(const es_ge_p3 *A, const es_ge_p3 *R, const uint8_t S[32],
                                      const uint8_t k[32]);
