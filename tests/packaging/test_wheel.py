@@ -1,10 +1,14 @@
 """The wheel works on its own: build it, install it into a fresh venv, smoke-test it there.
 
-The venv is created with ``--system-site-packages`` so that cffi, cryptography and
-friends need not be downloaded again; that is only sound because the smoke script
-proves that ``native`` and the other packages are imported from the *venv's*
-site-packages (``native.__file__``), and it runs from a temporary directory so the
-checkout is not on ``sys.path``.
+The venv gets only the wheel in its own site-packages; a ``.pth`` file then appends
+the site-packages of the environment running the tests, so that cffi, cryptography
+and friends (and what cibuildwheel's ``test-requires`` names) need not be downloaded
+again, whether that environment is scripts/test's venv or a system interpreter. That
+is only sound because the smoke script proves that ``native`` and the other packages
+are imported from the *venv's* site-packages (``native.__file__``), and it runs from
+a temporary directory so the checkout is not on ``sys.path``. The test environment's
+own ``.pth`` files (its editable install of the checkout among them) are not
+processed from a directory added that way.
 """
 
 from __future__ import annotations
@@ -140,24 +144,27 @@ def test_wheel_is_abi3_and_complete(wheel: Path) -> None:
 
 @pytest.fixture(scope="module")
 def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with the wheel installed (see the module docstring for the flag)."""
+    """A fresh venv with the wheel installed, the test environment's packages behind it."""
     venv = tmp_path_factory.mktemp("venv") / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], cwd=venv.parent)
-    # --force-reinstall: the system interpreter has the checkout installed in editable
-    # mode; the venv must get its own copy from the wheel, not reuse that one.
+    _run([sys.executable, "-m", "venv", str(venv)], cwd=venv.parent)
+    python = str(venv / "bin" / "python")
+    # The wheel goes in before the test environment is visible, so pip sees no other
+    # edgeseal and the venv's site-packages holds the wheel's copy.
     _run(
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-index",
-            "--force-reinstall",
-            str(wheel),
-        ],
+        [python, "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)],
         cwd=venv.parent,
         env=_clean_env(),
+    )
+    site = _run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        cwd=venv.parent,
+        env=_clean_env(),
+    ).strip()
+    test_env_sites = [
+        p for p in sys.path if p and Path(p).name in ("site-packages", "dist-packages")
+    ]
+    (Path(site) / "zz_test_environment.pth").write_text(
+        "".join(f"{p}\n" for p in test_env_sites), encoding="utf-8"
     )
     return venv
 
@@ -197,6 +204,14 @@ def test_cibuildwheel_test_command_passes_on_the_wheel(
     with ``sh -c`` and the venv first on PATH.
     """
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["cibuildwheel"]
+    # cibuildwheel installs test-requires into the test venv: here pip finds them in the
+    # test environment (the test extra) and downloads only what that lacks.
+    requires = config["test-requires"]
+    _run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *requires],
+        cwd=tmp_path,
+        env=_clean_env(),
+    )
     project = tmp_path / "project"
     project.mkdir()
     testing = tmp_path / "cibw"
