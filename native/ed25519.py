@@ -18,11 +18,11 @@ malformed arguments (:class:`~native.errors.NativeTypeError` /
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
@@ -72,50 +72,88 @@ def verify(public_key: BytesLike, message: BytesLike, signature: BytesLike) -> b
     key, key_len = byte_view(ffi, "public_key", public_key)
     msg, msg_len = byte_view(ffi, "message", message)
     sig, sig_len = byte_view(ffi, "signature", signature)
-    if key_len != PUBLIC_KEY_SIZE or sig_len != SIGNATURE_SIZE:
-        return False
-    return bool(lib.es_ed25519_verify_vartime(key, msg, msg_len, sig) == 0)
+    return bool(lib.es_ed25519_verify_vartime(key, key_len, msg, msg_len, sig, sig_len) == 0)
 
 
-@dataclass(frozen=True)
 class PreparedKey:
     """A public key decoded and checked once, for many single verifications.
 
     ``PreparedKey(public_key)`` (or ``PreparedKey.of(public_key)`` for any
     bytes-like key) raises NativeValueError if the key is not a usable Ed25519
     key (wrong length, non-canonical or invalid encoding, small order): no
-    signature could ever verify under it. ``verify`` then skips the key's
-    decoding (a square root) on every call. Batches need no preparation: they
-    decode each distinct key once per call.
+    signature could ever verify under it, and a key is configuration, so a
+    bad one is reported where it is set up rather than as a stream of False.
+    ``verify`` then skips the key's decoding (a square root) on every call.
+    Batches need no preparation: they decode each distinct key once per call
+    (once per thread chunk).
+
+    The prepared form (the key and its point's x coordinate) lives in one
+    private immutable buffer that the C core checks on every use, so nothing
+    set, pickled or copied from another build can make it verify under a
+    different key. Pickling stores only the public key and prepares it again.
+    Instances are immutable, compare and hash by public key.
     """
 
-    public_key: bytes
-    _prepared: bytes = field(init=False, repr=False, compare=False)
+    __slots__ = ("_prepared",)
+    _prepared: bytes
 
-    def __post_init__(self) -> None:
-        key, key_len = byte_view(ffi, "public_key", self.public_key)
+    def __init__(self, public_key: BytesLike) -> None:
+        key, key_len = byte_view(ffi, "public_key", public_key)
         if key_len != PUBLIC_KEY_SIZE:
             raise NativeValueError(f"public key must be {PUBLIC_KEY_SIZE} bytes, got {key_len}")
-        out = ffi.new("uint8_t[]", lib.es_ed25519_prepared_size())
-        if lib.es_ed25519_prepare_key_vartime(key, out) != 0:
+        size = int(lib.es_ed25519_prepared_size())
+        out = ffi.new("uint8_t[]", size)
+        if lib.es_ed25519_prepare_key_vartime(key, key_len, out, size) != 0:
             raise NativeValueError(
-                f"public key {bytes(self.public_key).hex()} is not a valid Ed25519 key "
+                f"public key {bytes(public_key).hex()} is not a valid Ed25519 key "
                 "(non-canonical or invalid encoding, or a point of small order)"
             )
-        object.__setattr__(self, "public_key", bytes(self.public_key))
         object.__setattr__(self, "_prepared", bytes(ffi.buffer(out)))
 
     @classmethod
     def of(cls, public_key: BytesLike) -> PreparedKey:
-        return cls(public_key)  # type: ignore[arg-type]  # __post_init__ normalises to bytes
+        return cls(public_key)
+
+    @property
+    def public_key(self) -> bytes:
+        return self._prepared[:PUBLIC_KEY_SIZE]
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"PreparedKey is immutable; cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"PreparedKey is immutable; cannot delete {name!r}")
+
+    def __reduce__(self) -> tuple[type[PreparedKey], tuple[bytes]]:
+        return (PreparedKey, (self.public_key,))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PreparedKey):
+            return NotImplemented
+        return self.public_key == other.public_key
+
+    def __hash__(self) -> int:
+        return hash((PreparedKey, self.public_key))
+
+    def __repr__(self) -> str:
+        return f"PreparedKey({self.public_key!r})"
 
     def verify(self, message: BytesLike, signature: BytesLike) -> bool:
-        """As ``native.verify(self.public_key, message, signature)``."""
+        """As ``native.verify(self.public_key, message, signature)``.
+
+        A signature that is not 64 bytes is simply not valid (False).
+        """
         msg, msg_len = byte_view(ffi, "message", message)
         sig, sig_len = byte_view(ffi, "signature", signature)
-        if sig_len != SIGNATURE_SIZE:
-            return False
-        return bool(lib.es_ed25519_verify_prepared_vartime(self._prepared, msg, msg_len, sig) == 0)
+        prepared = self._prepared
+        rc = lib.es_ed25519_verify_prepared_vartime(
+            prepared, len(prepared), msg, msg_len, sig, sig_len
+        )
+        if rc == -2:
+            raise NativeInternalError(
+                "PreparedKey's prepared form was refused by the C core (altered in memory?)"
+            )
+        return bool(rc == 0)
 
 
 def verify_batch(
@@ -129,10 +167,11 @@ def verify_batch(
 
     Items whose key is not 32 bytes or whose signature is not 64 bytes are
     False; they do not disturb the other items. ``threads`` (default 1) splits
-    the batch into that many chunks verified in parallel, each of at least
-    MIN_ITEMS_PER_THREAD items. Raises NativeValueError if
-    the three sequences differ in length, NativeTypeError if an item is not
-    bytes-like.
+    the batch into up to that many chunks verified in parallel, each of at
+    least MIN_ITEMS_PER_THREAD items, and never more chunks than the CPUs this
+    process may run on. Raises NativeValueError if the three sequences differ
+    in length, NativeTypeError if an item is not bytes-like or a strided
+    memoryview.
     """
     n = len(public_keys)
     if len(messages) != n or len(signatures) != n:
@@ -160,9 +199,9 @@ def verify_batch(
                         f"{name}[{i}] must be bytes, bytearray or memoryview, "
                         f"not {type(item).__name__}"
                     )
-        key_sizes = [_nbytes("public_keys", k) for k in public_keys]
-        sig_sizes = [_nbytes("signatures", sg) for sg in signatures]
-        msg_sizes = [_nbytes("messages", m) for m in messages]
+        key_sizes = [_nbytes(f"public_keys[{i}]", k) for i, k in enumerate(public_keys)]
+        sig_sizes = [_nbytes(f"signatures[{i}]", sg) for i, sg in enumerate(signatures)]
+        msg_sizes = [_nbytes(f"messages[{i}]", m) for i, m in enumerate(messages)]
     if set(key_sizes) <= {PUBLIC_KEY_SIZE} and set(sig_sizes) <= {SIGNATURE_SIZE}:
         good = None
         keys_buf = b"".join(public_keys)
@@ -229,11 +268,22 @@ def verify_batch_packed(
     return _verify_packed_raw(keys, signatures, messages, offsets, n, threads)
 
 
+def _usable_cpus() -> int:
+    """CPUs this process may run on: more threads than that only add overhead."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def _nbytes(name: str, value: object) -> int:
     if isinstance(value, bytes):
         return len(value)
     if isinstance(value, (bytearray, memoryview)):
-        return memoryview(value).nbytes
+        view = memoryview(value)
+        if not view.c_contiguous:
+            raise NativeTypeError(f"{name} must be a contiguous buffer; got a strided memoryview")
+        return view.nbytes
     raise NativeTypeError(
         f"{name} must be bytes, bytearray or memoryview, not {type(value).__name__}"
     )
@@ -306,7 +356,9 @@ def _verify_packed_raw(
     n: int,
     threads: int | None,
 ) -> list[bool]:
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
+    if threads is not None and (
+        not isinstance(threads, int) or isinstance(threads, bool) or threads < 1
+    ):
         raise NativeValueError(f"threads must be a positive integer or None; got {threads!r}")
     key_len = _nbytes("keys", keys)
     _nbytes("signatures", signatures)
@@ -316,7 +368,7 @@ def _verify_packed_raw(
         return []
     shared_key = key_len == PUBLIC_KEY_SIZE
     verdicts = ffi.new("uint8_t[]", n)
-    workers = min(threads or 1, max(1, n // MIN_ITEMS_PER_THREAD))
+    workers = min(threads or 1, _usable_cpus(), max(1, n // MIN_ITEMS_PER_THREAD))
 
     key_ptr = ffi.from_buffer("uint8_t[]", keys)
     sig_ptr = ffi.from_buffer("uint8_t[]", signatures)

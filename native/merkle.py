@@ -210,7 +210,8 @@ def verify_inclusion_many(
         raise NativeValueError(f"proofs has {len(proof_list)} proofs for {count} leaves")
     proof_seqs = [as_sequence(p, f"proofs[{i}]") for i, p in enumerate(proof_list)]
     flat = list(chain.from_iterable(proof_seqs))
-    if set(map(len, flat)) - {HASH_LEN} or set(map(type, flat)) - {bytes, bytearray}:
+    # Types first: len() of anything else (an int in a proof) would be a bare TypeError.
+    if set(map(type, flat)) - {bytes, bytearray} or set(map(len, flat)) - {HASH_LEN}:
         for i, p in enumerate(proof_seqs):
             for j, h in enumerate(p):
                 check_hash(h, f"proofs[{i}][{j}]")

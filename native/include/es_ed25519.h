@@ -14,10 +14,11 @@
 #include <stdint.h>
 
 /* ES_CDEF_BEGIN */
-/* Verifies one signature. public_key: 32 bytes, signature: 64 bytes.
- * Returns 0 if valid, -1 if invalid (or if a pointer is NULL). */
-int es_ed25519_verify_vartime(const uint8_t *public_key, const uint8_t *msg, size_t msg_len,
-                              const uint8_t *signature);
+/* Verifies one signature. A key that is not 32 bytes or a signature that is
+ * not 64 bytes is invalid. Returns 0 if valid, -1 if invalid (or if a pointer
+ * is NULL while its length is not). */
+int es_ed25519_verify_vartime(const uint8_t *public_key, size_t public_key_len, const uint8_t *msg,
+                              size_t msg_len, const uint8_t *signature, size_t signature_len);
 
 /* Verifies n signatures together and writes one verdict per item
  * (verdicts[i] = 1 valid, 0 invalid; verdicts holds n bytes).
@@ -43,15 +44,22 @@ int es_ed25519_batch_offsets_check(const size_t *offsets, size_t n, size_t messa
                                    size_t *bad_index);
 
 /* A public key decoded and checked once (canonical, on the curve, not of
- * small order) for repeated single verifications. prepared must hold
- * es_ed25519_prepared_size() bytes; its content is opaque and only valid in
- * the process (and build) that produced it.
- * Returns 0, or -1 if the key is not acceptable (then nothing verifies). */
+ * small order) for repeated single verifications: the key's 32 bytes then
+ * the 32-byte encoding of its x coordinate, es_ed25519_prepared_size() = 64
+ * bytes in every build. Verification checks, with a few multiplications
+ * instead of decoding's square root, that x belongs to the key, so a buffer
+ * that this function did not write is refused, never trusted.
+ * Returns 0, or -1 if the key is not acceptable (then nothing verifies) or
+ * prepared_len is not es_ed25519_prepared_size(). */
 size_t es_ed25519_prepared_size(void);
-int es_ed25519_prepare_key_vartime(const uint8_t *public_key, uint8_t *prepared);
-/* As es_ed25519_verify_vartime with a prepared key: 0 valid, -1 invalid. */
-int es_ed25519_verify_prepared_vartime(const uint8_t *prepared, const uint8_t *msg,
-                                       size_t msg_len, const uint8_t *signature);
+int es_ed25519_prepare_key_vartime(const uint8_t *public_key, size_t public_key_len,
+                                   uint8_t *prepared, size_t prepared_len);
+/* As es_ed25519_verify_vartime with a prepared key: 0 valid, -1 invalid,
+ * -2 if prepared is not a prepared key (wrong length, or not a key and its
+ * own x coordinate). */
+int es_ed25519_verify_prepared_vartime(const uint8_t *prepared, size_t prepared_len,
+                                       const uint8_t *msg, size_t msg_len,
+                                       const uint8_t *signature, size_t signature_len);
 
 /* Name of the code batches use in this process: "avx512ifma" (decoding,
  * Pippenger and the challenge hashes vectorised), "avx512f" (the hashes

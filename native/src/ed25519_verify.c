@@ -75,12 +75,13 @@ int es_ed25519_check_decoded_vartime(const es_ge_p3 *A, const es_ge_p3 *R, const
     return es_ge_is_identity_vartime(&P) ? 0 : -1;
 }
 
-int es_ed25519_verify_vartime(const uint8_t *public_key, const uint8_t *msg, size_t msg_len,
-                              const uint8_t *signature)
+int es_ed25519_verify_vartime(const uint8_t *public_key, size_t public_key_len, const uint8_t *msg,
+                              size_t msg_len, const uint8_t *signature, size_t signature_len)
 {
     es_ge_p3 A, R;
     uint8_t k[32];
-    if (public_key == NULL || signature == NULL || (msg == NULL && msg_len != 0))
+    if (public_key == NULL || public_key_len != 32 || signature == NULL || signature_len != 64 ||
+        (msg == NULL && msg_len != 0))
         return -1;
     if (!es_sc_is_canonical(signature + 32))
         return -1;
@@ -92,37 +93,78 @@ int es_ed25519_verify_vartime(const uint8_t *public_key, const uint8_t *msg, siz
     return es_ed25519_check_decoded_vartime(&A, &R, signature + 32, k);
 }
 
-/* Prepared key layout: the 32-byte encoding (hashed into k) then the decoded
- * point. memcpy in and out keeps alignment out of the caller's concerns. */
+/* Prepared key layout: the key's encoding (hashed into k), then the
+ * canonical encoding of the x coordinate of its point. */
+#define PREPARED_SIZE 64
+
 size_t es_ed25519_prepared_size(void)
 {
-    return 32 + sizeof(es_ge_p3);
+    return PREPARED_SIZE;
 }
 
-int es_ed25519_prepare_key_vartime(const uint8_t *public_key, uint8_t *prepared)
+int es_ed25519_prepare_key_vartime(const uint8_t *public_key, size_t public_key_len,
+                                   uint8_t *prepared, size_t prepared_len)
 {
     es_ge_p3 A;
-    if (public_key == NULL || prepared == NULL)
+    if (public_key == NULL || public_key_len != 32 || prepared == NULL ||
+        prepared_len != PREPARED_SIZE)
         return -1;
     if (es_ed25519_decode_key_vartime(&A, public_key) != 0)
         return -1;
     memcpy(prepared, public_key, 32);
-    memcpy(prepared + 32, &A, sizeof A);
+    es_fe_tobytes(prepared + 32, &A.X); /* Z = 1 after decoding */
     return 0;
 }
 
-int es_ed25519_verify_prepared_vartime(const uint8_t *prepared, const uint8_t *msg,
-                                       size_t msg_len, const uint8_t *signature)
+/* The point of a prepared key, accepted only if it is exactly what decoding
+ * the key would give (RFC 8032 5.1.3): y from the key (canonical), x
+ * canonical with the key's sign bit, the curve equation
+ * -x^2 + y^2 = 1 + d x^2 y^2 (RFC 8032 5.1) holding, and the key not of
+ * small order. Given y, the equation leaves x and -x, and the sign bit picks
+ * one, so no square root is needed to check what one would have found. */
+static int load_prepared_vartime(es_ge_p3 *A, const uint8_t prepared[PREPARED_SIZE])
+{
+    const uint8_t *enc = prepared, *x_enc = prepared + 32;
+    if (!es_fe_bytes_canonical(enc) || !es_fe_bytes_canonical(x_enc) || (x_enc[31] & 0x80) ||
+        es_ed25519_small_order_encoding(enc))
+        return -1;
+    es_fe x, y, x2, y2, lhs, rhs, one;
+    es_fe_frombytes(&y, enc); /* ignores the sign bit */
+    es_fe_frombytes(&x, x_enc);
+    if (es_fe_is_negative(&x) != (enc[31] >> 7))
+        return -1;
+    es_fe_sq(&x2, &x);
+    es_fe_sq(&y2, &y);
+    es_fe_sub(&lhs, &y2, &x2);
+    es_fe_mul(&rhs, &x2, &y2);
+    es_fe_mul(&rhs, &rhs, &es_fe_d);
+    es_fe_1(&one);
+    es_fe_add(&rhs, &rhs, &one);
+    if (!es_fe_equal_vartime(&lhs, &rhs))
+        return -1;
+    A->X = x;
+    A->Y = y;
+    es_fe_1(&A->Z);
+    es_fe_mul(&A->T, &x, &y);
+    return 0;
+}
+
+int es_ed25519_verify_prepared_vartime(const uint8_t *prepared, size_t prepared_len,
+                                       const uint8_t *msg, size_t msg_len,
+                                       const uint8_t *signature, size_t signature_len)
 {
     es_ge_p3 A, R;
     uint8_t k[32];
-    if (prepared == NULL || signature == NULL || (msg == NULL && msg_len != 0))
+    if (prepared == NULL || prepared_len != PREPARED_SIZE)
+        return -2;
+    if (load_prepared_vartime(&A, prepared) != 0)
+        return -2;
+    if (signature == NULL || signature_len != 64 || (msg == NULL && msg_len != 0))
         return -1;
     if (!es_sc_is_canonical(signature + 32))
         return -1;
     if (es_ge_frombytes_vartime(&R, signature) != 0)
         return -1;
-    memcpy(&A, prepared + 32, sizeof A);
     es_ed25519_challenge(k, signature, prepared, msg, msg_len);
     return es_ed25519_check_decoded_vartime(&A, &R, signature + 32, k);
 }

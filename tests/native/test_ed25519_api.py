@@ -3,15 +3,20 @@ malformed items, and nothing lost for the well-formed items next to them."""
 
 from __future__ import annotations
 
+import os
+import pickle
 import subprocess
 import sys
+import threading
 from array import array
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 import native
+import native.ed25519
 
 
 def _items(count: int) -> tuple[bytes, list[bytes], list[bytes]]:
@@ -203,3 +208,68 @@ def test_every_offset_is_checked_before_the_batch_is_split() -> None:
         bad[pos] = len(blob) + 1
         with pytest.raises(native.NativeValueError, match=rf"offsets\[{pos}\] = .* past the end"):
             native.verify_batch_packed(pk, b"".join(sigs), blob, bad, threads=2)
+
+
+@pytest.mark.parametrize("which", ["public_keys", "messages", "signatures"])
+def test_strided_memoryview_items_are_native_type_errors(which: str) -> None:
+    pk, msgs, sigs = _items(2)
+    args: dict[str, list[bytes | memoryview]] = {
+        "public_keys": [pk, pk],
+        "messages": list(msgs),
+        "signatures": list(sigs),
+    }
+    item = args[which][1]
+    args[which][1] = memoryview(bytes(item) * 2)[::2]  # strided: every other byte
+    with pytest.raises(native.NativeTypeError, match=rf"{which}\[1\] must be a contiguous"):
+        native.verify_batch(args["public_keys"], args["messages"], args["signatures"])
+
+
+def test_strided_packed_buffers_are_native_type_errors() -> None:
+    pk, msgs, sigs = _items(2)
+    strided = memoryview(b"".join(sigs) * 2)[::2]
+    with pytest.raises(native.NativeTypeError, match="signatures must be a contiguous"):
+        native.verify_batch_packed(pk, strided, b"".join(msgs), _offsets(msgs))
+
+
+def test_threads_are_capped_at_the_usable_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    # threads=10**6 used to start one OS thread per 128 items, however many CPUs.
+    started: list[str] = []
+    real_thread = threading.Thread
+
+    def counting_thread(*args: Any, **kwargs: Any) -> threading.Thread:
+        started.append(str(kwargs.get("name")))
+        return real_thread(*args, **kwargs)
+
+    monkeypatch.setattr(threading, "Thread", counting_thread)
+    cpus = len(os.sched_getaffinity(0))
+    pk, msgs, sigs = _items(native.ed25519.MIN_ITEMS_PER_THREAD * (cpus + 3))
+    assert native.verify_batch([pk] * len(msgs), msgs, sigs, threads=10**6) == [True] * len(msgs)
+    assert len(started) <= cpus - 1  # the calling thread takes one chunk itself
+    with pytest.raises(native.NativeValueError, match="threads"):
+        native.verify_batch([pk], msgs[:1], sigs[:1], threads=True)
+
+
+def test_prepared_key_cannot_be_handed_a_foreign_prepared_form() -> None:
+    pk, msgs, sigs = _items(2)
+    sk2 = Ed25519PrivateKey.from_private_bytes(b"\x07" * 32)
+    pk2 = sk2.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    prepared = native.PreparedKey(pk)
+    other = native.PreparedKey(pk2)
+    # Immutable: nothing can be set, and there is no field to replace.
+    with pytest.raises(AttributeError):
+        prepared._prepared = other._prepared
+    with pytest.raises(AttributeError):
+        prepared.public_key = pk2  # type: ignore[misc]
+    # Pickling carries the public key only and prepares it again.
+    restored = pickle.loads(pickle.dumps(prepared))
+    assert restored == prepared and restored.public_key == pk
+    assert restored.verify(msgs[0], sigs[0])
+    # Even a prepared form forced in behind the class's back is checked by C:
+    # the x coordinate of another key (or a flipped bit) is refused, not used.
+    forged = pk + other._prepared[32:]
+    object.__setattr__(prepared, "_prepared", forged)
+    with pytest.raises(native.NativeInternalError, match="refused"):
+        prepared.verify(msgs[0], sigs[0])
+    object.__setattr__(prepared, "_prepared", prepared._prepared[:63])
+    with pytest.raises(native.NativeInternalError, match="refused"):
+        prepared.verify(msgs[0], sigs[0])

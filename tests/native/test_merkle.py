@@ -425,6 +425,11 @@ BAD_TYPES: dict[str, Call] = {
     "root-is-str": lambda: native.verify_consistency(1, 2, "x" * 32, H, [H]),
     "tree-size-is-str": lambda: native.verify_inclusion(b"a", 0, "2", [H], H),
     "leaf-is-none": lambda: native.verify_inclusion(None, 0, 1, [], H),
+    "many-proof-item-is-int": lambda: native.verify_inclusion_many([b"a"], [0], 2, [[5]], H),
+    "many-proof-item-is-int-after-hash": lambda: native.verify_inclusion_many(
+        [b"a", b"b"], [0, 1], 2, [[H], [H, 7]], H
+    ),
+    "many-proof-item-is-str": lambda: native.verify_inclusion_many([b"a"], [0], 2, [["x" * 32]], H),
 }
 
 

@@ -471,11 +471,13 @@ static void test_cases(const vcase *cases, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const vcase *c = &cases[i];
-        const int ok = es_ed25519_verify_vartime(c->pk, c->msg, c->msg_len, c->sig) == 0;
+        const int ok = es_ed25519_verify_vartime(c->pk, 32, c->msg, c->msg_len, c->sig, 64) == 0;
         CHECK(ok == c->expect, "single case %zu: got %d want %d", i, ok, c->expect);
-        uint8_t *prepared = malloc(es_ed25519_prepared_size());
-        if (es_ed25519_prepare_key_vartime(c->pk, prepared) == 0) {
-            const int pok = es_ed25519_verify_prepared_vartime(prepared, c->msg, c->msg_len, c->sig) == 0;
+        const size_t psize = es_ed25519_prepared_size();
+        uint8_t *prepared = malloc(psize);
+        if (es_ed25519_prepare_key_vartime(c->pk, 32, prepared, psize) == 0) {
+            const int pok = es_ed25519_verify_prepared_vartime(prepared, psize, c->msg, c->msg_len,
+                                                               c->sig, 64) == 0;
             CHECK(pok == c->expect, "prepared-key case %zu: got %d want %d", i, pok, c->expect);
         } else {
             CHECK(c->expect == 0, "prepared-key case %zu: key rejected, signature expected valid", i);
@@ -622,13 +624,61 @@ static void test_bisection_cost(void)
     }
 }
 
+/* A prepared key is refused (-2), never trusted, unless it is exactly a key
+ * and the x coordinate its decoding gives: wrong length, a flipped bit of x,
+ * x negated (p - x: on the curve, wrong sign), or x of another key. */
+static void test_prepared_key_is_checked(void)
+{
+    uint8_t pk[32], pk2[32], a[32], a2[32], sig[64], msg[5] = {1, 2, 3, 4, 5};
+    uint8_t prepared[64], other[64], bad[65];
+    test_keypair(pk, a);
+    test_keypair(pk2, a2);
+    test_sign(sig, pk, a, msg, sizeof msg);
+    CHECK(es_ed25519_prepared_size() == 64, "prepared size");
+    CHECK(es_ed25519_prepare_key_vartime(pk, 32, prepared, 64) == 0, "prepare");
+    CHECK(es_ed25519_prepare_key_vartime(pk, 31, other, 64) == -1, "prepare: key length");
+    CHECK(es_ed25519_prepare_key_vartime(pk, 32, other, 63) == -1, "prepare: output length");
+    CHECK(es_ed25519_prepare_key_vartime(pk2, 32, other, 64) == 0, "prepare other");
+    CHECK(es_ed25519_verify_prepared_vartime(prepared, 64, msg, sizeof msg, sig, 64) == 0,
+          "prepared verifies");
+    CHECK(es_ed25519_verify_prepared_vartime(prepared, 64, msg, sizeof msg, sig, 63) == -1,
+          "prepared: signature length");
+    memcpy(bad, prepared, 64);
+    bad[64] = 0;
+    CHECK(es_ed25519_verify_prepared_vartime(bad, 65, msg, sizeof msg, sig, 64) == -2,
+          "prepared: length 65");
+    CHECK(es_ed25519_verify_prepared_vartime(bad, 32, msg, sizeof msg, sig, 64) == -2,
+          "prepared: length 32");
+    for (int bit = 0; bit < 255; bit += 7) {
+        memcpy(bad, prepared, 64);
+        bad[32 + bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        CHECK(es_ed25519_verify_prepared_vartime(bad, 64, msg, sizeof msg, sig, 64) == -2,
+              "prepared: x bit %d flipped", bit);
+    }
+    /* x negated: p - x, canonical and on the curve, but the key's sign bit
+     * says otherwise. */
+    {
+        es_fe x, negx;
+        memcpy(bad, prepared, 64);
+        es_fe_frombytes(&x, prepared + 32);
+        es_fe_neg(&negx, &x);
+        es_fe_tobytes(bad + 32, &negx);
+        CHECK(es_ed25519_verify_prepared_vartime(bad, 64, msg, sizeof msg, sig, 64) == -2,
+              "prepared: x negated");
+    }
+    memcpy(bad, prepared, 32);
+    memcpy(bad + 32, other + 32, 32);
+    CHECK(es_ed25519_verify_prepared_vartime(bad, 64, msg, sizeof msg, sig, 64) == -2,
+          "prepared: x of another key");
+}
+
 static void test_bad_arguments(void)
 {
     uint8_t k[96] = {0}, s[192] = {0}, v[3] = {7, 7, 7};
     const uint8_t *msgs = (const uint8_t *)"abc";
     size_t offs[3] = {0, 2, 1}, good[4] = {0, 1, 2, 3}, past[4] = {0, 1, 4, 3}, bad = 99;
-    CHECK(es_ed25519_verify_vartime(NULL, NULL, 0, s) == -1, "NULL key");
-    CHECK(es_ed25519_verify_vartime(k, NULL, 5, s) == -1, "NULL message with length");
+    CHECK(es_ed25519_verify_vartime(NULL, 32, NULL, 0, s, 64) == -1, "NULL key");
+    CHECK(es_ed25519_verify_vartime(k, 32, NULL, 5, s, 64) == -1, "NULL message with length");
     CHECK(es_ed25519_verify_batch_vartime(k, 32, s, 128, msgs, 2, offs, 2, v) == -1,
           "decreasing offsets");
     CHECK(es_ed25519_verify_batch_vartime(k, 96, s, 128, msgs, 2, good, 2, v) == -1,
@@ -674,6 +724,7 @@ int main(int argc, char **argv)
     test_bad_arguments();
     test_sha512_x8();
     test_bisection_cost();
+    test_prepared_key_is_checked();
     size_t n = 0;
     vcase *cases = load_cases(argv[1], &n);
     if (!cases || n == 0) {
