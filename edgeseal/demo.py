@@ -317,8 +317,8 @@ class Child:
 class Children:
     """Every process the demo starts; stop_all() ends them, newest first."""
 
-    def __init__(self, logdir: Path) -> None:
-        self.logdir = logdir
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir  # their logs go here, and it is their working directory
         self.started: list[Child] = []
 
     def start(
@@ -329,11 +329,13 @@ class Children:
         ready_stderr: str | None = None,
         ready_stdout: bool = False,
     ) -> Child:
-        log_path = self.logdir / f"{name}.log"
+        log_path = self.workdir / f"{name}.log"
         # Own session: the terminal's Ctrl-C reaches only the demo, which then stops
         # the children in order (devices, agent, verifier) instead of all at once.
+        # cwd: see _edgeseal.
         process = subprocess.Popen(
             list(argv),
+            cwd=self.workdir,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -626,7 +628,22 @@ class Outcome:
 
 
 def _edgeseal(*argv: str) -> list[str]:
+    """The command line of an edgeseal child: this interpreter, ``-m edgeseal``.
+
+    ``python -m`` puts its working directory first on ``sys.path``, so every child
+    runs in the demo's working directory (new or empty at the start, holding only what
+    the demo writes). Started from the caller's directory, a source checkout there would
+    shadow the installed package, and an unbuilt one has no compiled modules
+    (``No module named 'native._hashing'``).
+    """
     return [sys.executable, "-m", "edgeseal", *argv]
+
+
+def _run_edgeseal(workdir: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """Run an edgeseal command to completion in the demo's working directory."""
+    return subprocess.run(
+        _edgeseal(*argv), cwd=workdir, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
@@ -658,6 +675,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_STARTUP
     workdir = Path(tempfile.mkdtemp(prefix="edgeseal-demo-")) if own_dir else settings.workdir
     assert workdir is not None
+    # Absolute: the children run in it, and their command lines name files in it.
+    workdir = workdir.absolute()
     try:
         workdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -896,33 +915,22 @@ def _receipt(
         f"{GATEWAY_ID}/{device_id}/{device_seq} (boot {boot_id}, batch {batch_seq})"
     )
     path = workdir / "receipt.json"
-    made = subprocess.run(
-        _edgeseal(
-            "receipt",
-            "--reading",
-            f"{GATEWAY_ID}/{device_id}/{device_seq}",
-            "--boot",
-            str(boot_id),
-            "--config",
-            str(verifier_toml),
-            "-o",
-            str(path),
-        ),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    made = _run_edgeseal(
+        workdir,
+        "receipt",
+        "--reading",
+        f"{GATEWAY_ID}/{device_id}/{device_seq}",
+        "--boot",
+        str(boot_id),
+        "--config",
+        str(verifier_toml),
+        "-o",
+        str(path),
     )
     if made.returncode != 0:
         outcome.receipt_detail = f"edgeseal receipt failed: {made.stderr.strip()[-500:]}"
         return
-    checked = subprocess.run(
-        _edgeseal("check-receipt", str(path), "--expect-key", public_key.hex()),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    checked = _run_edgeseal(workdir, "check-receipt", str(path), "--expect-key", public_key.hex())
     outcome.receipt_valid = checked.returncode == 0
     outcome.receipt_detail = (checked.stdout.strip().splitlines() or [checked.stderr.strip()])[-1]
     # The same receipt with the reading's value changed must be refused.
@@ -931,12 +939,8 @@ def _receipt(
     if forged is None:
         return
     forged_path.write_text(forged, encoding="utf-8")
-    refused = subprocess.run(
-        _edgeseal("check-receipt", str(forged_path), "--expect-key", public_key.hex()),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    refused = _run_edgeseal(
+        workdir, "check-receipt", str(forged_path), "--expect-key", public_key.hex()
     )
     outcome.receipt_tamper_caught = refused.returncode == 1
 

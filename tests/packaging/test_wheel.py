@@ -194,6 +194,31 @@ def test_smoke_in_fresh_venv(venv: Path, tmp_path: Path) -> None:
     assert not Path(where[0]).resolve().is_relative_to(ROOT), where
 
 
+def test_installed_demo_started_inside_an_unbuilt_checkout(venv: Path, tmp_path: Path) -> None:
+    """`edgeseal demo` run from a source tree that was never built (issue 10, item 1).
+
+    Its children are ``python -m edgeseal``, which puts the working directory first on
+    sys.path: started from here they would import this tree (no compiled modules,
+    ``No module named 'native._hashing'``) instead of the installed wheel. The demo's
+    directory is given relative to the tree, as a user in a checkout would type it.
+    """
+    tree = tmp_path / "edgeseal"
+    shutil.copytree(ROOT, tree, ignore=_IGNORE)
+    assert (tree / "native" / "__init__.py").is_file() and not list(tree.rglob("*.so"))
+    proc = subprocess.run(
+        [str(venv / "bin" / "edgeseal"), "demo", "--seconds", "2", "--workdir", "demo-run"],
+        cwd=tree,
+        env=_venv_env(venv),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert "result: OK" in proc.stdout, proc.stdout
+    assert (tree / "demo-run" / "receipt.json").is_file()
+
+
 def test_cibuildwheel_test_command_passes_on_the_wheel(
     venv: Path, tmp_path: Path, third_party_vectors: Path
 ) -> None:
