@@ -126,7 +126,16 @@ def _inclusion(p: Packed, index: object, suffixes: Any = None) -> list[bytes]:
     got = ffi.new("size_t *")
     _ok(
         lib.es_merkle_inclusion_proof_suffixed(
-            p.c_buf, p.buf_len, p.c_offsets, p.count, c_suf, suf_total, suf_len, idx, proof, n,
+            p.c_buf,
+            p.buf_len,
+            p.c_offsets,
+            p.count,
+            c_suf,
+            suf_total,
+            suf_len,
+            idx,
+            proof,
+            n,
             got,
         ),
         "es_merkle_inclusion_proof_suffixed",
@@ -152,7 +161,9 @@ def _proof_view(proof: Any, what: str) -> tuple[Any, int]:
     return ffi.from_buffer("uint8_t[]", joined), len(hashes)
 
 
-def verify_inclusion(leaf: Any, index: int, tree_size: int, proof: Sequence[Any], root: Any) -> bool:
+def verify_inclusion(
+    leaf: Any, index: int, tree_size: int, proof: Sequence[Any], root: Any
+) -> bool:
     """True iff ``proof`` shows ``leaf`` at ``index`` in the tree of ``tree_size`` with ``root``.
 
     Raises NativeValueError if index >= tree_size or a hash is not 32 bytes.
@@ -220,9 +231,16 @@ def verify_inclusion_many(
     proof_offsets.extend(accumulate(map(len, proof_seqs)))
     results = bytearray(count)
     rc = lib.es_merkle_verify_inclusion_many(
-        packed.c_buf, packed.buf_len, packed.c_offsets, count, c_idx, c_sizes,
-        ffi.from_buffer("uint8_t[]", proof_buf), len(flat),
-        ffi.from_buffer("uint64_t[]", proof_offsets), ffi.from_buffer("uint8_t[]", roots_buf),
+        packed.c_buf,
+        packed.buf_len,
+        packed.c_offsets,
+        count,
+        c_idx,
+        c_sizes,
+        ffi.from_buffer("uint8_t[]", proof_buf),
+        len(flat),
+        ffi.from_buffer("uint64_t[]", proof_offsets),
+        ffi.from_buffer("uint8_t[]", roots_buf),
         ffi.from_buffer("uint8_t[]", results, require_writable=True),
     )
     _ok(rc, "es_merkle_verify_inclusion_many")
@@ -280,9 +298,7 @@ def verify_consistency(
     old = check_u64(old_size, "old_size")
     new = check_u64(new_size, "new_size")
     if old > new:
-        raise NativeValueError(
-            f"old_size {old} is larger than new_size {new}; trees only grow"
-        )
+        raise NativeValueError(f"old_size {old} is larger than new_size {new}; trees only grow")
     c_old = check_hash(old_root, "old_root")
     c_new = check_hash(new_root, "new_root")
     c_proof, n = _proof_view(proof, "proof")

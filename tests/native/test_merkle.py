@@ -49,25 +49,40 @@ def test_empty_tree_is_sha256_of_nothing() -> None:
 # The 8-leaf reference tree of Certificate Transparency's test data (RFC 6962 and
 # RFC 9162 hash trees the same way), used across CT implementations: published
 # roots for each prefix of the leaves, and the audit path of leaf 0 in the full tree.
-CT_LEAVES = [bytes.fromhex(h) for h in (
-    "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-    "606162636465666768696a6b6c6d6e6f",
-)]
-CT_ROOTS = [bytes.fromhex(h) for h in (
-    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
-    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
-    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
-    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
-    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
-)]
-CT_PATH_0_OF_8 = [bytes.fromhex(h) for h in (
-    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-)]
+CT_LEAVES = [
+    bytes.fromhex(h)
+    for h in (
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    )
+]
+CT_ROOTS = [
+    bytes.fromhex(h)
+    for h in (
+        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+        "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+        "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+        "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+        "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+        "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+    )
+]
+CT_PATH_0_OF_8 = [
+    bytes.fromhex(h)
+    for h in (
+        "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+        "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+        "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+    )
+]
 
 
 def test_certificate_transparency_reference_tree() -> None:
@@ -180,8 +195,9 @@ def inclusion_tamperings(leaves: list[bytes], i: int) -> dict[str, InclusionCase
     if proof:
         cases["missing-last"] = (*good[:3], proof[:-1], root)
         cases["empty-proof"] = (*good[:3], [], root)
-        cases["reversed-proof"] = (*good[:3], proof[::-1], root) if len(proof) > 1 else cases[
-            "missing-last"]
+        cases["reversed-proof"] = (
+            (*good[:3], proof[::-1], root) if len(proof) > 1 else cases["missing-last"]
+        )
     cases["wrong-leaf"] = (leaves[i] + b"x", i, n, proof, root)
     cases["leaf-hash-instead-of-leaf"] = (ref.leaf_hash(leaves[i]), i, n, proof, root)
     if n > 1:
@@ -290,7 +306,9 @@ def consistency_tamperings(leaves: list[bytes], m: int) -> dict[str, Consistency
     return cases
 
 
-@pytest.mark.parametrize(("m", "n"), [(1, 2), (3, 7), (4, 7), (6, 8), (7, 8), (100, 300), (128, 300)])
+@pytest.mark.parametrize(
+    ("m", "n"), [(1, 2), (3, 7), (4, 7), (6, 8), (7, 8), (100, 300), (128, 300)]
+)
 def test_tampered_consistency_proofs_are_rejected(m: int, n: int) -> None:
     leaves = make_leaves(n, seed=m * 1000 + n)
     for name, (old_size, new_size, old, new, proof) in consistency_tamperings(leaves, m).items():
@@ -358,7 +376,9 @@ def test_packed_leaves_with_suffixes_hash_as_record_then_signature(n: int) -> No
     st.integers(0, 140),
     st.randoms(use_true_random=False),
 )
-def test_suffixed_leaves_property(records: list[bytes], suffix_len: int, rng: random.Random) -> None:
+def test_suffixed_leaves_property(
+    records: list[bytes], suffix_len: int, rng: random.Random
+) -> None:
     """Any record lengths and suffix sizes (blocks straddling record and suffix)."""
     suffixes = [rng.randbytes(suffix_len) for _ in records]
     offsets = [0]
