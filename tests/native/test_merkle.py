@@ -14,7 +14,7 @@ import pytest
 import rfc9162_reference as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pymerkle import InmemoryTree
+from pymerkle import InmemoryTree  # type: ignore[import-untyped]
 from pymerkle import verify_consistency as pymerkle_verify_consistency
 
 import native
@@ -438,12 +438,12 @@ BAD_TYPES: dict[str, Call] = {
     "leaf-is-str": lambda: native.merkle_root([b"a", "b"]),
     "leaf-is-int": lambda: native.merkle_root([b"a", 1]),
     "leaves-not-iterable": lambda: native.merkle_root(5),
-    "index-is-float": lambda: native.inclusion_proof(L3, 1.0),
+    "index-is-float": lambda: native.inclusion_proof(L3, 1.0),  # type: ignore[arg-type]
     "index-is-bool": lambda: native.inclusion_proof(L3, True),
     "proof-is-bytes": lambda: native.verify_inclusion(b"a", 0, 2, H, H),
     "proof-item-is-str": lambda: native.verify_inclusion(b"a", 0, 2, ["x" * 32], H),
     "root-is-str": lambda: native.verify_consistency(1, 2, "x" * 32, H, [H]),
-    "tree-size-is-str": lambda: native.verify_inclusion(b"a", 0, "2", [H], H),
+    "tree-size-is-str": lambda: native.verify_inclusion(b"a", 0, "2", [H], H),  # type: ignore[arg-type]
     "leaf-is-none": lambda: native.verify_inclusion(None, 0, 1, [], H),
     "many-proof-item-is-int": lambda: native.verify_inclusion_many([b"a"], [0], 2, [[5]], H),
     "many-proof-item-is-int-after-hash": lambda: native.verify_inclusion_many(
