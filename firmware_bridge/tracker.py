@@ -8,6 +8,9 @@ The rules are those of docs/serial-protocol.md, "Reliability":
 - Within one (device, boot) readings are delivered in seq order, each once.
   Readings that arrive early are held (up to ``max_reorder``) while the missing
   ones are requested with RESEND.
+- A READING or HEARTBEAT of a boot not heard of before starts a new boot, unless
+  the current boot's HELLO is still missing: then it may be a late frame of an
+  older boot, and the device is asked which boot it is in first (``confirm_wait``).
 - A seq below the next expected one is a duplicate: dropped, and the last ACK
   the agent gave is repeated so the device can free its ring.
 - Readings are lost for good only when the device says so: a HEARTBEAT or HELLO
@@ -60,6 +63,7 @@ class Actions:
     send: list[Outgoing] = field(default_factory=list)
     duplicates: int = 0
     stale: int = 0  # frames of a boot the device has already left
+    unconfirmed: int = 0  # frames of a new boot dropped until the device confirms it
 
 
 @dataclass
@@ -89,18 +93,22 @@ class SequenceTracker:
     """Longest wait before asking again for a missing run."""
     min_resend_interval: float = 0.005
     probe_interval: float = 0.5
+    confirm_wait: float = 1.0
+    """How long frames of an unconfirmed new boot are dropped while no HELLO arrives."""
     max_requests: int = 16
     max_scan: int = 4096
     closed_boots: int = 16
     _boots: dict[int, _Boot] = field(default_factory=dict)
     _closed: dict[int, dict[int, int]] = field(default_factory=dict)
     """device -> {closed boot_id: first seq not accounted for}, oldest first"""
+    _unconfirmed: dict[int, tuple[int, float]] = field(default_factory=dict)
+    """device -> (boot_id, when its first frame came) of a boot not switched to yet"""
 
     # -- inputs ---------------------------------------------------------------
 
     def reading(self, r: Reading, now: float) -> Actions:
         act = Actions()
-        b = self._boot_for(r.device_id, r.boot_id, act)
+        b = self._frame_boot(r.device_id, r.boot_id, now, act)
         if b is None:
             return act
         b.highest_known = max(b.highest_known, r.seq)
@@ -131,7 +139,7 @@ class SequenceTracker:
 
     def heartbeat(self, hb: Heartbeat, now: float) -> Actions:
         act = Actions()
-        b = self._boot_for(hb.device_id, hb.boot_id, act)
+        b = self._frame_boot(hb.device_id, hb.boot_id, now, act)
         if b is None:
             return act
         b.highest_known = max(b.highest_known, hb.newest_seq)
@@ -243,6 +251,35 @@ class SequenceTracker:
             return resumed + 1
         return None
 
+    def _frame_boot(self, device_id: int, boot_id: int, now: float, act: Actions) -> _Boot | None:
+        """The state of (device, boot) for a READING or HEARTBEAT; None if the frame is
+        dropped.
+
+        A frame of a boot this process has not heard of starts a new boot, except while
+        the current boot's HELLO, which names the boot before it, has not arrived: then
+        the frame may as well be a late one of a boot between the previous and the
+        current one (frames reordered around two quick reboots), and switching to that
+        boot would close the live one for good. The device is asked for its HELLO,
+        which tells which boot it is in, and the frame is dropped meanwhile (the device
+        resends what it holds). If the device keeps sending that boot's frames for
+        ``confirm_wait`` without a HELLO getting through, it is taken as the new boot.
+        """
+        cur = self._boots.get(device_id)
+        if (
+            cur is not None
+            and cur.boot_id != boot_id
+            and not cur.hello_seen
+            and boot_id not in self._closed.get(device_id, {})
+        ):
+            pending = self._unconfirmed.get(device_id)
+            if pending is None or pending[0] != boot_id:
+                pending = self._unconfirmed[device_id] = (boot_id, now)
+            if now - pending[1] < self.confirm_wait:
+                self._maybe_probe(device_id, cur, now, act)
+                act.unconfirmed += 1
+                return None
+        return self._boot_for(device_id, boot_id, act)
+
     def _boot_for(self, device_id: int, boot_id: int, act: Actions) -> _Boot | None:
         """The state of (device, boot); None for a boot the device has already left.
 
@@ -273,6 +310,7 @@ class SequenceTracker:
         else:
             b = _Boot(boot_id, None)
         self._boots[device_id] = b
+        self._unconfirmed.pop(device_id, None)
         return b
 
     def _close(self, device_id: int, b: _Boot, act: Actions) -> None:

@@ -289,3 +289,29 @@ def test_after_a_restart_a_loss_reported_before_it_is_not_reported_again() -> No
     t = SequenceTracker(resume_from={(DEV, 7): 10, (DEV, 8): 3})
     assert delivered(t.reading(rd(4, boot=8), 0.0).events) == [4]
     assert t.hello(hello(8, first=4, prev_boot=7, prev_newest=14), 0.1).events == []
+
+
+def test_a_late_frame_of_an_unknown_boot_does_not_close_the_live_boot() -> None:
+    """Found by the model test (seed=2975748467): the device went 100 -> 101 -> 102 within a
+    few frames, and a reading of 102 came before a late one of 101. Taken for a newer boot,
+    101 closed the live boot 102 for good; 103's HELLO (prev 102) then looked late and was
+    dropped too, and so was every reading from then on."""
+    t = synced(100)
+    t.reading(rd(1, boot=100), 0.0)
+    assert delivered(t.reading(rd(1, boot=102), 0.1).events) == [1]  # 102's HELLO lost
+    late = t.reading(rd(1, boot=101), 0.7)
+    assert late.events == [] and late.unconfirmed == 1
+    assert late.send == [Probe(DEV, 102)]  # the device's HELLO says which boot it is in
+    assert delivered(t.reading(rd(2, boot=102), 0.8).events) == [2]
+    assert t.hello(hello(102, prev_boot=101, prev_newest=1), 0.9).events == [Gap(DEV, 101, 1, 2)]
+    act = t.hello(hello(103, prev_boot=102, prev_newest=2), 1.0)
+    assert act.stale == 0 and t.next_expected(DEV) == (103, 1)
+
+
+def test_a_new_boot_is_taken_without_its_hello_if_the_device_keeps_sending_it() -> None:
+    t = SequenceTracker(confirm_wait=1.0)
+    t.reading(rd(1, boot=7), 0.0)
+    assert delivered(t.heartbeat(Heartbeat(DEV, 7, 1, 1, 0), 0.0).events) == [1]
+    assert t.reading(rd(1, boot=8), 0.1).unconfirmed == 1  # boot 7's HELLO never came
+    act = t.reading(rd(1, boot=8), 1.1)  # and none of boot 8: the device is in boot 8
+    assert delivered(act.events) == [1] and t.next_expected(DEV) == (8, 2)

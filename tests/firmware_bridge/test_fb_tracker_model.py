@@ -83,6 +83,9 @@ class ModelDevice:
 # - boot 103's HELLO came before 102's, and the late HELLO of 102 was dropped before its
 #   word on how far 101 got was read (..._a_stale_hello_still_reports_the_tail_...).
 @example(seed=1593989504, loss=0.1, overwrite=False, reboots=3)
+# - a late reading of boot 101 came after one of 102, whose HELLO was lost, and was
+#   taken for a newer boot (..._a_late_frame_of_an_unknown_boot_does_not_close_...).
+@example(seed=2975748467, loss=0.4, overwrite=True, reboots=3)
 @given(
     seed=st.integers(0, 2**32 - 1),
     loss=st.sampled_from([0.0, 0.1, 0.4]),
