@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <strings.h>
 
+#include "es_ed25519.h"
 #include "ed25519_dispatch.h"
 #include "ed25519_simd.h"
 

@@ -18,7 +18,8 @@ typedef struct {
     uint64_t v[5];
 } es_fe;
 
-typedef unsigned __int128 es_u128;
+/* __extension__: a GCC/Clang type, not ISO C (quiet under -Wpedantic). */
+__extension__ typedef unsigned __int128 es_u128;
 
 #define ES_FE51_MASK ((UINT64_C(1) << 51) - 1)
 

@@ -112,7 +112,7 @@ static void straus_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3
             odd_multiples(tables + NAF_TABLE * i, points + k);
         }
         for (int pos = 255; pos > top; pos--)
-            if (nafs[256 * i + pos]) {
+            if (nafs[256 * i + (size_t)pos]) {
                 top = pos;
                 break;
             }
@@ -122,7 +122,7 @@ static void straus_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3
     for (int pos = top; pos >= 0; pos--) {
         es_ge_dbl(&t, out);
         for (size_t i = 0; i < m; i++) {
-            const int d = nafs[256 * i + pos];
+            const int d = nafs[256 * i + (size_t)pos];
             if (d == 0)
                 continue;
             es_ge_p1p1_to_p3(out, &t);
@@ -132,9 +132,9 @@ static void straus_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3
                 else
                     es_ge_msub(&t, out, &es_ge_base_odd_multiples[(-d) / 2]);
             } else if (d > 0) {
-                es_ge_add(&t, out, &tables[NAF_TABLE * i + d / 2]);
+                es_ge_add(&t, out, &tables[NAF_TABLE * i + (size_t)(d / 2)]);
             } else {
-                es_ge_sub(&t, out, &tables[NAF_TABLE * i + (-d) / 2]);
+                es_ge_sub(&t, out, &tables[NAF_TABLE * i + (size_t)(-d / 2)]);
             }
         }
         if (pos == 0)

@@ -145,6 +145,11 @@ IFMA static inline void vec_add_points(vpoint *r, const vpoint *p, const vpoint 
     vec_finish(r, &E, &F, &G, &H);
 }
 
+/* Without optimisation GCC's headers define the gather/scatter intrinsics
+ * as macros that pass the all-lanes mask 0xFF to a builtin taking a char:
+ * a sign conversion inside the system header's text, not in this code. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion"
 IFMA static inline void vec_gather(vpoint *p, const uint64_t *base, __m512i idx)
 {
     vfe *coords[4] = {&p->X, &p->Y, &p->Z, &p->T};
@@ -162,6 +167,7 @@ IFMA static inline void vec_scatter(uint64_t *base, __m512i idx, const vpoint *p
             _mm512_i64scatter_epi64((void *)base, _mm512_add_epi64(idx, _mm512_set1_epi64(5 * c + k)),
                                     coords[c]->l[k], 8);
 }
+#pragma GCC diagnostic pop
 
 IFMA static inline void vec_broadcast(vfe *v, const es_fe *f)
 {

@@ -139,7 +139,13 @@ shani_hash65(unsigned lanes, uint8_t prefix, const uint8_t *const data[], uint8_
         abef[s] = iv_abef;
         cdgh[s] = iv_cdgh;
         __m128i head = _mm_loadu_si128((const __m128i *)(const void *)data[s]);
+/* Without optimisation GCC's _mm_insert_epi8 is a macro handing the byte,
+ * as an int, to a builtin taking a char: a sign conversion in the system
+ * header's text, not in this code. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion"
         head = _mm_insert_epi8(_mm_slli_si128(head, 1), prefix, 0);
+#pragma GCC diagnostic pop
         w[s][0] = _mm_shuffle_epi8(head, BSWAP_MASK);
         w[s][1] = load_words(data[s] + 15);
         w[s][2] = load_words(data[s] + 31);
