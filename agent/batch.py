@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from agent.record import (
+from edgeseal.agent.record import (
     MAX_RECORD_LEN,
     MIN_RECORD_LEN,
     FormatError,
@@ -314,7 +314,7 @@ def seal_batch(
     next_public_key: bytes | None = None,
 ) -> SealedBatch:
     """Build, root and sign one batch. The Merkle root comes from the native core."""
-    import native  # the C core; imported here so decoding alone never needs it
+    from edgeseal import native  # the C core; imported here so decoding alone never needs it
 
     if len(records) != len(signatures):
         raise ValueError(f"{len(records)} records but {len(signatures)} signatures")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from agent.config import BatchPolicy
+from edgeseal.agent.config import BatchPolicy
 
 
 class BatchClock:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.record import GATEWAY_ID_RE
+from edgeseal.agent.record import GATEWAY_ID_RE
 
 if sys.version_info >= (3, 11):
     import tomllib

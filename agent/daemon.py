@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from agent.config import AgentConfig, ConfigError, load_config
-from agent.identity import GatewayKey, KeyFileError, load_key
-from agent.keys import KeyMismatchError, KeyPlan
-from agent.linkkeys import load_link_keys
-from agent.metrics import AgentMetrics
-from agent.outbox import Outbox, OutboxError
-from agent.pipeline import Pipeline
-from agent.publisher import BatchPublisher
+from edgeseal.agent.config import AgentConfig, ConfigError, load_config
+from edgeseal.agent.identity import GatewayKey, KeyFileError, load_key
+from edgeseal.agent.keys import KeyMismatchError, KeyPlan
+from edgeseal.agent.linkkeys import load_link_keys
+from edgeseal.agent.metrics import AgentMetrics
+from edgeseal.agent.outbox import Outbox, OutboxError
+from edgeseal.agent.pipeline import Pipeline
+from edgeseal.agent.publisher import BatchPublisher
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve(config: AgentConfig, outbox: Outbox, keys: KeyPlan, link_keys: dict[int, bytes]) -> int:
     # firmware_bridge pulls in pyserial and the frame codec: only the daemon needs it.
-    from firmware_bridge.link import DeviceLinks, PortConfig
+    from edgeseal.firmware_bridge.link import DeviceLinks, PortConfig
 
     stop = threading.Event()
 

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from agent.batch import key_id_of, raw_public_key
+from edgeseal.agent.batch import key_id_of, raw_public_key
 
 
 class KeyFileError(RuntimeError):

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from agent.identity import GatewayKey, KeyFileError, save_key
+from edgeseal.agent.identity import GatewayKey, KeyFileError, save_key
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from agent.identity import GatewayKey
-from agent.outbox import ChainHead
+from edgeseal.agent.identity import GatewayKey
+from edgeseal.agent.outbox import ChainHead
 
 log = logging.getLogger(__name__)
 

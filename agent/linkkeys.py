@@ -15,7 +15,7 @@ import os
 import stat
 from pathlib import Path
 
-from agent.identity import KeyFileError
+from edgeseal.agent.identity import KeyFileError
 
 LINK_KEY_LEN = 32
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgeseal.metrics_http import PrivateMetrics
+from edgeseal.plumbing.metrics_http import PrivateMetrics
 
 
 class AgentMetrics(PrivateMetrics):

@@ -24,8 +24,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from agent.config import MqttConfig
-from agent.outbox import StoredBatch
+from edgeseal.agent.config import MqttConfig
+from edgeseal.agent.outbox import StoredBatch
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from agent.identity import GatewayKey
-from agent.outbox import SignedReading
-from agent.record import RecordEncoder
+from edgeseal.agent.identity import GatewayKey
+from edgeseal.agent.outbox import SignedReading
+from edgeseal.agent.record import RecordEncoder
 
 
 class ReadingLike(Protocol):

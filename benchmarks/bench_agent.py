@@ -34,16 +34,16 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from agent.config import AgentConfig, parse_config
-from agent.identity import GatewayKey
-from agent.keys import KeyPlan
-from agent.metrics import AgentMetrics
-from agent.outbox import Outbox
-from agent.pipeline import Pipeline
-from agent.publisher import BatchPublisher
-from agent.record import RecordEncoder
-from edgeseal.broker import MosquittoBroker
-from firmware_bridge.messages import Reading
+from edgeseal.agent.config import AgentConfig, parse_config
+from edgeseal.agent.identity import GatewayKey
+from edgeseal.agent.keys import KeyPlan
+from edgeseal.agent.metrics import AgentMetrics
+from edgeseal.agent.outbox import Outbox
+from edgeseal.agent.pipeline import Pipeline
+from edgeseal.agent.publisher import BatchPublisher
+from edgeseal.agent.record import RecordEncoder
+from edgeseal.firmware_bridge.messages import Reading
+from edgeseal.testing.broker import MosquittoBroker
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_agent.json"
 TARGETS = {"readings_per_s": 10_000.0, "peak_rss_mb": 80.0}

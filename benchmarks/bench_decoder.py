@@ -33,11 +33,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from firmware_bridge import core
-from firmware_bridge._fbcore import ffi, lib
-from firmware_bridge.frame import FrameDecoder, encode_frame
-from firmware_bridge.messages import Reading
-from firmware_bridge.protocol import Heartbeat, to_frame
+from edgeseal.firmware_bridge._fbcore import ffi, lib
+
+from edgeseal.firmware_bridge import core
+from edgeseal.firmware_bridge.frame import FrameDecoder, encode_frame
+from edgeseal.firmware_bridge.messages import Reading
+from edgeseal.firmware_bridge.protocol import Heartbeat, to_frame
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_decoder.json"
 FULL_SIZES = (1_000, 10_000, 100_000)

@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import native
+from edgeseal import native
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_merkle.json"
 LEAF_SIZE = 64
@@ -50,7 +50,7 @@ TARGETS = {"native_packed_vs_hashlib_loop_1M": 10.0, "native_packed_vs_pymerkle_
 _PORTABLE_CHILD = """
 import json, sys, time, random
 from array import array
-import native
+from edgeseal import native
 sizes, rounds, seed, min_s = json.loads(sys.argv[1])
 assert native.dispatch_info().active == "portable"
 out = {}

@@ -37,10 +37,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.batch import ZERO_HASH, SealedBatch, raw_public_key, seal_batch
-from agent.record import RecordEncoder
-from edgeseal.broker import MosquittoBroker
-from verifier.config import MqttConfig, StoreConfig, VerifierConfig
+from edgeseal.agent.batch import ZERO_HASH, SealedBatch, raw_public_key, seal_batch
+from edgeseal.agent.record import RecordEncoder
+from edgeseal.testing.broker import MosquittoBroker
+from edgeseal.verifier.config import MqttConfig, StoreConfig, VerifierConfig
 
 log = logging.getLogger("bench_verifier")
 
@@ -66,8 +66,8 @@ def pynacl_one_by_one(public_key: bytes, sealed: SealedBatch) -> list[int]:
 
 def _worker_main(config: VerifierConfig, verifier: str, stop: Any, ready: Any) -> None:
     # A worker process: the real service, with the verification switch applied.
-    from verifier.checks import native_reading_verifier
-    from verifier.service import VerifierService
+    from edgeseal.verifier.checks import native_reading_verifier
+    from edgeseal.verifier.service import VerifierService
 
     logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s {config.mqtt.client_id} %(levelname)s %(message)s")
     reading_verifier = native_reading_verifier if verifier == "native" else pynacl_one_by_one

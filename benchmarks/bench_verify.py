@@ -40,8 +40,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from nacl.signing import VerifyKey
 
-import native
-import native.ed25519
+from edgeseal import native
+from edgeseal.native import ed25519
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_verify.json"
 MESSAGE_SIZE = 100  # about one sealed reading record
@@ -231,12 +231,12 @@ def run(
                     _packed_call(corpora[n], keys == "same", threads), n, min_seconds, rounds
                 )
                 rows.append(
-                    Row("native.verify_batch_packed", keys, n, threads, t * 1e6, t_nacl / t)
+                    Row("edgeseal.native.verify_batch_packed", keys, n, threads, t * 1e6, t_nacl / t)
                 )
 
     def find(keys: str, n: int, threads: int) -> Row | None:
         for r in rows:
-            if r.implementation.startswith("native.verify_batch") and (
+            if r.implementation.startswith("edgeseal.native.verify_batch") and (
                 r.keys,
                 r.batch,
                 r.threads,
@@ -258,7 +258,7 @@ def run(
     attacks = adversarial(adversarial_size, min_seconds, rounds)
     achieved["adversarial_worst_vs_single_max"] = max(float(str(a["vs_single"])) for a in attacks)
     return {
-        "implementation": native.ed25519.implementation(),
+        "implementation": ed25519.implementation(),
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),
@@ -311,7 +311,7 @@ def main() -> None:
         "--output", type=Path, default=None, help=f"JSON output (default {RESULTS})"
     )
     args = parser.parse_args()
-    if args.portable and native.ed25519.implementation() != "portable":
+    if args.portable and ed25519.implementation() != "portable":
         # The C core reads EDGESEAL_ED25519 once, when it is loaded: start again
         # with it set.
         env = dict(os.environ, EDGESEAL_ED25519="portable")

@@ -160,7 +160,7 @@ def _version(dist: str) -> str | None:
 
 def _native_variant() -> str | None:
     try:
-        import native
+        from edgeseal import native
 
         return str(native.dispatch_info().active)
     except Exception:  # the report still has value without it; say why in the log

@@ -45,7 +45,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from edgeseal.broker import BrokerError, MosquittoBroker, find_mosquitto, free_port
+from edgeseal.testing.broker import BrokerError, MosquittoBroker, find_mosquitto, free_port
 
 log = logging.getLogger(__name__)
 
@@ -478,8 +478,8 @@ class Watcher:
                 self.progress.problems.append(f"could not read a message on {msg.topic}: {exc}")
 
     def _on_batch(self, payload: bytes) -> None:
-        from agent.batch import SealedBatch
-        from agent.record import ReadingRecord
+        from edgeseal.agent.batch import SealedBatch
+        from edgeseal.agent.record import ReadingRecord
 
         batch = SealedBatch.from_payload(payload)
         middle = ReadingRecord.decode(batch.record(batch.count // 2))
@@ -634,7 +634,7 @@ def _edgeseal(*argv: str) -> list[str]:
     runs in the demo's working directory (new or empty at the start, holding only what
     the demo writes). Started from the caller's directory, a source checkout there would
     shadow the installed package, and an unbuilt one has no compiled modules
-    (``No module named 'native._hashing'``).
+    (``No module named 'edgeseal.native._hashing'``).
     """
     return [sys.executable, "-m", "edgeseal", *argv]
 
@@ -719,7 +719,7 @@ def _run(settings: DemoSettings, workdir: Path) -> int:
             )
         print(f"broker: {broker.name} on 127.0.0.1:{broker.port}{why}")
 
-        from agent.identity import GatewayKey, save_key
+        from edgeseal.agent.identity import GatewayKey, save_key
 
         key = GatewayKey.generate()
         key_path = workdir / "gateway.key"
@@ -728,10 +728,10 @@ def _run(settings: DemoSettings, workdir: Path) -> int:
             f"gateway {GATEWAY_ID}: new key, id {key.key_id.hex()}; configs and logs in {workdir}"
         )
 
-        verifier_toml = workdir / "verifier.toml"
+        verifier_toml = workdir / "edgeseal.verifier.toml"
         write_verifier_config(
             verifier_toml,
-            store=workdir / "verifier.sqlite",
+            store=workdir / "edgeseal.verifier.sqlite",
             broker_port=broker.port,
             protocol=broker.protocol,
             public_key=key.public_key,
@@ -771,7 +771,7 @@ def _run(settings: DemoSettings, workdir: Path) -> int:
         )
 
         metrics_port = free_port()
-        agent_toml = workdir / "agent.toml"
+        agent_toml = workdir / "edgeseal.agent.toml"
         write_agent_config(
             agent_toml,
             key_path=key_path,

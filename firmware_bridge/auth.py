@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field, replace
 
-from firmware_bridge.frame import FLAG_AUTH, Frame
+from edgeseal.firmware_bridge.frame import FLAG_AUTH, Frame
 
 KEY_LEN = 32
 TAG_LEN = 8

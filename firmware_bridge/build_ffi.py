@@ -44,7 +44,7 @@ def _sources() -> list[str]:
 ffibuilder = FFI()
 ffibuilder.cdef(_cdef())
 ffibuilder.set_source(
-    "firmware_bridge._fbcore",
+    "edgeseal.firmware_bridge._fbcore",
     "\n".join(
         f'#include "{os.path.basename(h)}"' for h in HEADERS if os.path.exists(os.path.join(ROOT, h))
     ),

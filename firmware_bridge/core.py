@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 try:
-    from firmware_bridge._fbcore import ffi, lib
+    from edgeseal.firmware_bridge._fbcore import ffi, lib
 except ImportError as exc:  # pragma: no cover - depends on the build
     raise ImportError(
-        "firmware_bridge's C core (firmware_bridge._fbcore) is not built: run "
-        "'pip install -e .' or 'python3 firmware_bridge/build_ffi.py'"
+        "firmware_bridge's C core (edgeseal.firmware_bridge._fbcore) is not built: run "
+        "./scripts/test (a development venv) or 'python3 setup.py build_ext --inplace'"
     ) from exc
-from firmware_bridge.frame import DROP_REASONS, Frame
-from firmware_bridge.messages import Reading
+from edgeseal.firmware_bridge.frame import DROP_REASONS, Frame
+from edgeseal.firmware_bridge.messages import Reading
 
 
 class CoreError(RuntimeError):

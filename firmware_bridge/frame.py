@@ -14,8 +14,8 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from firmware_bridge.cobs import CobsError, cobs_decode, cobs_encode
-from firmware_bridge.crc import crc32c
+from edgeseal.firmware_bridge.cobs import CobsError, cobs_decode, cobs_encode
+from edgeseal.firmware_bridge.crc import crc32c
 
 PROTOCOL_VERSION = 1
 HEADER_LEN = 15

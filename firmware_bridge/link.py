@@ -21,9 +21,9 @@ from types import TracebackType
 
 import serial
 
-from firmware_bridge.auth import ReplayGuard
-from firmware_bridge.frame import DROP_REASONS, FrameDecoder, encode_frame
-from firmware_bridge.messages import (
+from edgeseal.firmware_bridge.auth import ReplayGuard
+from edgeseal.firmware_bridge.frame import DROP_REASONS, FrameDecoder, encode_frame
+from edgeseal.firmware_bridge.messages import (
     DeviceHello,
     LinkEvent,
     PortStatus,
@@ -31,7 +31,7 @@ from firmware_bridge.messages import (
     ReadingReceived,
     SequenceGap,
 )
-from firmware_bridge.protocol import (
+from edgeseal.firmware_bridge.protocol import (
     Ack,
     Heartbeat,
     Hello,
@@ -43,7 +43,7 @@ from firmware_bridge.protocol import (
     message_from_frame,
     to_frame,
 )
-from firmware_bridge.tracker import Actions, Gap, Probe, SequenceTracker
+from edgeseal.firmware_bridge.tracker import Actions, Gap, Probe, SequenceTracker
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
-from firmware_bridge.frame import Frame
-from firmware_bridge.messages import U16_MAX, U32_MAX, U64_MAX, Reading
+from edgeseal.firmware_bridge.frame import Frame
+from edgeseal.firmware_bridge.messages import U16_MAX, U32_MAX, U64_MAX, Reading
 
 
 class MsgType(IntEnum):

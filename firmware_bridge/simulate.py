@@ -30,10 +30,10 @@ import tty
 from dataclasses import dataclass
 from types import FrameType
 
-from firmware_bridge import core
-from firmware_bridge.auth import KEY_LEN
-from firmware_bridge.frame import Frame
-from firmware_bridge.protocol import (
+from edgeseal.firmware_bridge import core
+from edgeseal.firmware_bridge.auth import KEY_LEN
+from edgeseal.firmware_bridge.frame import Frame
+from edgeseal.firmware_bridge.protocol import (
     CAP_AUTH,
     CAP_TIME_SYNC,
     Heartbeat,
@@ -545,7 +545,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m firmware_bridge.simulate",
+    parser = argparse.ArgumentParser(prog="python -m edgeseal.firmware_bridge.simulate",
                                      description="run a simulated sensor device on a pseudo-terminal")
     parser.add_argument("--log-level", default="WARNING",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])

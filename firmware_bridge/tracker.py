@@ -32,8 +32,8 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from firmware_bridge.messages import Reading
-from firmware_bridge.protocol import Ack, Heartbeat, Hello, Resend
+from edgeseal.firmware_bridge.messages import Reading
+from edgeseal.firmware_bridge.protocol import Ack, Heartbeat, Hello, Resend
 
 logger = logging.getLogger(__name__)
 

@@ -5,11 +5,24 @@ Layers: C sources in ``native/src`` -> cffi modules ``native._hashing`` and
 which own argument checking and error messages. Callers never see cffi objects.
 """
 
-from native.errors import NativeError, NativeInternalError, NativeTypeError, NativeValueError
+# SHA-512 and Ed25519 verification (native/sha512.py, native/ed25519.py).
+from edgeseal.native.ed25519 import PreparedKey, verify, verify_batch, verify_batch_packed
+from edgeseal.native.errors import (
+    NativeError,
+    NativeInternalError,
+    NativeTypeError,
+    NativeValueError,
+)
 
 # Hashing and Merkle trees (native/hashing.py, native/merkle.py).
-from native.hashing import DispatchInfo, dispatch_info, sha256, sha256_many, sha256_many_packed
-from native.merkle import (
+from edgeseal.native.hashing import (
+    DispatchInfo,
+    dispatch_info,
+    sha256,
+    sha256_many,
+    sha256_many_packed,
+)
+from edgeseal.native.merkle import (
     consistency_proof,
     consistency_proof_packed,
     inclusion_proof,
@@ -22,10 +35,7 @@ from native.merkle import (
     verify_inclusion,
     verify_inclusion_many,
 )
-
-# SHA-512 and Ed25519 verification (native/sha512.py, native/ed25519.py).
-from native.ed25519 import PreparedKey, verify, verify_batch, verify_batch_packed
-from native.sha512 import sha512
+from edgeseal.native.sha512 import sha512
 
 __all__ = [
     "NativeError",

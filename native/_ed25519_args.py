@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from native.errors import NativeTypeError
+from edgeseal.native.errors import NativeTypeError
 
 BytesLike = bytes | bytearray | memoryview
 

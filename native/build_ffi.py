@@ -74,7 +74,7 @@ def _make(name: str) -> FFI:
         if os.path.exists(os.path.join(ROOT, h))
     )
     ffi.set_source(
-        f"native._{name}",
+        f"edgeseal.native._{name}",
         includes,
         sources=_sources_of(spec["sources"]),
         include_dirs=["native/include"],

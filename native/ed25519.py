@@ -10,9 +10,9 @@ into chunks verified in parallel by a thread pool. Batch coefficients are
 drawn inside the C core from the OS CSPRNG (getrandom(2) on Linux).
 
 A signature that does not verify is a result (False). Exceptions are for
-malformed arguments (:class:`~native.errors.NativeTypeError` /
-:class:`~native.errors.NativeValueError`) and for failures of the core itself
-(:class:`~native.errors.NativeInternalError`, e.g. out of memory).
+malformed arguments (:class:`~edgeseal.native.errors.NativeTypeError` /
+:class:`~edgeseal.native.errors.NativeValueError`) and for failures of the core itself
+(:class:`~edgeseal.native.errors.NativeInternalError`, e.g. out of memory).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from itertools import accumulate
 from typing import Any
 
-from native._ed25519 import ffi, lib
-from native._ed25519_args import byte_view
-from native.errors import NativeInternalError, NativeTypeError, NativeValueError
+from edgeseal.native._ed25519 import ffi, lib
+from edgeseal.native._ed25519_args import byte_view
+from edgeseal.native.errors import NativeInternalError, NativeTypeError, NativeValueError
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from native._hashing import ffi, lib
-from native.errors import NativeInternalError, NativeValueError
-from native.packed import Packed, byte_view, pack_messages, packed_from
+from edgeseal.native._hashing import ffi, lib
+from edgeseal.native.errors import NativeInternalError, NativeValueError
+from edgeseal.native.packed import Packed, byte_view, pack_messages, packed_from
 
 DIGEST_LEN = 32
 ENV_VARIANT = "EDGESEAL_SHA256"

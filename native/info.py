@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import json
 
-from native.hashing import ENV_VARIANT, DispatchInfo, dispatch_info
+from edgeseal.native.hashing import ENV_VARIANT, DispatchInfo, dispatch_info
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

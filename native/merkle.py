@@ -8,7 +8,7 @@ Every function taking ``leaves`` accepts any sequence of bytes-like objects; the
 without copying). Proofs are lists of 32-byte hashes in RFC order (inclusion:
 leaf to root). A proof that does not check out is ``False``; malformed arguments
 (index out of range, a hash that is not 32 bytes, old_size > new_size, non-bytes)
-raise :class:`~native.errors.NativeValueError` / :class:`~native.errors.NativeTypeError`.
+raise :class:`~edgeseal.native.errors.NativeValueError` / :class:`~edgeseal.native.errors.NativeTypeError`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from itertools import accumulate, chain
 from typing import Any
 
-from native._hashing import ffi, lib
-from native.errors import NativeInternalError, NativeValueError
-from native.packed import (
+from edgeseal.native._hashing import ffi, lib
+from edgeseal.native.errors import NativeInternalError, NativeValueError
+from edgeseal.native.packed import (
     Packed,
     as_sequence,
     byte_view,

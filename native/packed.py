@@ -4,8 +4,8 @@ The C functions take one byte buffer plus ``count + 1`` uint64 offsets (message
 ``i`` is ``buf[offsets[i]:offsets[i+1]]``). This module builds that form from a
 sequence of bytes-like objects (one ``join`` and one ``accumulate``, both C loops,
 so there is no Python work per message) or checks one the caller already has,
-and reports bad input as :class:`~native.errors.NativeTypeError` /
-:class:`~native.errors.NativeValueError` naming the offending position.
+and reports bad input as :class:`~edgeseal.native.errors.NativeTypeError` /
+:class:`~edgeseal.native.errors.NativeValueError` naming the offending position.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
-from native._hashing import ffi, lib
-from native.errors import NativeTypeError, NativeValueError
+from edgeseal.native._hashing import ffi, lib
+from edgeseal.native.errors import NativeTypeError, NativeValueError
 
 UINT64_MAX = 2**64 - 1
 _FAST_TYPES = frozenset({bytes, bytearray})

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from native._ed25519 import ffi, lib
-from native._ed25519_args import byte_view
-from native.errors import NativeInternalError
+from edgeseal.native._ed25519 import ffi, lib
+from edgeseal.native._ed25519_args import byte_view
+from edgeseal.native.errors import NativeInternalError
 
 SHA512_DIGEST_SIZE = 64
 

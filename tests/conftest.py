@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeseal.broker import MosquittoBroker, find_mosquitto
+from edgeseal.testing.broker import MosquittoBroker, find_mosquitto
 
 # Third-party test vectors, kept in the repository with their licences (see the README there).
 THIRD_PARTY_VECTORS = Path(__file__).resolve().parent / "vectors"

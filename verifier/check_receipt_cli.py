@@ -7,10 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from agent.batch import BatchHeader
-from agent.record import ReadingRecord
-from verifier.config import ConfigError, parse_public_key
-from verifier.receipt import check_receipt
+from edgeseal.agent.batch import BatchHeader
+from edgeseal.agent.record import ReadingRecord
+from edgeseal.verifier.config import ConfigError, parse_public_key
+from edgeseal.verifier.receipt import check_receipt
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -21,10 +21,10 @@ from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import native
-from agent.batch import SealedBatch
-from agent.record import BadRecord, RecordColumns, decode_many
-from verifier.verdict import Reason
+from edgeseal import native
+from edgeseal.agent.batch import SealedBatch
+from edgeseal.agent.record import BadRecord, RecordColumns, decode_many
+from edgeseal.verifier.verdict import Reason
 
 # Given the public key and the batch, return the indices of readings whose signature
 # does not verify. The service always uses the native batch verifier; the benchmark

@@ -19,7 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
-from agent.record import GATEWAY_ID_RE
+from edgeseal.agent.record import GATEWAY_ID_RE
 
 _SYNCHRONOUS = ("full", "normal")
 _GROUP_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -54,7 +54,7 @@ class MqttConfig:
 
 @dataclass(frozen=True)
 class StoreConfig:
-    path: Path = Path("verifier.sqlite")
+    path: Path = Path("edgeseal.verifier.sqlite")
     # "full": a stored verdict survives power loss; "normal": survives a crash of the
     # process (SIGKILL) but the last commits may be lost on power loss (WAL mode).
     synchronous: str = "full"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from agent.batch import SealedBatch
-from agent.record import FormatError
+from edgeseal.agent.batch import SealedBatch
+from edgeseal.agent.record import FormatError
 
 _BATCH_TOPIC = re.compile(r"edgeseal/v1/([A-Za-z0-9_-]{1,64})/batch")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from edgeseal.metrics_http import PrivateMetrics
-from verifier.store import Gap
-from verifier.verdict import Outcome, Verdict
+from edgeseal.plumbing.metrics_http import PrivateMetrics
+from edgeseal.verifier.store import Gap
+from edgeseal.verifier.verdict import Outcome, Verdict
 
 
 class VerifierMetrics(PrivateMetrics):

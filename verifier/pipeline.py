@@ -21,9 +21,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agent.batch import SealedBatch
-from verifier.chain import ChainState, Placement, place
-from verifier.checks import (
+from edgeseal.agent.batch import SealedBatch
+from edgeseal.verifier.chain import ChainState, Placement, place
+from edgeseal.verifier.checks import (
     ContentReport,
     Problem,
     ReadingVerifier,
@@ -34,10 +34,10 @@ from verifier.checks import (
     native_reading_verifier,
     primary,
 )
-from verifier.decode import MalformedBatch, decode_batch
-from verifier.store import ReplayDetected, VerifierStore
-from verifier.trust import KeyChoice, TrustStore, key_for_batch
-from verifier.verdict import Outcome, Reason, Verdict
+from edgeseal.verifier.decode import MalformedBatch, decode_batch
+from edgeseal.verifier.store import ReplayDetected, VerifierStore
+from edgeseal.verifier.trust import KeyChoice, TrustStore, key_for_batch
+from edgeseal.verifier.verdict import Outcome, Reason, Verdict
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import native
-from agent.batch import BatchHeader, SealedBatch, key_id_of
-from agent.record import FormatError, ReadingRecord
-from verifier.checks import packed_offsets
-from verifier.store import VerifierStore
+from edgeseal import native
+from edgeseal.agent.batch import BatchHeader, SealedBatch, key_id_of
+from edgeseal.agent.record import FormatError, ReadingRecord
+from edgeseal.verifier.checks import packed_offsets
+from edgeseal.verifier.store import VerifierStore
 
 RECEIPT_FORMAT = "edgeseal-receipt/1"
 

@@ -7,9 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
-from verifier.config import ConfigError, load_config
-from verifier.receipt import ReadingRef, ReceiptError, build_receipt, receipt_json
-from verifier.store import StoreError, VerifierStore
+from edgeseal.verifier.config import ConfigError, load_config
+from edgeseal.verifier.receipt import ReadingRef, ReceiptError, build_receipt, receipt_json
+from edgeseal.verifier.store import StoreError, VerifierStore
 
 log = logging.getLogger(__name__)
 

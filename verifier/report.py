@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from verifier.store import VerifierStore, now_us
+from edgeseal.verifier.store import VerifierStore, now_us
 
 
 def _age(received_us: int) -> str:

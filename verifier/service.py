@@ -32,15 +32,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from verifier.checks import ReadingVerifier, native_reading_verifier
-from verifier.config import ConfigError, VerifierConfig, load_config
-from verifier.decode import verdict_topic
-from verifier.metrics import VerifierMetrics
-from verifier.pipeline import BatchProcessor
-from verifier.report import store_report
-from verifier.store import StoreError, VerifierStore, now_us
-from verifier.trust import TrustStore
-from verifier.verdict import Verdict
+from edgeseal.verifier.checks import ReadingVerifier, native_reading_verifier
+from edgeseal.verifier.config import ConfigError, VerifierConfig, load_config
+from edgeseal.verifier.decode import verdict_topic
+from edgeseal.verifier.metrics import VerifierMetrics
+from edgeseal.verifier.pipeline import BatchProcessor
+from edgeseal.verifier.report import store_report
+from edgeseal.verifier.store import StoreError, VerifierStore, now_us
+from edgeseal.verifier.trust import TrustStore
+from edgeseal.verifier.verdict import Verdict
 
 log = logging.getLogger(__name__)
 

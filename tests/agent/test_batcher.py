@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agent.batcher import BatchClock
-from agent.config import BatchPolicy
+from edgeseal.agent.batcher import BatchClock
+from edgeseal.agent.config import BatchPolicy
 
 
 def test_count_and_delay_triggers() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agent.config import ConfigError, load_config, parse_config
+from edgeseal.agent.config import ConfigError, load_config, parse_config
 
 
 def minimal(**sections: Any) -> dict[str, Any]:
@@ -42,7 +42,7 @@ def test_full_config_file(tmp_path: Path) -> None:
     (tmp_path / "ca.pem").write_text("x")
     (tmp_path / "c.pem").write_text("x")
     (tmp_path / "k.pem").write_text("x")
-    path = tmp_path / "agent.toml"
+    path = tmp_path / "edgeseal.agent.toml"
     path.write_text(
         """
 [gateway]
@@ -156,7 +156,7 @@ def test_file_errors(tmp_path: Path) -> None:
 def test_shipped_example_parses(tmp_path: Path) -> None:
     import tomllib
 
-    example = Path(__file__).resolve().parents[2] / "examples" / "agent.toml"
+    example = Path(__file__).resolve().parents[2] / "examples" / "edgeseal.agent.toml"
     data = tomllib.loads(example.read_text(encoding="utf-8"))
     tls = data["mqtt"].pop("tls")  # its certificate files exist only on a real gateway
     cfg = parse_config(data, base=example.parent, env={})

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from agent_helpers import Subscriber, check_stream, make_key, start_agent, write_config
 
-from agent.identity import KeyFileError
-from agent.linkkeys import load_link_keys, parse_link_keys
-from edgeseal.broker import MosquittoBroker
-from firmware_bridge.testing import simulated_device
+from edgeseal.agent.identity import KeyFileError
+from edgeseal.agent.linkkeys import load_link_keys, parse_link_keys
+from edgeseal.testing.broker import MosquittoBroker
+from edgeseal.testing.devices import simulated_device
 
 KEY7 = bytes(range(32))
 
@@ -59,14 +59,14 @@ def test_authenticated_device_streams_and_a_wrong_key_is_refused(
     keys_file = tmp_path / "link-keys"
     keys_file.write_text(f"7 {KEY7.hex()}\n8 {KEY7.hex()}\n")
     os.chmod(keys_file, 0o600)
-    log = tmp_path / "agent.log"
+    log = tmp_path / "edgeseal.agent.log"
     with (
         Subscriber(mqtt_broker.host, mqtt_broker.port) as sub,
         simulated_device(device_id=7, rate=100, link=tmp_path / "tty7", key=KEY7.hex()) as good,
         simulated_device(device_id=8, rate=100, link=tmp_path / "tty8", key=bytes(32).hex()) as bad,
     ):
         cfg = write_config(
-            tmp_path / "agent.toml",
+            tmp_path / "edgeseal.agent.toml",
             gateway_id="gw-auth",
             key_path=tmp_path / "gw.key",
             outbox_path=tmp_path / "outbox.sqlite",

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.batch import SealedBatch, seal_batch
-from agent.outbox import Outbox, OutboxError, OutboxFull, SignedReading
-from agent.record import ReadingRecord
+from edgeseal.agent.batch import SealedBatch, seal_batch
+from edgeseal.agent.outbox import Outbox, OutboxError, OutboxFull, SignedReading
+from edgeseal.agent.record import ReadingRecord
 
 GW = "gw-ob"
 KEY = Ed25519PrivateKey.generate()

@@ -13,15 +13,15 @@ import paho.mqtt.client as mqtt
 import pytest
 from agent_helpers import Subscriber, check_stream, persistent_broker, restart_keeps_sessions
 
-from agent.config import AgentConfig, parse_config
-from agent.identity import GatewayKey
-from agent.keys import KeyPlan
-from agent.metrics import AgentMetrics
-from agent.outbox import Outbox
-from agent.pipeline import Pipeline
-from agent.publisher import BatchPublisher
-from edgeseal.broker import MosquittoBroker
-from firmware_bridge.messages import Reading
+from edgeseal.agent.config import AgentConfig, parse_config
+from edgeseal.agent.identity import GatewayKey
+from edgeseal.agent.keys import KeyPlan
+from edgeseal.agent.metrics import AgentMetrics
+from edgeseal.agent.outbox import Outbox
+from edgeseal.agent.pipeline import Pipeline
+from edgeseal.agent.publisher import BatchPublisher
+from edgeseal.firmware_bridge.messages import Reading
+from edgeseal.testing.broker import MosquittoBroker
 
 GW = "gw-pipe"
 
@@ -226,7 +226,7 @@ def test_outbox_bound_applies_backpressure_and_drops_nothing(
 class SealedCount:
     @staticmethod
     def of(payload: bytes) -> int:
-        from agent.batch import SealedBatch
+        from edgeseal.agent.batch import SealedBatch
 
         return SealedBatch.from_payload(payload).header.count
 

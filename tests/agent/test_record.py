@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import agent.record
-from agent.record import (
+from edgeseal.agent import record
+from edgeseal.agent.record import (
     MAX_RECORD_LEN,
     MIN_RECORD_LEN,
     RECORD_TAG,

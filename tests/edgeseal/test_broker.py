@@ -7,7 +7,7 @@ import threading
 import paho.mqtt.client as mqtt
 import pytest
 
-from edgeseal.broker import BrokerError, MosquittoBroker
+from edgeseal.testing.broker import BrokerError, MosquittoBroker
 
 
 def _roundtrip(broker: MosquittoBroker, payload: bytes) -> bytes:

@@ -219,8 +219,8 @@ def test_demo_on_the_embedded_broker(tmp_path: Path) -> None:
     assert "broker: embedded amqtt broker (MQTT 3.1.1)" in out
     assert _number(r"verifier: +(\d+) batches accepted", out) >= 1
     assert "0 quarantined" in out and "check-receipt: VALID" in out and "result: OK" in out
-    assert 'protocol = "3.1.1"' in (workdir / "agent.toml").read_text()
-    assert 'protocol = "3.1.1"' in (workdir / "verifier.toml").read_text()
+    assert 'protocol = "3.1.1"' in (workdir / "edgeseal.agent.toml").read_text()
+    assert 'protocol = "3.1.1"' in (workdir / "edgeseal.verifier.toml").read_text()
     _assert_nothing_left(workdir)
 
 

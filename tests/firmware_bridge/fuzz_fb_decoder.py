@@ -13,9 +13,9 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from firmware_bridge import core
-    from firmware_bridge.crc import crc32c
-    from firmware_bridge.frame import FrameDecoder, encode_frame, pack_frame
+    from edgeseal.firmware_bridge import core
+    from edgeseal.firmware_bridge.crc import crc32c
+    from edgeseal.firmware_bridge.frame import FrameDecoder, encode_frame, pack_frame
 
 
 def test_one_input(data: bytes) -> None:

@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from firmware_bridge.link import DeviceLinks
-from firmware_bridge.messages import (
+from edgeseal.firmware_bridge.link import DeviceLinks
+from edgeseal.firmware_bridge.messages import (
     DeviceHello,
     LinkEvent,
     PortStatus,

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from linkhelpers import collect
 
-from firmware_bridge.link import DeviceLinks, PortConfig
-from firmware_bridge.simulate import sim_channel, sim_value
-from firmware_bridge.testing import simulated_device
+from edgeseal.firmware_bridge.link import DeviceLinks, PortConfig
+from edgeseal.firmware_bridge.simulate import sim_channel, sim_value
+from edgeseal.testing.devices import simulated_device
 
 N = 100_000
 

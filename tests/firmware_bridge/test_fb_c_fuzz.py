@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_bridge.frame import Frame, encode_frame, pack_frame
+from edgeseal.firmware_bridge.frame import Frame, encode_frame, pack_frame
 
 C_DIR = Path(__file__).resolve().parents[2] / "firmware_bridge" / "c"
 

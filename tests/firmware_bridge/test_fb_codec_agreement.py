@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_bridge import core
-from firmware_bridge import crc as pycrc
-from firmware_bridge.cobs import CobsError, cobs_decode, cobs_encode
-from firmware_bridge.frame import (
+from edgeseal.firmware_bridge import core
+from edgeseal.firmware_bridge import crc as pycrc
+from edgeseal.firmware_bridge.cobs import CobsError, cobs_decode, cobs_encode
+from edgeseal.firmware_bridge.frame import (
     FLAG_AUTH,
     MAX_PAYLOAD,
     Frame,
@@ -18,8 +18,8 @@ from firmware_bridge.frame import (
     pack_frame,
     unpack_frame,
 )
-from firmware_bridge.messages import Reading
-from firmware_bridge.protocol import (
+from edgeseal.firmware_bridge.messages import Reading
+from edgeseal.firmware_bridge.protocol import (
     Ack,
     Heartbeat,
     Hello,
@@ -172,7 +172,7 @@ def test_documented_example_frame() -> None:
 
 @given(frames, st.binary(min_size=32, max_size=32), u64)
 def test_c_and_python_frame_signatures_agree(frame: Frame, key: bytes, counter: int) -> None:
-    from firmware_bridge.auth import ReplayGuard, sign_frame
+    from edgeseal.firmware_bridge.auth import ReplayGuard, sign_frame
 
     signed = core.sign_frame(frame, key, counter)
     assert signed == sign_frame(frame, key, counter)

@@ -7,7 +7,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_bridge.frame import MAX_PAYLOAD, Frame, FrameDecoder, encode_frame
+from edgeseal.firmware_bridge.frame import MAX_PAYLOAD, Frame, FrameDecoder, encode_frame
 
 frames = st.builds(
     Frame, type=st.integers(0, 255), device_id=st.integers(0, 2**32 - 1),

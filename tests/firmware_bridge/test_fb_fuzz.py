@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from firmware_bridge.frame import Frame, encode_frame
+from edgeseal.firmware_bridge.frame import Frame, encode_frame
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

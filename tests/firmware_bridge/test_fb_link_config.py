@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from firmware_bridge.link import DeviceLinks, PortConfig
-from firmware_bridge.messages import Reading
+from edgeseal.firmware_bridge.link import DeviceLinks, PortConfig
+from edgeseal.firmware_bridge.messages import Reading
 
 
 @pytest.mark.parametrize(
@@ -57,8 +57,8 @@ def test_reading_rejects_out_of_range_fields_with_the_field_name() -> None:
     ],
 )
 def test_valid_frames_with_bad_payloads_are_named(frame_args: tuple, message: str) -> None:  # type: ignore[type-arg]
-    from firmware_bridge.frame import Frame
-    from firmware_bridge.protocol import MessageError, message_from_frame
+    from edgeseal.firmware_bridge.frame import Frame
+    from edgeseal.firmware_bridge.protocol import MessageError, message_from_frame
 
     with pytest.raises(MessageError, match=message):
         message_from_frame(Frame(*frame_args))

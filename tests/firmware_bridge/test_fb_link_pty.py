@@ -9,12 +9,12 @@ from pathlib import Path
 
 from linkhelpers import Collected, collect, per_device
 
-from firmware_bridge.frame import FrameDecoder, encode_frame
-from firmware_bridge.link import DeviceLinks, PortConfig
-from firmware_bridge.messages import Reading
-from firmware_bridge.protocol import Ack, Hello, MsgType, message_from_frame, to_frame
-from firmware_bridge.simulate import sim_channel, sim_value
-from firmware_bridge.testing import simulated_device
+from edgeseal.firmware_bridge.frame import FrameDecoder, encode_frame
+from edgeseal.firmware_bridge.link import DeviceLinks, PortConfig
+from edgeseal.firmware_bridge.messages import Reading
+from edgeseal.firmware_bridge.protocol import Ack, Hello, MsgType, message_from_frame, to_frame
+from edgeseal.firmware_bridge.simulate import sim_channel, sim_value
+from edgeseal.testing.devices import simulated_device
 
 
 def _check_content(readings: list[Reading], channels: int | tuple[int, ...] = 3) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from linkhelpers import Collected, collect
 
-from firmware_bridge.link import DeviceLinks, PortConfig
-from firmware_bridge.messages import SequenceGap
-from firmware_bridge.simulate import sim_value
-from firmware_bridge.testing import SimulatorHandle, simulated_device
+from edgeseal.firmware_bridge.link import DeviceLinks, PortConfig
+from edgeseal.firmware_bridge.messages import SequenceGap
+from edgeseal.firmware_bridge.simulate import sim_value
+from edgeseal.testing.devices import SimulatorHandle, simulated_device
 
 
 def _wait_for_record(dev: SimulatorHandle, event: str, after: int, timeout: float = 30.0) -> None:

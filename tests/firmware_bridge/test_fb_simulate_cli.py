@@ -9,8 +9,8 @@ from pathlib import Path
 
 import serial
 
-from firmware_bridge.frame import FrameDecoder
-from firmware_bridge.protocol import Hello, message_from_frame
+from edgeseal.firmware_bridge.frame import FrameDecoder
+from edgeseal.firmware_bridge.protocol import Hello, message_from_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,9 +35,9 @@ def test_bad_probability_is_a_clear_error() -> None:
 
 
 def test_bad_key_and_firmware_are_clear_errors() -> None:
-    run = _run("-m", "firmware_bridge.simulate", "--key", "abcd")
+    run = _run("-m", "edgeseal.firmware_bridge.simulate", "--key", "abcd")
     assert run.returncode == 2 and "--key must be 32 bytes" in run.stderr
-    run = _run("-m", "firmware_bridge.simulate", "--firmware", "1.x")
+    run = _run("-m", "edgeseal.firmware_bridge.simulate", "--firmware", "1.x")
     assert run.returncode == 2 and "--firmware must look like 1.2.3" in run.stderr
 
 
@@ -69,14 +69,14 @@ def test_first_stdout_line_is_an_openable_port_that_speaks_the_protocol(tmp_path
 
 
 def test_bad_public_key_is_a_clear_error() -> None:
-    run = _run("-m", "firmware_bridge.simulate", "--public-key", "abcd")
+    run = _run("-m", "edgeseal.firmware_bridge.simulate", "--public-key", "abcd")
     assert run.returncode == 2 and "--public-key must be 32 bytes" in run.stderr
-    run = _run("-m", "firmware_bridge.simulate", "--key", "zz")
+    run = _run("-m", "edgeseal.firmware_bridge.simulate", "--key", "zz")
     assert run.returncode == 2 and "take hex digits" in run.stderr
 
 
 def test_bad_channel_set_is_a_clear_error() -> None:
-    run = _run("-m", "firmware_bridge.simulate", "--channels", "1,1")
+    run = _run("-m", "edgeseal.firmware_bridge.simulate", "--channels", "1,1")
     assert run.returncode == 2 and "distinct channels" in run.stderr
-    run = _run("-m", "firmware_bridge.simulate", "--channels", "x")
+    run = _run("-m", "edgeseal.firmware_bridge.simulate", "--channels", "x")
     assert run.returncode == 2 and "count or a comma-separated list" in run.stderr

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from firmware_bridge.messages import Reading
-from firmware_bridge.protocol import Ack, Heartbeat, Hello, Resend
-from firmware_bridge.tracker import Gap, Probe, SequenceTracker
+from edgeseal.firmware_bridge.messages import Reading
+from edgeseal.firmware_bridge.protocol import Ack, Heartbeat, Hello, Resend
+from edgeseal.firmware_bridge.tracker import Gap, Probe, SequenceTracker
 
 DEV = 0x10
 
@@ -184,10 +184,10 @@ def test_lost_hello_tail_is_reported_when_a_later_hello_arrives() -> None:
 def test_late_hello_of_an_older_boot_does_not_close_the_live_boot() -> None:
     """Found by the model test: boot 102's frames were lost, boot 103's readings arrived,
     then 102's HELLO came late. Opening 102 then closed the live boot 103 for good."""
-    from firmware_bridge.messages import Reading as _Reading
-    from firmware_bridge.protocol import Hello as _Hello
-    from firmware_bridge.tracker import Gap as _Gap
-    from firmware_bridge.tracker import SequenceTracker as _Tracker
+    from edgeseal.firmware_bridge.messages import Reading as _Reading
+    from edgeseal.firmware_bridge.protocol import Hello as _Hello
+    from edgeseal.firmware_bridge.tracker import Gap as _Gap
+    from edgeseal.firmware_bridge.tracker import SequenceTracker as _Tracker
 
     dev = 7
 
@@ -210,10 +210,10 @@ def test_late_hello_of_an_older_boot_does_not_close_the_live_boot() -> None:
 
 
 def test_a_boot_passed_unseen_is_reported_lost() -> None:
-    from firmware_bridge.messages import Reading as _Reading
-    from firmware_bridge.protocol import Hello as _Hello
-    from firmware_bridge.tracker import Gap as _Gap
-    from firmware_bridge.tracker import SequenceTracker as _Tracker
+    from edgeseal.firmware_bridge.messages import Reading as _Reading
+    from edgeseal.firmware_bridge.protocol import Hello as _Hello
+    from edgeseal.firmware_bridge.tracker import Gap as _Gap
+    from edgeseal.firmware_bridge.tracker import SequenceTracker as _Tracker
 
     dev = 8
     t = _Tracker()

@@ -10,9 +10,9 @@ from collections import deque
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from firmware_bridge.messages import Reading
-from firmware_bridge.protocol import Ack, Heartbeat, Hello, Resend
-from firmware_bridge.tracker import Gap, Probe, SequenceTracker
+from edgeseal.firmware_bridge.messages import Reading
+from edgeseal.firmware_bridge.protocol import Ack, Heartbeat, Hello, Resend
+from edgeseal.firmware_bridge.tracker import Gap, Probe, SequenceTracker
 
 DEV = 3
 RING = 16

@@ -129,7 +129,7 @@ def openssl_verdict(case: Case) -> bool:
 
 
 def native_verdict(case: Case) -> bool:
-    import native
+    from edgeseal import native
 
     return native.verify(case.public_key, case.message, case.signature)
 

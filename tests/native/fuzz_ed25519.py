@@ -25,7 +25,7 @@ with atheris.instrument_imports():
     from nacl.exceptions import BadSignatureError
     from nacl.signing import SigningKey, VerifyKey
 
-import native
+from edgeseal import native
 
 _KEY = SigningKey(b"\x07" * 32)
 _PK = bytes(_KEY.verify_key)

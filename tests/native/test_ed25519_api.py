@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-import native
-import native.ed25519
+from edgeseal import native
+from edgeseal.native import ed25519
 
 
 def _items(count: int) -> tuple[bytes, list[bytes], list[bytes]]:
@@ -172,7 +172,7 @@ import sys
 from array import array
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-import native
+from edgeseal import native
 sk = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 pk = sk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 msgs = [b"reading %d" % i for i in range(256)]
@@ -242,7 +242,7 @@ def test_threads_are_capped_at_the_usable_cpus(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(threading, "Thread", counting_thread)
     cpus = len(os.sched_getaffinity(0))
-    pk, msgs, sigs = _items(native.ed25519.MIN_ITEMS_PER_THREAD * (cpus + 3))
+    pk, msgs, sigs = _items(ed25519.MIN_ITEMS_PER_THREAD * (cpus + 3))
     assert native.verify_batch([pk] * len(msgs), msgs, sigs, threads=10**6) == [True] * len(msgs)
     assert len(started) <= cpus - 1  # the calling thread takes one chunk itself
     with pytest.raises(native.NativeValueError, match="threads"):

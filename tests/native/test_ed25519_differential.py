@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from ed25519_cases import Case, libsodium_verdict, openssl_verdict
 
-import native
+from edgeseal import native
 
 L = 2**252 + 27742317777372353535851937790883648493
 

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-import native.ed25519
+from edgeseal.native import ed25519
 
 # Another thread adds and removes environment variables while batches run. setenv()
 # reallocates the environ array and unsetenv() shifts it; a getenv() walking it
@@ -18,7 +18,7 @@ _ENVIRONMENT_WRITER = """
 import os, threading, time
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-import native
+from edgeseal import native
 sk = Ed25519PrivateKey.from_private_bytes(bytes(32))
 pk = sk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 msgs = [b"reading %d" % i for i in range(16)]
@@ -59,11 +59,11 @@ def test_batches_survive_a_thread_rewriting_the_environment() -> None:
 
 
 def test_the_environment_is_read_once_when_the_core_is_loaded() -> None:
-    chosen = native.ed25519.implementation()
+    chosen = ed25519.implementation()
     previous = os.environ.get("EDGESEAL_ED25519")
     os.environ["EDGESEAL_ED25519"] = "avx512ifma" if chosen == "portable" else "portable"
     try:
-        assert native.ed25519.implementation() == chosen
+        assert ed25519.implementation() == chosen
     finally:
         if previous is None:
             del os.environ["EDGESEAL_ED25519"]
@@ -72,12 +72,12 @@ def test_the_environment_is_read_once_when_the_core_is_loaded() -> None:
 
 
 def test_every_variant_name_can_be_forced_when_the_cpu_runs_it() -> None:
-    native_choice = native.ed25519.implementation()
+    native_choice = ed25519.implementation()
     order = ["portable", "avx512f", "avx512ifma"]
     for name in order[: order.index(native_choice) + 1] if native_choice in order else order[:1]:
         env = dict(os.environ, EDGESEAL_ED25519=name)
         out = subprocess.run(
-            [sys.executable, "-c", "import native.ed25519 as e; print(e.implementation())"],
+            [sys.executable, "-c", "from edgeseal.native import ed25519 as e; print(e.implementation())"],
             env=env,
             capture_output=True,
             text=True,

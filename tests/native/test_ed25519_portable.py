@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import native.ed25519
+from edgeseal.native import ed25519
 
 HERE = Path(__file__).resolve().parent
 
@@ -32,13 +32,13 @@ def test_implementation_follows_cpu_and_environment() -> None:
         expected = "avx512ifma" if "avx512ifma" in flags else "avx512f"
     if os.environ.get("EDGESEAL_ED25519") == "portable":
         expected = "portable"
-    assert native.ed25519.implementation() == expected
+    assert ed25519.implementation() == expected
 
 
 def test_vector_and_differential_suites_with_portable_code() -> None:
     env = dict(os.environ, EDGESEAL_ED25519="portable")
     check = subprocess.run(
-        [sys.executable, "-c", "import native.ed25519 as e; print(e.implementation())"],
+        [sys.executable, "-c", "from edgeseal.native import ed25519 as e; print(e.implementation())"],
         env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert check.stdout.strip() == "portable"

@@ -18,7 +18,7 @@ from ed25519_cases import (
     wycheproof_cases,
 )
 
-import native
+from edgeseal import native
 
 # docs/verification-policy.md: cofactored equation, small-order R allowed,
 # small-order A rejected, non-canonical A/R/S rejected.

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from pymerkle import InmemoryTree  # type: ignore[import-untyped]
 from pymerkle import verify_consistency as pymerkle_verify_consistency
 
-import native
-from native.errors import NativeTypeError, NativeValueError
+from edgeseal import native
+from edgeseal.native.errors import NativeTypeError, NativeValueError
 
 EMPTY = hashlib.sha256(b"").digest()
 

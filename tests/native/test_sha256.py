@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import native
-from native import hashing
-from native.errors import NativeTypeError, NativeValueError
+from edgeseal import native
+from edgeseal.native import hashing
+from edgeseal.native.errors import NativeTypeError, NativeValueError
 
 VARIANTS = hashing.available_variants()
 # Every length near a block boundary (55/56 decide whether padding needs a second

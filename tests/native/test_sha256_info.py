@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-import native
+from edgeseal import native
 
 
 def _run(args: list[str], env_value: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-import native
+from edgeseal import native
 
 
 def test_every_length_up_to_1024() -> None:

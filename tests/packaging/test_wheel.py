@@ -199,7 +199,7 @@ def test_installed_demo_started_inside_an_unbuilt_checkout(venv: Path, tmp_path:
 
     Its children are ``python -m edgeseal``, which puts the working directory first on
     sys.path: started from here they would import this tree (no compiled modules,
-    ``No module named 'native._hashing'``) instead of the installed wheel. The demo's
+    ``No module named 'edgeseal.native._hashing'``) instead of the installed wheel. The demo's
     directory is given relative to the tree, as a user in a checkout would type it.
     """
     tree = tmp_path / "edgeseal"

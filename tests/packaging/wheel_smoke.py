@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 PACKAGES = ("native", "firmware_bridge", "agent", "verifier", "edgeseal")
-EXTENSIONS = ("native._hashing", "native._ed25519", "firmware_bridge._fbcore")
+EXTENSIONS = ("edgeseal.native._hashing", "edgeseal.native._ed25519", "edgeseal.firmware_bridge._fbcore")
 
 
 class SmokeFailure(Exception):
@@ -57,7 +57,7 @@ def check_locations(prefix: Path | None) -> str:
         where = Path(origin).resolve()
         if not _is_within(where, sites):
             raise SmokeFailure(f"{name} imported from {where}, not from site-packages {sites}")
-    import native
+    from edgeseal import native
 
     return f"packages and extensions come from {Path(native.__file__).resolve().parent.parent}"
 
@@ -87,7 +87,7 @@ def _require(module: object, name: str) -> Callable[..., object]:
 
 def check_sha256() -> str:
     """SHA-256 through the dispatcher agrees with hashlib around the block boundaries."""
-    import native
+    from edgeseal import native
 
     sha256 = _require(native, "sha256")
     for length in (0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 4096 + 3):
@@ -114,7 +114,7 @@ def _rfc9162_root(leaves: Sequence[bytes]) -> bytes:
 
 def check_merkle() -> str:
     """The native Merkle root equals the RFC 9162 definition for several tree shapes."""
-    import native
+    from edgeseal import native
 
     merkle_root = _require(native, "merkle_root")
     for count in (1, 2, 3, 5, 8, 13):
@@ -137,7 +137,7 @@ def check_ed25519() -> str:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    import native
+    from edgeseal import native
 
     verify = _require(native, "verify")
     key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))

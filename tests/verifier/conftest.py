@@ -10,12 +10,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # verifier_builders
 
-from verifier.store import VerifierStore
+from edgeseal.verifier.store import VerifierStore
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[VerifierStore]:
-    s = VerifierStore(tmp_path / "verifier.sqlite", synchronous="normal")
+    s = VerifierStore(tmp_path / "edgeseal.verifier.sqlite", synchronous="normal")
     try:
         yield s
     finally:

@@ -12,9 +12,9 @@ from pathlib import Path
 from verifier_builders import config_toml
 from verifier_mqtt import ProcessWorker, VerdictListener, wait_until
 
-from edgeseal.broker import MosquittoBroker
-from firmware_bridge.testing import simulated_device
-from verifier.store import VerifierStore
+from edgeseal.testing.broker import MosquittoBroker
+from edgeseal.testing.devices import simulated_device
+from edgeseal.verifier.store import VerifierStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
 from agent_helpers import make_key, start_agent, write_config
@@ -34,12 +34,12 @@ def test_devices_agent_broker_verifier_every_acknowledged_reading_accepted_once(
 ) -> None:
     old = make_key(tmp_path / "old.key")
     new = make_key(tmp_path / "new.key")
-    store_path = tmp_path / "verifier.sqlite"
-    verifier_toml = tmp_path / "verifier.toml"
+    store_path = tmp_path / "edgeseal.verifier.sqlite"
+    verifier_toml = tmp_path / "edgeseal.verifier.toml"
     verifier_toml.write_text(config_toml(store_path, {GW: old.public_key}, port=mqtt_broker.port))
     listener = VerdictListener(mqtt_broker.port)
-    verifier = ProcessWorker(verifier_toml, "verifier-e2e", tmp_path / "verifier.log")
-    agent_log = tmp_path / "agent.log"
+    verifier = ProcessWorker(verifier_toml, "verifier-e2e", tmp_path / "edgeseal.verifier.log")
+    agent_log = tmp_path / "edgeseal.agent.log"
     common = {"gateway_id": GW, "outbox_path": tmp_path / "outbox.sqlite", "broker_port": mqtt_broker.port,
               "max_readings": 40, "max_delay_s": 0.3}  # fmt: skip
     try:

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from verifier_builders import GatewayChain, batch_topic
 
-from verifier.pipeline import BatchProcessor
-from verifier.store import VerifierStore
-from verifier.trust import TrustStore
-from verifier.verdict import Outcome
+from edgeseal.verifier.pipeline import BatchProcessor
+from edgeseal.verifier.store import VerifierStore
+from edgeseal.verifier.trust import TrustStore
+from edgeseal.verifier.verdict import Outcome
 
 CHAINS = [GatewayChain("gw-a"), GatewayChain("gw-b", device_id=3)]
 BATCHES = [(c.gateway_id, b.to_payload()) for c in CHAINS for b in c.batches(6, n=2)]

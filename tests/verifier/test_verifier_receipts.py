@@ -14,10 +14,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from verifier_builders import GatewayChain, batch_topic, reading, seal
 
 from edgeseal.cli import main as edgeseal_main
-from verifier.pipeline import BatchProcessor
-from verifier.receipt import ReadingRef, ReceiptError, build_receipt, check_receipt
-from verifier.store import VerifierStore
-from verifier.trust import TrustStore
+from edgeseal.verifier.pipeline import BatchProcessor
+from edgeseal.verifier.receipt import ReadingRef, ReceiptError, build_receipt, check_receipt
+from edgeseal.verifier.store import VerifierStore
+from edgeseal.verifier.trust import TrustStore
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "receipts.md"
 

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from verifier_builders import GatewayChain, batch_topic, reading, seal, verifier_config
 from verifier_mqtt import Publisher, ThreadWorker, VerdictListener, wait_until
 
-from edgeseal.broker import MosquittoBroker
-from verifier.store import VerifierStore
+from edgeseal.testing.broker import MosquittoBroker
+from edgeseal.verifier.store import VerifierStore
 
 
 def by_hash(verdicts: list[dict]) -> dict[str, list[dict]]:
@@ -207,7 +207,7 @@ def test_an_open_gap_is_reported_in_the_log(mqtt_broker: MosquittoBroker, tmp_pa
 
     gw = GatewayChain("gw-g")
     config = verifier_config(tmp_path / "v.sqlite", {"gw-g": gw.enrolled_key}, port=mqtt_broker.port)
-    caplog.set_level(logging.WARNING, logger="verifier.service")
+    caplog.set_level(logging.WARNING, logger="edgeseal.verifier.service")
     worker = ThreadWorker(config)  # reports gaps every 0.5 s
     pub = Publisher(mqtt_broker.port)
     try:
@@ -261,8 +261,8 @@ def test_metrics_count_verdicts_and_readings(mqtt_broker: MosquittoBroker, tmp_p
     import urllib.request
     from dataclasses import replace
 
-    from edgeseal.broker import free_port
-    from verifier.service import ServiceStartError, VerifierService
+    from edgeseal.testing.broker import free_port
+    from edgeseal.verifier.service import ServiceStartError, VerifierService
 
     gw = GatewayChain("gw-m")
     port = free_port()

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.batch import ZERO_HASH, SealedBatch, raw_public_key, seal_batch
-from agent.record import ReadingRecord
-from verifier.config import MqttConfig, StoreConfig, VerifierConfig
+from edgeseal.agent.batch import ZERO_HASH, SealedBatch, raw_public_key, seal_batch
+from edgeseal.agent.record import ReadingRecord
+from edgeseal.verifier.config import MqttConfig, StoreConfig, VerifierConfig
 
 
 def batch_topic(gateway_id: str) -> str:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from verifier.config import VerifierConfig
-from verifier.service import VerifierService
+from edgeseal.verifier.config import VerifierConfig
+from edgeseal.verifier.service import VerifierService
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,7 @@
 
 Usable from any test suite (the agent's too)::
 
-    from firmware_bridge.testing import simulated_device
+    from edgeseal.testing.devices import simulated_device
 
     with simulated_device(device_id=7, rate=200, link=tmp_path / "ttyDEV7") as dev:
         with DeviceLinks([PortConfig(dev.port)]) as links:
@@ -12,7 +12,7 @@ Usable from any test suite (the agent's too)::
     summary = dev.summary  # the simulator's final JSON record (after the block)
 
 Keyword arguments map to the command-line options of ``python -m
-firmware_bridge.simulate`` (``exit_when_done=True`` -> ``--exit-when-done``).
+edgeseal.firmware_bridge.simulate`` (``exit_when_done=True`` -> ``--exit-when-done``).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _collect(stream: IO[str], records: list[dict[str, Any]]) -> None:
 
 
 def simulator_command(**options: Any) -> list[str]:
-    cmd = [sys.executable, "-m", "firmware_bridge.simulate"]
+    cmd = [sys.executable, "-m", "edgeseal.firmware_bridge.simulate"]
     for name, value in options.items():
         flag = "--" + name.replace("_", "-")
         if value is None or value is False:
