@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeseal.agent.record import GATEWAY_ID_RE
+from edgeseal.wire.record import GATEWAY_ID_RE
+from edgeseal.wire.topics import DEFAULT_PREFIX, TopicError, Topics, check_prefix
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -78,15 +79,16 @@ class MqttConfig:
     username: str | None = None
     password: str | None = None
     keepalive_s: int = 30
-    topic_prefix: str = "edgeseal/v1"
+    topic_prefix: str = DEFAULT_PREFIX
     max_inflight: int = 8
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 60.0
     flush_timeout_s: float = 5.0
     tls: TlsConfig | None = None
 
-    def topic(self, gateway_id: str, kind: str) -> str:
-        return f"{self.topic_prefix}/{gateway_id}/{kind}"
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
 
 
 @dataclass(frozen=True)
@@ -226,17 +228,12 @@ def parse_config(data: Mapping[str, Any], *, base: Path, env: Mapping[str, str])
     if protocol not in ("5", "3.1.1"):
         raise ConfigError(f'mqtt.protocol = {protocol!r}: use "5" or "3.1.1"')
     assert protocol is not None
-    prefix = m.get_str("topic_prefix", "edgeseal/v1")
+    prefix = m.get_str("topic_prefix", DEFAULT_PREFIX)
     assert prefix is not None
-    if (
-        not prefix
-        or prefix.startswith("/")
-        or prefix.endswith("/")
-        or any(c in prefix for c in "#+")
-    ):
-        raise ConfigError(
-            f"mqtt.topic_prefix = {prefix!r}: no wildcards (# +), no leading or trailing '/'"
-        )
+    try:
+        check_prefix(prefix)
+    except TopicError as exc:
+        raise ConfigError(f"mqtt.topic_prefix: {exc}") from None
     tls: TlsConfig | None = None
     if "tls" in m.data:
         t = _Section("mqtt.tls", m.data["tls"], {"ca_file", "cert_file", "key_file"})

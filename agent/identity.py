@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from edgeseal.agent.batch import key_id_of, raw_public_key
+from edgeseal.agent.seal import raw_public_key
+from edgeseal.wire.batch import key_id_of
 
 
 class KeyFileError(RuntimeError):

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeseal.agent.batch import SealedBatch
+from edgeseal.wire.batch import SealedBatch
 
 log = logging.getLogger(__name__)
 

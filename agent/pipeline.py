@@ -25,14 +25,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from edgeseal.agent.batch import SealedBatch, seal_batch
 from edgeseal.agent.batcher import BatchClock
 from edgeseal.agent.config import AgentConfig
 from edgeseal.agent.keys import KeyPlan
 from edgeseal.agent.metrics import AgentMetrics
 from edgeseal.agent.outbox import Outbox, OutboxFull, SignedReading
 from edgeseal.agent.publisher import BatchPublisher
+from edgeseal.agent.seal import seal_batch
 from edgeseal.agent.signer import ReadingLike, RecordSigner
+from edgeseal.wire.batch import SealedBatch
 
 log = logging.getLogger(__name__)
 

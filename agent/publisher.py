@@ -46,8 +46,8 @@ class BatchPublisher:
     def __init__(self, config: MqttConfig, gateway_id: str) -> None:
         self.config = config
         self.gateway_id = gateway_id
-        self.batch_topic = config.topic(gateway_id, "batch")
-        self.status_topic = config.topic(gateway_id, "status")
+        self.batch_topic = config.topics.batch(gateway_id)
+        self.status_topic = config.topics.status(gateway_id)
         self._connected = threading.Event()
         self._stopping = False
         self._last_fail_log = -math.inf

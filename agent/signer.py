@@ -6,7 +6,7 @@ from typing import Protocol
 
 from edgeseal.agent.identity import GatewayKey
 from edgeseal.agent.outbox import SignedReading
-from edgeseal.agent.record import RecordEncoder
+from edgeseal.wire.record import RecordEncoder
 
 
 class ReadingLike(Protocol):

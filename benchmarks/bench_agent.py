@@ -41,9 +41,9 @@ from edgeseal.agent.metrics import AgentMetrics
 from edgeseal.agent.outbox import Outbox
 from edgeseal.agent.pipeline import Pipeline
 from edgeseal.agent.publisher import BatchPublisher
-from edgeseal.agent.record import RecordEncoder
 from edgeseal.firmware_bridge.messages import Reading
 from edgeseal.testing.broker import MosquittoBroker
+from edgeseal.wire.record import RecordEncoder
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_agent.json"
 TARGETS = {"readings_per_s": 10_000.0, "peak_rss_mb": 80.0}

@@ -37,10 +37,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edgeseal.agent.batch import ZERO_HASH, SealedBatch, raw_public_key, seal_batch
-from edgeseal.agent.record import RecordEncoder
+from edgeseal.agent.seal import raw_public_key, seal_batch
 from edgeseal.testing.broker import MosquittoBroker
 from edgeseal.verifier.config import MqttConfig, StoreConfig, VerifierConfig
+from edgeseal.wire.batch import ZERO_HASH, SealedBatch
+from edgeseal.wire.record import RecordEncoder
+from edgeseal.wire.topics import Topics
 
 log = logging.getLogger("bench_verifier")
 
@@ -121,7 +123,7 @@ def seal_all(gateways: Sequence[Gateway], size: int, per_gateway_readings: int) 
                 last_time_us=gw.times[min(start + size, per_gateway_readings) - 1],
             )  # fmt: skip
             prev = sealed.hash
-            msgs.append((f"edgeseal/v1/{gw.gateway_id}/batch", sealed.to_payload()))
+            msgs.append((Topics().batch(gw.gateway_id), sealed.to_payload()))
         per_gateway.append(msgs)
     return [m for group in itertools.zip_longest(*per_gateway) for m in group if m is not None]
 

@@ -231,12 +231,12 @@ def run(
                     _packed_call(corpora[n], keys == "same", threads), n, min_seconds, rounds
                 )
                 rows.append(
-                    Row("edgeseal.native.verify_batch_packed", keys, n, threads, t * 1e6, t_nacl / t)
+                    Row("native.verify_batch_packed", keys, n, threads, t * 1e6, t_nacl / t)
                 )
 
     def find(keys: str, n: int, threads: int) -> Row | None:
         for r in rows:
-            if r.implementation.startswith("edgeseal.native.verify_batch") and (
+            if r.implementation.startswith("native.verify_batch") and (
                 r.keys,
                 r.batch,
                 r.threads,

@@ -46,10 +46,12 @@ from types import FrameType
 from typing import Any, TextIO
 
 from edgeseal.testing.broker import BrokerError, MosquittoBroker, find_mosquitto, free_port
+from edgeseal.wire.topics import TopicKind, Topics
 
 log = logging.getLogger(__name__)
 
 GATEWAY_ID = "demo-gw"
+TOPICS = Topics()  # the default prefix, which the generated configs leave as it is
 EXIT_OK, EXIT_FAILED, EXIT_STARTUP, EXIT_INTERRUPTED = 0, 1, 2, 130
 STARTUP_TIMEOUT_S = 30.0
 
@@ -463,13 +465,11 @@ class Watcher:
         self._client.loop_stop()
 
     def _on_connect(self, client: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        client.subscribe(
-            [(f"edgeseal/v1/{GATEWAY_ID}/batch", 1), (f"edgeseal/v1/{GATEWAY_ID}/verdict", 1)]
-        )
+        client.subscribe([(TOPICS.batch(GATEWAY_ID), 1), (TOPICS.verdict(GATEWAY_ID), 1)])
 
     def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
         try:
-            if msg.topic.endswith("/batch"):
+            if TOPICS.gateway_of(msg.topic, TopicKind.BATCH) is not None:
                 self._on_batch(msg.payload)
             else:
                 self._on_verdict(json.loads(msg.payload))
@@ -478,8 +478,8 @@ class Watcher:
                 self.progress.problems.append(f"could not read a message on {msg.topic}: {exc}")
 
     def _on_batch(self, payload: bytes) -> None:
-        from edgeseal.agent.batch import SealedBatch
-        from edgeseal.agent.record import ReadingRecord
+        from edgeseal.wire.batch import SealedBatch
+        from edgeseal.wire.record import ReadingRecord
 
         batch = SealedBatch.from_payload(payload)
         middle = ReadingRecord.decode(batch.record(batch.count // 2))
@@ -728,10 +728,10 @@ def _run(settings: DemoSettings, workdir: Path) -> int:
             f"gateway {GATEWAY_ID}: new key, id {key.key_id.hex()}; configs and logs in {workdir}"
         )
 
-        verifier_toml = workdir / "edgeseal.verifier.toml"
+        verifier_toml = workdir / "verifier.toml"
         write_verifier_config(
             verifier_toml,
-            store=workdir / "edgeseal.verifier.sqlite",
+            store=workdir / "verifier.sqlite",
             broker_port=broker.port,
             protocol=broker.protocol,
             public_key=key.public_key,
@@ -771,7 +771,7 @@ def _run(settings: DemoSettings, workdir: Path) -> int:
         )
 
         metrics_port = free_port()
-        agent_toml = workdir / "edgeseal.agent.toml"
+        agent_toml = workdir / "agent.toml"
         write_agent_config(
             agent_toml,
             key_path=key_path,

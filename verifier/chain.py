@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from edgeseal.agent.batch import ZERO_HASH
+from edgeseal.wire.batch import ZERO_HASH
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from edgeseal.agent.batch import BatchHeader
-from edgeseal.agent.record import ReadingRecord
 from edgeseal.verifier.config import ConfigError, parse_public_key
 from edgeseal.verifier.receipt import check_receipt
+from edgeseal.wire.batch import BatchHeader
+from edgeseal.wire.record import ReadingRecord
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -22,9 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from edgeseal import native
-from edgeseal.agent.batch import SealedBatch
-from edgeseal.agent.record import BadRecord, RecordColumns, decode_many
 from edgeseal.verifier.verdict import Reason
+from edgeseal.wire.batch import SealedBatch
+from edgeseal.wire.record import BadRecord, RecordColumns, decode_many
 
 # Given the public key and the batch, return the indices of readings whose signature
 # does not verify. The service always uses the native batch verifier; the benchmark

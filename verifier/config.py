@@ -19,7 +19,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
-from edgeseal.agent.record import GATEWAY_ID_RE
+from edgeseal.wire.record import GATEWAY_ID_RE
+from edgeseal.wire.topics import DEFAULT_PREFIX, TopicError, TopicKind, Topics, check_prefix
 
 _SYNCHRONOUS = ("full", "normal")
 _GROUP_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -45,16 +46,21 @@ class MqttConfig:
     # it is disconnected.
     session_expiry_s: int = 3600
     keepalive_s: int = 30
+    # The agents' mqtt.topic_prefix: both sides must use the same one.
+    topic_prefix: str = DEFAULT_PREFIX
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
 
     @property
     def batch_subscription(self) -> str:
-        topic = "edgeseal/v1/+/batch"
-        return f"$share/{self.group}/{topic}" if self.group else topic
+        return self.topics.shared(self.group, TopicKind.BATCH)
 
 
 @dataclass(frozen=True)
 class StoreConfig:
-    path: Path = Path("edgeseal.verifier.sqlite")
+    path: Path = Path("verifier.sqlite")
     # "full": a stored verdict survives power loss; "normal": survives a crash of the
     # process (SIGKILL) but the last commits may be lost on power loss (WAL mode).
     synchronous: str = "full"
@@ -120,7 +126,16 @@ def config_from_mapping(data: Mapping[str, Any], base_dir: Path | None = None) -
 
     mqtt = _table(data, "mqtt", "")
     _unknown_keys(
-        mqtt, {"host", "port", "protocol", "client_id", "group", "session_expiry_s", "keepalive_s"}, "mqtt"
+        mqtt, {
+            "host",
+            "port",
+            "protocol",
+            "client_id",
+            "group",
+            "session_expiry_s",
+            "keepalive_s",
+            "topic_prefix",
+        }, "mqtt"
     )
     defaults = MqttConfig()
     client_id = _str(mqtt, "client_id", defaults.client_id, "mqtt")
@@ -137,6 +152,11 @@ def config_from_mapping(data: Mapping[str, Any], base_dir: Path | None = None) -
             f'mqtt.group = {group!r}: MQTT 3.1.1 has no shared subscriptions; set group = "" '
             "and run one worker, or use protocol \"5\""
         )
+    topic_prefix = _str(mqtt, "topic_prefix", defaults.topic_prefix, "mqtt")
+    try:
+        check_prefix(topic_prefix)
+    except TopicError as exc:
+        raise ConfigError(f"mqtt.topic_prefix: {exc}") from None
     mqtt_config = MqttConfig(
         host=_str(mqtt, "host", defaults.host, "mqtt"),
         port=_int(mqtt, "port", defaults.port, "mqtt", 1, 65535),
@@ -146,6 +166,7 @@ def config_from_mapping(data: Mapping[str, Any], base_dir: Path | None = None) -
         # MQTT 5 session expiry is a u32; 0xFFFFFFFF means "never expires".
         session_expiry_s=_int(mqtt, "session_expiry_s", defaults.session_expiry_s, "mqtt", 0, 2**32 - 1),
         keepalive_s=_int(mqtt, "keepalive_s", defaults.keepalive_s, "mqtt", 5, 65535),
+        topic_prefix=topic_prefix,
     )
 
     store = _table(data, "store", "")

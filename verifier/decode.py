@@ -1,31 +1,19 @@
 """MQTT message -> SealedBatch, or a precise reason why the bytes are not one.
 
-Structure only (no crypto): the agent's codec (agent/batch.py) does the parsing,
+Structure only (no crypto): the wire codec (``edgeseal.wire``) does the parsing,
 this module adds what only the transport knows, the gateway named by the topic.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from edgeseal.agent.batch import SealedBatch
-from edgeseal.agent.record import FormatError
-
-_BATCH_TOPIC = re.compile(r"edgeseal/v1/([A-Za-z0-9_-]{1,64})/batch")
+from edgeseal.wire.batch import SealedBatch
+from edgeseal.wire.record import FormatError
+from edgeseal.wire.topics import TopicKind, Topics
 
 # SQLite stores signed 64-bit integers; the chain's seq is kept as a plain INTEGER.
 MAX_STORABLE_SEQ = 2**63 - 1
-
-
-def verdict_topic(gateway_id: str) -> str:
-    return f"edgeseal/v1/{gateway_id}/verdict"
-
-
-def gateway_of_topic(topic: str) -> str | None:
-    """The gateway id in ``edgeseal/v1/<gw>/batch``, or None for any other topic."""
-    match = _BATCH_TOPIC.fullmatch(topic)
-    return match.group(1) if match else None
 
 
 class MalformedBatch(ValueError):
@@ -43,11 +31,11 @@ class DecodedBatch:
     gateway_id: str
 
 
-def decode_batch(topic: str, payload: bytes) -> DecodedBatch:
+def decode_batch(topics: Topics, topic: str, payload: bytes) -> DecodedBatch:
     """Parse ``payload`` received on ``topic``; raises MalformedBatch saying what is wrong."""
-    topic_gateway = gateway_of_topic(topic)
+    topic_gateway = topics.gateway_of(topic, TopicKind.BATCH)
     if topic_gateway is None:
-        raise MalformedBatch(f"topic {topic!r} is not edgeseal/v1/<gateway>/batch", None)
+        raise MalformedBatch(f"topic {topic!r} is not {topics.prefix}/<gateway>/batch", None)
     try:
         sealed = SealedBatch.from_payload(payload)
     except FormatError as exc:

@@ -21,7 +21,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from edgeseal.agent.batch import SealedBatch
 from edgeseal.verifier.chain import ChainState, Placement, place
 from edgeseal.verifier.checks import (
     ContentReport,
@@ -38,6 +37,8 @@ from edgeseal.verifier.decode import MalformedBatch, decode_batch
 from edgeseal.verifier.store import ReplayDetected, VerifierStore
 from edgeseal.verifier.trust import KeyChoice, TrustStore, key_for_batch
 from edgeseal.verifier.verdict import Outcome, Reason, Verdict
+from edgeseal.wire.batch import SealedBatch
+from edgeseal.wire.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,9 @@ class BatchProcessor:
         *,
         worker: str,
         reading_verifier: ReadingVerifier = native_reading_verifier,
+        topics: Topics | None = None,
     ) -> None:
+        self._topics = topics if topics is not None else Topics()
         self._store = store
         self._trust = trust
         self._worker = worker
@@ -160,7 +163,7 @@ class BatchProcessor:
         rotation changes that key before the batch is settled, ``_place`` verifies again.
         """
         try:
-            decoded = decode_batch(topic, payload)
+            decoded = decode_batch(self._topics, topic, payload)
         except MalformedBatch as exc:
             return _Checked(topic, payload, malformed=exc)
         got = _Received(decoded.sealed, topic, payload, verified_key)

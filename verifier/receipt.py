@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from edgeseal import native
-from edgeseal.agent.batch import BatchHeader, SealedBatch, key_id_of
-from edgeseal.agent.record import FormatError, ReadingRecord
 from edgeseal.verifier.checks import packed_offsets
 from edgeseal.verifier.store import VerifierStore
+from edgeseal.wire.batch import BatchHeader, SealedBatch, key_id_of
+from edgeseal.wire.record import FormatError, ReadingRecord
 
 RECEIPT_FORMAT = "edgeseal-receipt/1"
 

@@ -1,12 +1,12 @@
 """``edgeseal verifier``: MQTT batches in, stored verdicts out.
 
 Each worker process holds one MQTT 5 session (clean_start=False with a session
-expiry) subscribed with QoS 1 to ``$share/<group>/edgeseal/v1/+/batch``: the broker
+expiry) subscribed with QoS 1 to ``$share/<group>/<prefix>/+/batch``: the broker
 splits the batches among the group's workers and keeps a worker's share queued
 while it is briefly down. A message is acknowledged only after its verdict is
 committed to the shared store; a worker that dies before that gets the message
 again (or the broker hands it to another session), and the re-send is recognised
-by its header hash. Verdicts go to ``edgeseal/v1/<gw>/verdict`` as JSON.
+by its header hash. Verdicts go to ``<prefix>/<gw>/verdict`` as JSON.
 
 The MQTT network thread only queues messages; one processing thread takes what has
 queued up (at most ``MAX_GROUP_MESSAGES`` or ``MAX_GROUP_BYTES``), settles it in one
@@ -34,7 +34,6 @@ from paho.mqtt.properties import Properties
 
 from edgeseal.verifier.checks import ReadingVerifier, native_reading_verifier
 from edgeseal.verifier.config import ConfigError, VerifierConfig, load_config
-from edgeseal.verifier.decode import verdict_topic
 from edgeseal.verifier.metrics import VerifierMetrics
 from edgeseal.verifier.pipeline import BatchProcessor
 from edgeseal.verifier.report import store_report
@@ -179,7 +178,9 @@ class VerifierService:
     def _publish(self, client: mqtt.Client, verdict: Verdict) -> None:
         if verdict.gateway_id is None:
             return  # the topic named no valid gateway: nowhere to publish; it is in quarantine
-        client.publish(verdict_topic(verdict.gateway_id), verdict.to_json(), qos=1)
+        client.publish(
+            self.config.mqtt.topics.verdict(verdict.gateway_id), verdict.to_json(), qos=1
+        )
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -200,7 +201,7 @@ class VerifierService:
         self._store = store
         self._processor = BatchProcessor(
             store, TrustStore(cfg.gateways), worker=cfg.mqtt.client_id,
-            reading_verifier=self._reading_verifier,
+            reading_verifier=self._reading_verifier, topics=cfg.mqtt.topics,
         )  # fmt: skip
         v5 = cfg.mqtt.protocol == "5"
         client = mqtt.Client(

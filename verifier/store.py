@@ -20,9 +20,9 @@ from itertools import count, repeat
 from pathlib import Path
 from typing import Any
 
-from edgeseal.agent.batch import SealedBatch
-from edgeseal.agent.record import RecordColumns
 from edgeseal.verifier.chain import ChainState
+from edgeseal.wire.batch import SealedBatch
+from edgeseal.wire.record import RecordColumns
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from edgeseal.agent.batch import BatchHeader, key_id_of
 from edgeseal.verifier.chain import ChainState
+from edgeseal.wire.batch import BatchHeader, key_id_of
 
 
 @dataclass(frozen=True)

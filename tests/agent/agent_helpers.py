@@ -22,10 +22,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edgeseal.agent.batch import SealedBatch, header_hash, key_id_of
 from edgeseal.agent.identity import GatewayKey, save_key
-from edgeseal.agent.record import ReadingRecord
 from edgeseal.testing.broker import MosquittoBroker
+from edgeseal.wire.batch import SealedBatch, header_hash, key_id_of
+from edgeseal.wire.record import ReadingRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -33,7 +33,7 @@ def test_defaults_and_relative_paths() -> None:
     assert cfg.outbox.path == Path("/etc/edgeseal/outbox.sqlite")
     assert cfg.mqtt.protocol == "5" and cfg.mqtt.port == 1883 and cfg.mqtt.tls is None
     assert cfg.mqtt.client_id == "edgeseal-agent-gw-1"
-    assert cfg.mqtt.topic("gw-1", "batch") == "edgeseal/v1/gw-1/batch"
+    assert cfg.mqtt.topics.batch("gw-1") == "edgeseal/v1/gw-1/batch"
     assert cfg.batch.max_readings == 256 and cfg.batch.max_delay_s == 2.0
     assert cfg.metrics_port == 0 and cfg.serial == ()
 
@@ -42,7 +42,7 @@ def test_full_config_file(tmp_path: Path) -> None:
     (tmp_path / "ca.pem").write_text("x")
     (tmp_path / "c.pem").write_text("x")
     (tmp_path / "k.pem").write_text("x")
-    path = tmp_path / "edgeseal.agent.toml"
+    path = tmp_path / "agent.toml"
     path.write_text(
         """
 [gateway]
@@ -156,7 +156,7 @@ def test_file_errors(tmp_path: Path) -> None:
 def test_shipped_example_parses(tmp_path: Path) -> None:
     import tomllib
 
-    example = Path(__file__).resolve().parents[2] / "examples" / "edgeseal.agent.toml"
+    example = Path(__file__).resolve().parents[2] / "examples" / "agent.toml"
     data = tomllib.loads(example.read_text(encoding="utf-8"))
     tls = data["mqtt"].pop("tls")  # its certificate files exist only on a real gateway
     cfg = parse_config(data, base=example.parent, env={})

@@ -61,14 +61,14 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     seed = int(os.environ.get("EDGESEAL_CRASH_SEED", str(random.randrange(2**32))))
     rng = random.Random(seed)
     key = make_key(tmp_path / "gw.key")
-    log_path = tmp_path / "edgeseal.agent.log"
+    log_path = tmp_path / "agent.log"
     context = f"(seed {seed}; agent log {log_path})"
     with (
         Subscriber(mqtt_broker.host, mqtt_broker.port) as sub,
         simulated_device(device_id=11, rate=400, link=tmp_path / "ttyDEV11", seed=seed) as dev,
     ):
         config = write_config(
-            tmp_path / "edgeseal.agent.toml", gateway_id=GATEWAY, key_path=tmp_path / "gw.key",
+            tmp_path / "agent.toml", gateway_id=GATEWAY, key_path=tmp_path / "gw.key",
             outbox_path=tmp_path / "outbox.sqlite", broker_port=mqtt_broker.port,
             ports=[dev.port], max_readings=32, max_delay_s=0.1,
         )  # fmt: skip

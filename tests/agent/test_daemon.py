@@ -52,7 +52,7 @@ def _config(tmp_path: Path, **kw: object) -> Path:
         "broker_port": free_port(),
     }  # fmt: skip
     args.update(kw)
-    return write_config(tmp_path / "edgeseal.agent.toml", **args)  # type: ignore[arg-type]
+    return write_config(tmp_path / "agent.toml", **args)  # type: ignore[arg-type]
 
 
 def _start_fails(config: Path, *needles: str) -> None:
@@ -126,7 +126,7 @@ def test_sigterm_flushes_and_key_rotation_is_announced_then_used(
 ) -> None:
     old = make_key(tmp_path / "old.key")
     new = make_key(tmp_path / "new.key")
-    log = tmp_path / "edgeseal.agent.log"
+    log = tmp_path / "agent.log"
     common = {"gateway_id": GW, "outbox_path": tmp_path / "outbox.sqlite", "broker_port": mqtt_broker.port,
                   "max_readings": 50, "max_delay_s": 5.0}  # fmt: skip
     with (

@@ -59,14 +59,14 @@ def test_authenticated_device_streams_and_a_wrong_key_is_refused(
     keys_file = tmp_path / "link-keys"
     keys_file.write_text(f"7 {KEY7.hex()}\n8 {KEY7.hex()}\n")
     os.chmod(keys_file, 0o600)
-    log = tmp_path / "edgeseal.agent.log"
+    log = tmp_path / "agent.log"
     with (
         Subscriber(mqtt_broker.host, mqtt_broker.port) as sub,
         simulated_device(device_id=7, rate=100, link=tmp_path / "tty7", key=KEY7.hex()) as good,
         simulated_device(device_id=8, rate=100, link=tmp_path / "tty8", key=bytes(32).hex()) as bad,
     ):
         cfg = write_config(
-            tmp_path / "edgeseal.agent.toml",
+            tmp_path / "agent.toml",
             gateway_id="gw-auth",
             key_path=tmp_path / "gw.key",
             outbox_path=tmp_path / "outbox.sqlite",

@@ -74,13 +74,13 @@ def mqtt_broker() -> Iterator[MosquittoBroker]:
 def test_broker_outage_then_drain_in_order(tmp_path: Path, mqtt_broker: MosquittoBroker) -> None:
     key = make_key(tmp_path / "gw.key")
     metrics_port = free_port()
-    log = tmp_path / "edgeseal.agent.log"
+    log = tmp_path / "agent.log"
     with (
         Subscriber(mqtt_broker.host, mqtt_broker.port, session_id="outage-sub") as sub,
         simulated_device(device_id=41, rate=200, link=tmp_path / "tty41") as dev,
     ):
         cfg = write_config(
-            tmp_path / "edgeseal.agent.toml", gateway_id="gw-out", key_path=tmp_path / "gw.key",
+            tmp_path / "agent.toml", gateway_id="gw-out", key_path=tmp_path / "gw.key",
             outbox_path=tmp_path / "outbox.sqlite", broker_port=mqtt_broker.port,
             ports=[dev.port], max_readings=40, metrics_port=metrics_port,
         )  # fmt: skip
@@ -122,14 +122,14 @@ def test_outbox_bound_stops_acks_then_recovers(
 ) -> None:
     key = make_key(tmp_path / "gw.key")
     metrics_port = free_port()
-    log = tmp_path / "edgeseal.agent.log"
+    log = tmp_path / "agent.log"
     with (
         Subscriber(mqtt_broker.host, mqtt_broker.port, session_id="bp-sub") as sub,
         simulated_device(device_id=42, rate=400, link=tmp_path / "tty42") as dev,
     ):
         restart_keeps_sessions(mqtt_broker)  # nothing drains: the outbox fills to its bound
         cfg = write_config(
-            tmp_path / "edgeseal.agent.toml", gateway_id="gw-bp", key_path=tmp_path / "gw.key",
+            tmp_path / "agent.toml", gateway_id="gw-bp", key_path=tmp_path / "gw.key",
             outbox_path=tmp_path / "outbox.sqlite", broker_port=mqtt_broker.port,
             ports=[dev.port], max_bytes=64 * 1024, metrics_port=metrics_port,
         )  # fmt: skip

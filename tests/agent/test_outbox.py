@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edgeseal.agent.batch import SealedBatch, seal_batch
 from edgeseal.agent.outbox import Outbox, OutboxError, OutboxFull, SignedReading
-from edgeseal.agent.record import ReadingRecord
+from edgeseal.agent.seal import seal_batch
+from edgeseal.wire.batch import SealedBatch
+from edgeseal.wire.record import ReadingRecord
 
 GW = "gw-ob"
 KEY = Ed25519PrivateKey.generate()

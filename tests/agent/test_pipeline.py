@@ -226,7 +226,7 @@ def test_outbox_bound_applies_backpressure_and_drops_nothing(
 class SealedCount:
     @staticmethod
     def of(payload: bytes) -> int:
-        from edgeseal.agent.batch import SealedBatch
+        from edgeseal.wire.batch import SealedBatch
 
         return SealedBatch.from_payload(payload).header.count
 

@@ -7,8 +7,9 @@ from agent_helpers import reference_root
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from edgeseal.agent.batch import SealedBatch, header_hash, key_id_of, raw_public_key, seal_batch
-from edgeseal.agent.record import ReadingRecord
+from edgeseal.agent.seal import raw_public_key, seal_batch
+from edgeseal.wire.batch import SealedBatch, header_hash, key_id_of
+from edgeseal.wire.record import ReadingRecord
 
 
 def signed_records(key: Ed25519PrivateKey, n: int) -> tuple[list[bytes], list[bytes]]:

@@ -135,10 +135,10 @@ def test_tls_client_certificate_and_password_from_environment(
     sub.client.tls_set(ca_certs=str(pki["ca"]), certfile=str(pki["client_cert"]),
                        keyfile=str(pki["client_key"]), tls_version=ssl.PROTOCOL_TLS_CLIENT)  # fmt: skip
     sub.client.username_pw_set(USER, PASSWORD)
-    log = tmp_path / "edgeseal.agent.log"
+    log = tmp_path / "agent.log"
     with sub, simulated_device(device_id=31, rate=200, link=tmp_path / "ttyDEV31") as dev:
         # The [mqtt] table comes last in the helper's file, so the TLS lines land in it.
-        cfg = write_config(tmp_path / "edgeseal.agent.toml", gateway_id=GW, key_path=tmp_path / "gw.key",
+        cfg = write_config(tmp_path / "agent.toml", gateway_id=GW, key_path=tmp_path / "gw.key",
                            outbox_path=tmp_path / "outbox.sqlite", broker_port=tls_broker.port,
                            ports=[dev.port], extra="", mqtt_extra=tls)  # fmt: skip
         # Wrong password: the broker refuses, the agent says so and keeps everything.

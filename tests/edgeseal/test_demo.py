@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from edgeseal.demo import EmbeddedBroker
+from edgeseal.wire.topics import Topics
 
 
 def _demo(workdir: Path, *extra: str) -> list[str]:
@@ -189,9 +190,9 @@ def test_embedded_broker_carries_qos1_and_stops(tmp_path: Path) -> None:
     try:
         client.connect(broker.host, broker.port)
         client.loop_start()
-        client.subscribe("edgeseal/v1/t/batch", qos=1)
+        client.subscribe(Topics().batch("t"), qos=1)
         assert subscribed.wait(10)
-        client.publish("edgeseal/v1/t/batch", b"\x00batch", qos=1).wait_for_publish(10)
+        client.publish(Topics().batch("t"), b"\x00batch", qos=1).wait_for_publish(10)
         assert done.wait(10) and got == [b"\x00batch"]
     finally:
         client.loop_stop()
@@ -219,8 +220,8 @@ def test_demo_on_the_embedded_broker(tmp_path: Path) -> None:
     assert "broker: embedded amqtt broker (MQTT 3.1.1)" in out
     assert _number(r"verifier: +(\d+) batches accepted", out) >= 1
     assert "0 quarantined" in out and "check-receipt: VALID" in out and "result: OK" in out
-    assert 'protocol = "3.1.1"' in (workdir / "edgeseal.agent.toml").read_text()
-    assert 'protocol = "3.1.1"' in (workdir / "edgeseal.verifier.toml").read_text()
+    assert 'protocol = "3.1.1"' in (workdir / "agent.toml").read_text()
+    assert 'protocol = "3.1.1"' in (workdir / "verifier.toml").read_text()
     _assert_nothing_left(workdir)
 
 

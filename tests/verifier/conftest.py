@@ -15,7 +15,7 @@ from edgeseal.verifier.store import VerifierStore
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[VerifierStore]:
-    s = VerifierStore(tmp_path / "edgeseal.verifier.sqlite", synchronous="normal")
+    s = VerifierStore(tmp_path / "verifier.sqlite", synchronous="normal")
     try:
         yield s
     finally:

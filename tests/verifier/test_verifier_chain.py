@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edgeseal.agent.batch import ZERO_HASH
 from edgeseal.verifier.chain import ChainState, Placement, place
+from edgeseal.wire.batch import ZERO_HASH
 
 KEY = b"k" * 32
 H1, H2, H3, OTHER = (bytes([i]) * 32 for i in (1, 2, 3, 9))

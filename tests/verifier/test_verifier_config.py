@@ -12,13 +12,13 @@ KEY = "11" * 32
 
 
 def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "edgeseal.verifier.toml"
+    path = tmp_path / "verifier.toml"
     path.write_text(text, encoding="utf-8")
     return path
 
 
 def test_example_config_loads() -> None:
-    example = Path(__file__).resolve().parents[2] / "examples" / "edgeseal.verifier.toml"
+    example = Path(__file__).resolve().parents[2] / "examples" / "verifier.toml"
     config = load_config(example)
     assert config.mqtt.batch_subscription == "$share/verifiers/edgeseal/v1/+/batch"
     assert config.store.synchronous == "full"

@@ -34,12 +34,12 @@ def test_devices_agent_broker_verifier_every_acknowledged_reading_accepted_once(
 ) -> None:
     old = make_key(tmp_path / "old.key")
     new = make_key(tmp_path / "new.key")
-    store_path = tmp_path / "edgeseal.verifier.sqlite"
-    verifier_toml = tmp_path / "edgeseal.verifier.toml"
+    store_path = tmp_path / "verifier.sqlite"
+    verifier_toml = tmp_path / "verifier.toml"
     verifier_toml.write_text(config_toml(store_path, {GW: old.public_key}, port=mqtt_broker.port))
     listener = VerdictListener(mqtt_broker.port)
-    verifier = ProcessWorker(verifier_toml, "verifier-e2e", tmp_path / "edgeseal.verifier.log")
-    agent_log = tmp_path / "edgeseal.agent.log"
+    verifier = ProcessWorker(verifier_toml, "verifier-e2e", tmp_path / "verifier.log")
+    agent_log = tmp_path / "agent.log"
     common = {"gateway_id": GW, "outbox_path": tmp_path / "outbox.sqlite", "broker_port": mqtt_broker.port,
               "max_readings": 40, "max_delay_s": 0.3}  # fmt: skip
     try:

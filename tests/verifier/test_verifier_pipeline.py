@@ -10,11 +10,12 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from verifier_builders import GatewayChain, batch_topic, reading, seal
 
-from edgeseal.agent.batch import SIGNATURE_LEN, raw_public_key
+from edgeseal.agent.seal import raw_public_key
 from edgeseal.verifier.pipeline import BatchProcessor
 from edgeseal.verifier.store import VerifierStore
 from edgeseal.verifier.trust import TrustStore
 from edgeseal.verifier.verdict import Outcome, Reason, Verdict
+from edgeseal.wire.batch import SIGNATURE_LEN
 
 
 def processor(store: VerifierStore, *chains: GatewayChain, worker: str = "w1") -> BatchProcessor:
@@ -203,7 +204,7 @@ def test_records_of_another_gateway_or_outside_the_time_bounds(store: VerifierSt
 
     recs = [reading("gw-1", 1), reading("gw-1", 2)]
     encoded = [r.encode() for r in recs]
-    from edgeseal.agent.batch import seal_batch
+    from edgeseal.agent.seal import seal_batch
 
     loose = seal_batch(
         private_key=gw.key, gateway_id="gw-1", seq=1, prev_hash=bytes(32), records=encoded,
@@ -303,7 +304,7 @@ def test_operator_report_shows_heads_gaps_and_quarantine(store: VerifierStore, t
     send(proc, b1)
     send(proc, b3)
     send(proc, b"junk")
-    config = tmp_path / "edgeseal.verifier.toml"
+    config = tmp_path / "verifier.toml"
     config.write_text(config_toml(store.path, {"gw-1": gw.enrolled_key}, port=1883))
     assert edgeseal_main(["verifier", "--config", str(config), "--report"]) == 1  # a gap is open
     out = capsys.readouterr().out
@@ -378,7 +379,7 @@ def test_a_held_batch_the_chain_overtook_is_settled_as_a_fork(store: VerifierSto
 
 
 def test_a_record_that_does_not_decode_is_malformed_with_its_index(store: VerifierStore) -> None:
-    from edgeseal.agent.batch import seal_batch
+    from edgeseal.agent.seal import seal_batch
 
     gw = GatewayChain()
     proc = processor(store, gw)

@@ -12,11 +12,11 @@ from collections import Counter
 
 from verifier_builders import GatewayChain, batch_topic
 
-from edgeseal.agent.batch import SealedBatch
 from edgeseal.verifier.pipeline import BatchProcessor
 from edgeseal.verifier.store import VerifierStore
 from edgeseal.verifier.trust import TrustStore
 from edgeseal.verifier.verdict import Outcome, Reason
+from edgeseal.wire.batch import SealedBatch
 
 TOPIC = batch_topic("gw-1")
 

@@ -17,7 +17,7 @@ def test_two_workers_split_the_stream_without_loss_or_double_acceptance(
 ) -> None:
     gws = [GatewayChain(f"gw-{i}", device_id=i) for i in range(3)]
     store_path = tmp_path / "shared.sqlite"
-    config = tmp_path / "edgeseal.verifier.toml"
+    config = tmp_path / "verifier.toml"
     config.write_text(config_toml(store_path, {g.gateway_id: g.enrolled_key for g in gws}, port=mqtt_broker.port))
     listener = VerdictListener(mqtt_broker.port)
     workers = [ProcessWorker(config, f"worker-{i}", tmp_path / f"worker-{i}.log") for i in range(2)]
@@ -55,7 +55,7 @@ def test_two_workers_split_the_stream_without_loss_or_double_acceptance(
 def test_a_worker_killed_mid_stream_loses_nothing(mqtt_broker: MosquittoBroker, tmp_path: Path) -> None:
     gw = GatewayChain("gw-k")
     store_path = tmp_path / "v.sqlite"
-    config = tmp_path / "edgeseal.verifier.toml"
+    config = tmp_path / "verifier.toml"
     config.write_text(config_toml(store_path, {"gw-k": gw.enrolled_key}, port=mqtt_broker.port))
     worker = ProcessWorker(config, "worker-k", tmp_path / "worker.log")
     pub = Publisher(mqtt_broker.port)

@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edgeseal.agent.batch import ZERO_HASH, SealedBatch, raw_public_key, seal_batch
-from edgeseal.agent.record import ReadingRecord
+from edgeseal.agent.seal import raw_public_key, seal_batch
 from edgeseal.verifier.config import MqttConfig, StoreConfig, VerifierConfig
+from edgeseal.wire.batch import ZERO_HASH, SealedBatch
+from edgeseal.wire.record import ReadingRecord
+from edgeseal.wire.topics import Topics
 
 
 def batch_topic(gateway_id: str) -> str:
-    return f"edgeseal/v1/{gateway_id}/batch"
+    return Topics().batch(gateway_id)
 
 
 def reading(gateway_id: str, device_seq: int, *, device_id: int = 7, boot_id: int = 1,

@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 
 from edgeseal.verifier.config import VerifierConfig
 from edgeseal.verifier.service import VerifierService
+from edgeseal.wire.topics import TopicKind, Topics
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,7 +58,7 @@ class VerdictListener:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-verdicts", protocol=mqtt.MQTTv5)
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, *a: c.subscribe("edgeseal/v1/+/verdict", qos=1)
+        self.client.on_connect = lambda c, *a: c.subscribe(Topics().every_gateway(TopicKind.VERDICT), qos=1)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         assert subscribed.wait(10), "no SUBACK for the verdict topic"

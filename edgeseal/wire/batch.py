@@ -1,9 +1,9 @@
 """Batch header, sealed batch and MQTT batch payload (docs/formats.md).
 
-``seal_batch`` turns signed records into a ``SealedBatch``: an RFC 9162 Merkle
-root over the leaves ``record_i || signature_i`` (computed by the native core),
-a header that chains to the previous batch, and the header's Ed25519 signature.
-The payload layout keeps lengths, records and signatures each contiguous so the
+Codec only: the agent seals batches (``edgeseal.agent.seal``), the verifier decodes
+them, and both use these types so producer and consumer cannot disagree. A batch
+commits to its readings by an RFC 9162 Merkle root over the leaves
+``record_i || signature_i``; its header chains to the previous batch. The payload layout keeps lengths, records and signatures each contiguous so the
 verifier can hand the native core one buffer per kind.
 """
 
@@ -12,13 +12,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import struct
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-from edgeseal.agent.record import (
+from edgeseal.wire.record import (
     MAX_RECORD_LEN,
     MIN_RECORD_LEN,
     FormatError,
@@ -64,10 +60,6 @@ def key_id_of(public_key: bytes) -> bytes:
 def header_hash(header_bytes: bytes) -> bytes:
     """SHA-256 of the header bytes: what the next batch's prev_hash holds."""
     return hashlib.sha256(header_bytes).digest()
-
-
-def raw_public_key(private_key: Ed25519PrivateKey) -> bytes:
-    return private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 @dataclass(frozen=True)
@@ -299,54 +291,3 @@ class SealedBatch:
                 f"batch payload: {len(data) - offset} trailing bytes after signatures"
             )
         return cls(header, header_bytes, header_signature, records, record_offsets, signatures)
-
-
-def seal_batch(
-    *,
-    private_key: Ed25519PrivateKey,
-    gateway_id: str,
-    seq: int,
-    prev_hash: bytes,
-    records: Sequence[bytes],
-    signatures: Sequence[bytes],
-    first_time_us: int,
-    last_time_us: int,
-    next_public_key: bytes | None = None,
-) -> SealedBatch:
-    """Build, root and sign one batch. The Merkle root comes from the native core."""
-    from edgeseal import native  # the C core; imported here so decoding alone never needs it
-
-    if len(records) != len(signatures):
-        raise ValueError(f"{len(records)} records but {len(signatures)} signatures")
-    if not records:
-        raise ValueError("a batch holds at least one reading")
-    for i, sig in enumerate(signatures):
-        if len(sig) != SIGNATURE_LEN:
-            raise ValueError(f"signature {i} is {len(sig)} bytes, not 64")
-    for i, rec in enumerate(records):
-        if not MIN_RECORD_LEN <= len(rec) <= MAX_RECORD_LEN:
-            raise ValueError(f"record {i} is {len(rec)} bytes, not a record")
-    leaves = [bytes(r) + bytes(s) for r, s in zip(records, signatures)]
-    root = native.merkle_root(leaves)
-    header = BatchHeader(
-        gateway_id=gateway_id,
-        key_id=key_id_of(raw_public_key(private_key)),
-        seq=seq,
-        prev_hash=prev_hash,
-        root=root,
-        count=len(records),
-        first_time_us=first_time_us,
-        last_time_us=last_time_us,
-        next_public_key=next_public_key,
-    )
-    header_bytes = header.encode()
-    record_bytes = b"".join(records)
-    offsets = (0, *itertools.accumulate(len(r) for r in records))
-    return SealedBatch(
-        header=header,
-        header_bytes=header_bytes,
-        header_signature=private_key.sign(header_bytes),
-        records=record_bytes,
-        record_offsets=offsets,
-        signatures=b"".join(signatures),
-    )

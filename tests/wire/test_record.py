@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgeseal.agent import record
-from edgeseal.agent.record import (
+from edgeseal.wire import record
+from edgeseal.wire.record import (
     MAX_RECORD_LEN,
     MIN_RECORD_LEN,
     RECORD_TAG,
@@ -270,7 +270,7 @@ def test_uniform_batch_takes_the_single_pass(monkeypatch: pytest.MonkeyPatch) ->
     def refuse(*_args: object) -> RecordColumns:
         raise AssertionError("fell back to the one-by-one decoder")
 
-    monkeypatch.setattr(agent.record, "_decode_one_by_one", refuse)
+    monkeypatch.setattr(record, "_decode_one_by_one", refuse)
     batch = [sample(device_seq=i, time_kind=i % 2, gateway_time_us=i) for i in range(300)]
     assert decode_many(*packed([r.encode() for r in batch])).records() == batch
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgeseal.agent.batch import (
+from edgeseal.wire.batch import (
     HEADER_TAG,
     PAYLOAD_TAG,
     BatchHeader,
@@ -17,7 +17,7 @@ from edgeseal.agent.batch import (
     header_hash,
     key_id_of,
 )
-from edgeseal.agent.record import FormatError, ReadingRecord
+from edgeseal.wire.record import FormatError, ReadingRecord
 
 PREV = bytes(range(32))
 ROOT = bytes(range(100, 132))
