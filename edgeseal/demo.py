@@ -1012,11 +1012,4 @@ def _summary(
     return EXIT_OK if ok else EXIT_FAILED
 
 
-# Not used by the CLI; lets `python -m edgeseal.demo` work too.
-if __name__ == "__main__":
-    from edgeseal.cli import main
-
-    sys.exit(main(["demo", *sys.argv[1:]]))
-
-
 __all__ = ["DemoSettings", "EmbeddedBroker", "choose_broker", "configure", "run"]

@@ -1,4 +1,4 @@
-"""``edgeseal info`` / ``python -m native info``: what the native core found and uses.
+"""``edgeseal info`` / ``python -m edgeseal.native info``: what the native core found and uses.
 
 Prints the CPU features the C dispatcher read, the SHA-256 variants this machine
 can run, the one in use, and whether EDGESEAL_SHA256 chose it. ``--json`` prints

@@ -140,7 +140,7 @@ es_install() {
     # The stamp says which sources are installed; the import (from /, so that only
     # the installed package can answer) that the compiled modules are really there.
     if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] &&
-        (cd / && "$ES_VENV_PYTHON" -c 'import native, firmware_bridge._fbcore, edgeseal' \
+        (cd / && "$ES_VENV_PYTHON" -c 'import edgeseal.native, edgeseal.firmware_bridge._fbcore' \
             >/dev/null 2>&1); then
         return
     fi

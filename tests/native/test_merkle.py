@@ -498,7 +498,7 @@ def test_concurrent_calls_from_threads_agree() -> None:
 def test_merkle_under_forced_portable_variant() -> None:
     """The tree code runs through the dispatcher: check it with EDGESEAL_SHA256=portable."""
     code = (
-        "import sys, native\n"
+        "import sys\nfrom edgeseal import native\n"
         "sys.path.insert(0, sys.argv[1])\n"
         "import rfc9162_reference as ref\n"
         "assert native.dispatch_info().active == 'portable'\n"

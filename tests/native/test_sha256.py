@@ -174,7 +174,7 @@ def _info_in_subprocess(env_value: str | None) -> dict[str, object]:
     if env_value is not None:
         env[hashing.ENV_VARIANT] = env_value
     code = (
-        "import json, dataclasses, hashlib, native\n"
+        "import json, dataclasses, hashlib\nfrom edgeseal import native\n"
         "assert native.sha256(b'abc') == hashlib.sha256(b'abc').digest()\n"
         "print(json.dumps(dataclasses.asdict(native.dispatch_info())))\n"
     )

@@ -1,4 +1,4 @@
-"""``edgeseal info`` and ``python -m native info`` report the C dispatcher's choice."""
+"""``edgeseal info`` and ``python -m edgeseal.native info`` report the C dispatcher's choice."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _run(args: list[str], env_value: str | None = None) -> subprocess.CompletedP
 
 
 def test_module_info_json_matches_the_dispatcher() -> None:
-    result = _run(["-m", "native", "info", "--json"])
+    result = _run(["-m", "edgeseal.native", "info", "--json"])
     assert result.returncode == 0, result.stderr
     reported = json.loads(result.stdout)
     info = native.dispatch_info()
@@ -43,12 +43,12 @@ def test_edgeseal_info_text_names_variant_and_features() -> None:
 
 
 def test_info_says_when_the_environment_variable_was_ignored() -> None:
-    result = _run(["-m", "native", "info"], env_value="no-such-variant")
+    result = _run(["-m", "edgeseal.native", "info"], env_value="no-such-variant")
     assert result.returncode == 0, result.stderr
     assert "EDGESEAL_SHA256='no-such-variant' ignored" in result.stdout
 
 
 def test_module_without_subcommand_is_a_usage_error() -> None:
-    result = _run(["-m", "native"])
+    result = _run(["-m", "edgeseal.native"])
     assert result.returncode == 2
-    assert "usage: python -m native" in result.stderr
+    assert "usage: python -m edgeseal.native" in result.stderr

@@ -17,7 +17,7 @@ import pytest
 
 from benchmarks import report, run
 
-OK_BENCH = '''
+OK_BENCH = """
 import json, sys
 from pathlib import Path
 rows = []
@@ -31,22 +31,22 @@ out = Path(__file__).resolve().parent / "results" / "bench_verify.json"
 out.parent.mkdir(exist_ok=True)
 out.write_text(json.dumps(doc))
 print("done")
-'''
-FAIL_BENCH = '''
+"""
+FAIL_BENCH = """
 import sys
 print("setting up", flush=True)
 sys.stderr.write("Traceback: boom: the broker would not start\\n")
 sys.exit(3)
-'''
+"""
 SILENT_BENCH = "print('forgot to write the JSON')\n"
-LATE_FAIL_BENCH = '''
+LATE_FAIL_BENCH = """
 import json, sys
 from pathlib import Path
 out = Path(__file__).resolve().parent / "results" / "bench_verifier.json"
 out.write_text(json.dumps({"rows": [{"workers": 1, "batch": 64, "readings_per_s": 5.0},
                                     {"workers": 1, "batch": 1024, "readings_per_s": 9.0}]}))
 sys.exit("target missed: 9 readings/s < 100000")
-'''
+"""
 SLOW_BENCH = "import time\ntime.sleep(60)\n"
 
 
@@ -55,9 +55,13 @@ def fake_benchmarks(tmp_path: Path) -> Path:
     pkg = tmp_path / "fakebench"
     (pkg / "results").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
-    for name, body in (("verify", OK_BENCH), ("decoder", FAIL_BENCH),
-                       ("agent", SILENT_BENCH), ("slow", SLOW_BENCH),
-                       ("verifier", LATE_FAIL_BENCH)):
+    for name, body in (
+        ("verify", OK_BENCH),
+        ("decoder", FAIL_BENCH),
+        ("agent", SILENT_BENCH),
+        ("slow", SLOW_BENCH),
+        ("verifier", LATE_FAIL_BENCH),
+    ):
         (pkg / f"bench_{name}.py").write_text(textwrap.dedent(body))
     # A result left by an earlier run: must not be passed off as this run's.
     stale = pkg / "results" / "bench_agent.json"
@@ -73,8 +77,13 @@ def _outcomes(latest: dict) -> dict[str, dict]:
 
 def test_every_outcome_is_reported(fake_benchmarks: Path) -> None:
     results = fake_benchmarks / "results"
-    latest = run.run_all(["verify", "decoder", "agent", "merkle", "verifier"], quick=True, timeout=120,
-                         bench_dir=fake_benchmarks, results_dir=results)
+    latest = run.run_all(
+        ["verify", "decoder", "agent", "merkle", "verifier"],
+        quick=True,
+        timeout=120,
+        bench_dir=fake_benchmarks,
+        results_dir=results,
+    )
     got = _outcomes(latest)
     assert got["verify"]["status"] == "ok"
     assert got["verify"]["result"]["argv"] == ["--quick"], "--quick was not passed through"
@@ -92,8 +101,12 @@ def test_every_outcome_is_reported(fake_benchmarks: Path) -> None:
 
     written = report.write_report(latest, results)
     md = (results / "latest.md").read_text()
-    for name, status in (("verify", "ok"), ("decoder", "failed"), ("agent", "no-result"),
-                         ("merkle", "missing")):
+    for name, status in (
+        ("verify", "ok"),
+        ("decoder", "failed"),
+        ("agent", "no-result"),
+        ("merkle", "missing"),
+    ):
         assert f"| {name} | {status} |" in md, md
     assert "**FAILED**" in md and "boom" in md
     assert "**MISSING**" in md
@@ -107,27 +120,40 @@ def test_every_outcome_is_reported(fake_benchmarks: Path) -> None:
 
 
 def test_a_hanging_benchmark_is_killed_and_reported(fake_benchmarks: Path) -> None:
-    outcome = run.run_one("slow", quick=False, timeout=1.0, bench_dir=fake_benchmarks,
-                          results_dir=fake_benchmarks / "results")
+    outcome = run.run_one(
+        "slow",
+        quick=False,
+        timeout=1.0,
+        bench_dir=fake_benchmarks,
+        results_dir=fake_benchmarks / "results",
+    )
     assert outcome.status == "timeout"
     assert "killed" in outcome.message
 
 
 def test_chart_roles_need_a_size_and_a_rate() -> None:
-    table = report.to_table([
-        {"impl": "native", "leaves": 1024, "leaves_per_s": 1e6, "seconds": 0.001},
-        {"impl": "hashlib", "leaves": 1024, "leaves_per_s": 1e5, "seconds": 0.01},
-        {"impl": "native", "leaves": 65536, "leaves_per_s": 2e6, "seconds": 0.03},
-    ])
+    table = report.to_table(
+        [
+            {"impl": "native", "leaves": 1024, "leaves_per_s": 1e6, "seconds": 0.001},
+            {"impl": "hashlib", "leaves": 1024, "leaves_per_s": 1e5, "seconds": 0.01},
+            {"impl": "native", "leaves": 65536, "leaves_per_s": 2e6, "seconds": 0.03},
+        ]
+    )
     roles = report.chart_roles(table)
     assert roles is not None
     assert (roles.size, roles.rate, roles.series, roles.per_unit) == (
-        "leaves", "leaves_per_s", ["impl"], None)
-    timed = report.to_table([
-        {"implementation": "native batch", "batch": 16, "threads": 1, "us_per_sig": 20.0},
-        {"implementation": "native batch", "batch": 64, "threads": 2, "us_per_sig": 10.0},
-        {"implementation": "libsodium", "batch": 1, "threads": 1, "us_per_sig": 80.0},
-    ])
+        "leaves",
+        "leaves_per_s",
+        ["impl"],
+        None,
+    )
+    timed = report.to_table(
+        [
+            {"implementation": "native batch", "batch": 16, "threads": 1, "us_per_sig": 20.0},
+            {"implementation": "native batch", "batch": 64, "threads": 2, "us_per_sig": 10.0},
+            {"implementation": "libsodium", "batch": 1, "threads": 1, "us_per_sig": 80.0},
+        ]
+    )
     roles = report.chart_roles(timed)
     assert roles is not None and roles.rate == "us_per_sig" and roles.per_unit == 1e6
     assert roles.series == ["implementation", "threads"]

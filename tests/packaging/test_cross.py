@@ -37,9 +37,15 @@ def _have(tool: str) -> bool:
 def cross_run() -> str:
     missing = sorted({pkg for tool, pkg in TOOLS.items() if not _have(tool)})
     if missing:
-        pytest.fail(f"cross-test tools missing; scripts/test installs them: apt-get install {' '.join(missing)}")
+        pytest.fail(
+            f"cross-test tools missing; scripts/test installs them: apt-get install {' '.join(missing)}"
+        )
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT)], cwd=ROOT, capture_output=True, text=True, timeout=1500,
+        [sys.executable, str(SCRIPT)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1500,
         check=False,
     )
     output = proc.stdout + proc.stderr
@@ -68,7 +74,9 @@ def test_musl_build_runs_natively(cross_run: str) -> None:
     """musl libc (Alpine, musllinux wheels): the same core and tests, built with musl-gcc."""
     line = _line(cross_run, r"^PASS musl +cross_probe \[default dispatch\]")
     assert "field=fe51" in line, line
-    _line(cross_run, r"^PASS musl +cross_probe \[EDGESEAL_SHA256=portable\].*sha256_active=portable")
+    _line(
+        cross_run, r"^PASS musl +cross_probe \[EDGESEAL_SHA256=portable\].*sha256_active=portable"
+    )
 
 
 def test_armv7_uses_the_32_bit_field(cross_run: str) -> None:
@@ -87,9 +95,19 @@ def test_c_tests_pass_on_target(cross_run: str, target: str, test: str) -> None:
 def test_cross_test_reports_a_path_it_did_not_cover() -> None:
     """The script can fail: forcing the 10-limb field on aarch64 breaks its expectation."""
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--target", "aarch64", "--probe-only",
-         "--extra-cflags=-DES_FE25"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--target",
+            "aarch64",
+            "--probe-only",
+            "--extra-cflags=-DES_FE25",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     line = _line(proc.stdout, r"^FAIL aarch64 +cross_probe \[default dispatch\]")

@@ -135,9 +135,28 @@ def test_wheel_is_abi3_and_complete(wheel: Path) -> None:
     assert "-cp310-abi3-" in wheel.name, wheel.name
     names = set(zipfile.ZipFile(wheel).namelist())
     for module in ("native/_hashing", "native/_ed25519", "firmware_bridge/_fbcore"):
-        assert f"{module}.abi3.so" in names, f"{module}.abi3.so missing from {wheel.name}"
-    for package in ("native", "firmware_bridge", "agent", "verifier", "edgeseal"):
-        assert f"{package}/__init__.py" in names, f"package {package} missing from the wheel"
+        so = f"edgeseal/{module}.abi3.so"
+        assert so in names, f"{so} missing from {wheel.name}"
+    for package in (
+        "native",
+        "firmware_bridge",
+        "wire",
+        "agent",
+        "verifier",
+        "plumbing",
+        "testing",
+    ):
+        init = f"edgeseal/{package}/__init__.py"
+        assert init in names, f"package edgeseal.{package} missing from the wheel"
+    # One installed namespace: nothing but edgeseal/ and its dist-info at the top.
+    tops = {n.split("/", 1)[0] for n in names}
+    dist_info = {t for t in tops if t.endswith(".dist-info")}
+    assert tops - dist_info == {"edgeseal"}, sorted(tops)
+    [info] = dist_info
+    top_level = zipfile.ZipFile(wheel).read(f"{info}/top_level.txt").decode().split()
+    assert top_level == ["edgeseal"], top_level
+    record = zipfile.ZipFile(wheel).read(f"{info}/RECORD").decode().splitlines()
+    assert {r.split("/", 1)[0].split(",", 1)[0] for r in record} - dist_info == {"edgeseal"}
     # No test code or build leftovers ship to gateways.
     assert not any(n.startswith("tests/") or n.endswith(".o") for n in names)
 
@@ -186,7 +205,11 @@ def test_smoke_in_fresh_venv(venv: Path, tmp_path: Path) -> None:
     assert "all " in out and "smoke checks passed" in out, out
     # The proof the module docstring relies on, checked here too rather than trusted.
     where = _run(
-        [str(python), "-c", "import native, sys; print(native.__file__); print(sys.prefix)"],
+        [
+            str(python),
+            "-c",
+            "import sys; from edgeseal import native; print(native.__file__); print(sys.prefix)",
+        ],
         cwd=cwd,
         env=_clean_env(),
     ).split()
@@ -283,7 +306,9 @@ def test_cibuildwheel_test_command_passes_on_the_wheel(
     # From the test directory (cwd first on sys.path, as under `python -m pytest`) the
     # copied native/src must not shadow the installed package.
     where = _run(
-        ["python", "-c", "import native; print(native.__file__)"], cwd=test_cwd, env=_venv_env(venv)
+        ["python", "-c", "from edgeseal import native; print(native.__file__)"],
+        cwd=test_cwd,
+        env=_venv_env(venv),
     ).strip()
     assert Path(where).resolve().is_relative_to(venv.resolve()), where
 

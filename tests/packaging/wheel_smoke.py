@@ -23,8 +23,15 @@ import sysconfig
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-PACKAGES = ("native", "firmware_bridge", "agent", "verifier", "edgeseal")
-EXTENSIONS = ("edgeseal.native._hashing", "edgeseal.native._ed25519", "edgeseal.firmware_bridge._fbcore")
+PACKAGES = tuple(
+    f"edgeseal.{name}"
+    for name in ("native", "firmware_bridge", "wire", "agent", "verifier", "plumbing", "testing")
+) + ("edgeseal",)
+EXTENSIONS = (
+    "edgeseal.native._hashing",
+    "edgeseal.native._ed25519",
+    "edgeseal.firmware_bridge._fbcore",
+)
 
 
 class SmokeFailure(Exception):
@@ -53,12 +60,22 @@ def check_locations(prefix: Path | None) -> str:
         module = importlib.import_module(name)
         origin = getattr(module, "__file__", None)
         if origin is None:
-            raise SmokeFailure(f"{name} has no __file__ (namespace package from a stray directory?)")
+            raise SmokeFailure(
+                f"{name} has no __file__ (namespace package from a stray directory?)"
+            )
         where = Path(origin).resolve()
         if not _is_within(where, sites):
             raise SmokeFailure(f"{name} imported from {where}, not from site-packages {sites}")
     from edgeseal import native
 
+    for old in ("native", "agent", "verifier", "firmware_bridge"):
+        try:
+            importlib.import_module(old)
+        except ModuleNotFoundError:
+            continue
+        raise SmokeFailure(
+            f"'import {old}' works: the wheel must install the edgeseal namespace only"
+        )
     return f"packages and extensions come from {Path(native.__file__).resolve().parent.parent}"
 
 
@@ -168,11 +185,14 @@ def check_cli() -> str:
             f"'{exe} --version' gave rc={out.returncode} stdout={out.stdout!r} "
             f"stderr={out.stderr[-500:]!r}"
         )
-    info = subprocess.run([str(exe), "info"], capture_output=True, text=True, timeout=60,
-                          check=False)
+    info = subprocess.run(
+        [str(exe), "info"], capture_output=True, text=True, timeout=60, check=False
+    )
     if info.returncode != 0 or "sha256 variant:" not in info.stdout:
-        raise SmokeFailure(f"'{exe} info' gave rc={info.returncode} stdout={info.stdout!r} "
-                           f"stderr={info.stderr[-500:]!r}")
+        raise SmokeFailure(
+            f"'{exe} info' gave rc={info.returncode} stdout={info.stdout!r} "
+            f"stderr={info.stderr[-500:]!r}"
+        )
     variant = info.stdout.split("sha256 variant:", 1)[1].split()[0]
     return f"console script: --version -> {__version__}; info -> sha256 variant {variant}"
 
@@ -208,7 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"FAIL {name} raised {type(exc).__name__}: {exc}")
             return 1
         print(f"ok   {detail}")
-    print(f"all {len(checks)} smoke checks passed (python {sys.version.split()[0]}, {os.uname().machine})")
+    print(
+        f"all {len(checks)} smoke checks passed (python {sys.version.split()[0]}, {os.uname().machine})"
+    )
     return 0
 
 
