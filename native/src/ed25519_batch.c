@@ -181,7 +181,7 @@ static int check_range(batch_ctx *ctx, size_t lo, size_t hi)
     ctx->spent += COST_FIXED + msm_cost[model].per_item * (uint64_t)(hi - lo) +
                   msm_cost[model].per_key * (uint64_t)nkeys;
     es_ge_p3 sum;
-    if (es_msm_vartime(&sum, ctx->scalars, ctx->points, npts, ctx->impl->msm_buckets) != 0)
+    if (es_msm_vartime(&sum, ctx->scalars, ctx->points, npts, ctx->impl->msm_buckets, NULL) != 0)
         return -1;
     es_ge_mul8(&sum, &sum);
     return es_ge_is_identity_vartime(&sum);

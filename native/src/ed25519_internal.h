@@ -106,19 +106,42 @@ void es_sc_wide_add(es_sc_wide *acc, const uint32_t x[12]);
 void es_sc_wide_reduce(uint8_t out[32], const es_sc_wide *acc);
 
 /* ---- multi-scalar multiplication ----
- * A kernel for the bucket phase of Pippenger's method on affine points (a
+ * Scratch memory handed in by the caller, so that a caller making many
+ * multiplications (a batch's sub-batch equations) allocates once for all of
+ * them. base: es_msm_scratch_size() bytes for the largest n that will be
+ * passed, any alignment malloc gives.
+ */
+typedef struct {
+    void *base;
+    size_t size;
+} es_msm_scratch;
+
+/* Bytes of scratch a kernel below needs for the given windows and c:
+ * (8 * (2^(c-1) + 1) + 8 * ceil(windows / 8)) points (es_ge_p3), see
+ * es_msm_kernel_scratch_size in ed25519_msm.c. */
+size_t es_msm_kernel_scratch_size(size_t windows, int c);
+
+/* A kernel for the bucket phase of Pippenger's method on affine points (a
  * vector variant, see ed25519_dispatch.h): given the Niels forms of m points
  * and their signed radix-2^c digits (windows per point, point i's digits at
  * digits[windows * i]), out = sum_i sum_w digit_{i,w} 2^(c w) P_i. It works
- * on eight windows per pass. Returns 0, or -1 if scratch cannot be allocated. */
+ * on eight windows per pass, in scratch of es_msm_kernel_scratch_size(windows,
+ * c) bytes (aligned to 64) and allocates nothing. Returns 0. */
 typedef int (*es_msm_buckets_fn)(es_ge_p3 *out, const es_ge_niels *pts, const int16_t *digits,
-                                 size_t m, size_t windows, int c);
+                                 size_t m, size_t windows, int c, void *scratch);
+
+/* Bytes of scratch es_msm_vartime needs for any call with at most max_terms
+ * terms and this kernel (or NULL), whatever the scalars; SIZE_MAX if that
+ * does not fit in a size_t. */
+size_t es_msm_scratch_size(size_t max_terms, es_msm_buckets_fn buckets);
 /* out = sum scalars[i] * points[i], scalars are 32-byte little-endian
  * integers < 2^253 (not necessarily reduced). buckets: a kernel for large
  * multiplications of affine points, or NULL for the portable code.
- * Returns 0, or -1 if scratch memory cannot be allocated. */
+ * scratch: es_msm_scratch_size(n or more, buckets) bytes, or NULL to have
+ * this call allocate its own.
+ * Returns 0, or -1 if scratch is too small or cannot be allocated. */
 int es_msm_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points, size_t n,
-                   es_msm_buckets_fn buckets);
+                   es_msm_buckets_fn buckets, const es_msm_scratch *scratch);
 /* Pippenger with a given window width c (4..15), for tests of every width. */
 int es_msm_pippenger_c_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points,
                                size_t n, int c, es_msm_buckets_fn buckets);

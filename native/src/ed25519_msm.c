@@ -19,6 +19,11 @@
  * are many (one key per item) one Pippenger covers all terms. The bucket
  * phase of Pippenger can be handed to a vector kernel (es_msm_buckets_fn,
  * e.g. ed25519_msm_ifma.c) for affine points; the caller says which.
+ *
+ * Scratch: every array a multiplication needs is carved out of one block,
+ * the caller's (a batch sizes one for its largest equation and reuses it for
+ * every sub-batch) or one allocated for this call; es_msm_scratch_size gives
+ * a size that fits any call with up to that many terms.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +36,41 @@
  * against ceil(bits/c) * (1 + 2^c / n) for Pippenger, which only wins once
  * the bucket sums are shared by a few dozen points (cost-model estimate). */
 #define STRAUS_MAX 48
+/* Window widths Pippenger chooses from: portable, and with a bucket kernel
+ * (whose 8 * 2^(c-1) buckets must stay small). */
+#define WIDTH_MIN 4
+#define WIDTH_MAX 15
+#define KERNEL_WIDTH_MIN 6
+#define KERNEL_WIDTH_MAX 13
+/* Scalars are below 2^256: at most ceil(257 / WIDTH_MIN) windows (one bit
+ * more for the top window's carry). */
+#define MAX_WINDOWS ((256 + WIDTH_MIN) / WIDTH_MIN)
+
+/* ---- scratch: pieces start on 64-byte boundaries ---- */
+#define PIECE_ALIGN 64
+
+typedef struct {
+    unsigned char *next;
+    size_t left;
+} arena;
+
+/* Room a piece of the given size takes in the block, alignment included. */
+static size_t piece(size_t bytes)
+{
+    return bytes + PIECE_ALIGN - 1;
+}
+
+/* Next piece of the block, or NULL if the block is too small. */
+static void *take(arena *a, size_t bytes)
+{
+    const size_t pad = (size_t)(-(uintptr_t)a->next) & (PIECE_ALIGN - 1);
+    if (a->left < pad || a->left - pad < bytes)
+        return NULL;
+    void *p = a->next + pad;
+    a->next += pad + bytes;
+    a->left -= pad + bytes;
+    return p;
+}
 
 /* Width-w NAF (w <= 8) of a scalar s: digits are 0 or odd with
  * |digit| < 2^(w-1), and any w consecutive digits hold at most one nonzero.
@@ -93,6 +133,11 @@ static void odd_multiples(es_ge_cached table[NAF_TABLE], const es_ge_p3 *p)
     }
 }
 
+static size_t straus_scratch_size(size_t m)
+{
+    return piece(m * NAF_TABLE * sizeof(es_ge_cached)) + piece(m * 256);
+}
+
 /* Straus over the terms idx[0..m): tables (m * NAF_TABLE) and nafs (m * 256)
  * are caller-provided scratch. A term whose point is the base point B (the
  * batch equation always has one) uses width-8 digits and the static table of
@@ -151,9 +196,9 @@ static void straus_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3
  * ceil(windows / 8) * (m + 2^c) vector additions. */
 static int pippenger_width_kernel(size_t m, size_t bits)
 {
-    int best_c = 6;
+    int best_c = KERNEL_WIDTH_MIN;
     size_t best = (size_t)-1;
-    for (int c = 6; c <= 13; c++) {
+    for (int c = KERNEL_WIDTH_MIN; c <= KERNEL_WIDTH_MAX; c++) {
         const size_t windows = (bits + 1 + (size_t)c - 1) / (size_t)c;
         const size_t cost = ((windows + 7) / 8) * (m + ((size_t)1 << c));
         if (cost < best) {
@@ -175,9 +220,9 @@ static int is_one_exact(const es_fe *z)
  * minimises ceil((bits + 1) / c) * (m + 2^c). */
 static int pippenger_width(size_t m, size_t bits)
 {
-    int best_c = 4;
+    int best_c = WIDTH_MIN;
     size_t best = (size_t)-1;
-    for (int c = 4; c <= 15; c++) {
+    for (int c = WIDTH_MIN; c <= WIDTH_MAX; c++) {
         const size_t windows = (bits + 1 + (size_t)c - 1) / (size_t)c;
         const size_t cost = windows * (m + ((size_t)1 << c));
         if (cost < best) {
@@ -220,10 +265,29 @@ static void radix_digits(int16_t *digits, size_t windows, const uint8_t s[32], i
     }
 }
 
-/* Pippenger over the terms idx[0..m) with scalars below 2^bits.
- * Returns -1 if scratch cannot be allocated. */
-static int pippenger_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points,
-                             const size_t *idx, size_t m, size_t bits,
+size_t es_msm_kernel_scratch_size(size_t windows, int c)
+{
+    const size_t buckets = (size_t)1 << (c - 1), groups = (windows + 7) / 8;
+    return (8 * (buckets + 1) + 8 * groups) * sizeof(es_ge_p3);
+}
+
+/* Scratch of one Pippenger multiplication over m points: their cached or
+ * Niels forms, their digits and either the buckets (2^(c-1) points and as
+ * many flags) or the kernel's scratch. */
+static size_t pippenger_scratch_size(size_t m, size_t windows, int c, int kernel)
+{
+    const size_t forms = sizeof(es_ge_cached) > sizeof(es_ge_niels) ? sizeof(es_ge_cached)
+                                                                     : sizeof(es_ge_niels);
+    const size_t buckets = (size_t)1 << (c - 1);
+    const size_t phase = kernel ? piece(es_msm_kernel_scratch_size(windows, c))
+                                : piece(buckets * sizeof(es_ge_p3)) + piece(buckets);
+    return piece(m * forms) + piece(m * windows * sizeof(int16_t)) + phase;
+}
+
+/* Pippenger over the terms idx[0..m) with scalars below 2^bits, in scratch
+ * from a. Returns -1 if a is too small. */
+static int pippenger_vartime(arena *a, es_ge_p3 *out, const uint8_t *scalars,
+                             const es_ge_p3 *points, const size_t *idx, size_t m, size_t bits,
                              es_msm_buckets_fn bucket_kernel, int force_c)
 {
     /* Affine inputs (Z = 1, e.g. freshly decoded points) use the 7M mixed
@@ -237,19 +301,11 @@ static int pippenger_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_
                            : pippenger_width(m, bits);
     const size_t windows = (bits + 1 + (size_t)c - 1) / (size_t)c;
     const size_t nbuckets = (size_t)1 << (c - 1);
-    es_ge_cached *cached = affine ? NULL : malloc(m * sizeof *cached);
-    es_ge_niels *niels = affine ? malloc(m * sizeof *niels) : NULL;
-    int16_t *digits = malloc(m * windows * sizeof *digits);
-    es_ge_p3 *buckets = malloc(nbuckets * sizeof *buckets);
-    uint8_t *used = malloc(nbuckets);
-    if ((!cached && !niels) || !digits || !buckets || !used) {
-        free(cached);
-        free(niels);
-        free(digits);
-        free(buckets);
-        free(used);
+    es_ge_cached *cached = affine ? NULL : take(a, m * sizeof *cached);
+    es_ge_niels *niels = affine ? take(a, m * sizeof *niels) : NULL;
+    int16_t *digits = take(a, m * windows * sizeof *digits);
+    if ((!cached && !niels) || !digits)
         return -1;
-    }
     for (size_t i = 0; i < m; i++) {
         const size_t k = idx ? idx[i] : i;
         if (affine)
@@ -259,14 +315,15 @@ static int pippenger_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_
         radix_digits(digits + windows * i, windows, scalars + 32 * k, c);
     }
     if (kernel) {
-        const int rc = kernel(out, niels, digits, m, windows, c);
-        free(cached);
-        free(niels);
-        free(digits);
-        free(buckets);
-        free(used);
-        return rc;
+        void *kernel_scratch = take(a, es_msm_kernel_scratch_size(windows, c));
+        if (!kernel_scratch)
+            return -1;
+        return kernel(out, niels, digits, m, windows, c, kernel_scratch);
     }
+    es_ge_p3 *buckets = take(a, nbuckets * sizeof *buckets);
+    uint8_t *used = take(a, nbuckets);
+    if (!buckets || !used)
+        return -1;
 
     es_ge_p1p1 t;
     es_ge_identity(out);
@@ -322,32 +379,74 @@ static int pippenger_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_
         }
         es_ge_add_p3(out, out, &sum);
     }
-    free(cached);
-    free(niels);
-    free(digits);
-    free(buckets);
-    free(used);
     return 0;
 }
 
-int es_msm_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points, size_t n,
-                   es_msm_buckets_fn buckets)
+/* An upper bound on the window width pippenger_width (widths lo..hi =
+ * WIDTH_MIN..WIDTH_MAX) or pippenger_width_kernel (KERNEL_WIDTH_MIN..
+ * KERNEL_WIDTH_MAX) picks for any call with up to m points and scalars of
+ * any length, without trying every length.
+ *
+ * With b = bits + 1, both minimise P_c (m + 2^c) where P_c = ceil(b / (k c))
+ * passes (k = 1 portable, k = 8 with a kernel), ties going to the narrower
+ * width. If c is picked, it beats every narrower c' < c:
+ *     P_c (m + 2^c) < P_c' (m + 2^c').
+ * From b <= k c P_c, P_c' <= ceil(c P_c / c') <= P_c (c + c' - 1) / c'
+ * (as P_c >= 1), so c' (m + 2^c) < (c + c' - 1) (m + 2^c') for every
+ * c' < c, whatever b. Its right side grows faster with m than its left, so
+ * once met it stays met for more points: the widest c meeting it for m
+ * bounds the width picked for up to m points. It is the widest width
+ * actually picked over all lengths, or one more (checked for m up to
+ * 400000). */
+static int widest_width(size_t m, int lo, int hi)
 {
-    int rc = -1;
+    int widest = lo;
+    for (int c = lo + 1; c <= hi; c++) {
+        int possible = 1;
+        for (int c2 = lo; c2 < c && possible; c2++)
+            possible = (size_t)c2 * (m + ((size_t)1 << c)) <
+                       (size_t)(c + c2 - 1) * (m + ((size_t)1 << c2));
+        if (possible)
+            widest = c;
+    }
+    return widest;
+}
+
+size_t es_msm_scratch_size(size_t max_terms, es_msm_buckets_fn buckets)
+{
+    /* Far beyond any batch; keeps every product below from overflowing. */
+    if (max_terms > SIZE_MAX / 4096)
+        return SIZE_MAX;
+    if (max_terms <= STRAUS_MAX)
+        return straus_scratch_size(max_terms);
+    /* The term index, one Pippenger (over the short scalars, or over all
+     * terms) and one Straus over at most STRAUS_MAX long scalars. */
+    const int widest = widest_width(max_terms, WIDTH_MIN, WIDTH_MAX);
+    size_t pippenger = pippenger_scratch_size(max_terms, MAX_WINDOWS, widest, 0);
+    if (buckets) {
+        const int widest_kernel = widest_width(max_terms, KERNEL_WIDTH_MIN, KERNEL_WIDTH_MAX);
+        const size_t with_kernel =
+            pippenger_scratch_size(max_terms, MAX_WINDOWS, widest_kernel, 1);
+        if (with_kernel > pippenger)
+            pippenger = with_kernel;
+    }
+    return piece(max_terms * sizeof(size_t)) + pippenger + straus_scratch_size(STRAUS_MAX);
+}
+
+static int msm_in(arena *a, es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points,
+                  size_t n, es_msm_buckets_fn buckets)
+{
     if (n <= STRAUS_MAX) {
-        es_ge_cached *tables = malloc((n ? n : 1) * NAF_TABLE * sizeof *tables);
-        int8_t *nafs = malloc((n ? n : 1) * 256);
-        if (tables && nafs) {
-            straus_vartime(out, scalars, points, NULL, n, tables, nafs);
-            rc = 0;
-        }
-        free(tables);
-        free(nafs);
-        return rc;
+        es_ge_cached *tables = take(a, n * NAF_TABLE * sizeof *tables);
+        int8_t *nafs = take(a, n * 256);
+        if (!tables || !nafs)
+            return -1;
+        straus_vartime(out, scalars, points, NULL, n, tables, nafs);
+        return 0;
     }
 
     /* Split the terms into short (<= 128-bit) and long scalars. */
-    size_t *idx = malloc(n * sizeof *idx);
+    size_t *idx = take(a, n * sizeof *idx);
     if (!idx)
         return -1;
     size_t nshort = 0, nlong = 0, short_bits = 0, long_bits = 0;
@@ -363,35 +462,45 @@ int es_msm_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points
                 long_bits = b;
         }
     }
-    es_ge_p3 part;
-    es_ge_identity(out);
-    rc = 0;
     if (nlong > STRAUS_MAX) {
         /* Many long scalars (one key per item): one Pippenger over every term
          * shares the bucket sums of the low windows between short and long
          * scalars; the high windows only see the long ones (zero digits are
          * skipped). */
-        rc = pippenger_vartime(out, scalars, points, NULL, n, long_bits, buckets, 0);
-        free(idx);
-        return rc;
+        return pippenger_vartime(a, out, scalars, points, NULL, n, long_bits, buckets, 0);
     }
-    if (nshort)
-        rc |= pippenger_vartime(out, scalars, points, idx, nshort, short_bits, buckets, 0);
-    if (nlong && rc == 0) {
+    es_ge_identity(out);
+    if (nshort && pippenger_vartime(a, out, scalars, points, idx, nshort, short_bits, buckets,
+                                    0) != 0)
+        return -1;
+    if (nlong) {
         /* Few long terms (shared keys and B): Straus, whose doublings cost
          * less than the bucket sums of ~253/c windows would. */
-        es_ge_cached *tables = malloc(nlong * NAF_TABLE * sizeof *tables);
-        int8_t *nafs = malloc(nlong * 256);
-        if (tables && nafs)
-            straus_vartime(&part, scalars, points, idx + nshort, nlong, tables, nafs);
-        else
-            rc = -1;
-        free(tables);
-        free(nafs);
-        if (rc == 0)
-            es_ge_add_p3(out, out, &part);
+        es_ge_cached *tables = take(a, nlong * NAF_TABLE * sizeof *tables);
+        int8_t *nafs = take(a, nlong * 256);
+        if (!tables || !nafs)
+            return -1;
+        es_ge_p3 part;
+        straus_vartime(&part, scalars, points, idx + nshort, nlong, tables, nafs);
+        es_ge_add_p3(out, out, &part);
     }
-    free(idx);
+    return 0;
+}
+
+int es_msm_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points, size_t n,
+                   es_msm_buckets_fn buckets, const es_msm_scratch *scratch)
+{
+    if (scratch) {
+        arena a = {scratch->base, scratch->size};
+        return msm_in(&a, out, scalars, points, n, buckets);
+    }
+    const size_t size = es_msm_scratch_size(n, buckets);
+    void *own = size == SIZE_MAX ? NULL : malloc(size);
+    if (!own)
+        return -1;
+    arena a = {own, size};
+    const int rc = msm_in(&a, out, scalars, points, n, buckets);
+    free(own);
     return rc;
 }
 
@@ -404,7 +513,17 @@ int es_msm_pippenger_c_vartime(es_ge_p3 *out, const uint8_t *scalars, const es_g
         if (b > bits)
             bits = b;
     }
-    return pippenger_vartime(out, scalars, points, NULL, n, bits, buckets, c);
+    const size_t windows = (bits + 1 + (size_t)c - 1) / (size_t)c;
+    size_t size = pippenger_scratch_size(n, windows, c, 0);
+    if (buckets && pippenger_scratch_size(n, windows, c, 1) > size)
+        size = pippenger_scratch_size(n, windows, c, 1);
+    void *own = malloc(size);
+    if (!own)
+        return -1;
+    arena a = {own, size};
+    const int rc = pippenger_vartime(&a, out, scalars, points, NULL, n, bits, buckets, c);
+    free(own);
+    return rc;
 }
 
 /* a*A + b*B: Straus with width-5 NAF for A (table built here) and width-8

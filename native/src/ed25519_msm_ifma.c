@@ -15,7 +15,6 @@
  * because vpmadd52luq/huq read only 52 bits. Sums and differences are
  * therefore carried before use (vec_add, vec_sub), unlike the scalar field.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "ed25519_simd.h"
@@ -269,17 +268,17 @@ IFMA static void group_vartime(es_ge_p3 window_sums[8], uint64_t *buckets, const
 }
 
 IFMA int es_msm_buckets_ifma(es_ge_p3 *out, const es_ge_niels *pts, const int16_t *digits,
-                               size_t m, size_t windows, int c)
+                             size_t m, size_t windows, int c, void *scratch)
 {
+    /* The caller's scratch (es_msm_kernel_scratch_size) counts in points:
+     * 8 * (nb + 1) bucket slots of one point each, then 8 window sums per
+     * group. */
+    _Static_assert(LIMBS_PER_POINT * sizeof(uint64_t) <= sizeof(es_ge_p3),
+                   "a bucket slot must fit in the room of one point");
     const size_t nb = (size_t)1 << (c - 1);
     const size_t groups = (windows + 7) / 8;
-    uint64_t *buckets = malloc(8 * (nb + 1) * LIMBS_PER_POINT * sizeof *buckets);
-    es_ge_p3 *sums = malloc(groups * 8 * sizeof *sums);
-    if (!buckets || !sums) {
-        free(buckets);
-        free(sums);
-        return -1;
-    }
+    uint64_t *buckets = scratch;
+    es_ge_p3 *sums = (es_ge_p3 *)scratch + 8 * (nb + 1);
     for (size_t g = 0; g < groups; g++)
         group_vartime(sums + 8 * g, buckets, pts, digits, m, windows, 8 * g, nb);
     /* Horner over the windows: out = sum_w 2^(c w) window_sum[w]. */
@@ -297,8 +296,6 @@ IFMA int es_msm_buckets_ifma(es_ge_p3 *out, const es_ge_niels *pts, const int16_
         }
         es_ge_add_p3(out, out, &sums[w]);
     }
-    free(buckets);
-    free(sums);
     return 0;
 }
 

@@ -20,7 +20,7 @@ void es_fe51_pow22523_x16_ifma(es_fe out[16], const es_fe in[16]);
 /* ed25519_msm_ifma.c: the bucket phase and window sums of Pippenger, eight
  * windows per pass (es_msm_buckets_fn). */
 int es_msm_buckets_ifma(es_ge_p3 *out, const es_ge_niels *pts, const int16_t *digits, size_t m,
-                        size_t windows, int c);
+                        size_t windows, int c, void *scratch);
 #endif
 
 #endif

@@ -310,7 +310,7 @@ static void test_points(void)
                 es_double_scalarmult_base_vartime(&t, sc + 32 * i, &pts[i], zero);
                 es_ge_add_p3(&expect, &expect, &t);
             }
-            CHECK(es_msm_vartime(&got_portable, sc, pts, n, NULL) == 0, "msm alloc");
+            CHECK(es_msm_vartime(&got_portable, sc, pts, n, NULL, NULL) == 0, "msm alloc");
             uint8_t e1[32], e2[32], e3[32];
             es_ge_tobytes(e1, &expect);
             es_ge_tobytes(e3, &got_portable);
@@ -319,15 +319,84 @@ static void test_points(void)
                 const es_ed25519_impl *impl = variant_or_null(v);
                 if (!impl)
                     continue;
-                CHECK(es_msm_vartime(&got, sc, pts, n, impl->msm_buckets) == 0, "msm alloc");
+                CHECK(es_msm_vartime(&got, sc, pts, n, impl->msm_buckets, NULL) == 0, "msm alloc");
                 es_ge_tobytes(e2, &got);
                 CHECK(memcmp(e1, e2, 32) == 0, "msm of %zu terms (affine %d, %s)", n, affine,
                       impl->name);
+                /* The same in the caller's scratch, sized exactly as documented. */
+                const es_msm_scratch scratch = {
+                    malloc(es_msm_scratch_size(n, impl->msm_buckets)),
+                    es_msm_scratch_size(n, impl->msm_buckets)};
+                CHECK(es_msm_vartime(&got, sc, pts, n, impl->msm_buckets, &scratch) == 0,
+                      "msm of %zu terms in the caller's scratch (%s)", n, impl->name);
+                es_ge_tobytes(e2, &got);
+                CHECK(memcmp(e1, e2, 32) == 0, "msm of %zu terms in the caller's scratch (%s)", n,
+                      impl->name);
+                free(scratch.base);
             }
             free(pts);
             free(sc);
         }
     }
+}
+
+/* es_msm_scratch_size(N) is enough for every call of up to N terms, whatever
+ * the scalars' lengths (the window width, and so the bucket count, depends
+ * on both; over lengths it is not monotonic), and a scratch too small for a
+ * call is refused (-1), never overrun (ASan would report an overrun). A batch sizes one scratch for its whole equation and reuses it for
+ * every smaller sub-batch equation. */
+static void test_msm_scratch_bound(void)
+{
+    enum { N = 400 };
+    static const size_t lengths[] = {1, 64, 127, 128, 129, 200, 252, 253};
+    static const size_t counts[] = {49, 64, 150, N};
+    es_ge_p3 *pts = malloc(N * sizeof *pts);
+    uint8_t *sc = malloc(32 * N);
+    for (size_t i = 0; i < N; i++) {
+        uint8_t k[32], zero[32] = {0}, wide[64], enc[32];
+        random_bytes(wide, 64);
+        es_sc_reduce64(k, wide);
+        es_double_scalarmult_base_vartime(&pts[i], zero, &es_ge_base, k);
+        es_ge_tobytes(enc, &pts[i]);
+        CHECK(es_ge_frombytes_vartime(&pts[i], enc) == 0, "re-decode"); /* affine */
+    }
+    for (int v = 0; v < ES_ED25519_VARIANT_COUNT; v++) {
+        const es_ed25519_impl *impl = variant_or_null(v);
+        if (!impl)
+            continue;
+        const size_t size = es_msm_scratch_size(N, impl->msm_buckets);
+        const es_msm_scratch scratch = {malloc(size), size};
+        for (size_t l = 0; l < sizeof lengths / sizeof *lengths; l++) {
+            const size_t bits = lengths[l];
+            for (size_t i = 0; i < N; i++) {
+                uint8_t *s = sc + 32 * i;
+                random_bytes(s, 32);
+                for (size_t bit = bits; bit < 256; bit++)
+                    s[bit / 8] &= (uint8_t)~(1u << (bit % 8));
+                s[(bits - 1) / 8] |= (uint8_t)(1u << ((bits - 1) % 8));
+            }
+            for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+                es_ge_p3 got, want;
+                uint8_t e1[32], e2[32];
+                const size_t n = counts[c];
+                CHECK(es_msm_vartime(&want, sc, pts, n, impl->msm_buckets, NULL) == 0,
+                      "msm alloc");
+                CHECK(es_msm_vartime(&got, sc, pts, n, impl->msm_buckets, &scratch) == 0,
+                      "%zu terms of %zu bits in scratch for %d (%s)", n, bits, N, impl->name);
+                es_ge_tobytes(e1, &want);
+                es_ge_tobytes(e2, &got);
+                CHECK(memcmp(e1, e2, 32) == 0, "%zu terms of %zu bits, %s", n, bits, impl->name);
+            }
+        }
+        const es_msm_scratch short_scratch = {scratch.base, es_msm_scratch_size(48, NULL) / 2};
+        es_ge_p3 got;
+        CHECK(es_msm_vartime(&got, sc, pts, 48, impl->msm_buckets, &short_scratch) == -1,
+              "a scratch too small is refused (%s)", impl->name);
+        free(scratch.base);
+    }
+    CHECK(es_msm_scratch_size(SIZE_MAX / 2, NULL) == SIZE_MAX, "scratch size overflow");
+    free(pts);
+    free(sc);
 }
 
 /* Pippenger at every window width, portable and SIMD, on scalars whose top
@@ -721,6 +790,7 @@ int main(int argc, char **argv)
     test_wide_scalars();
     test_points();
     test_pippenger_widths();
+    test_msm_scratch_bound();
     test_bad_arguments();
     test_sha512_x8();
     test_bisection_cost();
