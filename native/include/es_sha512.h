@@ -27,8 +27,9 @@ void es_sha512_init(es_sha512_ctx *ctx);
 void es_sha512_update(es_sha512_ctx *ctx, const uint8_t *data, size_t len);
 void es_sha512_final(es_sha512_ctx *ctx, uint8_t out[64]);
 
-/* Eight digests of prefix[j] || msg[j] at once. Returns 0, or -1 if scratch
- * memory cannot be allocated. */
+/* Eight digests of prefix[j] || msg[j] at once. Returns 0, or -1 if the
+ * kernel cannot do the work (the AVX-512F one always can: it allocates
+ * nothing). */
 typedef int (*es_sha512_x8_fn)(uint8_t out[8][64], const uint8_t *const prefix[8],
                                const size_t prefix_len[8], const uint8_t *const msg[8],
                                const size_t msg_len[8]);

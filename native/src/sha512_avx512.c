@@ -1,15 +1,14 @@
 /* Eight SHA-512 computations at once with AVX-512F (FIPS 180-4 6.4), for the
  * challenges k = SHA-512(R || A || M) of a batch: lane j of every vector is
- * message j. Messages are copied into a scratch area already padded
- * (FIPS 180-4 5.1.2), decoded to big-endian words and transposed, so each
- * round is plain vector arithmetic; a lane whose message has fewer blocks
- * keeps its state through the extra blocks (masked update). Handed out by the
- * Ed25519 dispatcher (ed25519_dispatch.c) only when the CPU has AVX-512F; the portable code in
- * sha512_portable.c is the reference (tests compare the two).
+ * message j. Before each block, that block of every message is padded
+ * (FIPS 180-4 5.1.2), decoded to big-endian words and transposed into a
+ * small array on the stack, so each round is plain vector arithmetic and
+ * nothing is allocated; a lane whose message has fewer blocks keeps its
+ * state through the extra blocks (masked update). Handed out by the Ed25519
+ * dispatcher (ed25519_dispatch.c) only when the CPU has AVX-512F; the
+ * portable code in sha512_portable.c is the reference (tests compare the
+ * two).
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "es_sha512.h"
 #include "sha512_impl.h"
 
@@ -43,6 +42,30 @@ static uint8_t padded_byte(const uint8_t *p0, size_t n0, const uint8_t *p1, size
     return 0;
 }
 
+/* Lane j of words: the sixteen big-endian words of block b of the padded
+ * message p0 || p1 (total_blocks blocks), or zeros past its end. */
+static void block_words(uint64_t words[16][8], int j, const uint8_t *p0, size_t n0,
+                        const uint8_t *p1, size_t n1, size_t total_blocks, size_t b)
+{
+    for (int t = 0; t < 16; t++) {
+        uint64_t w = 0;
+        if (b < total_blocks) {
+            const size_t base = 128 * b + 8 * (size_t)t;
+            if (base + 8 <= n0) { /* fast path inside the prefix */
+                for (int k = 0; k < 8; k++)
+                    w = (w << 8) | p0[base + (size_t)k];
+            } else if (base >= n0 && base + 8 <= n0 + n1) { /* inside the message */
+                for (int k = 0; k < 8; k++)
+                    w = (w << 8) | p1[base - n0 + (size_t)k];
+            } else {
+                for (int k = 0; k < 8; k++)
+                    w = (w << 8) | padded_byte(p0, n0, p1, n1, total_blocks, base + (size_t)k);
+            }
+        }
+        words[t][j] = w;
+    }
+}
+
 #define ROR(x, n) _mm512_ror_epi64((x), (n))
 
 AVX512 int es_sha512_x8_avx512(uint8_t out[8][64], const uint8_t *const prefix[8],
@@ -56,33 +79,6 @@ AVX512 int es_sha512_x8_avx512(uint8_t out[8][64], const uint8_t *const prefix[8
         if (blocks[j] > max_blocks)
             max_blocks = blocks[j];
     }
-    /* words[b][t][j]: word t of block b of lane j, big-endian decoded. */
-    uint64_t *words = malloc(max_blocks * 16 * 8 * sizeof *words);
-    if (!words)
-        return -1;
-    for (int j = 0; j < 8; j++) {
-        const uint8_t *p0 = prefix[j], *p1 = msg[j];
-        const size_t n0 = prefix_len[j], n1 = msg_len[j];
-        for (size_t b = 0; b < max_blocks; b++)
-            for (int t = 0; t < 16; t++) {
-                uint64_t w = 0;
-                if (b < blocks[j]) {
-                    const size_t base = 128 * b + 8 * (size_t)t;
-                    if (base + 8 <= n0) { /* fast path inside the prefix */
-                        for (int k = 0; k < 8; k++)
-                            w = (w << 8) | p0[base + (size_t)k];
-                    } else if (base >= n0 && base + 8 <= n0 + n1) { /* inside the message */
-                        for (int k = 0; k < 8; k++)
-                            w = (w << 8) | p1[base - n0 + (size_t)k];
-                    } else {
-                        for (int k = 0; k < 8; k++)
-                            w = (w << 8) | padded_byte(p0, n0, p1, n1, blocks[j], base + (size_t)k);
-                    }
-                }
-                words[(b * 16 + (size_t)t) * 8 + (size_t)j] = w;
-            }
-    }
-
     __m512i h[8];
     for (int i = 0; i < 8; i++)
         h[i] = _mm512_set1_epi64((long long)IV[i]);
@@ -91,9 +87,14 @@ AVX512 int es_sha512_x8_avx512(uint8_t out[8][64], const uint8_t *const prefix[8
         for (int j = 0; j < 8; j++)
             if (b < blocks[j])
                 active |= (__mmask8)(1u << j);
+        /* words[t][j]: word t of this block of lane j, big-endian decoded
+         * (zero past a lane's last block; its state is kept anyway). */
+        uint64_t words[16][8];
+        for (int j = 0; j < 8; j++)
+            block_words(words, j, prefix[j], prefix_len[j], msg[j], msg_len[j], blocks[j], b);
         __m512i w[80];
         for (int t = 0; t < 16; t++)
-            w[t] = _mm512_loadu_si512((const void *)&words[(b * 16 + (size_t)t) * 8]);
+            w[t] = _mm512_loadu_si512((const void *)words[t]);
         for (int t = 16; t < 80; t++) {
             const __m512i s0 = _mm512_xor_si512(_mm512_xor_si512(ROR(w[t - 15], 1), ROR(w[t - 15], 8)),
                                                 _mm512_srli_epi64(w[t - 15], 7));
@@ -124,7 +125,6 @@ AVX512 int es_sha512_x8_avx512(uint8_t out[8][64], const uint8_t *const prefix[8
         for (int i = 0; i < 8; i++) /* lanes past their last block keep their state */
             h[i] = _mm512_mask_add_epi64(h[i], active, h[i], v[i]);
     }
-    free(words);
     for (int i = 0; i < 8; i++) {
         uint64_t lane[8];
         _mm512_storeu_si512((void *)lane, h[i]);

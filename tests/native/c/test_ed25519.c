@@ -591,7 +591,7 @@ static void test_sha512_x8(void)
             msg[j] = data + 500 + 11 * (size_t)j;
             msg_len[j] = lens[(trial + (size_t)j * (trial / nl + 1)) % nl];
         }
-        CHECK(impl->sha512_x8(out, pre, pre_len, msg, msg_len) == 0, "sha512 x8 alloc");
+        CHECK(impl->sha512_x8(out, pre, pre_len, msg, msg_len) == 0, "sha512 x8");
         for (int j = 0; j < 8; j++) {
             es_sha512_ctx ctx;
             uint8_t ref[64];
