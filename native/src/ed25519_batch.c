@@ -23,25 +23,18 @@
  * single-signature rule because the single equation is this one with n = 1
  * and z = 1 (z only scales a point of prime order).
  *
- * Randomness: z_i come from the operating system's CSPRNG (getrandom(2) on
- * Linux, arc4random_buf on the BSDs and macOS, /dev/urandom otherwise).
+ * Randomness: z_i come from the operating system's CSPRNG
+ * (ed25519_random.c: getrandom(2) on Linux, arc4random_buf on the BSDs and
+ * macOS, /dev/urandom otherwise).
  */
-#if defined(__linux__) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE
-#endif
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__linux__)
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 #include "es_ed25519.h"
 #include "es_sha512.h"
 #include "ed25519_dispatch.h"
 #include "ed25519_internal.h"
+#include "ed25519_random.h"
 
 #define NO_SLOT ((size_t)-1)
 
@@ -77,34 +70,6 @@ static const struct {
  * sub-batch equations would cost about as much as the single ones and
  * could fail again. */
 #define SINGLES_MAX 4
-
-static int os_random_bytes(uint8_t *buf, size_t len)
-{
-#if defined(__linux__) && defined(SYS_getrandom)
-    while (len > 0) {
-        /* Requests of up to 256 bytes never return short; larger ones may. */
-        const long got = syscall(SYS_getrandom, buf, len, 0);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            break; /* ENOSYS on very old kernels: fall back to /dev/urandom */
-        }
-        buf += (size_t)got;
-        len -= (size_t)got;
-    }
-    if (len == 0)
-        return 0;
-#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
-    arc4random_buf(buf, len);
-    return 0;
-#endif
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (!f)
-        return -1;
-    const size_t got = fread(buf, 1, len, f);
-    fclose(f);
-    return got == len ? 0 : -1;
-}
 
 typedef struct {
     es_ge_p3 R;
@@ -529,7 +494,7 @@ int es_ed25519_verify_batch_counted_vartime(const uint8_t *keys, size_t keys_len
                     1);
         goto done;
     }
-    if (os_random_bytes(rnd, 16 * m) != 0)
+    if (es_os_random_bytes(rnd, 16 * m) != 0)
         goto done;
     for (size_t c = 0; c < m; c++) {
         candidate *cd = &cands[c];

@@ -15,6 +15,7 @@
 
 #include "ed25519_dispatch.h"
 #include "ed25519_internal.h"
+#include "ed25519_random.h"
 #include "es_ed25519.h"
 #include "es_sha512.h"
 
@@ -741,6 +742,22 @@ static void test_prepared_key_is_checked(void)
           "prepared: x of another key");
 }
 
+/* The OS source fills every byte asked for, across getrandom's 256-byte
+ * boundary, and two draws differ (equal 300-byte draws, or 300 zero bytes,
+ * would mean the buffer was not written). */
+static void test_os_random(void)
+{
+    uint8_t a[300], b[300], zero[300] = {0};
+    memset(a, 0, sizeof a);
+    memset(b, 0, sizeof b);
+    CHECK(es_os_random_bytes(a, sizeof a) == 0 && es_os_random_bytes(b, sizeof b) == 0,
+          "OS randomness unavailable");
+    CHECK(memcmp(a, b, sizeof a) != 0 && memcmp(a, zero, sizeof a) != 0 &&
+              memcmp(a + 256, zero, 44) != 0,
+          "OS randomness: buffers not filled");
+    CHECK(es_os_random_bytes(a, 0) == 0, "OS randomness: empty request");
+}
+
 static void test_bad_arguments(void)
 {
     uint8_t k[96] = {0}, s[192] = {0}, v[3] = {7, 7, 7};
@@ -792,6 +809,7 @@ int main(int argc, char **argv)
     test_pippenger_widths();
     test_msm_scratch_bound();
     test_bad_arguments();
+    test_os_random();
     test_sha512_x8();
     test_bisection_cost();
     test_prepared_key_is_checked();
