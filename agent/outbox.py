@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeseal.agent.signer import SignedReading
 from edgeseal.wire.batch import SealedBatch
 
 log = logging.getLogger(__name__)
@@ -76,18 +77,6 @@ class OutboxError(RuntimeError):
 
 class OutboxFull(Exception):
     """Nothing was stored: the configured bound is reached or the disk is full."""
-
-
-@dataclass(frozen=True)
-class SignedReading:
-    """A reading ready for the outbox, with the device coordinates used for dedup."""
-
-    device_id: int
-    boot_id: int
-    seq: int
-    record: bytes
-    signature: bytes
-    time_us: int
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,10 @@ from edgeseal.agent.batcher import BatchClock
 from edgeseal.agent.config import AgentConfig
 from edgeseal.agent.keys import KeyPlan
 from edgeseal.agent.metrics import AgentMetrics
-from edgeseal.agent.outbox import Outbox, OutboxFull, SignedReading
+from edgeseal.agent.outbox import Outbox, OutboxFull
 from edgeseal.agent.publisher import BatchPublisher
 from edgeseal.agent.seal import seal_batch
-from edgeseal.agent.signer import ReadingLike, RecordSigner
+from edgeseal.agent.signer import ReadingLike, RecordSigner, SignedReading
 from edgeseal.wire.batch import SealedBatch
 
 log = logging.getLogger(__name__)

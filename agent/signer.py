@@ -1,11 +1,16 @@
-"""Reading -> canonical record -> Ed25519 signature (the gateway's key, via cryptography)."""
+"""Reading -> canonical record -> Ed25519 signature (the gateway's key, via cryptography).
+
+``SignedReading`` is what signing produces and what the outbox stores; it is defined
+here, with the step that makes it, so the data path reads top to bottom:
+reading -> signed reading (this module) -> outbox.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from edgeseal.agent.identity import GatewayKey
-from edgeseal.agent.outbox import SignedReading
 from edgeseal.wire.record import RecordEncoder
 
 
@@ -30,6 +35,18 @@ class ReadingLike(Protocol):
     def time_kind(self) -> int: ...
     @property
     def device_time_ms(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class SignedReading:
+    """A reading ready for the outbox, with the device coordinates used for dedup."""
+
+    device_id: int
+    boot_id: int
+    seq: int
+    record: bytes
+    signature: bytes
+    time_us: int
 
 
 class RecordSigner:

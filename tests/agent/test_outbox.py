@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edgeseal.agent.outbox import Outbox, OutboxError, OutboxFull, SignedReading
+from edgeseal.agent.outbox import Outbox, OutboxError, OutboxFull
 from edgeseal.agent.seal import seal_batch
+from edgeseal.agent.signer import SignedReading
 from edgeseal.wire.batch import SealedBatch
 from edgeseal.wire.record import ReadingRecord
 
