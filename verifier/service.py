@@ -104,10 +104,16 @@ class VerifierService:
         )  # fmt: skip
         client.subscribe(topic, qos=1)
 
-    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reason_codes: Any, _p: Any) -> None:
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: Any, _mid: int, reason_codes: Any, _p: Any
+    ) -> None:
         failed = [rc for rc in reason_codes if rc.is_failure]
         if failed:
-            log.error("broker refused the subscription to %s: %s", self.config.mqtt.batch_subscription, failed)
+            log.error(
+                "broker refused the subscription to %s: %s",
+                self.config.mqtt.batch_subscription,
+                failed,
+            )
             return
         log.info("subscribed to %s", self.config.mqtt.batch_subscription)
         self.metrics.broker_connected.set(1)
@@ -283,7 +289,9 @@ def _print_report(config: VerifierConfig) -> int:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, type=Path, help="verifier.toml (see docs/verifier.md)")
+    parser.add_argument(
+        "--config", required=True, type=Path, help="verifier.toml (see docs/verifier.md)"
+    )
     parser.add_argument(
         "--client-id",
         help="override mqtt.client_id; every worker needs its own, stable across restarts",

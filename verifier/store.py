@@ -209,16 +209,23 @@ class QuarantinedBatch:
 class VerifierStore:
     """One connection to the store file; not shared between threads."""
 
-    def __init__(self, path: Path, *, synchronous: str = "full", busy_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, path: Path, *, synchronous: str = "full", busy_timeout_s: float = 30.0
+    ) -> None:
         self.path = Path(path)
         self._busy_timeout_s = busy_timeout_s
         try:
             self._conn = sqlite3.connect(
-                str(self.path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+                str(self.path),
+                timeout=busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
             )
             self._enable_wal(busy_timeout_s)
             self._conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
-            self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+            self._conn.execute(
+                f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}"
+            )
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open verifier store {self.path}: {exc}") from None
         self._create_schema()
@@ -245,10 +252,13 @@ class VerifierStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._conn.execute(statement)
-                row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                row = self._conn.execute(
+                    "SELECT value FROM meta WHERE key = 'schema_version'"
+                ).fetchone()
                 if row is None:
                     self._conn.execute(
-                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
                     )
                 elif row[0] != str(SCHEMA_VERSION):
                     raise StoreError(
@@ -457,12 +467,16 @@ class VerifierStore:
             (gateway_id, seq),
         ).fetchall()
         return [
-            HeldBatch(bytes(r[0]), r[1], r[2], r[3], bytes(r[4]), bytes(r[5]) if r[5] else None, r[6])
+            HeldBatch(
+                bytes(r[0]), r[1], r[2], r[3], bytes(r[4]), bytes(r[5]) if r[5] else None, r[6]
+            )
             for r in rows
         ]
 
     def is_held(self, header_hash: bytes) -> bool:
-        row = self._conn.execute("SELECT 1 FROM pending WHERE header_hash = ?", (header_hash,)).fetchone()
+        row = self._conn.execute(
+            "SELECT 1 FROM pending WHERE header_hash = ?", (header_hash,)
+        ).fetchone()
         return row is not None
 
     def gaps(self) -> list[Gap]:
@@ -479,11 +493,15 @@ class VerifierStore:
 
     # -- queries for receipts, operators and tests ----------------------------------
 
-    def _select_for_gateway(self, select: str, gateway_id: str | None, order: str = "") -> list[Any]:
+    def _select_for_gateway(
+        self, select: str, gateway_id: str | None, order: str = ""
+    ) -> list[Any]:
         """Rows of ``select``, only those of ``gateway_id`` unless it is None."""
         if gateway_id is None:
             return self._conn.execute(select + order).fetchall()
-        return self._conn.execute(select + " WHERE gateway_id = ?" + order, (gateway_id,)).fetchall()
+        return self._conn.execute(
+            select + " WHERE gateway_id = ?" + order, (gateway_id,)
+        ).fetchall()
 
     def find_readings(
         self, gateway_id: str, device_id: int, device_seq: int, boot_id: int | None = None
@@ -521,7 +539,9 @@ class VerifierStore:
     def accepted_batches(self, gateway_id: str | None = None) -> list[tuple[str, int, bytes]]:
         """(gateway, seq, header hash) of every accepted batch, in chain order."""
         rows = self._select_for_gateway(
-            "SELECT gateway_id, seq, header_hash FROM batches", gateway_id, " ORDER BY gateway_id, seq"
+            "SELECT gateway_id, seq, header_hash FROM batches",
+            gateway_id,
+            " ORDER BY gateway_id, seq",
         )
         return [(r[0], r[1], bytes(r[2])) for r in rows]
 
@@ -543,7 +563,8 @@ class VerifierStore:
     def reading_keys(self, gateway_id: str) -> set[tuple[int, int, int]]:
         """(device_id, boot_id, device_seq) of every accepted reading of a gateway."""
         rows = self._conn.execute(
-            "SELECT device_id, boot_id, device_seq FROM readings WHERE gateway_id = ?", (gateway_id,)
+            "SELECT device_id, boot_id, device_seq FROM readings WHERE gateway_id = ?",
+            (gateway_id,),
         ).fetchall()
         return {(r[0], r[1], r[2]) for r in rows}
 
