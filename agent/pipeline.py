@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import NoReturn, Protocol
 
 from edgeseal.agent.batcher import BatchClock
 from edgeseal.agent.config import AgentConfig
@@ -33,6 +33,13 @@ from edgeseal.agent.outbox import Outbox, OutboxFull
 from edgeseal.agent.publisher import BatchPublisher
 from edgeseal.agent.seal import seal_batch
 from edgeseal.agent.signer import ReadingLike, RecordSigner, SignedReading
+from edgeseal.firmware_bridge.messages import (
+    DeviceHello,
+    LinkEvent,
+    PortStatus,
+    ReadingReceived,
+    SequenceGap,
+)
 from edgeseal.wire.batch import SealedBatch
 
 log = logging.getLogger(__name__)
@@ -48,7 +55,7 @@ class AckSink(Protocol):
 
 
 class EventSource(AckSink, Protocol):
-    def events(self, timeout: float) -> list[Any]: ...
+    def events(self, timeout: float) -> list[LinkEvent]: ...
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,15 @@ class HeldReading:
 
 def wall_clock_us() -> int:
     return time.time_ns() // 1000
+
+
+def assert_never(value: NoReturn) -> NoReturn:
+    """Exhaustiveness check (``typing.assert_never`` is 3.11+, the agent runs on 3.10).
+
+    mypy accepts a call only where every other case has been handled, so a member of
+    ``LinkEvent`` without a case is a type error; at run time this is unreachable.
+    """
+    raise AssertionError(f"unhandled link event {value!r}")
 
 
 class Pipeline:
@@ -119,33 +135,37 @@ class Pipeline:
     def held_count(self) -> int:
         return len(self._held)
 
-    def handle_events(self, events: Sequence[Any], acks: AckSink) -> None:
+    def handle_events(self, events: Sequence[LinkEvent], acks: AckSink) -> None:
         """Take one burst of link events; readings are stored and ACKed together."""
         now_us = self._wall_us()
         for event in events:
-            kind = type(event).__name__
-            if kind == "ReadingReceived":
-                self._take(event.reading, now_us, acks)
-            elif kind == "SequenceGap":
-                self.metrics.readings_lost.inc(event.received - event.expected)
-                log.warning(
-                    "device %d (boot %d) on %s lost readings %d..%d for good (its buffer overflowed "
-                    "or it rebooted before sending them)",
-                    event.device_id, event.boot_id, event.port, event.expected, event.received - 1,
-                )  # fmt: skip
-            elif kind == "PortStatus":
-                if event.up:
-                    log.info("serial port %s is up: %s", event.port, event.detail)
-                else:
-                    self.metrics.serial_errors.inc()
-                    log.warning("serial port %s is down: %s", event.port, event.detail)
-            elif kind == "DeviceHello":
-                log.info(
-                    "device %d on %s booted (boot %d, firmware %s, first seq %d)",
-                    event.device_id, event.port, event.boot_id, event.firmware_version, event.first_seq,
-                )  # fmt: skip
-            else:
-                log.debug("ignoring link event %r", event)
+            match event:
+                case ReadingReceived(reading=reading):
+                    self._take(reading, now_us, acks)
+                case SequenceGap():
+                    self.metrics.readings_lost.inc(event.lost)
+                    log.warning(
+                        "device %d (boot %d) on %s lost readings %d..%d for good (its buffer "
+                        "overflowed or it rebooted before sending them)",
+                        event.device_id, event.boot_id, event.port, event.expected,
+                        event.received - 1,
+                    )  # fmt: skip
+                case PortStatus():
+                    if event.up:
+                        log.info("serial port %s is up: %s", event.port, event.detail)
+                    else:
+                        self.metrics.serial_errors.inc()
+                        log.warning("serial port %s is down: %s", event.port, event.detail)
+                case DeviceHello():
+                    log.info(
+                        "device %d on %s booted (boot %d, firmware %s, first seq %d)",
+                        event.device_id, event.port, event.boot_id, event.firmware_version,
+                        event.first_seq,
+                    )  # fmt: skip
+                case _:
+                    # A new or renamed member of LinkEvent lands here: a type error, not
+                    # an event silently ignored (tests/agent/test_intake_types.py).
+                    assert_never(event)
         self.store_held(acks)
 
     def handle_readings(self, readings: Sequence[ReadingLike], acks: AckSink) -> None:

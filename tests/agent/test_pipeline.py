@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,7 +21,13 @@ from edgeseal.agent.metrics import AgentMetrics
 from edgeseal.agent.outbox import Outbox
 from edgeseal.agent.pipeline import Pipeline
 from edgeseal.agent.publisher import BatchPublisher
-from edgeseal.firmware_bridge.messages import Reading
+from edgeseal.firmware_bridge.messages import (
+    DeviceHello,
+    PortStatus,
+    Reading,
+    ReadingReceived,
+    SequenceGap,
+)
 from edgeseal.testing.broker import MosquittoBroker
 
 GW = "gw-pipe"
@@ -120,6 +127,39 @@ def harness(tmp_path: Path, mqtt_broker: MosquittoBroker) -> Iterator[Harness]:
         yield h
     finally:
         h.close()
+
+
+def test_link_events_are_taken_by_kind(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    def reading(seq: int) -> Reading:
+        return Reading(device_id=9, boot_id=4, seq=seq, channel=0, unit=1, mantissa=seq,
+                       exponent=0, time_kind=0, device_time_ms=seq)  # fmt: skip
+
+    m = harness.metrics
+    with caplog.at_level(logging.INFO, logger="edgeseal.agent.pipeline"):
+        harness.pipeline.handle_events(
+            [
+                PortStatus("ttyA", True, "open"),
+                DeviceHello("ttyA", 9, 4, "1.2.3", 0, None, 1),
+                ReadingReceived("ttyA", reading(1)),
+                SequenceGap("ttyA", 9, 4, 2, 5),  # 2, 3 and 4 are lost
+                ReadingReceived("ttyA", reading(5)),
+                PortStatus("ttyA", False, "vanished"),
+            ],
+            harness.acks,
+        )
+    assert harness.acks.acked == {(9, 4): 5}
+    assert harness.outbox.pending_count == 2
+    assert m.readings_received._value.get() == 2 and m.readings_signed._value.get() == 2
+    assert m.readings_lost._value.get() == 3
+    assert m.serial_errors._value.get() == 1
+    text = caplog.text
+    assert "serial port ttyA is up: open" in text and "serial port ttyA is down: vanished" in text
+    assert "device 9 on ttyA booted (boot 4, firmware 1.2.3, first seq 1)" in text
+    assert "lost readings 2..4 for good" in text
+
+    # Only something that is not a LinkEvent reaches the end of the match (mypy rules it out).
+    with pytest.raises(AssertionError, match="unhandled link event"):
+        harness.pipeline.handle_events([object()], harness.acks)  # type: ignore[list-item]
 
 
 def first_arrivals_in_order(arrival: list[int]) -> bool:
