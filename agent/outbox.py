@@ -31,10 +31,12 @@ import logging
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgeseal.agent.signer import SignedReading
+from edgeseal.plumbing.sqlite_tx import write_transaction
 from edgeseal.wire.batch import SealedBatch
 
 log = logging.getLogger(__name__)
@@ -152,7 +154,10 @@ class Outbox:
         if max_file_bytes is not None:
             page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
             db.execute(f"PRAGMA max_page_count={max(16, max_file_bytes // page_size)}")
-        db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        with self._transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         if not meta:
             with self._transaction():
@@ -193,8 +198,8 @@ class Outbox:
             db.execute("SELECT COALESCE(MAX(updated), 0) FROM device_progress").fetchone()[0]
         )
 
-    def _transaction(self) -> _Txn:
-        return _Txn(self._db)
+    def _transaction(self) -> AbstractContextManager[None]:
+        return write_transaction(self._db)
 
     def close(self) -> None:
         self._db.close()
@@ -485,28 +490,3 @@ class Outbox:
         self._reserve_ok = True
         self._reserve_failed_at = None
         return True
-
-
-class _Txn:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            try:
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-        else:
-            self._rollback()
-
-    def _rollback(self) -> None:
-        # SQLite may already have rolled back by itself (e.g. after SQLITE_FULL).
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")

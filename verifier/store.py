@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from itertools import count, repeat
 from pathlib import Path
 from typing import Any
 
+from edgeseal.plumbing.sqlite_tx import write_transaction
 from edgeseal.verifier.chain import ChainState
 from edgeseal.wire.batch import SealedBatch
 from edgeseal.wire.record import RecordColumns
@@ -276,18 +277,15 @@ class VerifierStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        """A write transaction that holds SQLite's write lock from its first statement."""
-        self._begin_immediate()
-        try:
-            yield
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+    def write(self) -> AbstractContextManager[None]:
+        """A write transaction that holds SQLite's write lock from its first statement.
 
-    def _begin_immediate(self) -> None:
+        Committed when the block returns; rolled back when it raises or when COMMIT
+        fails, so a failed group leaves nothing behind and releases the lock.
+        """
+        return write_transaction(self._conn, begin=self._begin_immediate)
+
+    def _begin_immediate(self, conn: sqlite3.Connection) -> None:
         """BEGIN IMMEDIATE, waiting up to busy_timeout_s for another worker's write lock.
 
         SQLite's own busy handler sleeps 1, 2, 5, 10, 15 ... ms between attempts, while
@@ -295,7 +293,6 @@ class VerifierStore:
         would spend most of their time asleep. So the handler is off for this one
         statement and the retries below sleep 50 us at first, doubling up to 2 ms.
         """
-        conn = self._conn
         conn.execute("PRAGMA busy_timeout = 0")
         try:
             delay, deadline = 50e-6, time.monotonic() + self._busy_timeout_s
