@@ -3,6 +3,16 @@
  * the device. Portable C99, byte-wise big-endian loads (endian- and
  * alignment-independent), no tables but the constant K.
  *
+ * Why this repeats the gateway's portable SHA-256 (native/src/sha256_portable.c):
+ * firmware_bridge/c is what a device project copies, and it must build alone
+ * with the microcontroller's C99 compiler -- no gateway sources, headers or
+ * build scripts. The gateway's SHA-256 is one variant behind a run-time
+ * dispatcher (CPU feature detection, pthread_once) and internal headers,
+ * compiled as gnu11 into a Python extension; none of that exists on a
+ * device. So the device side keeps its own small copy in the fb_ namespace.
+ * The gateway checks the tags with Python's hmac and hashlib, and the
+ * firmware_bridge tests compare this code with those on random inputs.
+ *
  * The HMAC key is a secret on the device: the derived pads are wiped before
  * returning (through a volatile pointer so the stores are not optimised away).
  * Timing does not depend on the key or message contents, only on lengths.
