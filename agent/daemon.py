@@ -20,12 +20,12 @@ from types import FrameType
 
 from edgeseal.agent.config import AgentConfig, ConfigError, load_config
 from edgeseal.agent.identity import GatewayKey, KeyFileError, load_key
-from edgeseal.agent.keys import KeyMismatchError, KeyPlan
 from edgeseal.agent.linkkeys import load_link_keys
 from edgeseal.agent.metrics import AgentMetrics
 from edgeseal.agent.outbox import Outbox, OutboxError
 from edgeseal.agent.pipeline import Pipeline
 from edgeseal.agent.publisher import BatchPublisher
+from edgeseal.agent.rotation import KeyMismatchError, KeyPlan
 
 log = logging.getLogger(__name__)
 

@@ -27,12 +27,12 @@ from typing import NoReturn, Protocol
 
 from edgeseal.agent.batcher import BatchClock
 from edgeseal.agent.config import AgentConfig
-from edgeseal.agent.keys import KeyPlan
 from edgeseal.agent.metrics import AgentMetrics
 from edgeseal.agent.outbox import Outbox, OutboxFull
 from edgeseal.agent.publisher import BatchPublisher
+from edgeseal.agent.rotation import KeyPlan, KeyRotation
 from edgeseal.agent.seal import seal_batch
-from edgeseal.agent.signer import ReadingLike, RecordSigner, SignedReading
+from edgeseal.agent.signer import ReadingLike, SignedReading
 from edgeseal.firmware_bridge.messages import (
     DeviceHello,
     LinkEvent,
@@ -96,11 +96,7 @@ class Pipeline:
         self.metrics = metrics
         self._monotonic = monotonic
         self._wall_us = wall_us
-        self._signer = RecordSigner(self.gateway_id, keys.active)
-        self._announce = keys.announce
         head = outbox.chain_head()
-        if head.active_key_id is None:
-            outbox.set_active_key_id(keys.active.key_id)
         self._head_seq, self._head_hash = head.seq, head.hash
         self.clock = BatchClock(config.batch)
         self.clock.restored(outbox.pending_count, monotonic())
@@ -118,11 +114,7 @@ class Pipeline:
                 "resuming: chain at batch %d, %d readings to seal, %d batches to publish",
                 head.seq, outbox.pending_count, outbox.batch_count,
             )  # fmt: skip
-        if self._announce is not None:
-            log.info(
-                "key rotation pending: the next batch announces key id %s",
-                self._announce.key_id.hex(),
-            )
+        self._rotation = KeyRotation(self.gateway_id, keys, outbox)
         self._update_gauges()
 
     # --- 1. intake ------------------------------------------------------------------------
@@ -204,7 +196,7 @@ class Pipeline:
         if refusal is not None:
             self._set_backpressure(refusal)
             return False
-        sign = self._signer.sign
+        sign = self._rotation.signer.sign
         signed = [sign(h.reading, h.time_us) for h in self._held]
         try:
             self.outbox.add_readings(signed)
@@ -255,12 +247,11 @@ class Pipeline:
         max_n = self.config.batch.max_readings
         while self.outbox.pending_count and (force or self.clock.due(self._monotonic())):
             pending = self.outbox.take_pending(max_n)
-            # A rotation is announced by the batch that takes the last readings signed
-            # with the old key; later readings are signed with the new one.
-            rotate = self._announce is not None and len(pending) == self.outbox.pending_count
-            announce = self._announce if rotate else None
+            announce = self._rotation.announcement(
+                takes_all_pending=len(pending) == self.outbox.pending_count
+            )
             batch = seal_batch(
-                private_key=self._signer.key.private_key,
+                private_key=self._rotation.signer.key.private_key,
                 gateway_id=self.gateway_id,
                 seq=self._head_seq + 1,
                 prev_hash=self._head_hash,
@@ -284,10 +275,7 @@ class Pipeline:
             sealed += 1
             self._log_sealed(batch)
             if announce is not None:
-                log.info("key rotation: batch %d announced key id %s; signing with it from now on",
-                         stored.seq, announce.key_id.hex())  # fmt: skip
-                self._signer = RecordSigner(self.gateway_id, announce)
-                self._announce = None
+                self._rotation.announced(stored.seq)
         if sealed:
             self._update_gauges()
         return sealed

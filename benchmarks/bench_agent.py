@@ -36,11 +36,11 @@ from pathlib import Path
 
 from edgeseal.agent.config import AgentConfig, parse_config
 from edgeseal.agent.identity import GatewayKey
-from edgeseal.agent.keys import KeyPlan
 from edgeseal.agent.metrics import AgentMetrics
 from edgeseal.agent.outbox import Outbox
 from edgeseal.agent.pipeline import Pipeline
 from edgeseal.agent.publisher import BatchPublisher
+from edgeseal.agent.rotation import KeyPlan
 from edgeseal.firmware_bridge.messages import Reading
 from edgeseal.testing.broker import MosquittoBroker
 from edgeseal.wire.record import RecordEncoder
