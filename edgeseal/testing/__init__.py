@@ -1,4 +1,7 @@
-"""Scaffolding for tests, benchmarks and the demo: real services on loopback and simulated devices.
+"""Test scaffolding, not runtime code: a private mosquitto on a free loopback port
+(``broker``) and simulated sensor devices on real pseudo-terminals (``devices``).
 
-Nothing in the agent or the verifier imports it.
+For the test suite, the benchmarks and ``edgeseal demo``. No runtime module (wire,
+native, plumbing, firmware_bridge, agent, verifier, the CLI) imports it; inside the
+package only the demo does, and tests/test_import_layers.py keeps it that way.
 """

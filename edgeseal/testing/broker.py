@@ -1,7 +1,8 @@
-"""Run a private mosquitto broker on a free loopback port.
+"""Run a private mosquitto broker on a free loopback port (test scaffolding).
 
-Used by the test suite and by ``edgeseal demo``: each gets its own broker with its
-own configuration, so nothing depends on (or disturbs) a system-wide broker.
+Used by the test suite, the benchmarks and ``edgeseal demo``, never by the agent or
+the verifier: each user gets its own broker with its own configuration, so nothing
+depends on (or disturbs) a system-wide broker.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11 on
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +175,7 @@ class MosquittoBroker:
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> MosquittoBroker:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

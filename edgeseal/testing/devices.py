@@ -1,4 +1,4 @@
-"""Test helpers: run the device simulator as a real subprocess on a real pty.
+"""Test scaffolding: run the device simulator as a real subprocess on a real pty.
 
 Usable from any test suite (the agent's too)::
 
@@ -97,7 +97,10 @@ def simulated_device(*, start_timeout: float = 30.0, **options: Any) -> Iterator
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     proc = subprocess.Popen(
-        simulator_command(**options), stdout=subprocess.PIPE, text=True, env=env,
+        simulator_command(**options),
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         assert proc.stdout is not None
@@ -106,10 +109,16 @@ def simulated_device(*, start_timeout: float = 30.0, **options: Any) -> Iterator
         waiter.start()
         waiter.join(start_timeout)
         if not ready or not ready[0].strip():
-            raise RuntimeError(f"device simulator did not report its port (exit code {proc.poll()})")
+            raise RuntimeError(
+                f"device simulator did not report its port (exit code {proc.poll()})"
+            )
         handle = SimulatorHandle(proc, ready[0].strip())
-        handle._reader = threading.Thread(target=_collect, args=(proc.stdout, handle.records),
-                                          name="simulator-stdout", daemon=True)
+        handle._reader = threading.Thread(
+            target=_collect,
+            args=(proc.stdout, handle.records),
+            name="simulator-stdout",
+            daemon=True,
+        )
         handle._reader.start()
         yield handle
     finally:
