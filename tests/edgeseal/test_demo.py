@@ -19,6 +19,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from edgeseal.demo import EmbeddedBroker
 from edgeseal.wire.topics import Topics
@@ -179,11 +180,11 @@ def test_embedded_broker_carries_qos1_and_stops(tmp_path: Path) -> None:
     broker.start()
     got: list[bytes] = []
     done, subscribed = threading.Event(), threading.Event()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     client.on_subscribe = lambda *_a: subscribed.set()
 
     def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        got.append(msg.payload)
+        got.append(bytes(msg.payload))
         done.set()
 
     client.on_message = on_message
@@ -206,8 +207,13 @@ def test_embedded_broker_carries_qos1_and_stops(tmp_path: Path) -> None:
 
 
 def test_demo_on_the_embedded_broker(tmp_path: Path) -> None:
-    """The no-mosquitto path: agent and verifier on MQTT 3.1.1, end to end."""
-    workdir = tmp_path / "demo"
+    """The no-mosquitto path: agent and verifier on MQTT 3.1.1, end to end.
+
+    In a working directory whose name the configs' TOML must escape (a quote, a
+    backslash) and hold as UTF-8: the demo's f-strings once wrote an invalid verifier.toml
+    there.
+    """
+    workdir = tmp_path / 'demo "quoted" \\back ü✓'
     proc = subprocess.run(
         _demo(workdir, "--seconds", "5", "--broker", "embedded"),
         capture_output=True,
@@ -230,8 +236,9 @@ def test_auto_falls_back_to_the_embedded_broker_without_mosquitto(
 ) -> None:
     """Where mosquitto cannot be found, "auto" picks the embedded broker."""
     from edgeseal import demo
+    from edgeseal.demo import brokers
 
-    monkeypatch.setattr(demo, "find_mosquitto", lambda: None)
+    monkeypatch.setattr(brokers, "find_mosquitto", lambda: None)
     assert isinstance(demo.choose_broker("auto", tmp_path), EmbeddedBroker)
     with pytest.raises(demo.DemoError, match="mosquitto is not installed"):
         demo.choose_broker("mosquitto", tmp_path)
