@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from edgeseal.demo.errors import DemoError
-from edgeseal.demo.processes import die_with_parent, tail
+from edgeseal.demo.processes import parent_death_signal, tail
 from edgeseal.demo.settings import STARTUP_TIMEOUT_S
 from edgeseal.testing.broker import BrokerError, MosquittoBroker, find_mosquitto, free_port
 
@@ -112,7 +112,7 @@ class _SupervisedMosquitto(MosquittoBroker):
                 stdout=logfile,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with_parent,  # noqa: PLW1509 - see processes.py
+                preexec_fn=parent_death_signal(),  # noqa: PLW1509 - see processes.py
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

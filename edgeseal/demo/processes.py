@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -23,18 +24,47 @@ from edgeseal.demo.settings import STARTUP_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
-def die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the demo dies, however it dies (Linux).
 
-    preexec_fn is the only standard-library hook between fork and exec, and the demo
-    has threads by then: this keeps to one foreign call and swallows its failures.
+class _ParentDeathSignal:
+    """A ``preexec_fn``: in the child, between fork and exec, ask for SIGTERM on the
+    demo's death.
+
+    The demo has threads when it forks, and the child inherits whatever locks they held
+    (the dynamic loader's, malloc's) with nobody left to release them. So everything
+    that could take one, loading libc and finding ``prctl`` in it, happens here in the
+    parent, before any fork; the child only calls the function pointer and getppid().
+
+    The kernel sends the signal when the *thread* that forked the child ends: the demo
+    starts its children from the main thread, which lives as long as the demo.
     """
+
+    def __init__(self, prctl: Callable[[int, int], int], *, parent_pid: int) -> None:
+        self._prctl = prctl
+        self._parent = parent_pid
+        self._signal = int(signal.SIGTERM)
+
+    def __call__(self) -> None:
+        self._prctl(PR_SET_PDEATHSIG, self._signal)
+        if os.getppid() != self._parent:
+            # The demo died between fork and prctl, too early for the kernel to signal
+            # it: do not run at all (the status a SIGTERM would have given).
+            os._exit(128 + self._signal)
+
+
+def parent_death_signal() -> Callable[[], None] | None:
+    """The ``preexec_fn`` that sets PR_SET_PDEATHSIG, or None where there is no prctl
+    (then the demo's own cleanup is what stops its children)."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass  # not Linux: the demo's own cleanup still stops its children
+        return None
+    prctl.argtypes = (ctypes.c_int, ctypes.c_ulong)
+    prctl.restype = ctypes.c_int
+    return _ParentDeathSignal(prctl, parent_pid=os.getpid())
 
 
 def edgeseal_argv(*argv: str) -> list[str]:
@@ -88,6 +118,7 @@ class Children:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir  # their logs go here, and it is their working directory
         self.started: list[Child] = []
+        self._preexec = parent_death_signal()
 
     def start(
         self,
@@ -112,7 +143,7 @@ class Children:
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - see die_with_parent
+            preexec_fn=self._preexec,  # noqa: PLW1509 - see _ParentDeathSignal
         )
         child = Child(name, process, log_path)
         self.started.append(child)
