@@ -84,17 +84,17 @@ typedef struct {
 
 typedef struct {
     fb_reading items[256]; /* FB_RING_SLOTS */
-    size_t head;          /* index of the oldest held reading */
-    size_t count;         /* readings held */
-    uint32_t oldest_seq;  /* seq of items[head] (or next_seq when empty) */
-    uint32_t next_seq;    /* seq the next pushed reading gets */
-    uint32_t overwritten; /* readings dropped unacknowledged (ring full, overwrite mode) */
+    size_t head;           /* index of the oldest held reading */
+    size_t count;          /* readings held */
+    uint32_t oldest_seq;   /* seq of items[head] (or next_seq when empty) */
+    uint32_t next_seq;     /* seq the next pushed reading gets */
+    uint32_t overwritten;  /* readings dropped unacknowledged (ring full, overwrite mode) */
 } fb_ring;
 
 typedef struct {
     uint32_t h[8];
-    uint64_t total;     /* bytes hashed so far */
-    uint8_t block[64];  /* partial block */
+    uint64_t total;    /* bytes hashed so far */
+    uint8_t block[64]; /* partial block */
     size_t used;
 } fb_sha256_ctx;
 
@@ -137,7 +137,8 @@ int fb_ring_get(const fb_ring *r, uint32_t seq, fb_reading *out);
 void fb_sha256_init(fb_sha256_ctx *c);
 void fb_sha256_update(fb_sha256_ctx *c, const uint8_t *data, size_t len);
 void fb_sha256_final(fb_sha256_ctx *c, uint8_t out[32]);
-int fb_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t len, uint8_t out[32]);
+int fb_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t len,
+                   uint8_t out[32]);
 /* Makes f an authenticated frame: sets FB_FLAG_AUTH and auth_counter, and
  * auth_tag = first 8 bytes of HMAC-SHA256(key, header || payload || counter),
  * all as they appear on the wire. The counter must never repeat for a key. */

@@ -58,8 +58,8 @@ int es_ed25519_prepare_key_vartime(const uint8_t *public_key, size_t public_key_
  * -2 if prepared is not a prepared key (wrong length, or not a key and its
  * own x coordinate). */
 int es_ed25519_verify_prepared_vartime(const uint8_t *prepared, size_t prepared_len,
-                                       const uint8_t *msg, size_t msg_len,
-                                       const uint8_t *signature, size_t signature_len);
+                                       const uint8_t *msg, size_t msg_len, const uint8_t *signature,
+                                       size_t signature_len);
 
 /* Name of the code batches use in this process: "avx512ifma" (decoding,
  * Pippenger and the challenge hashes vectorised), "avx512f" (the hashes

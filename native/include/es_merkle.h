@@ -51,9 +51,8 @@ int es_merkle_inclusion_proof(const uint8_t *buf, size_t buf_len, const uint64_t
                               size_t *proof_len);
 
 /* PATH(index, ...) over leaves with suffixes, as es_merkle_root_suffixed. */
-int es_merkle_inclusion_proof_suffixed(const uint8_t *buf, size_t buf_len,
-                                       const uint64_t *offsets, size_t count,
-                                       const uint8_t *suffixes, size_t suffixes_len,
+int es_merkle_inclusion_proof_suffixed(const uint8_t *buf, size_t buf_len, const uint64_t *offsets,
+                                       size_t count, const uint8_t *suffixes, size_t suffixes_len,
                                        size_t suffix_len, uint64_t index, uint8_t *proof,
                                        size_t proof_cap, size_t *proof_len);
 
@@ -61,8 +60,8 @@ int es_merkle_inclusion_proof_suffixed(const uint8_t *buf, size_t buf_len,
 size_t es_merkle_consistency_proof_len(uint64_t old_size, uint64_t new_size);
 /* PROOF(old_size, D[count]); old_size <= count. */
 int es_merkle_consistency_proof(const uint8_t *buf, size_t buf_len, const uint64_t *offsets,
-                                size_t count, uint64_t old_size, uint8_t *proof,
-                                size_t proof_cap, size_t *proof_len);
+                                size_t count, uint64_t old_size, uint8_t *proof, size_t proof_cap,
+                                size_t *proof_len);
 
 /* RFC 9162 2.1.3.2 for leaf data (hashed here as a leaf). */
 int es_merkle_verify_inclusion(const uint8_t *leaf, size_t leaf_len, uint64_t index,
@@ -88,8 +87,8 @@ int es_merkle_verify_inclusion_many(const uint8_t *leaf_buf, size_t leaf_buf_len
  * old_root is MTH({}) = SHA-256(""). old_size > new_size is an error (-1).
  */
 int es_merkle_verify_consistency(uint64_t old_size, uint64_t new_size, const uint8_t *old_root,
-                                 const uint8_t *new_root, const uint8_t *proof,
-                                 size_t proof_len, int *valid);
+                                 const uint8_t *new_root, const uint8_t *proof, size_t proof_len,
+                                 int *valid);
 /* ES_CDEF_END */
 
 #endif /* ES_MERKLE_H */

@@ -50,8 +50,8 @@ int es_sha256(const uint8_t *data, size_t len, uint8_t *out);
  * out[32*i .. 32*i+32). The active variant interleaves messages to keep the
  * hashing units busy.
  */
-int es_sha256_many(const uint8_t *buf, size_t buf_len, const uint64_t *offsets,
-                   size_t count, uint8_t *out);
+int es_sha256_many(const uint8_t *buf, size_t buf_len, const uint64_t *offsets, size_t count,
+                   uint8_t *out);
 
 /*
  * Many messages of one length with an optional common prefix of at most 64 bytes:
@@ -72,8 +72,7 @@ int es_sha256_many_with_variant(es_sha256_variant variant, const uint8_t *buf, s
  * Checks an offsets array as es_sha256_many does. Returns 0 if valid; otherwise -1
  * with *bad_index set to the first offending position (so callers can say which).
  */
-int es_offsets_check(const uint64_t *offsets, size_t count, size_t buf_len,
-                     size_t *bad_index);
+int es_offsets_check(const uint64_t *offsets, size_t count, size_t buf_len, size_t *bad_index);
 
 /* 1 if this CPU (and this build) can run the variant, else 0. */
 int es_sha256_variant_available(es_sha256_variant variant);

@@ -60,10 +60,10 @@ typedef struct {
     es_fe *dec_w, *dec_w_pow;          /* n: their w and w^((p-5)/8) */
     size_t *dec_pos;                   /* n: the encoding of each w */
     /* the items */
-    size_t *item_key;           /* n: the item's distinct key, or NO_KEY */
-    es_ge_p3 *keys;             /* n_keys decoded distinct keys */
-    es_batch_candidate *cands;  /* n */
-    uint8_t *rnd;               /* 16 n random bytes */
+    size_t *item_key;          /* n: the item's distinct key, or NO_KEY */
+    es_ge_p3 *keys;            /* n_keys decoded distinct keys */
+    es_batch_candidate *cands; /* n */
+    uint8_t *rnd;              /* 16 n random bytes */
     /* phase 6's equations, for the whole batch at most: n R terms, n_keys
      * key terms and B (points holds the decoded R of phase 3 before) */
     es_ge_p3 *points;
@@ -144,8 +144,7 @@ static int check_arguments(const uint8_t *keys, size_t keys_len, const uint8_t *
  * (es_fe_pow22523_many: sixteen at a time with the x16 kernel if any), in
  * s's decoding arrays. ok[i] = 1 if encs[i] decoded into out[i]. */
 static void decode_many_vartime(batch_scratch *s, es_ge_p3 *out, uint8_t *ok,
-                                const uint8_t *const *encs, size_t count,
-                                es_fe_pow22523_x16_fn x16)
+                                const uint8_t *const *encs, size_t count, es_fe_pow22523_x16_fn x16)
 {
     size_t live = 0;
     for (size_t i = 0; i < count; i++) {
@@ -216,8 +215,7 @@ static size_t decode_keys(batch_scratch *s, const batch_input *in, es_fe_pow2252
  * usable, R decodes (all R of the batch decoded together, into s->points,
  * which phase 6 needs only later). Fills s->cands and returns their number
  * m; every other item stays invalid. */
-static size_t collect_candidates(batch_scratch *s, const batch_input *in,
-                                 es_fe_pow22523_x16_fn x16)
+static size_t collect_candidates(batch_scratch *s, const batch_input *in, es_fe_pow22523_x16_fn x16)
 {
     size_t nr = 0;
     for (size_t i = 0; i < in->n; i++) {
@@ -247,7 +245,8 @@ static size_t collect_candidates(batch_scratch *s, const batch_input *in,
  * ones, and the remainder, go one by one). Returns -1 if the kernel fails
  * (the AVX-512F one cannot). */
 #define X8_MAX_MESSAGE 16384
-static int challenges(es_batch_candidate *cands, size_t m, es_sha512_x8_fn x8, const batch_input *in)
+static int challenges(es_batch_candidate *cands, size_t m, es_sha512_x8_fn x8,
+                      const batch_input *in)
 {
     const uint8_t *keys = in->keys, *signatures = in->signatures, *messages = in->messages;
     const size_t *offsets = in->offsets, n_keys = in->n_keys;
@@ -351,8 +350,8 @@ int es_ed25519_verify_batch_counted_vartime(const uint8_t *keys, size_t keys_len
 {
     if (n == 0)
         return 0;
-    if (check_arguments(keys, keys_len, signatures, signatures_len, messages, messages_len,
-                        offsets, n, verdicts) != 0)
+    if (check_arguments(keys, keys_len, signatures, signatures_len, messages, messages_len, offsets,
+                        n, verdicts) != 0)
         return -1;
     const batch_input in = {keys, keys_len / 32, signatures, messages, offsets, n};
     const es_ed25519_impl *impl = es_ed25519_active_impl();

@@ -107,6 +107,9 @@ static inline void es_fe_mul(es_fe *h, const es_fe *f, const es_fe *g)
     es_fe25_carry64(h, c);
 }
 
-static inline void es_fe_sq(es_fe *h, const es_fe *f) { es_fe_mul(h, f, f); }
+static inline void es_fe_sq(es_fe *h, const es_fe *f)
+{
+    es_fe_mul(h, f, f);
+}
 
 #endif

@@ -45,10 +45,20 @@ void es_fe_tobytes(uint8_t out[32], const es_fe *f)
     q = (h.v[4] + q) >> 51;
     h.v[0] += 19 * q;
     uint64_t c;
-    c = h.v[0] >> 51; h.v[0] &= ES_FE51_MASK; h.v[1] += c;
-    c = h.v[1] >> 51; h.v[1] &= ES_FE51_MASK; h.v[2] += c;
-    c = h.v[2] >> 51; h.v[2] &= ES_FE51_MASK; h.v[3] += c;
-    c = h.v[3] >> 51; h.v[3] &= ES_FE51_MASK; h.v[4] += c;
+    /* clang-format off: one carry step per limb and line */
+    c = h.v[0] >> 51;
+    h.v[0] &= ES_FE51_MASK;
+    h.v[1] += c;
+    c = h.v[1] >> 51;
+    h.v[1] &= ES_FE51_MASK;
+    h.v[2] += c;
+    c = h.v[2] >> 51;
+    h.v[2] &= ES_FE51_MASK;
+    h.v[3] += c;
+    c = h.v[3] >> 51;
+    h.v[3] &= ES_FE51_MASK;
+    h.v[4] += c;
+    /* clang-format on */
     h.v[4] &= ES_FE51_MASK; /* subtracting 2^255 completes h - p */
     const uint64_t w[4] = {
         h.v[0] | (h.v[1] << 51),

@@ -23,7 +23,10 @@ __extension__ typedef unsigned __int128 es_u128;
 
 #define ES_FE51_MASK ((UINT64_C(1) << 51) - 1)
 
-static inline void es_fe_0(es_fe *h) { h->v[0] = h->v[1] = h->v[2] = h->v[3] = h->v[4] = 0; }
+static inline void es_fe_0(es_fe *h)
+{
+    h->v[0] = h->v[1] = h->v[2] = h->v[3] = h->v[4] = 0;
+}
 
 static inline void es_fe_1(es_fe *h)
 {
@@ -42,11 +45,23 @@ static inline void es_fe_add(es_fe *h, const es_fe *f, const es_fe *g)
 static inline void es_fe_carry(es_fe *h)
 {
     uint64_t c;
-    c = h->v[0] >> 51; h->v[0] &= ES_FE51_MASK; h->v[1] += c;
-    c = h->v[1] >> 51; h->v[1] &= ES_FE51_MASK; h->v[2] += c;
-    c = h->v[2] >> 51; h->v[2] &= ES_FE51_MASK; h->v[3] += c;
-    c = h->v[3] >> 51; h->v[3] &= ES_FE51_MASK; h->v[4] += c;
-    c = h->v[4] >> 51; h->v[4] &= ES_FE51_MASK; h->v[0] += c * 19;
+    /* clang-format off: one carry step per limb and line */
+    c = h->v[0] >> 51;
+    h->v[0] &= ES_FE51_MASK;
+    h->v[1] += c;
+    c = h->v[1] >> 51;
+    h->v[1] &= ES_FE51_MASK;
+    h->v[2] += c;
+    c = h->v[2] >> 51;
+    h->v[2] &= ES_FE51_MASK;
+    h->v[3] += c;
+    c = h->v[3] >> 51;
+    h->v[3] &= ES_FE51_MASK;
+    h->v[4] += c;
+    c = h->v[4] >> 51;
+    h->v[4] &= ES_FE51_MASK;
+    h->v[0] += c * 19;
+    /* clang-format on */
 }
 
 /* h = f - g computed as (f + 16p) - g so no limb goes negative.
@@ -100,8 +115,8 @@ static inline void es_fe_mul(es_fe *h, const es_fe *f, const es_fe *g)
     const uint64_t g1_19 = 19 * g1, g2_19 = 19 * g2, g3_19 = 19 * g3, g4_19 = 19 * g4;
     es_u128 r0 = (es_u128)f0 * g0 + (es_u128)f1 * g4_19 + (es_u128)f2 * g3_19 +
                  (es_u128)f3 * g2_19 + (es_u128)f4 * g1_19;
-    es_u128 r1 = (es_u128)f0 * g1 + (es_u128)f1 * g0 + (es_u128)f2 * g4_19 +
-                 (es_u128)f3 * g3_19 + (es_u128)f4 * g2_19;
+    es_u128 r1 = (es_u128)f0 * g1 + (es_u128)f1 * g0 + (es_u128)f2 * g4_19 + (es_u128)f3 * g3_19 +
+                 (es_u128)f4 * g2_19;
     es_u128 r2 = (es_u128)f0 * g2 + (es_u128)f1 * g1 + (es_u128)f2 * g0 + (es_u128)f3 * g4_19 +
                  (es_u128)f4 * g3_19;
     es_u128 r3 = (es_u128)f0 * g3 + (es_u128)f1 * g2 + (es_u128)f2 * g1 + (es_u128)f3 * g0 +

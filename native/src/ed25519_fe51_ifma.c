@@ -85,7 +85,8 @@ IFMA static inline void fe8_sq(fe8 *h, const fe8 *f)
     __m512i c[10];
     for (int k = 0; k < 10; k++) {
         const __m512i diag = _mm512_add_epi64(lo[k], _mm512_slli_epi64(hi[k], 1));
-        const __m512i cross = _mm512_add_epi64(_mm512_slli_epi64(xlo[k], 1), _mm512_slli_epi64(xhi[k], 2));
+        const __m512i cross =
+            _mm512_add_epi64(_mm512_slli_epi64(xlo[k], 1), _mm512_slli_epi64(xhi[k], 2));
         c[k] = _mm512_add_epi64(diag, cross);
     }
     for (int k = 5; k < 10; k++) {
@@ -131,28 +132,28 @@ IFMA static inline void mul_g(fe8 out[G], const fe8 a[G], const fe8 b[G])
 IFMA static void pow22523_g(fe8 out[G], const fe8 z[G])
 {
     fe8 t0[G], t1[G], z9[G], z11[G], z2_5[G], z2_10[G], z2_20[G], z2_50[G], z2_100[G];
-    sqn_g(t0, z, 1);             /* 2 */
-    sqn_g(t1, t0, 2);            /* 8 */
-    mul_g(z9, z, t1);            /* 9 */
-    mul_g(z11, t0, z9);          /* 11 */
-    sqn_g(t0, z11, 1);           /* 22 */
-    mul_g(z2_5, t0, z9);         /* 2^5 - 1 */
+    sqn_g(t0, z, 1);     /* 2 */
+    sqn_g(t1, t0, 2);    /* 8 */
+    mul_g(z9, z, t1);    /* 9 */
+    mul_g(z11, t0, z9);  /* 11 */
+    sqn_g(t0, z11, 1);   /* 22 */
+    mul_g(z2_5, t0, z9); /* 2^5 - 1 */
     sqn_g(t0, z2_5, 5);
-    mul_g(z2_10, t0, z2_5);      /* 2^10 - 1 */
+    mul_g(z2_10, t0, z2_5); /* 2^10 - 1 */
     sqn_g(t0, z2_10, 10);
-    mul_g(z2_20, t0, z2_10);     /* 2^20 - 1 */
+    mul_g(z2_20, t0, z2_10); /* 2^20 - 1 */
     sqn_g(t0, z2_20, 20);
-    mul_g(t1, t0, z2_20);        /* 2^40 - 1 */
+    mul_g(t1, t0, z2_20); /* 2^40 - 1 */
     sqn_g(t0, t1, 10);
-    mul_g(z2_50, t0, z2_10);     /* 2^50 - 1 */
+    mul_g(z2_50, t0, z2_10); /* 2^50 - 1 */
     sqn_g(t0, z2_50, 50);
-    mul_g(z2_100, t0, z2_50);    /* 2^100 - 1 */
+    mul_g(z2_100, t0, z2_50); /* 2^100 - 1 */
     sqn_g(t0, z2_100, 100);
-    mul_g(t1, t0, z2_100);       /* 2^200 - 1 */
+    mul_g(t1, t0, z2_100); /* 2^200 - 1 */
     sqn_g(t0, t1, 50);
-    mul_g(t1, t0, z2_50);        /* 2^250 - 1 */
-    sqn_g(t0, t1, 2);            /* 2^252 - 4 */
-    mul_g(out, t0, z);           /* 2^252 - 3 */
+    mul_g(t1, t0, z2_50); /* 2^250 - 1 */
+    sqn_g(t0, t1, 2);     /* 2^252 - 4 */
+    mul_g(out, t0, z);    /* 2^252 - 3 */
 }
 
 /* out[i] = in[i]^(2^252 - 3) for 8 * G elements. */

@@ -69,28 +69,28 @@ static void pow22523_x4(es_fe out[LANES], const es_fe z[LANES])
 {
     es_fe t0[LANES], t1[LANES], z9[LANES], z11[LANES], z2_5[LANES], z2_10[LANES], z2_20[LANES],
         z2_50[LANES], z2_100[LANES];
-    sq_times_x4(t0, z, 1);           /* 2 */
-    sq_times_x4(t1, t0, 2);          /* 8 */
-    mul_x4(z9, z, t1);               /* 9 */
-    mul_x4(z11, t0, z9);             /* 11 */
-    sq_times_x4(t0, z11, 1);         /* 22 */
-    mul_x4(z2_5, t0, z9);            /* 2^5 - 1 */
+    sq_times_x4(t0, z, 1);   /* 2 */
+    sq_times_x4(t1, t0, 2);  /* 8 */
+    mul_x4(z9, z, t1);       /* 9 */
+    mul_x4(z11, t0, z9);     /* 11 */
+    sq_times_x4(t0, z11, 1); /* 22 */
+    mul_x4(z2_5, t0, z9);    /* 2^5 - 1 */
     sq_times_x4(t0, z2_5, 5);
-    mul_x4(z2_10, t0, z2_5);         /* 2^10 - 1 */
+    mul_x4(z2_10, t0, z2_5); /* 2^10 - 1 */
     sq_times_x4(t0, z2_10, 10);
-    mul_x4(z2_20, t0, z2_10);        /* 2^20 - 1 */
+    mul_x4(z2_20, t0, z2_10); /* 2^20 - 1 */
     sq_times_x4(t0, z2_20, 20);
-    mul_x4(t1, t0, z2_20);           /* 2^40 - 1 */
+    mul_x4(t1, t0, z2_20); /* 2^40 - 1 */
     sq_times_x4(t0, t1, 10);
-    mul_x4(z2_50, t0, z2_10);        /* 2^50 - 1 */
+    mul_x4(z2_50, t0, z2_10); /* 2^50 - 1 */
     sq_times_x4(t0, z2_50, 50);
-    mul_x4(z2_100, t0, z2_50);       /* 2^100 - 1 */
+    mul_x4(z2_100, t0, z2_50); /* 2^100 - 1 */
     sq_times_x4(t0, z2_100, 100);
-    mul_x4(t1, t0, z2_100);          /* 2^200 - 1 */
+    mul_x4(t1, t0, z2_100); /* 2^200 - 1 */
     sq_times_x4(t0, t1, 50);
-    mul_x4(t1, t0, z2_50);           /* 2^250 - 1 */
-    sq_times_x4(t0, t1, 2);          /* 2^252 - 4 */
-    mul_x4(out, t0, z);              /* 2^252 - 3 */
+    mul_x4(t1, t0, z2_50);  /* 2^250 - 1 */
+    sq_times_x4(t0, t1, 2); /* 2^252 - 4 */
+    mul_x4(out, t0, z);     /* 2^252 - 3 */
 }
 
 void es_fe_pow22523_many(es_fe *out, const es_fe *in, size_t n, es_fe_pow22523_x16_fn x16)

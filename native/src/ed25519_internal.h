@@ -61,8 +61,7 @@ typedef struct {
     int sign;
 } es_ge_decompress_state;
 int es_ge_decompress_begin_vartime(es_ge_decompress_state *st, const uint8_t s[32]);
-int es_ge_decompress_end_vartime(es_ge_p3 *h, const es_ge_decompress_state *st,
-                                 const es_fe *w_pow);
+int es_ge_decompress_end_vartime(es_ge_p3 *h, const es_ge_decompress_state *st, const es_fe *w_pow);
 
 void es_ge_to_cached(es_ge_cached *c, const es_ge_p3 *p);
 /* Pre: p->Z == 1 (as produced by es_ge_frombytes_vartime or normalisation). */

@@ -276,8 +276,8 @@ size_t es_msm_kernel_scratch_size(size_t windows, int c)
  * many flags) or the kernel's scratch. */
 static size_t pippenger_scratch_size(size_t m, size_t windows, int c, int kernel)
 {
-    const size_t forms = sizeof(es_ge_cached) > sizeof(es_ge_niels) ? sizeof(es_ge_cached)
-                                                                     : sizeof(es_ge_niels);
+    const size_t forms =
+        sizeof(es_ge_cached) > sizeof(es_ge_niels) ? sizeof(es_ge_cached) : sizeof(es_ge_niels);
     const size_t buckets = (size_t)1 << (c - 1);
     const size_t phase = kernel ? piece(es_msm_kernel_scratch_size(windows, c))
                                 : piece(buckets * sizeof(es_ge_p3)) + piece(buckets);
@@ -425,16 +425,15 @@ size_t es_msm_scratch_size(size_t max_terms, es_msm_buckets_fn buckets)
     size_t pippenger = pippenger_scratch_size(max_terms, MAX_WINDOWS, widest, 0);
     if (buckets) {
         const int widest_kernel = widest_width(max_terms, KERNEL_WIDTH_MIN, KERNEL_WIDTH_MAX);
-        const size_t with_kernel =
-            pippenger_scratch_size(max_terms, MAX_WINDOWS, widest_kernel, 1);
+        const size_t with_kernel = pippenger_scratch_size(max_terms, MAX_WINDOWS, widest_kernel, 1);
         if (with_kernel > pippenger)
             pippenger = with_kernel;
     }
     return piece(max_terms * sizeof(size_t)) + pippenger + straus_scratch_size(STRAUS_MAX);
 }
 
-static int msm_in(arena *a, es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points,
-                  size_t n, es_msm_buckets_fn buckets)
+static int msm_in(arena *a, es_ge_p3 *out, const uint8_t *scalars, const es_ge_p3 *points, size_t n,
+                  es_msm_buckets_fn buckets)
 {
     if (n <= STRAUS_MAX) {
         es_ge_cached *tables = take(a, n * NAF_TABLE * sizeof *tables);
@@ -470,8 +469,8 @@ static int msm_in(arena *a, es_ge_p3 *out, const uint8_t *scalars, const es_ge_p
         return pippenger_vartime(a, out, scalars, points, NULL, n, long_bits, buckets, 0);
     }
     es_ge_identity(out);
-    if (nshort && pippenger_vartime(a, out, scalars, points, idx, nshort, short_bits, buckets,
-                                    0) != 0)
+    if (nshort &&
+        pippenger_vartime(a, out, scalars, points, idx, nshort, short_bits, buckets, 0) != 0)
         return -1;
     if (nlong) {
         /* Few long terms (shared keys and B): Straus, whose doublings cost

@@ -90,14 +90,16 @@ IFMA static inline void vec_mul(vfe *h, const vfe *f, const vfe *g)
     for (int k = 0; k < 5; k++) {
         const __m512i x = col[k + 5];
         c.l[k] = _mm512_add_epi64(
-            col[k], _mm512_add_epi64(_mm512_add_epi64(_mm512_slli_epi64(x, 4), _mm512_slli_epi64(x, 1)), x));
+            col[k], _mm512_add_epi64(
+                        _mm512_add_epi64(_mm512_slli_epi64(x, 4), _mm512_slli_epi64(x, 1)), x));
     }
     vec_carry(&c);
     *h = c;
 }
 
 /* Completed point -> extended, as es_ge_p1p1_to_p3. */
-IFMA static inline void vec_finish(vpoint *r, const vfe *E, const vfe *F, const vfe *G, const vfe *H)
+IFMA static inline void vec_finish(vpoint *r, const vfe *E, const vfe *F, const vfe *G,
+                                   const vfe *H)
 {
     vec_mul(&r->X, E, F);
     vec_mul(&r->Y, G, H);
@@ -163,7 +165,8 @@ IFMA static inline void vec_scatter(uint64_t *base, __m512i idx, const vpoint *p
     const vfe *coords[4] = {&p->X, &p->Y, &p->Z, &p->T};
     for (int c = 0; c < 4; c++)
         for (int k = 0; k < 5; k++)
-            _mm512_i64scatter_epi64((void *)base, _mm512_add_epi64(idx, _mm512_set1_epi64(5 * c + k)),
+            _mm512_i64scatter_epi64((void *)base,
+                                    _mm512_add_epi64(idx, _mm512_set1_epi64(5 * c + k)),
                                     coords[c]->l[k], 8);
 }
 #pragma GCC diagnostic pop
@@ -208,7 +211,8 @@ IFMA static void vec_extract(es_ge_p3 *out, const vpoint *v, int lane)
  * sum_b (b + 1) * bucket_l[b] for window w0 + l. buckets: scratch of
  * 8 * (nb + 1) points, bucket nb of each window absorbs zero digits. */
 IFMA static void group_vartime(es_ge_p3 window_sums[8], uint64_t *buckets, const es_ge_niels *pts,
-                               const int16_t *digits, size_t m, size_t windows, size_t w0, size_t nb)
+                               const int16_t *digits, size_t m, size_t windows, size_t w0,
+                               size_t nb)
 {
     const size_t stride = (nb + 1) * LIMBS_PER_POINT; /* per window */
     /* All buckets start at the identity (0 : 1 : 1 : 0). */
@@ -219,7 +223,8 @@ IFMA static void group_vartime(es_ge_p3 window_sums[8], uint64_t *buckets, const
             pt[5] = pt[10] = 1;
         }
     const long long st = (long long)stride;
-    const __m512i lane_base = _mm512_set_epi64(7 * st, 6 * st, 5 * st, 4 * st, 3 * st, 2 * st, st, 0);
+    const __m512i lane_base =
+        _mm512_set_epi64(7 * st, 6 * st, 5 * st, 4 * st, 3 * st, 2 * st, st, 0);
     for (size_t i = 0; i < m; i++) {
         int64_t slot[8];
         __mmask8 neg = 0;
@@ -267,8 +272,8 @@ IFMA static void group_vartime(es_ge_p3 window_sums[8], uint64_t *buckets, const
         vec_extract(&window_sums[l], &sum, l);
 }
 
-IFMA int es_msm_buckets_ifma(es_ge_p3 *out, const es_ge_niels *pts, const int16_t *digits,
-                             size_t m, size_t windows, int c, void *scratch)
+IFMA int es_msm_buckets_ifma(es_ge_p3 *out, const es_ge_niels *pts, const int16_t *digits, size_t m,
+                             size_t windows, int c, void *scratch)
 {
     /* The caller's scratch (es_msm_kernel_scratch_size) counts in points:
      * 8 * (nb + 1) bucket slots of one point each, then 8 window sums per

@@ -18,8 +18,8 @@ const es_ge_p3 es_ge_base = {
     {{0x2666658, 0x1999999, 0xcccccc, 0x1333333, 0x1999999, 0x666666, 0x3333333, 0xcccccc,
       0x2666666, 0x1999999}},
     {{1, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
-    {{0x1b7dda3, 0x1a2ace9, 0x25eadbb, 0x3ba8a, 0x83c27e, 0xabe37d, 0x1274732, 0xccacdd,
-      0xfd78b7, 0x19e1d7c}},
+    {{0x1b7dda3, 0x1a2ace9, 0x25eadbb, 0x3ba8a, 0x83c27e, 0xabe37d, 0x1274732, 0xccacdd, 0xfd78b7,
+      0x19e1d7c}},
 };
 #else
 const es_ge_p3 es_ge_base = {
@@ -70,8 +70,7 @@ int es_ge_decompress_begin_vartime(es_ge_decompress_state *st, const uint8_t s[3
     return 0;
 }
 
-int es_ge_decompress_end_vartime(es_ge_p3 *h, const es_ge_decompress_state *st,
-                                 const es_fe *w_pow)
+int es_ge_decompress_end_vartime(es_ge_p3 *h, const es_ge_decompress_state *st, const es_fe *w_pow)
 {
     es_fe x, vxx, check;
     es_fe_mul(&x, w_pow, &st->v3);

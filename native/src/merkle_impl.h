@@ -8,7 +8,8 @@
 #include "es_merkle.h"
 
 /* Largest power of two strictly smaller than n; n must be >= 2. */
-static inline uint64_t es_merkle_split(uint64_t n) {
+static inline uint64_t es_merkle_split(uint64_t n)
+{
     return (uint64_t)1 << (63 - __builtin_clzll(n - 1));
 }
 
@@ -37,9 +38,8 @@ void es_merkle_subtree_root(const es_merkle_leaves *leaves, size_t first, size_t
                             uint8_t *scratch, uint8_t *out);
 
 /* Checks pointers and offsets of packed leaves; 1 if usable. */
-int es_merkle_leaves_ok(const uint8_t *buf, size_t buf_len, const uint64_t *offsets,
-                        size_t count, const uint8_t *suffixes, size_t suffixes_len,
-                        size_t suffix_len);
+int es_merkle_leaves_ok(const uint8_t *buf, size_t buf_len, const uint64_t *offsets, size_t count,
+                        const uint8_t *suffixes, size_t suffixes_len, size_t suffix_len);
 
 /* node hash of left || right given as one 64-byte buffer. */
 void es_merkle_node_hash_pair(const uint8_t pair[64], uint8_t *out);

@@ -9,7 +9,8 @@
 #include "sha256_impl.h"
 
 /* out = node(left, right) where either input may alias out. */
-static void node_into(const uint8_t *left, const uint8_t *right, uint8_t *out) {
+static void node_into(const uint8_t *left, const uint8_t *right, uint8_t *out)
+{
     uint8_t pair[64];
     memcpy(pair, left, 32);
     memcpy(pair + 32, right, 32);
@@ -18,14 +19,17 @@ static void node_into(const uint8_t *left, const uint8_t *right, uint8_t *out) {
 
 /* 2.1.3.2 steps 2-4, starting from the leaf hash; returns 1 if the root matches. */
 static int inclusion_holds(const uint8_t leaf_hash[32], uint64_t index, uint64_t tree_size,
-                           const uint8_t *proof, size_t proof_len, const uint8_t *root) {
-    if (index >= tree_size) return 0;
+                           const uint8_t *proof, size_t proof_len, const uint8_t *root)
+{
+    if (index >= tree_size)
+        return 0;
     uint64_t fn = index, sn = tree_size - 1;
     uint8_t r[32];
     memcpy(r, leaf_hash, 32);
     for (size_t i = 0; i < proof_len; i++) {
         const uint8_t *p = proof + i * ES_MERKLE_HASH_LEN;
-        if (sn == 0) return 0;
+        if (sn == 0)
+            return 0;
         if ((fn & 1) || fn == sn) {
             node_into(p, r, r);
             if (!(fn & 1)) {
@@ -45,9 +49,12 @@ static int inclusion_holds(const uint8_t leaf_hash[32], uint64_t index, uint64_t
 
 int es_merkle_verify_inclusion(const uint8_t *leaf, size_t leaf_len, uint64_t index,
                                uint64_t tree_size, const uint8_t *proof, size_t proof_len,
-                               const uint8_t *root, int *valid) {
-    if (valid == NULL || root == NULL || (leaf == NULL && leaf_len > 0)) return -1;
-    if (proof == NULL && proof_len > 0) return -1;
+                               const uint8_t *root, int *valid)
+{
+    if (valid == NULL || root == NULL || (leaf == NULL && leaf_len > 0))
+        return -1;
+    if (proof == NULL && proof_len > 0)
+        return -1;
     uint8_t leaf_hash[32];
     es_merkle_leaf_hash(leaf, leaf_len, leaf_hash);
     *valid = inclusion_holds(leaf_hash, index, tree_size, proof, proof_len, root);
@@ -59,15 +66,19 @@ int es_merkle_verify_inclusion_many(const uint8_t *leaf_buf, size_t leaf_buf_len
                                     const uint64_t *indices, const uint64_t *tree_sizes,
                                     const uint8_t *proofs, size_t proof_hashes,
                                     const uint64_t *proof_offsets, const uint8_t *roots,
-                                    uint8_t *results) {
-    if (count == 0) return 0;
-    if (leaf_offsets == NULL || proof_offsets == NULL || indices == NULL ||
-        tree_sizes == NULL || roots == NULL || results == NULL)
+                                    uint8_t *results)
+{
+    if (count == 0)
+        return 0;
+    if (leaf_offsets == NULL || proof_offsets == NULL || indices == NULL || tree_sizes == NULL ||
+        roots == NULL || results == NULL)
         return -1;
     if ((leaf_buf == NULL && leaf_buf_len > 0) || (proofs == NULL && proof_hashes > 0))
         return -1;
-    if (es_offsets_check(leaf_offsets, count, leaf_buf_len, NULL) != 0) return -1;
-    if (es_offsets_check(proof_offsets, count, proof_hashes, NULL) != 0) return -1;
+    if (es_offsets_check(leaf_offsets, count, leaf_buf_len, NULL) != 0)
+        return -1;
+    if (es_offsets_check(proof_offsets, count, proof_hashes, NULL) != 0)
+        return -1;
     /* Leaf hashes in chunks through the multi-message path, then each path walk. */
     enum { CHUNK = 256 };
     uint8_t leaf_hashes[CHUNK * ES_MERKLE_HASH_LEN];
@@ -86,8 +97,8 @@ int es_merkle_verify_inclusion_many(const uint8_t *leaf_buf, size_t leaf_buf_len
             const uint8_t *proof =
                 proofs == NULL ? NULL : proofs + proof_offsets[i] * ES_MERKLE_HASH_LEN;
             size_t proof_len = (size_t)(proof_offsets[i + 1] - proof_offsets[i]);
-            results[i] = (uint8_t)inclusion_holds(leaf_hashes + j * ES_MERKLE_HASH_LEN,
-                                                  indices[i], tree_sizes[i], proof, proof_len,
+            results[i] = (uint8_t)inclusion_holds(leaf_hashes + j * ES_MERKLE_HASH_LEN, indices[i],
+                                                  tree_sizes[i], proof, proof_len,
                                                   roots + i * ES_MERKLE_HASH_LEN);
         }
     }
@@ -95,10 +106,13 @@ int es_merkle_verify_inclusion_many(const uint8_t *leaf_buf, size_t leaf_buf_len
 }
 
 int es_merkle_verify_consistency(uint64_t old_size, uint64_t new_size, const uint8_t *old_root,
-                                 const uint8_t *new_root, const uint8_t *proof,
-                                 size_t proof_len, int *valid) {
-    if (valid == NULL || old_root == NULL || new_root == NULL) return -1;
-    if ((proof == NULL && proof_len > 0) || old_size > new_size) return -1;
+                                 const uint8_t *new_root, const uint8_t *proof, size_t proof_len,
+                                 int *valid)
+{
+    if (valid == NULL || old_root == NULL || new_root == NULL)
+        return -1;
+    if ((proof == NULL && proof_len > 0) || old_size > new_size)
+        return -1;
     *valid = 0;
     if (old_size == new_size) {
         *valid = proof_len == 0 && memcmp(old_root, new_root, 32) == 0;
@@ -111,7 +125,8 @@ int es_merkle_verify_consistency(uint64_t old_size, uint64_t new_size, const uin
         return 0;
     }
     /* Step 1: an empty path cannot prove anything for 0 < old_size < new_size. */
-    if (proof_len == 0) return 0;
+    if (proof_len == 0)
+        return 0;
     /* Step 2: if old_size is a power of two, old_root itself starts the path. */
     const uint8_t *first;
     size_t i = 0;
@@ -134,7 +149,8 @@ int es_merkle_verify_consistency(uint64_t old_size, uint64_t new_size, const uin
     /* Step 6. */
     for (; i < proof_len; i++) {
         const uint8_t *c = proof + i * ES_MERKLE_HASH_LEN;
-        if (sn == 0) return 0;
+        if (sn == 0)
+            return 0;
         if ((fn & 1) || fn == sn) {
             node_into(c, fr, fr);
             node_into(c, sr, sr);

@@ -23,13 +23,15 @@
 #define ES_TARGET_ARM_CE __attribute__((target("+crypto")))
 #endif
 
-static inline ES_TARGET_ARM_CE uint32x4_t load_words(const uint8_t *p) {
+static inline ES_TARGET_ARM_CE uint32x4_t load_words(const uint8_t *p)
+{
     return vreinterpretq_u32_u8(vrev32q_u8(vld1q_u8(p)));
 }
 
 /* W[4g .. 4g+3] for g >= 4 from W[4g-16..] (w_16) through W[4g-4..] (w_4). */
 static inline ES_TARGET_ARM_CE uint32x4_t next_words(uint32x4_t w_16, uint32x4_t w_12,
-                                                     uint32x4_t w_8, uint32x4_t w_4) {
+                                                     uint32x4_t w_8, uint32x4_t w_4)
+{
     return vsha256su1q_u32(vsha256su0q_u32(w_16, w_12), w_8, w_4);
 }
 
@@ -40,7 +42,8 @@ static inline ES_TARGET_ARM_CE uint32x4_t next_words(uint32x4_t w_16, uint32x4_t
  * waiting on one chain's latency.
  */
 static inline __attribute__((always_inline)) ES_TARGET_ARM_CE void
-compress_words(unsigned lanes, uint32x4_t abcd[], uint32x4_t efgh[], uint32x4_t w[][4]) {
+compress_words(unsigned lanes, uint32x4_t abcd[], uint32x4_t efgh[], uint32x4_t w[][4])
+{
     uint32x4_t abcd0[4], efgh0[4];
     for (unsigned s = 0; s < lanes; s++) {
         abcd0[s] = abcd[s];
@@ -68,8 +71,8 @@ compress_words(unsigned lanes, uint32x4_t abcd[], uint32x4_t efgh[], uint32x4_t 
 
 /* nblocks consecutive blocks into each of `lanes` independent states (1 to 4). */
 static inline __attribute__((always_inline)) ES_TARGET_ARM_CE void
-arm_ce_lanes(unsigned lanes, uint32_t *const state[], const uint8_t *const data[],
-             size_t nblocks) {
+arm_ce_lanes(unsigned lanes, uint32_t *const state[], const uint8_t *const data[], size_t nblocks)
+{
     uint32x4_t abcd[4], efgh[4];
     for (unsigned s = 0; s < lanes; s++) {
         abcd[s] = vld1q_u32(state[s]);
@@ -94,7 +97,8 @@ arm_ce_lanes(unsigned lanes, uint32_t *const state[], const uint8_t *const data[
  * data[0..62], block 2 is data[63], 0x80, zeros and the length 520 bits.
  */
 static inline __attribute__((always_inline)) ES_TARGET_ARM_CE void
-arm_ce_hash65(unsigned lanes, uint8_t prefix, const uint8_t *const data[], uint8_t *const out[]) {
+arm_ce_hash65(unsigned lanes, uint8_t prefix, const uint8_t *const data[], uint8_t *const out[])
+{
     uint32x4_t abcd[4], efgh[4], w[4][4];
     const uint32x4_t zero = vdupq_n_u32(0);
     for (unsigned s = 0; s < lanes; s++) {
@@ -121,7 +125,8 @@ arm_ce_hash65(unsigned lanes, uint8_t prefix, const uint8_t *const data[], uint8
 }
 
 static ES_TARGET_ARM_CE void arm_ce_hash65_lanes(uint8_t prefix, const uint8_t *const data[],
-                                                 uint8_t *const out[], unsigned lanes) {
+                                                 uint8_t *const out[], unsigned lanes)
+{
     switch (lanes) {
     case 1:
         arm_ce_hash65(1, prefix, data, out);
@@ -138,8 +143,8 @@ static ES_TARGET_ARM_CE void arm_ce_hash65_lanes(uint8_t prefix, const uint8_t *
     }
 }
 
-static ES_TARGET_ARM_CE void arm_ce_blocks(uint32_t state[8], const uint8_t *data,
-                                           size_t nblocks) {
+static ES_TARGET_ARM_CE void arm_ce_blocks(uint32_t state[8], const uint8_t *data, size_t nblocks)
+{
     uint32_t *const states[1] = {state};
     const uint8_t *const blocks[1] = {data};
     arm_ce_lanes(1, states, blocks, nblocks);
@@ -147,7 +152,8 @@ static ES_TARGET_ARM_CE void arm_ce_blocks(uint32_t state[8], const uint8_t *dat
 
 static ES_TARGET_ARM_CE void arm_ce_blocks_lanes(uint32_t *const state[],
                                                  const uint8_t *const data[], unsigned lanes,
-                                                 size_t nblocks) {
+                                                 size_t nblocks)
+{
     switch (lanes) {
     case 1:
         arm_ce_lanes(1, state, data, nblocks);
@@ -165,7 +171,7 @@ static ES_TARGET_ARM_CE void arm_ce_blocks_lanes(uint32_t *const state[],
 }
 
 const es_sha256_impl es_sha256_impl_arm_ce = {arm_ce_blocks, arm_ce_blocks_lanes,
-                                               arm_ce_hash65_lanes};
+                                              arm_ce_hash65_lanes};
 
 #else
 

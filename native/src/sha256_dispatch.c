@@ -41,26 +41,32 @@ static struct {
 } dispatch;
 static pthread_once_t dispatch_once = PTHREAD_ONCE_INIT;
 
-static uint32_t detect_features(void) {
+static uint32_t detect_features(void)
+{
     uint32_t found = 0;
 #if defined(__x86_64__)
     unsigned int eax, ebx, ecx, edx;
     if (__get_cpuid(1, &eax, &ebx, &ecx, &edx)) {
-        if (ecx & bit_SSSE3) found |= ES_CPU_X86_SSSE3;
-        if (ecx & bit_SSE4_1) found |= ES_CPU_X86_SSE41;
+        if (ecx & bit_SSSE3)
+            found |= ES_CPU_X86_SSSE3;
+        if (ecx & bit_SSE4_1)
+            found |= ES_CPU_X86_SSE41;
     }
     /* Leaf 7, sub-leaf 0, EBX bit 29: SHA extensions (Intel SDM vol. 2A, CPUID). */
     if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ebx & (1u << 29)))
         found |= ES_CPU_X86_SHA;
 #elif defined(__aarch64__) && defined(__linux__)
     unsigned long hwcap = getauxval(AT_HWCAP);
-    if (hwcap & HWCAP_ASIMD) found |= ES_CPU_ARM_ASIMD;
-    if (hwcap & HWCAP_SHA2) found |= ES_CPU_ARM_SHA2;
+    if (hwcap & HWCAP_ASIMD)
+        found |= ES_CPU_ARM_ASIMD;
+    if (hwcap & HWCAP_SHA2)
+        found |= ES_CPU_ARM_SHA2;
 #endif
     return found;
 }
 
-static int runnable(es_sha256_variant variant, uint32_t features) {
+static int runnable(es_sha256_variant variant, uint32_t features)
+{
     switch (variant) {
     case ES_SHA256_PORTABLE:
         return 1;
@@ -86,11 +92,14 @@ static int runnable(es_sha256_variant variant, uint32_t features) {
     }
 }
 
-static void choose(void) {
+static void choose(void)
+{
     uint32_t features = detect_features();
     es_sha256_variant best = ES_SHA256_PORTABLE;
-    if (runnable(ES_SHA256_X86_SHANI, features)) best = ES_SHA256_X86_SHANI;
-    if (runnable(ES_SHA256_ARM_CE, features)) best = ES_SHA256_ARM_CE;
+    if (runnable(ES_SHA256_X86_SHANI, features))
+        best = ES_SHA256_X86_SHANI;
+    if (runnable(ES_SHA256_ARM_CE, features))
+        best = ES_SHA256_ARM_CE;
     int forced = 0;
     const char *wanted = getenv("EDGESEAL_SHA256");
     if (wanted != NULL) {
@@ -107,11 +116,16 @@ static void choose(void) {
     dispatch.forced = forced;
 }
 
-static void ensure_chosen(void) { (void)pthread_once(&dispatch_once, choose); }
+static void ensure_chosen(void)
+{
+    (void)pthread_once(&dispatch_once, choose);
+}
 
-const es_sha256_impl *es_sha256_impl_of(es_sha256_variant variant) {
+const es_sha256_impl *es_sha256_impl_of(es_sha256_variant variant)
+{
     ensure_chosen();
-    if (!runnable(variant, dispatch.features)) return NULL;
+    if (!runnable(variant, dispatch.features))
+        return NULL;
     switch (variant) {
 #if defined(__x86_64__)
     case ES_SHA256_X86_SHANI:
@@ -128,31 +142,38 @@ const es_sha256_impl *es_sha256_impl_of(es_sha256_variant variant) {
     }
 }
 
-const es_sha256_impl *es_sha256_active_impl(void) {
+const es_sha256_impl *es_sha256_active_impl(void)
+{
     return es_sha256_impl_of(es_sha256_active_variant());
 }
 
-es_sha256_variant es_sha256_active_variant(void) {
+es_sha256_variant es_sha256_active_variant(void)
+{
     ensure_chosen();
     return dispatch.active;
 }
 
-int es_sha256_variant_available(es_sha256_variant variant) {
+int es_sha256_variant_available(es_sha256_variant variant)
+{
     ensure_chosen();
     return runnable(variant, dispatch.features);
 }
 
-const char *es_sha256_variant_name(es_sha256_variant variant) {
-    if ((int)variant < 0 || (int)variant >= ES_SHA256_VARIANT_COUNT) return NULL;
+const char *es_sha256_variant_name(es_sha256_variant variant)
+{
+    if ((int)variant < 0 || (int)variant >= ES_SHA256_VARIANT_COUNT)
+        return NULL;
     return variant_names[variant];
 }
 
-uint32_t es_cpu_features(void) {
+uint32_t es_cpu_features(void)
+{
     ensure_chosen();
     return dispatch.features;
 }
 
-int es_sha256_forced(void) {
+int es_sha256_forced(void)
+{
     ensure_chosen();
     return dispatch.forced;
 }

@@ -78,8 +78,8 @@ typedef struct {
 es_sha256_msgs es_sha256_msgs_skip(const es_sha256_msgs *msgs, size_t skip);
 
 /* Shared drivers (sha256_many.c), parameterised by the variant's table. */
-void es_sha256_drive_one(const es_sha256_impl *impl, const uint8_t *prefix,
-                         size_t prefix_len, const uint8_t *data, size_t len, uint8_t *out);
+void es_sha256_drive_one(const es_sha256_impl *impl, const uint8_t *prefix, size_t prefix_len,
+                         const uint8_t *data, size_t len, uint8_t *out);
 /* The first count messages of msgs (offsets already checked); digest i to out + 32*i. */
 void es_sha256_drive_many(const es_sha256_impl *impl, const es_sha256_msgs *msgs, size_t count,
                           uint8_t *out);

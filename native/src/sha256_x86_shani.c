@@ -29,8 +29,8 @@
 #define BSWAP_MASK _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL)
 
 /* state[8] = {a..h} -> ABEF = [f, e, b, a], CDGH = [h, g, d, c] (lane 0 first). */
-static inline ES_TARGET_SHANI void load_state(const uint32_t state[8], __m128i *abef,
-                                              __m128i *cdgh) {
+static inline ES_TARGET_SHANI void load_state(const uint32_t state[8], __m128i *abef, __m128i *cdgh)
+{
     __m128i abcd = _mm_loadu_si128((const __m128i *)(const void *)state);
     __m128i efgh = _mm_loadu_si128((const __m128i *)(const void *)(state + 4));
     abcd = _mm_shuffle_epi32(abcd, 0xB1); /* [b, a, d, c] */
@@ -39,18 +39,21 @@ static inline ES_TARGET_SHANI void load_state(const uint32_t state[8], __m128i *
     *cdgh = _mm_blend_epi16(efgh, abcd, 0xF0);
 }
 
-static inline ES_TARGET_SHANI void store_state(uint32_t state[8], __m128i abef, __m128i cdgh) {
+static inline ES_TARGET_SHANI void store_state(uint32_t state[8], __m128i abef, __m128i cdgh)
+{
     __m128i feba = _mm_shuffle_epi32(abef, 0x1B); /* [a, b, e, f] */
     __m128i hgdc = _mm_shuffle_epi32(cdgh, 0xB1); /* [g, h, c, d] */
     _mm_storeu_si128((__m128i *)(void *)state, _mm_blend_epi16(feba, hgdc, 0xF0));
     _mm_storeu_si128((__m128i *)(void *)(state + 4), _mm_alignr_epi8(hgdc, feba, 8));
 }
 
-static inline ES_TARGET_SHANI __m128i load_words(const uint8_t *p) {
+static inline ES_TARGET_SHANI __m128i load_words(const uint8_t *p)
+{
     return _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), BSWAP_MASK);
 }
 
-static inline ES_TARGET_SHANI __m128i round_key(unsigned group) {
+static inline ES_TARGET_SHANI __m128i round_key(unsigned group)
+{
     return _mm_loadu_si128((const __m128i *)(const void *)(es_sha256_k + 4 * group));
 }
 
@@ -59,10 +62,11 @@ static inline ES_TARGET_SHANI __m128i round_key(unsigned group) {
  * w_12, w_8 and w_4 (W[4g-4..]).
  */
 static inline ES_TARGET_SHANI __m128i next_words(__m128i w_16, __m128i w_12, __m128i w_8,
-                                                 __m128i w_4) {
-    __m128i t = _mm_sha256msg1_epu32(w_16, w_12);   /* W[t-16] + sigma0(W[t-15]) */
+                                                 __m128i w_4)
+{
+    __m128i t = _mm_sha256msg1_epu32(w_16, w_12);       /* W[t-16] + sigma0(W[t-15]) */
     t = _mm_add_epi32(t, _mm_alignr_epi8(w_4, w_8, 4)); /* + W[t-7] */
-    return _mm_sha256msg2_epu32(t, w_4);            /* + sigma1(W[t-2]) */
+    return _mm_sha256msg2_epu32(t, w_4);                /* + sigma1(W[t-2]) */
 }
 
 /*
@@ -75,7 +79,8 @@ static inline ES_TARGET_SHANI __m128i next_words(__m128i w_16, __m128i w_12, __m
  * 1 lane ~30, 2 lanes ~48, 4 lanes ~55 million blocks/s on one core).
  */
 static inline __attribute__((always_inline)) ES_TARGET_SHANI void
-compress_words(unsigned lanes, __m128i abef[], __m128i cdgh[], __m128i w[][4]) {
+compress_words(unsigned lanes, __m128i abef[], __m128i cdgh[], __m128i w[][4])
+{
     __m128i abef0[4], cdgh0[4];
     for (unsigned s = 0; s < lanes; s++) {
         abef0[s] = abef[s];
@@ -109,10 +114,11 @@ compress_words(unsigned lanes, __m128i abef[], __m128i cdgh[], __m128i w[][4]) {
 
 /* nblocks consecutive blocks into each of `lanes` independent states (1 to 4). */
 static inline __attribute__((always_inline)) ES_TARGET_SHANI void
-shani_lanes(unsigned lanes, uint32_t *const state[], const uint8_t *const data[],
-            size_t nblocks) {
+shani_lanes(unsigned lanes, uint32_t *const state[], const uint8_t *const data[], size_t nblocks)
+{
     __m128i abef[4], cdgh[4];
-    for (unsigned s = 0; s < lanes; s++) load_state(state[s], &abef[s], &cdgh[s]);
+    for (unsigned s = 0; s < lanes; s++)
+        load_state(state[s], &abef[s], &cdgh[s]);
     for (size_t b = 0; b < nblocks; b++) {
         __m128i w[4][4];
         for (unsigned s = 0; s < lanes; s++)
@@ -120,7 +126,8 @@ shani_lanes(unsigned lanes, uint32_t *const state[], const uint8_t *const data[]
                 w[s][i] = load_words(data[s] + b * ES_SHA256_BLOCK_LEN + 16 * i);
         compress_words(lanes, abef, cdgh, w);
     }
-    for (unsigned s = 0; s < lanes; s++) store_state(state[s], abef[s], cdgh[s]);
+    for (unsigned s = 0; s < lanes; s++)
+        store_state(state[s], abef[s], cdgh[s]);
 }
 
 /*
@@ -132,7 +139,8 @@ shani_lanes(unsigned lanes, uint32_t *const state[], const uint8_t *const data[]
  * length, 65 * 8 = 520 bits (FIPS 180-4 5.1.1). No copies, no padding buffers.
  */
 static inline __attribute__((always_inline)) ES_TARGET_SHANI void
-shani_hash65(unsigned lanes, uint8_t prefix, const uint8_t *const data[], uint8_t *const out[]) {
+shani_hash65(unsigned lanes, uint8_t prefix, const uint8_t *const data[], uint8_t *const out[])
+{
     __m128i abef[4], cdgh[4], w[4][4], iv_abef, iv_cdgh;
     load_state(es_sha256_iv, &iv_abef, &iv_cdgh);
     for (unsigned s = 0; s < lanes; s++) {
@@ -171,7 +179,8 @@ shani_hash65(unsigned lanes, uint8_t prefix, const uint8_t *const data[], uint8_
 }
 
 static ES_TARGET_SHANI void shani_hash65_lanes(uint8_t prefix, const uint8_t *const data[],
-                                               uint8_t *const out[], unsigned lanes) {
+                                               uint8_t *const out[], unsigned lanes)
+{
     switch (lanes) {
     case 1:
         shani_hash65(1, prefix, data, out);
@@ -188,16 +197,16 @@ static ES_TARGET_SHANI void shani_hash65_lanes(uint8_t prefix, const uint8_t *co
     }
 }
 
-static ES_TARGET_SHANI void shani_blocks(uint32_t state[8], const uint8_t *data,
-                                         size_t nblocks) {
+static ES_TARGET_SHANI void shani_blocks(uint32_t state[8], const uint8_t *data, size_t nblocks)
+{
     uint32_t *const states[1] = {state};
     const uint8_t *const blocks[1] = {data};
     shani_lanes(1, states, blocks, nblocks);
 }
 
-static ES_TARGET_SHANI void shani_blocks_lanes(uint32_t *const state[],
-                                               const uint8_t *const data[], unsigned lanes,
-                                               size_t nblocks) {
+static ES_TARGET_SHANI void shani_blocks_lanes(uint32_t *const state[], const uint8_t *const data[],
+                                               unsigned lanes, size_t nblocks)
+{
     switch (lanes) {
     case 1:
         shani_lanes(1, state, data, nblocks);
@@ -215,7 +224,7 @@ static ES_TARGET_SHANI void shani_blocks_lanes(uint32_t *const state[],
 }
 
 const es_sha256_impl es_sha256_impl_x86_shani = {shani_blocks, shani_blocks_lanes,
-                                                  shani_hash65_lanes};
+                                                 shani_hash65_lanes};
 
 #else
 

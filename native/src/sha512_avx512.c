@@ -18,7 +18,6 @@
 
 #define AVX512 __attribute__((target("avx512f")))
 
-
 static const uint64_t IV[8] = {
     0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL, 0xa54ff53a5f1d36f1ULL,
     0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL, 0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL,
@@ -96,20 +95,27 @@ AVX512 int es_sha512_x8_avx512(uint8_t out[8][64], const uint8_t *const prefix[8
         for (int t = 0; t < 16; t++)
             w[t] = _mm512_loadu_si512((const void *)words[t]);
         for (int t = 16; t < 80; t++) {
-            const __m512i s0 = _mm512_xor_si512(_mm512_xor_si512(ROR(w[t - 15], 1), ROR(w[t - 15], 8)),
-                                                _mm512_srli_epi64(w[t - 15], 7));
-            const __m512i s1 = _mm512_xor_si512(_mm512_xor_si512(ROR(w[t - 2], 19), ROR(w[t - 2], 61)),
-                                                _mm512_srli_epi64(w[t - 2], 6));
-            w[t] = _mm512_add_epi64(_mm512_add_epi64(w[t - 16], s0), _mm512_add_epi64(w[t - 7], s1));
+            const __m512i s0 =
+                _mm512_xor_si512(_mm512_xor_si512(ROR(w[t - 15], 1), ROR(w[t - 15], 8)),
+                                 _mm512_srli_epi64(w[t - 15], 7));
+            const __m512i s1 =
+                _mm512_xor_si512(_mm512_xor_si512(ROR(w[t - 2], 19), ROR(w[t - 2], 61)),
+                                 _mm512_srli_epi64(w[t - 2], 6));
+            w[t] =
+                _mm512_add_epi64(_mm512_add_epi64(w[t - 16], s0), _mm512_add_epi64(w[t - 7], s1));
         }
         __m512i a = h[0], bb = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
         for (int t = 0; t < 80; t++) {
-            const __m512i S1 = _mm512_xor_si512(_mm512_xor_si512(ROR(e, 14), ROR(e, 18)), ROR(e, 41));
-            const __m512i ch = _mm512_ternarylogic_epi64(e, f, g, 0xCA);   /* e ? f : g */
+            const __m512i S1 =
+                _mm512_xor_si512(_mm512_xor_si512(ROR(e, 14), ROR(e, 18)), ROR(e, 41));
+            const __m512i ch = _mm512_ternarylogic_epi64(e, f, g, 0xCA); /* e ? f : g */
             const __m512i t1 = _mm512_add_epi64(
                 _mm512_add_epi64(hh, S1),
-                _mm512_add_epi64(ch, _mm512_add_epi64(_mm512_set1_epi64((long long)es_sha512_round_constants[t]), w[t])));
-            const __m512i S0 = _mm512_xor_si512(_mm512_xor_si512(ROR(a, 28), ROR(a, 34)), ROR(a, 39));
+                _mm512_add_epi64(
+                    ch, _mm512_add_epi64(_mm512_set1_epi64((long long)es_sha512_round_constants[t]),
+                                         w[t])));
+            const __m512i S0 =
+                _mm512_xor_si512(_mm512_xor_si512(ROR(a, 28), ROR(a, 34)), ROR(a, 39));
             const __m512i maj = _mm512_ternarylogic_epi64(a, bb, c, 0xE8); /* majority */
             const __m512i t2 = _mm512_add_epi64(S0, maj);
             hh = g;

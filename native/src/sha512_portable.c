@@ -35,7 +35,10 @@ const uint64_t es_sha512_round_constants[80] = {
     0x4cc5d4becb3e42b6ULL, 0x597f299cfc657e2aULL, 0x5fcb6fab3ad6faecULL, 0x6c44198c4a475817ULL,
 };
 
-static inline uint64_t rotr(uint64_t x, unsigned n) { return (x >> n) | (x << (64 - n)); }
+static inline uint64_t rotr(uint64_t x, unsigned n)
+{
+    return (x >> n) | (x << (64 - n));
+}
 
 static inline uint64_t load_be64(const uint8_t *p)
 {
@@ -63,11 +66,11 @@ static inline void store_be64(uint8_t *p, uint64_t x)
 /* One round of FIPS 180-4 6.4.2 step 3. Instead of shifting the eight
  * working variables every round, the callers rotate the argument names, so
  * each round only writes d and h. */
-#define ROUND(a, b, c, d, e, f, g, h, t)                                   \
-    do {                                                                   \
-        const uint64_t t1 = (h) + BSIG1(e) + CH(e, f, g) + es_sha512_round_constants[t] + w[t];    \
-        (d) += t1;                                                         \
-        (h) = t1 + BSIG0(a) + MAJ(a, b, c);                                \
+#define ROUND(a, b, c, d, e, f, g, h, t)                                                        \
+    do {                                                                                        \
+        const uint64_t t1 = (h) + BSIG1(e) + CH(e, f, g) + es_sha512_round_constants[t] + w[t]; \
+        (d) += t1;                                                                              \
+        (h) = t1 + BSIG0(a) + MAJ(a, b, c);                                                     \
     } while (0)
 
 /* FIPS 180-4 6.4.2, applied to nblocks consecutive 128-byte blocks. */
@@ -90,8 +93,14 @@ static void compress(uint64_t h[8], const uint8_t *blocks, size_t nblocks)
             ROUND(c, d, e, f, g, hh, a, b, t + 6);
             ROUND(b, c, d, e, f, g, hh, a, t + 7);
         }
-        h[0] += a; h[1] += b; h[2] += c; h[3] += d;
-        h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+        h[0] += a;
+        h[1] += b;
+        h[2] += c;
+        h[3] += d;
+        h[4] += e;
+        h[5] += f;
+        h[6] += g;
+        h[7] += hh;
         blocks += 128;
     }
 }

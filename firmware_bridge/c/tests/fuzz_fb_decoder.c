@@ -18,7 +18,8 @@ static int same_frame(const fb_frame *a, const fb_frame *b)
 {
     return a->version == b->version && a->type == b->type && a->flags == b->flags &&
            a->device_id == b->device_id && a->boot_id == b->boot_id && a->seq == b->seq &&
-           a->payload_len == b->payload_len && memcmp(a->payload, b->payload, a->payload_len) == 0 &&
+           a->payload_len == b->payload_len &&
+           memcmp(a->payload, b->payload, a->payload_len) == 0 &&
            a->auth_counter == b->auth_counter && memcmp(a->auth_tag, b->auth_tag, 8) == 0;
 }
 

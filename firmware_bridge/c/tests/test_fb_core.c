@@ -10,12 +10,12 @@
 
 static int failures = 0;
 
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
             fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                          \
-        }                                                                        \
+            failures++;                                                              \
+        }                                                                            \
     } while (0)
 
 /* xorshift32: deterministic test data without touching rand()'s global state. */
@@ -400,7 +400,8 @@ static void test_sha256(void)
 {
     /* FIPS 180-4 examples (NIST CSRC "SHA256.pdf") and the empty string. */
     const uint8_t *abc = (const uint8_t *)"abc";
-    const uint8_t *two = (const uint8_t *)"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    const uint8_t *two =
+        (const uint8_t *)"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
     uint8_t out[32];
     uint8_t million[1001];
     fb_sha256_ctx c;

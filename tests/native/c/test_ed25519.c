@@ -28,14 +28,14 @@ static const es_ed25519_impl *variant_or_null(int v)
     return es_ed25519_impl_of((es_ed25519_variant)v);
 }
 
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-            failures++;                                                    \
-        }                                                                  \
+#define CHECK(cond, ...)                                         \
+    do {                                                         \
+        if (!(cond)) {                                           \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__);                        \
+            fprintf(stderr, "\n");                               \
+            failures++;                                          \
+        }                                                        \
     } while (0)
 
 /* xorshift64*: deterministic test data, not cryptographic. */
@@ -233,9 +233,10 @@ static void test_points(void)
         es_ge_p3 gen, P;
         uint8_t enc[32];
         /* A point of order 8 (speccheck's small-order key). */
-        static const uint8_t order8[32] = {
-            0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
-            0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a};
+        static const uint8_t order8[32] = {0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f,
+                                           0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+                                           0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6,
+                                           0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a};
         CHECK(es_ge_frombytes_vartime(&gen, order8) == 0, "order-8 point decodes");
         es_ge_identity(&P);
         int listed = 0;
@@ -325,9 +326,8 @@ static void test_points(void)
                 CHECK(memcmp(e1, e2, 32) == 0, "msm of %zu terms (affine %d, %s)", n, affine,
                       impl->name);
                 /* The same in the caller's scratch, sized exactly as documented. */
-                const es_msm_scratch scratch = {
-                    malloc(es_msm_scratch_size(n, impl->msm_buckets)),
-                    es_msm_scratch_size(n, impl->msm_buckets)};
+                const es_msm_scratch scratch = {malloc(es_msm_scratch_size(n, impl->msm_buckets)),
+                                                es_msm_scratch_size(n, impl->msm_buckets)};
                 CHECK(es_msm_vartime(&got, sc, pts, n, impl->msm_buckets, &scratch) == 0,
                       "msm of %zu terms in the caller's scratch (%s)", n, impl->name);
                 es_ge_tobytes(e2, &got);
@@ -344,8 +344,8 @@ static void test_points(void)
 /* es_msm_scratch_size(N) is enough for every call of up to N terms, whatever
  * the scalars' lengths (the window width, and so the bucket count, depends
  * on both; over lengths it is not monotonic), and a scratch too small for a
- * call is refused (-1), never overrun (ASan would report an overrun). A batch sizes one scratch for its whole equation and reuses it for
- * every smaller sub-batch equation. */
+ * call is refused (-1), never overrun (ASan would report an overrun). A batch sizes one scratch for
+ * its whole equation and reuses it for every smaller sub-batch equation. */
 static void test_msm_scratch_bound(void)
 {
     enum { N = 400 };
@@ -373,15 +373,14 @@ static void test_msm_scratch_bound(void)
                 uint8_t *s = sc + 32 * i;
                 random_bytes(s, 32);
                 for (size_t bit = bits; bit < 256; bit++)
-                    s[bit / 8] &= (uint8_t)~(1u << (bit % 8));
+                    s[bit / 8] &= (uint8_t) ~(1u << (bit % 8));
                 s[(bits - 1) / 8] |= (uint8_t)(1u << ((bits - 1) % 8));
             }
             for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
                 es_ge_p3 got, want;
                 uint8_t e1[32], e2[32];
                 const size_t n = counts[c];
-                CHECK(es_msm_vartime(&want, sc, pts, n, impl->msm_buckets, NULL) == 0,
-                      "msm alloc");
+                CHECK(es_msm_vartime(&want, sc, pts, n, impl->msm_buckets, NULL) == 0, "msm alloc");
                 CHECK(es_msm_vartime(&got, sc, pts, n, impl->msm_buckets, &scratch) == 0,
                       "%zu terms of %zu bits in scratch for %d (%s)", n, bits, N, impl->name);
                 es_ge_tobytes(e1, &want);
@@ -428,7 +427,7 @@ static void test_pippenger_widths(void)
             else
                 random_bytes(s, 32);
             for (size_t bit = bits; bit < 256; bit++)
-                s[bit / 8] &= (uint8_t)~(1u << (bit % 8));
+                s[bit / 8] &= (uint8_t) ~(1u << (bit % 8));
             if (i == 1) { /* make sure the top bit is set */
                 s[(bits - 1) / 8] |= (uint8_t)(1u << ((bits - 1) % 8));
             }
@@ -550,7 +549,8 @@ static void test_cases(const vcase *cases, size_t n)
                                                                c->sig, 64) == 0;
             CHECK(pok == c->expect, "prepared-key case %zu: got %d want %d", i, pok, c->expect);
         } else {
-            CHECK(c->expect == 0, "prepared-key case %zu: key rejected, signature expected valid", i);
+            CHECK(c->expect == 0, "prepared-key case %zu: key rejected, signature expected valid",
+                  i);
         }
         free(prepared);
     }
@@ -578,32 +578,33 @@ static void test_sha512_x8(void)
     if (!impl || !impl->sha512_x8)
         return; /* CPU without AVX-512F: only the portable code runs */
     {
-    static uint8_t data[2048];
-    random_bytes(data, sizeof data);
-    static const size_t lens[] = {0, 1, 46, 47, 48, 49, 63, 64, 111, 112, 175, 176, 177, 300, 1000};
-    const size_t nl = sizeof lens / sizeof *lens;
-    for (size_t trial = 0; trial < 3 * nl; trial++) {
-        const uint8_t *pre[8], *msg[8];
-        size_t pre_len[8], msg_len[8];
-        uint8_t out[8][64];
-        for (int j = 0; j < 8; j++) {
-            pre[j] = data + 3 * (size_t)j + trial;
-            pre_len[j] = 64;
-            msg[j] = data + 500 + 11 * (size_t)j;
-            msg_len[j] = lens[(trial + (size_t)j * (trial / nl + 1)) % nl];
+        static uint8_t data[2048];
+        random_bytes(data, sizeof data);
+        static const size_t lens[] = {0,   1,   46,  47,  48,  49,  63,  64,
+                                      111, 112, 175, 176, 177, 300, 1000};
+        const size_t nl = sizeof lens / sizeof *lens;
+        for (size_t trial = 0; trial < 3 * nl; trial++) {
+            const uint8_t *pre[8], *msg[8];
+            size_t pre_len[8], msg_len[8];
+            uint8_t out[8][64];
+            for (int j = 0; j < 8; j++) {
+                pre[j] = data + 3 * (size_t)j + trial;
+                pre_len[j] = 64;
+                msg[j] = data + 500 + 11 * (size_t)j;
+                msg_len[j] = lens[(trial + (size_t)j * (trial / nl + 1)) % nl];
+            }
+            CHECK(impl->sha512_x8(out, pre, pre_len, msg, msg_len) == 0, "sha512 x8");
+            for (int j = 0; j < 8; j++) {
+                es_sha512_ctx ctx;
+                uint8_t ref[64];
+                es_sha512_init(&ctx);
+                es_sha512_update(&ctx, pre[j], pre_len[j]);
+                es_sha512_update(&ctx, msg[j], msg_len[j]);
+                es_sha512_final(&ctx, ref);
+                CHECK(memcmp(ref, out[j], 64) == 0, "sha512 x8 lane %d, message of %zu bytes", j,
+                      msg_len[j]);
+            }
         }
-        CHECK(impl->sha512_x8(out, pre, pre_len, msg, msg_len) == 0, "sha512 x8");
-        for (int j = 0; j < 8; j++) {
-            es_sha512_ctx ctx;
-            uint8_t ref[64];
-            es_sha512_init(&ctx);
-            es_sha512_update(&ctx, pre[j], pre_len[j]);
-            es_sha512_update(&ctx, msg[j], msg_len[j]);
-            es_sha512_final(&ctx, ref);
-            CHECK(memcmp(ref, out[j], 64) == 0, "sha512 x8 lane %d, message of %zu bytes", j,
-                  msg_len[j]);
-        }
-    }
     }
 }
 
@@ -668,9 +669,9 @@ static void test_bisection_cost(void)
                 expect[i] = !bad;
             }
             es_ed25519_batch_work work = {0, 0, 0};
-            const int rc = es_ed25519_verify_batch_counted_vartime(
-                keys, distinct ? 32 * N : 32, sigs, 64 * N, msgs, MSG * N, offsets, N, verdicts,
-                &work);
+            const int rc =
+                es_ed25519_verify_batch_counted_vartime(keys, distinct ? 32 * N : 32, sigs, 64 * N,
+                                                        msgs, MSG * N, offsets, N, verdicts, &work);
             CHECK(rc == 0, "bisection-cost batch (%s) returned %d", pattern_names[pattern], rc);
             for (size_t i = 0; i < N && rc == 0; i++)
                 CHECK(verdicts[i] == expect[i], "bisection-cost %s item %zu: got %d want %d",
@@ -786,8 +787,8 @@ static void test_bad_arguments(void)
     CHECK(es_ed25519_batch_offsets_check(good, 3, 2, &bad) == -1 && bad == 3,
           "offsets check names offsets[n] (%zu)", bad);
     CHECK(es_ed25519_batch_offsets_check(good, 3, 3, &bad) == 0, "good offsets pass");
-    CHECK(es_ed25519_verify_batch_vartime(k, 32, s, 192, msgs, 3, good, 3, v) == 0 &&
-              v[0] == 0 && v[1] == 0 && v[2] == 0,
+    CHECK(es_ed25519_verify_batch_vartime(k, 32, s, 192, msgs, 3, good, 3, v) == 0 && v[0] == 0 &&
+              v[1] == 0 && v[2] == 0,
           "all-zero items are invalid, not an error");
     v[0] = 7;
     CHECK(es_ed25519_verify_batch_vartime(k, 32, s, 0, NULL, 0, offs, 0, v) == 0 && v[0] == 7,

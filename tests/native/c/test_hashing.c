@@ -16,37 +16,44 @@
 
 static int failures = 0;
 
-#define CHECK(cond, ...)                                          \
-    do {                                                          \
-        if (!(cond)) {                                            \
-            failures++;                                           \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);  \
-            fprintf(stderr, __VA_ARGS__);                         \
-            fprintf(stderr, "\n");                                \
-        }                                                         \
+#define CHECK(cond, ...)                                         \
+    do {                                                         \
+        if (!(cond)) {                                           \
+            failures++;                                          \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__);                        \
+            fprintf(stderr, "\n");                               \
+        }                                                        \
     } while (0)
 
 /* Deterministic bytes (xorshift64), so failures reproduce. */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint8_t rng_byte(void) {
+static uint8_t rng_byte(void)
+{
     rng_state ^= rng_state << 13;
     rng_state ^= rng_state >> 7;
     rng_state ^= rng_state << 17;
     return (uint8_t)(rng_state >> 32);
 }
-static void fill(uint8_t *p, size_t n) {
-    for (size_t i = 0; i < n; i++) p[i] = rng_byte();
+static void fill(uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = rng_byte();
 }
 
 /* An exact-size heap copy (malloc(0) may return NULL; ask for 1 then). */
-static uint8_t *exact_copy(const uint8_t *src, size_t n) {
+static uint8_t *exact_copy(const uint8_t *src, size_t n)
+{
     uint8_t *p = malloc(n ? n : 1);
-    if (p == NULL) abort();
-    if (n) memcpy(p, src, n);
+    if (p == NULL)
+        abort();
+    if (n)
+        memcpy(p, src, n);
     return p;
 }
 
-static void hex_to(const char *hex, uint8_t *out) {
+static void hex_to(const char *hex, uint8_t *out)
+{
     for (size_t i = 0; hex[2 * i]; i++) {
         unsigned v;
         sscanf(hex + 2 * i, "%2x", &v);
@@ -55,11 +62,12 @@ static void hex_to(const char *hex, uint8_t *out) {
 }
 
 static const es_sha256_variant ALL_VARIANTS[] = {ES_SHA256_PORTABLE, ES_SHA256_X86_SHANI,
-                                                  ES_SHA256_ARM_CE};
+                                                 ES_SHA256_ARM_CE};
 #define N_VARIANTS (sizeof ALL_VARIANTS / sizeof ALL_VARIANTS[0])
 
 /* FIPS 180-4 examples (NIST CSRC "SHA256.pdf", "SHA256_2.pdf") and the empty string. */
-static void test_known_answers(void) {
+static void test_known_answers(void)
+{
     static const struct {
         const char *msg;
         const char *digest;
@@ -70,7 +78,8 @@ static void test_known_answers(void) {
          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
     };
     for (size_t v = 0; v < N_VARIANTS; v++) {
-        if (!es_sha256_variant_available(ALL_VARIANTS[v])) continue;
+        if (!es_sha256_variant_available(ALL_VARIANTS[v]))
+            continue;
         for (size_t i = 0; i < sizeof kat / sizeof kat[0]; i++) {
             uint8_t want[32], got[32];
             hex_to(kat[i].digest, want);
@@ -96,7 +105,8 @@ static void test_known_answers(void) {
 
 /* Every variant against portable on every length 0..1100 at every alignment 0..7,
  * and at lengths around the 64 KiB mark. */
-static void test_variants_agree(void) {
+static void test_variants_agree(void)
+{
     enum { MAXLEN = 1100 };
     uint8_t src[MAXLEN + 8];
     fill(src, sizeof src);
@@ -127,26 +137,28 @@ static void test_variants_agree(void) {
             uint8_t want[32], got[32];
             es_sha256_with_variant(ES_SHA256_PORTABLE, big, extra[i], want);
             es_sha256_with_variant(var, big, extra[i], got);
-            CHECK(memcmp(want, got, 32) == 0, "%s len %zu", es_sha256_variant_name(var),
-                  extra[i]);
+            CHECK(memcmp(want, got, 32) == 0, "%s len %zu", es_sha256_variant_name(var), extra[i]);
             free(big);
         }
     }
 }
 
 /* Multi-message API: mixed lengths in one call equal one-at-a-time hashing. */
-static void test_many(void) {
+static void test_many(void)
+{
     enum { COUNT = 203 };
     uint64_t offsets[COUNT + 1];
     offsets[0] = 0;
-    for (size_t i = 0; i < COUNT; i++) offsets[i + 1] = offsets[i] + (rng_byte() * 7u) % 300;
+    for (size_t i = 0; i < COUNT; i++)
+        offsets[i + 1] = offsets[i] + (rng_byte() * 7u) % 300;
     size_t total = (size_t)offsets[COUNT];
     uint8_t *buf = malloc(total);
     fill(buf, total);
     uint8_t *out = malloc(32 * COUNT);
     for (size_t v = 0; v < N_VARIANTS; v++) {
         es_sha256_variant var = ALL_VARIANTS[v];
-        if (!es_sha256_variant_available(var)) continue;
+        if (!es_sha256_variant_available(var))
+            continue;
         for (size_t count = 0; count <= COUNT; count += (count < 10 ? 1 : 49)) {
             memset(out, 0, 32 * COUNT);
             CHECK(es_sha256_many_with_variant(var, buf, total, offsets, count, out) == 0,
@@ -172,11 +184,12 @@ static void test_many(void) {
             for (size_t i = 0; i < count; i++) {
                 uint8_t *joined = malloc(plen + mlen + 1);
                 memcpy(joined, prefix, plen);
-                if (mlen) memcpy(joined + plen, msgs + i * mlen, mlen);
+                if (mlen)
+                    memcpy(joined + plen, msgs + i * mlen, mlen);
                 uint8_t want[32];
                 es_sha256(joined, plen + mlen, want);
-                CHECK(memcmp(got + 32 * i, want, 32) == 0, "fixed plen %zu mlen %zu i %zu",
-                      plen, mlen, i);
+                CHECK(memcmp(got + 32 * i, want, 32) == 0, "fixed plen %zu mlen %zu i %zu", plen,
+                      mlen, i);
                 free(joined);
             }
             free(msgs);
@@ -195,8 +208,8 @@ static void test_many(void) {
                 joined[0] = pre;
                 memcpy(joined + 1, msgs + 64 * i, 64);
                 es_sha256_with_variant(ES_SHA256_PORTABLE, joined, 65, want);
-                CHECK(memcmp(got + 32 * i, want, 32) == 0, "hash65 count %zu i %zu pre %u",
-                      count, i, pre);
+                CHECK(memcmp(got + 32 * i, want, 32) == 0, "hash65 count %zu i %zu pre %u", count,
+                      i, pre);
             }
             free(msgs);
         }
@@ -205,7 +218,8 @@ static void test_many(void) {
     free(out);
 }
 
-static void test_bad_arguments(void) {
+static void test_bad_arguments(void)
+{
     uint8_t out[32], data[4] = {1, 2, 3, 4};
     uint64_t decreasing[3] = {0, 3, 2}, past_end[2] = {0, 5};
     size_t bad = 99;
@@ -226,7 +240,8 @@ static void test_bad_arguments(void) {
 
 /* The RFC 9162 recursion, written independently of merkle_hash.c (which works bottom up). */
 static void naive_mth(const uint8_t *buf, const uint64_t *off, size_t lo, size_t hi,
-                      uint8_t out[32]) {
+                      uint8_t out[32])
+{
     size_t n = hi - lo;
     if (n == 0) {
         es_sha256(NULL, 0, out);
@@ -242,7 +257,8 @@ static void naive_mth(const uint8_t *buf, const uint64_t *off, size_t lo, size_t
         return;
     }
     size_t k = 1;
-    while (2 * k < n) k *= 2;
+    while (2 * k < n)
+        k *= 2;
     uint8_t node[65];
     node[0] = 0x01;
     naive_mth(buf, off, lo, lo + k, node + 1);
@@ -252,10 +268,16 @@ static void naive_mth(const uint8_t *buf, const uint64_t *off, size_t lo, size_t
 
 /* Certificate Transparency's 8-leaf reference tree (RFC 6962 hashes trees as RFC
  * 9162 does): the published root of every prefix of the leaves. */
-static void test_merkle_known_roots(void) {
-    static const char *const leaves_hex[8] = {
-        "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-        "606162636465666768696a6b6c6d6e6f"};
+static void test_merkle_known_roots(void)
+{
+    static const char *const leaves_hex[8] = {"",
+                                              "00",
+                                              "10",
+                                              "2021",
+                                              "3031",
+                                              "40414243",
+                                              "5051525354555657",
+                                              "606162636465666768696a6b6c6d6e6f"};
     static const char *const roots_hex[8] = {
         "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
         "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
@@ -282,11 +304,13 @@ static void test_merkle_known_roots(void) {
     free(exact);
 }
 
-static void test_merkle(void) {
+static void test_merkle(void)
+{
     enum { MAXN = 140 };
     uint64_t off[MAXN + 1];
     off[0] = 0;
-    for (size_t i = 0; i < MAXN; i++) off[i + 1] = off[i] + rng_byte() % 90;
+    for (size_t i = 0; i < MAXN; i++)
+        off[i + 1] = off[i] + rng_byte() % 90;
     size_t total = (size_t)off[MAXN];
     uint8_t *buf = malloc(total);
     fill(buf, total);
@@ -350,7 +374,8 @@ static void test_merkle(void) {
             es_merkle_inclusion_proof(buf, total, off, N, i, proofs + 32 * poff[i], 64, &len);
             poff[i + 1] = poff[i] + len;
             memcpy(rts + 32 * i, roots + 32 * N, 32);
-            if (i % 2) rts[32 * i] ^= 0x80;
+            if (i % 2)
+                rts[32 * i] ^= 0x80;
         }
         idx[N - 1] = N; /* out of range: reported as 2 */
         CHECK(es_merkle_verify_inclusion_many(buf, total, off, N, idx, sizes, proofs,
@@ -380,13 +405,15 @@ static void test_merkle(void) {
 
 /* Trees larger than the root's internal chunk (2048 leaves): every chunk boundary
  * case against the recursive definition, and proofs that cross chunks. */
-static void test_merkle_large(void) {
+static void test_merkle_large(void)
+{
     static const size_t sizes[] = {2047, 2048, 2049, 4096, 4097, 6143, 10000};
     size_t maxn = 10000;
     uint64_t *off = malloc(sizeof *off * (maxn + 1));
     off[0] = 0;
     /* The first 4097 leaves are 64 bytes (the copy-free leaf path), the rest vary. */
-    for (size_t i = 0; i < maxn; i++) off[i + 1] = off[i] + (i < 4097 ? 64 : 20 + rng_byte() % 50);
+    for (size_t i = 0; i < maxn; i++)
+        off[i + 1] = off[i] + (i < 4097 ? 64 : 20 + rng_byte() % 50);
     size_t total = (size_t)off[maxn];
     uint8_t *buf = malloc(total);
     fill(buf, total);
@@ -420,14 +447,16 @@ static void test_merkle_large(void) {
 /* Leaves given as body + fixed-size suffix (record || signature) hash like the
  * joined leaves, for suffixes shorter and longer than a block and trees larger
  * than one chunk; proofs likewise. */
-static void test_merkle_suffixed(void) {
+static void test_merkle_suffixed(void)
+{
     static const size_t counts[] = {0, 1, 2, 3, 7, 100, 2049, 4100};
     static const size_t suffix_lens[] = {0, 1, 55, 64, 65, 200};
     size_t maxn = 4100, maxsuf = 200;
     uint64_t *off = malloc(sizeof *off * (maxn + 1));
     uint64_t *joined_off = malloc(sizeof *joined_off * (maxn + 1));
     off[0] = 0;
-    for (size_t i = 0; i < maxn; i++) off[i + 1] = off[i] + rng_byte() % 150;
+    for (size_t i = 0; i < maxn; i++)
+        off[i + 1] = off[i] + rng_byte() % 150;
     size_t total = (size_t)off[maxn];
     uint8_t *body = malloc(total), *suffixes = malloc(maxn * maxsuf);
     uint8_t *joined = malloc(total + maxn * maxsuf);
@@ -478,7 +507,8 @@ static void test_merkle_suffixed(void) {
     free(joined);
 }
 
-int main(void) {
+int main(void)
+{
     printf("active variant: %s (cpu features 0x%x)\n",
            es_sha256_variant_name(es_sha256_active_variant()), es_cpu_features());
     test_known_answers();
