@@ -32,7 +32,7 @@
 #include "ed25519_internal.h"
 #include "ed25519_random.h"
 
-#define NO_KEY ((size_t)-1) /* item_key of an item whose key is unusable */
+#define NO_KEY SIZE_MAX /* item_key of an item whose key is unusable */
 
 typedef struct {
     const uint8_t *bytes;

@@ -22,7 +22,7 @@
 
 #include "ed25519_batch.h"
 
-#define NO_SLOT ((size_t)-1)
+#define NO_SLOT SIZE_MAX
 
 /* Bisection's work, in hundredths of one single-signature equation (one
  * double-base scalar multiplication, about 330 point operations). A sub-batch

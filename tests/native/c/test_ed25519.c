@@ -373,7 +373,7 @@ static void test_msm_scratch_bound(void)
                 uint8_t *s = sc + 32 * i;
                 random_bytes(s, 32);
                 for (size_t bit = bits; bit < 256; bit++)
-                    s[bit / 8] &= (uint8_t) ~(1u << (bit % 8));
+                    s[bit / 8] &= (uint8_t)(~(1u << (bit % 8)));
                 s[(bits - 1) / 8] |= (uint8_t)(1u << ((bits - 1) % 8));
             }
             for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
@@ -427,7 +427,7 @@ static void test_pippenger_widths(void)
             else
                 random_bytes(s, 32);
             for (size_t bit = bits; bit < 256; bit++)
-                s[bit / 8] &= (uint8_t) ~(1u << (bit % 8));
+                s[bit / 8] &= (uint8_t)(~(1u << (bit % 8)));
             if (i == 1) { /* make sure the top bit is set */
                 s[(bits - 1) / 8] |= (uint8_t)(1u << ((bits - 1) % 8));
             }
