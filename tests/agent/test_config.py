@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from edgeseal.agent.config import ConfigError, load_config, parse_config
+from edgeseal.plumbing.config_toml import read_toml
 
 
 def minimal(**sections: Any) -> dict[str, Any]:
@@ -154,10 +155,8 @@ def test_file_errors(tmp_path: Path) -> None:
 
 
 def test_shipped_example_parses(tmp_path: Path) -> None:
-    import tomllib
-
     example = Path(__file__).resolve().parents[2] / "examples" / "agent.toml"
-    data = tomllib.loads(example.read_text(encoding="utf-8"))
+    data = read_toml(example, "agent config")
     tls = data["mqtt"].pop("tls")  # its certificate files exist only on a real gateway
     cfg = parse_config(data, base=example.parent, env={})
     assert cfg.gateway.id == "plant7-gw01" and cfg.metrics_port == 9108
