@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import queue
-import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edgeseal.agent.config import MqttConfig
 from edgeseal.agent.outbox import StoredBatch
+from edgeseal.plumbing.mqtt_settings import configure_client, describe_refusal
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class BatchPublisher:
 
     def _make_client(self) -> mqtt.Client:
         cfg = self.config
-        v5 = cfg.protocol == "5"
+        v5 = cfg.v5
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=cfg.client_id,
@@ -71,20 +71,7 @@ class BatchPublisher:
             clean_session=None if v5 else True,
         )
         client.max_inflight_messages_set(cfg.max_inflight)
-        client.reconnect_delay_set(
-            min_delay=max(1, round(cfg.reconnect_min_s)),
-            max_delay=max(1, round(cfg.reconnect_max_s)),
-        )
-        if cfg.username:
-            client.username_pw_set(cfg.username, cfg.password)
-        if cfg.tls is not None:
-            client.tls_set(
-                ca_certs=str(cfg.tls.ca_file),
-                certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
-                keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+        configure_client(client, cfg)  # credentials, TLS, reconnect backoff
         will = json.dumps(
             {"state": "offline", "gateway": self.gateway_id, "reason": "connection lost"}
         )
@@ -111,12 +98,9 @@ class BatchPublisher:
         self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
         if reason.is_failure:
-            log.error(
-                "MQTT broker %s:%d refused the connection: %s",
-                self.config.host,
-                self.config.port,
-                reason,
-            )
+            # The agent keeps retrying whatever the reason: its batches wait in the
+            # outbox, and a broker's credentials or ACL can be fixed while it runs.
+            log.error("%s", describe_refusal(self.config, reason))
             return
         log.info("connected to MQTT broker %s:%d", self.config.host, self.config.port)
         self._last_fail_log = -math.inf

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import queue
 import signal
 import threading
@@ -32,6 +33,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edgeseal.plumbing.mqtt_settings import configure_client, describe_refusal, refusal_is_permanent
 from edgeseal.verifier.checks import ReadingVerifier, native_reading_verifier
 from edgeseal.verifier.config import ConfigError, VerifierConfig, load_config
 from edgeseal.verifier.metrics import VerifierMetrics
@@ -76,6 +78,9 @@ class VerifierService:
         self.subscribed = threading.Event()
         self._stop = threading.Event()
         self._failure: BaseException | None = None
+        # Set (network thread) when the broker refuses us for good: bad credentials...
+        self._refusal: str | None = None
+        self._last_connect_warning = -math.inf
         self._gap_interval = gap_report_interval_s
         self._reading_verifier = reading_verifier
         self._client: mqtt.Client | None = None
@@ -91,10 +96,16 @@ class VerifierService:
         self, client: mqtt.Client, _u: Any, flags: Any, reason_code: Any, _props: Any
     ) -> None:
         if reason_code.is_failure:
-            log.error(
-                "broker %s:%d refused the connection: %s",
-                self.config.mqtt.host, self.config.mqtt.port, reason_code,
-            )  # fmt: skip
+            refusal = describe_refusal(self.config.mqtt, reason_code)
+            if refusal_is_permanent(reason_code):
+                # Retrying with the same credentials cannot succeed: stop, and say once
+                # what to fix, instead of a "Not authorized" line every few seconds.
+                if self._refusal is None:
+                    self._refusal = refusal
+                self._stop.set()
+                client.disconnect()
+            else:
+                log.warning("%s; retrying", refusal)
             return
         topic = self.config.mqtt.batch_subscription
         log.info(
@@ -118,6 +129,18 @@ class VerifierService:
         log.info("subscribed to %s", self.config.mqtt.batch_subscription)
         self.metrics.broker_connected.set(1)
         self.subscribed.set()
+
+    def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
+        # paho retries with backoff by itself; say so once, then once a minute.
+        now = time.monotonic()
+        if now - self._last_connect_warning >= 60.0:
+            self._last_connect_warning = now
+            cfg = self.config.mqtt
+            log.warning(
+                "cannot connect to MQTT broker %s (check mqtt.host, mqtt.port%s); "
+                "retrying with backoff up to %.0f s",
+                cfg.broker, " and the mqtt.tls files" if cfg.tls else "", cfg.reconnect_max_s,
+            )  # fmt: skip
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
         self.metrics.broker_connected.set(0)
@@ -193,9 +216,37 @@ class VerifierService:
     def stop(self) -> None:
         self._stop.set()
 
+    def _make_client(self) -> mqtt.Client:
+        cfg = self.config.mqtt
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=cfg.client_id,
+            # MQTT 3.1.1 keeps the session with clean_session=False (no expiry to set).
+            clean_session=None if cfg.v5 else False,
+            protocol=mqtt.MQTTv5 if cfg.v5 else mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        try:
+            configure_client(client, cfg)  # credentials, TLS, reconnect backoff
+        except ConfigError as exc:
+            raise ServiceStartError(str(exc)) from None
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self._client = client
+        return client
+
     def run(self) -> int:
-        """Serve until stop() (or a fatal error); returns the process exit status."""
+        """Serve until stop() (or a fatal error); returns the process exit status.
+
+        Raises ServiceStartError when the worker cannot run as configured: the metrics
+        port is taken, the TLS files are unusable, or the broker refused the connection
+        for a reason retrying cannot cure (bad credentials, not authorized).
+        """
         cfg = self.config
+        client = self._make_client()
         if cfg.metrics_port:
             try:
                 self.metrics.serve(cfg.metrics_port)
@@ -209,22 +260,7 @@ class VerifierService:
             store, TrustStore(cfg.gateways), worker=cfg.mqtt.client_id,
             reading_verifier=self._reading_verifier, topics=cfg.mqtt.topics,
         )  # fmt: skip
-        v5 = cfg.mqtt.protocol == "5"
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=cfg.mqtt.client_id,
-            # MQTT 3.1.1 keeps the session with clean_session=False (no expiry to set).
-            clean_session=None if v5 else False,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            manual_ack=True,
-        )
-        self._client = client
-        client.on_connect = self._on_connect
-        client.on_subscribe = self._on_subscribe
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.reconnect_delay_set(min_delay=1, max_delay=10)
-        if v5:
+        if cfg.mqtt.v5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = cfg.mqtt.session_expiry_s
             client.connect_async(
@@ -268,6 +304,8 @@ class VerifierService:
             client.loop_stop()
             store.close()
             self.metrics.close()
+        if self._refusal is not None:
+            raise ServiceStartError(f"{self._refusal}; stopping")
         if self._failure is not None:
             return 1
         log.info("verifier %s stopped", cfg.mqtt.client_id)
