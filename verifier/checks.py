@@ -137,7 +137,9 @@ def check_contents(sealed: SealedBatch) -> ContentReport:
             )
         )
     # Leaves record_i || signature_i hashed straight from the payload's two runs.
-    root = native.merkle_root_packed(sealed.records, packed_offsets(sealed), suffixes=sealed.signatures)
+    root = native.merkle_root_packed(
+        sealed.records, packed_offsets(sealed), suffixes=sealed.signatures
+    )
     if root != header.root:
         problems.append(
             Problem(

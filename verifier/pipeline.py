@@ -105,7 +105,11 @@ class BatchProcessor:
             results = [self._settle(item) for item in prepared]
         for verdicts in results:
             for v in verdicts:
-                level = logging.WARNING if v.outcome in (Outcome.QUARANTINED, Outcome.PENDING) else logging.DEBUG
+                level = (
+                    logging.WARNING
+                    if v.outcome in (Outcome.QUARANTINED, Outcome.PENDING)
+                    else logging.DEBUG
+                )
                 if log.isEnabledFor(level):  # describe() only for lines that are written
                     log.log(level, "%s", v.describe())
         return results
@@ -153,7 +157,11 @@ class BatchProcessor:
 
     def _key_choice(self, got: _Received, state: ChainState) -> KeyChoice:
         header = got.sealed.header
-        at = self._store.accepted_at(header.gateway_id, header.seq) if header.seq <= state.head_seq else None
+        at = (
+            self._store.accepted_at(header.gateway_id, header.seq)
+            if header.seq <= state.head_seq
+            else None
+        )
         return key_for_batch(state, header, at[1] if at else None)
 
     def _check(self, topic: str, payload: bytes, verified_key: bytes | None = None) -> _Checked:
@@ -183,7 +191,9 @@ class BatchProcessor:
             checked.checked[verified_key] = ()
         choice = self._key_choice(got, self._store.chain_state(gateway_id, enrolled))
         if choice.key is not None and choice.key not in checked.checked:
-            checked.checked[choice.key] = check_signatures(sealed, choice.key, self._reading_verifier)
+            checked.checked[choice.key] = check_signatures(
+                sealed, choice.key, self._reading_verifier
+            )
         return checked
 
     def _settle(self, item: _Checked) -> list[Verdict]:
@@ -196,7 +206,9 @@ class BatchProcessor:
         if item.problems:
             return [self._quarantine(got, item.problems)]
         if item.duplicate:
-            return [self._verdict(got, Outcome.DUPLICATE, detail="exact re-send of an accepted batch")]
+            return [
+                self._verdict(got, Outcome.DUPLICATE, detail="exact re-send of an accepted batch")
+            ]
         verdict = self._place(got, item)
         if verdict.outcome is not Outcome.ACCEPTED:
             return [verdict]
@@ -212,7 +224,9 @@ class BatchProcessor:
         if choice.key is not None and choice.key not in item.checked:
             # A rotation was accepted after the checks (by another worker, or earlier in
             # this transaction): verify under the new key, here, inside the lock.
-            item.checked[choice.key] = check_signatures(got.sealed, choice.key, self._reading_verifier)
+            item.checked[choice.key] = check_signatures(
+                got.sealed, choice.key, self._reading_verifier
+            )
         return self._decide(got, item.contents, state, choice, item.checked)
 
     def _decide(
@@ -233,13 +247,19 @@ class BatchProcessor:
         problems = (checked[choice.key] if choice.key is not None else ()) + contents.problems
         if problems:
             return self._quarantine(got, problems)
-        at = self._store.accepted_at(header.gateway_id, header.seq) if header.seq <= state.head_seq else None
+        at = (
+            self._store.accepted_at(header.gateway_id, header.seq)
+            if header.seq <= state.head_seq
+            else None
+        )
         decision = place(
             state, seq=header.seq, prev_hash=header.prev_hash, header_hash=sealed.hash,
             accepted_hash_at_seq=at[0] if at else None,
         )  # fmt: skip
         if decision.placement is Placement.DUPLICATE:
-            return self._verdict(got, Outcome.DUPLICATE, detail="exact re-send of an accepted batch")
+            return self._verdict(
+                got, Outcome.DUPLICATE, detail="exact re-send of an accepted batch"
+            )
         if decision.placement is Placement.FORK:
             return self._quarantine(got, [Problem(Reason.FORK, decision.detail)])
         if decision.placement is Placement.AHEAD:
@@ -247,7 +267,9 @@ class BatchProcessor:
                 sealed=sealed, topic=got.topic, payload=got.payload,
                 verified_key=choice.key, worker=self._worker,
             )  # fmt: skip
-            detail = decision.detail if choice.key is not None else f"{decision.detail}; {choice.detail}"
+            detail = (
+                decision.detail if choice.key is not None else f"{decision.detail}; {choice.detail}"
+            )
             return self._verdict(
                 got, Outcome.PENDING, reason=Reason.GAP, detail=detail, waiting_for=state.next_seq
             )
