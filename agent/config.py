@@ -22,9 +22,17 @@ from edgeseal.wire.record import GATEWAY_ID_RE
 from edgeseal.wire.topics import DEFAULT_PREFIX, Topics, check_prefix
 
 __all__ = [
-    "AgentConfig", "BatchPolicy", "ConfigError", "DevicesConfig", "GatewayConfig", "MqttConfig",
-    "OutboxConfig", "SerialPortConfig", "load_config", "parse_config",
-]  # fmt: skip
+    "AgentConfig",
+    "BatchPolicy",
+    "ConfigError",
+    "DevicesConfig",
+    "GatewayConfig",
+    "MqttConfig",
+    "OutboxConfig",
+    "SerialPortConfig",
+    "load_config",
+    "parse_config",
+]
 
 
 @dataclass(frozen=True)

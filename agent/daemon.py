@@ -96,9 +96,11 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_STARTUP
         if args.check:
             head = outbox.chain_head()
-            print(f"gateway {config.gateway.id}: key id {keys.active.key_id.hex()}, chain at batch "
-                  f"{head.seq}, {outbox.pending_count} readings and {outbox.batch_count} batches "
-                  f"in the outbox ({outbox.stored_bytes} of {config.outbox.max_bytes} bytes)")  # fmt: skip
+            print(
+                f"gateway {config.gateway.id}: key id {keys.active.key_id.hex()}, chain at batch "
+                f"{head.seq}, {outbox.pending_count} readings and {outbox.batch_count} batches "
+                f"in the outbox ({outbox.stored_bytes} of {config.outbox.max_bytes} bytes)"
+            )
             return EXIT_OK
         return _serve(config, outbox, keys, loaded.link_keys)
     finally:
@@ -138,9 +140,12 @@ def _serve(config: AgentConfig, outbox: Outbox, keys: KeyPlan, link_keys: dict[i
     )
     log.info(
         "agent for gateway %s: key id %s, %d serial port(s), batches of <= %d readings / %.3g s",
-        config.gateway.id, keys.active.key_id.hex(), len(config.serial),
-        config.batch.max_readings, config.batch.max_delay_s,
-    )  # fmt: skip
+        config.gateway.id,
+        keys.active.key_id.hex(),
+        len(config.serial),
+        config.batch.max_readings,
+        config.batch.max_delay_s,
+    )
     publisher.start()
     links.start()
     try:

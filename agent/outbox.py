@@ -373,8 +373,10 @@ class Outbox:
             self._reserve_ok = False
             log.warning(
                 "outbox %s: disk full; used the %d-byte reserve to seal batch %d",
-                self.path, self.reserve_bytes, batch.header.seq,
-            )  # fmt: skip
+                self.path,
+                self.reserve_bytes,
+                batch.header.seq,
+            )
         self._pending -= len(ids)
         self._batches += 1
         self._bytes += len(payload) - freed

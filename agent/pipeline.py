@@ -112,8 +112,10 @@ class Pipeline:
         if outbox.pending_count or outbox.batch_count:
             log.info(
                 "resuming: chain at batch %d, %d readings to seal, %d batches to publish",
-                head.seq, outbox.pending_count, outbox.batch_count,
-            )  # fmt: skip
+                head.seq,
+                outbox.pending_count,
+                outbox.batch_count,
+            )
         self._rotation = KeyRotation(self.gateway_id, keys, outbox)
         self._update_gauges()
 
@@ -139,9 +141,12 @@ class Pipeline:
                     log.warning(
                         "device %d (boot %d) on %s lost readings %d..%d for good (its buffer "
                         "overflowed or it rebooted before sending them)",
-                        event.device_id, event.boot_id, event.port, event.expected,
+                        event.device_id,
+                        event.boot_id,
+                        event.port,
+                        event.expected,
                         event.received - 1,
-                    )  # fmt: skip
+                    )
                 case PortStatus():
                     if event.up:
                         log.info("serial port %s is up: %s", event.port, event.detail)
@@ -151,9 +156,12 @@ class Pipeline:
                 case DeviceHello():
                     log.info(
                         "device %d on %s booted (boot %d, firmware %s, first seq %d)",
-                        event.device_id, event.port, event.boot_id, event.firmware_version,
+                        event.device_id,
+                        event.port,
+                        event.boot_id,
+                        event.firmware_version,
                         event.first_seq,
-                    )  # fmt: skip
+                    )
                 case _:
                     # A new or renamed member of LinkEvent lands here: a type error, not
                     # an event silently ignored (tests/agent/test_intake_types.py).
@@ -229,8 +237,9 @@ class Pipeline:
         if reason is not None and self._backpressure_reason is None:
             log.warning(
                 "back-pressure: no longer ACKing devices, %d readings held in memory: %s",
-                len(self._held), reason,
-            )  # fmt: skip
+                len(self._held),
+                reason,
+            )
         elif reason is None and self._backpressure_reason is not None:
             log.info("back-pressure released: the outbox accepts readings again")
         if (reason is None) != (self._backpressure_reason is None):
@@ -282,8 +291,12 @@ class Pipeline:
 
     def _log_sealed(self, batch: SealedBatch) -> None:
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("sealed batch %d: %d readings, root %s", batch.header.seq,
-                      batch.header.count, batch.header.root.hex())  # fmt: skip
+            log.debug(
+                "sealed batch %d: %d readings, root %s",
+                batch.header.seq,
+                batch.header.count,
+                batch.header.root.hex(),
+            )
 
     # --- 3. publishing --------------------------------------------------------------------
 

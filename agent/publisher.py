@@ -87,8 +87,12 @@ class BatchPublisher:
         cfg = self.config
         log.info(
             "connecting to MQTT broker %s:%d (MQTT %s%s) as %s",
-            cfg.host, cfg.port, cfg.protocol, ", TLS" if cfg.tls else "", cfg.client_id,
-        )  # fmt: skip
+            cfg.host,
+            cfg.port,
+            cfg.protocol,
+            ", TLS" if cfg.tls else "",
+            cfg.client_id,
+        )
         self._client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
         self._client.loop_start()
 
@@ -115,8 +119,10 @@ class BatchPublisher:
             log.warning(
                 "cannot connect to MQTT broker %s:%d (check host, port, TLS files, credentials); "
                 "retrying with backoff up to %.0f s, batches stay in the outbox",
-                self.config.host, self.config.port, self.config.reconnect_max_s,
-            )  # fmt: skip
+                self.config.host,
+                self.config.port,
+                self.config.reconnect_max_s,
+            )
 
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
@@ -124,8 +130,10 @@ class BatchPublisher:
         if self._connected.is_set() and not self._stopping:
             log.warning(
                 "lost the MQTT broker %s:%d (%s); reconnecting with backoff, batches stay in the outbox",
-                self.config.host, self.config.port, reason,
-            )  # fmt: skip
+                self.config.host,
+                self.config.port,
+                reason,
+            )
         self._connected.clear()
 
     def _on_publish(

@@ -52,8 +52,9 @@ class KeyPlan:
             log.warning(
                 "key rotation to %s is complete; move %s to gateway.key_path and remove "
                 "gateway.next_key_path",
-                next_key.key_id.hex(), next_key.path,
-            )  # fmt: skip
+                next_key.key_id.hex(),
+                next_key.path,
+            )
             return cls(active=next_key, announce=None)
         raise KeyMismatchError(
             f"the outbox chain (batch {head.seq}) is signed by key id {stored.hex()}, but "
@@ -107,7 +108,10 @@ class KeyRotation:
         key = self._next
         if key is None:
             raise RuntimeError(f"batch {seq} cannot have announced a key: no rotation is pending")
-        log.info("key rotation: batch %d announced key id %s; signing with it from now on",
-                 seq, key.key_id.hex())  # fmt: skip
+        log.info(
+            "key rotation: batch %d announced key id %s; signing with it from now on",
+            seq,
+            key.key_id.hex(),
+        )
         self._signer = RecordSigner(self._gateway_id, key)
         self._next = None

@@ -157,8 +157,9 @@ def run_pipeline(broker: MosquittoBroker, n: int, burst: int, batch: int, sign_u
         metrics = AgentMetrics()
         publisher = BatchPublisher(cfg.mqtt, GATEWAY)
         key = GatewayKey.generate()
-        pipeline = Pipeline(config=cfg, outbox=outbox, keys=KeyPlan(key, None), publisher=publisher,
-                            metrics=metrics)  # fmt: skip
+        pipeline = Pipeline(
+            config=cfg, outbox=outbox, keys=KeyPlan(key, None), publisher=publisher, metrics=metrics
+        )
         publisher.start()
         if not publisher.wait_connected(10):
             raise RuntimeError(f"no connection to mosquitto on port {broker.port}")

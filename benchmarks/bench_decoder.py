@@ -33,9 +33,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from edgeseal.firmware_bridge._fbcore import ffi, lib
-
 from edgeseal.firmware_bridge import core
+from edgeseal.firmware_bridge._fbcore import ffi, lib
 from edgeseal.firmware_bridge.frame import FrameDecoder, encode_frame
 from edgeseal.firmware_bridge.messages import Reading
 from edgeseal.firmware_bridge.protocol import Heartbeat, to_frame
@@ -65,7 +64,9 @@ def make_stream(n: int, noisy: bool, seed: int) -> bytes:
         if seq % 50 == 0:
             msg: object = Heartbeat(7, 0xB007, seq, seq - 10, seq * 10)
         else:
-            msg = Reading(7, 0xB007, seq, seq % 4, 3, rng.randrange(-(10**6), 10**6), -2, 0, seq * 10)
+            msg = Reading(
+                7, 0xB007, seq, seq % 4, 3, rng.randrange(-(10**6), 10**6), -2, 0, seq * 10
+            )
         parts.append(encode_frame(to_frame(msg)))  # type: ignore[arg-type]
     stream = bytearray(b"".join(parts))
     if noisy:
@@ -106,7 +107,9 @@ def run_c_core(stream: bytes) -> int:
 IMPLS: dict[str, Callable[[bytes], int]] = {"python": run_python, "c": run_c, "c core": run_c_core}
 
 
-def measure(fn: Callable[[bytes], int], stream: bytes, rounds: int, min_s: float) -> tuple[float, int]:
+def measure(
+    fn: Callable[[bytes], int], stream: bytes, rounds: int, min_s: float
+) -> tuple[float, int]:
     samples = []
     out = 0
     for _ in range(rounds):
@@ -149,8 +152,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if out != len(py_frames):
                     print(f"{impl} found {out} frames, expected {len(py_frames)}", file=sys.stderr)
                     return 1
-                rows.append(Row(impl, label, n, len(stream), seconds, n / seconds,
-                                len(stream) / seconds, out))
+                rows.append(
+                    Row(
+                        impl,
+                        label,
+                        n,
+                        len(stream),
+                        seconds,
+                        n / seconds,
+                        len(stream) / seconds,
+                        out,
+                    )
+                )
     by = {(r.impl, r.stream, r.frames): r for r in rows}
     top = sizes[-1]
     ratios = {
@@ -163,16 +176,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     result = {
         "benchmark": "decoder",
-        "settings": {"sizes": list(sizes), "rounds": rounds, "min_seconds_per_round": min_s,
-                     "chunk": CHUNK, "cpu": args.cpu, "quick": args.quick},
-        "machine": {"processor": platform.machine(), "python": platform.python_version(),
-                    "load_before": load_before, "load_after": os.getloadavg()[0]},
+        "settings": {
+            "sizes": list(sizes),
+            "rounds": rounds,
+            "min_seconds_per_round": min_s,
+            "chunk": CHUNK,
+            "cpu": args.cpu,
+            "quick": args.quick,
+        },
+        "machine": {
+            "processor": platform.machine(),
+            "python": platform.python_version(),
+            "load_before": load_before,
+            "load_after": os.getloadavg()[0],
+        },
         "ratios": ratios,
         "rows": [asdict(r) for r in rows],
     }
     print(f"{'impl':8} {'stream':9} {'frames':>7} {'frames/s':>12} {'MB/s':>8}")
     for r in rows:
-        print(f"{r.impl:8} {r.stream:9} {r.frames:7d} {r.frames_per_s:12.0f} {r.bytes_per_s / 1e6:8.2f}")
+        print(
+            f"{r.impl:8} {r.stream:9} {r.frames:7d} {r.frames_per_s:12.0f} {r.bytes_per_s / 1e6:8.2f}"
+        )
     for k, v in ratios.items():
         print(f"{k}: {v:.2f}x")
     args.out.parent.mkdir(parents=True, exist_ok=True)

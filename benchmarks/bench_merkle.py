@@ -132,7 +132,10 @@ def _portable(
     env = dict(os.environ, EDGESEAL_SHA256="portable")
     done = subprocess.run(
         [sys.executable, "-c", _PORTABLE_CHILD, json.dumps([list(sizes), rounds, seed, min_s])],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return {int(k): (v[0], float(v[1])) for k, v in json.loads(done.stdout).items()}
 
@@ -140,14 +143,22 @@ def _portable(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1k and 64k leaves, fewer rounds")
-    parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON output (default {RESULTS})")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help=f"JSON output (default {RESULTS})"
+    )
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per cell (median)")
     parser.add_argument(
-        "--pymerkle-max", type=int, default=None,
+        "--pymerkle-max",
+        type=int,
+        default=None,
         help="largest tree given to pymerkle (default: every size; pymerkle at 1M takes ~15 s)",
     )
-    parser.add_argument("--cpu", type=int, default=None, help="CPU to pin to (default: first allowed)")
-    parser.add_argument("--no-portable", action="store_true", help="skip the portable-variant child")
+    parser.add_argument(
+        "--cpu", type=int, default=None, help="CPU to pin to (default: first allowed)"
+    )
+    parser.add_argument(
+        "--no-portable", action="store_true", help="skip the portable-variant child"
+    )
     parser.add_argument("--seed", type=int, default=9162)
     args = parser.parse_args(argv)
 
@@ -187,7 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         roots = {name: root for name, (_, root) in cells.items()}
         if len(set(roots.values())) != 1:
-            print(f"ROOT MISMATCH at {n} leaves: " + ", ".join(f"{k}={v.hex()[:16]}" for k, v in roots.items()))
+            print(
+                f"ROOT MISMATCH at {n} leaves: "
+                + ", ".join(f"{k}={v.hex()[:16]}" for k, v in roots.items())
+            )
             return 1
         base = cells["hashlib loop"][0]
         for name, (secs, _) in cells.items():
@@ -212,31 +226,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     targets_met = {k: (ratios[k] >= v if k in ratios else None) for k, v in TARGETS.items()}
     load_after = os.getloadavg()
 
-    print(f"RFC 9162 Merkle root of {LEAF_SIZE}-byte leaves, one CPU (pinned to {cpu}), "
-          f"SHA-256 variant {info.active}, median of {rounds} rounds of >= {min_s} s "
-          f"(hashlib and portable {max(1, rounds // 2)}, pymerkle 1)")
-    print(f"{'implementation':<18} {'leaves':>9} {'seconds':>10} {'leaves/s':>14} {'vs hashlib':>11}")
+    print(
+        f"RFC 9162 Merkle root of {LEAF_SIZE}-byte leaves, one CPU (pinned to {cpu}), "
+        f"SHA-256 variant {info.active}, median of {rounds} rounds of >= {min_s} s "
+        f"(hashlib and portable {max(1, rounds // 2)}, pymerkle 1)"
+    )
+    print(
+        f"{'implementation':<18} {'leaves':>9} {'seconds':>10} {'leaves/s':>14} {'vs hashlib':>11}"
+    )
     for r in rows:
-        print(f"{r.implementation:<18} {r.leaves:>9} {r.seconds:>10.4f} {r.leaves_per_s:>14,.0f} "
-              f"{r.speedup_vs_hashlib_loop:>10.1f}x")
+        print(
+            f"{r.implementation:<18} {r.leaves:>9} {r.seconds:>10.4f} {r.leaves_per_s:>14,.0f} "
+            f"{r.speedup_vs_hashlib_loop:>10.1f}x"
+        )
     for note in skipped:
         print(f"note: {note}")
     for key, target in TARGETS.items():
         got = ratios.get(key)
-        print(f"target {key} >= {target}: " + ("not measured" if got is None else
-              f"{got:.1f} ({'met' if got >= target else 'NOT met'})"))
+        print(
+            f"target {key} >= {target}: "
+            + (
+                "not measured"
+                if got is None
+                else f"{got:.1f} ({'met' if got >= target else 'NOT met'})"
+            )
+        )
     busy = max(load_before[0], load_after[0]) > 0.5
-    print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}"
-          + (" (machine busy: figures measured under load)" if busy else ""))
+    print(
+        f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}"
+        + (" (machine busy: figures measured under load)" if busy else "")
+    )
 
     result = {
         "benchmark": "merkle",
-        "settings": {"leaf_size": LEAF_SIZE, "sizes": list(sizes), "rounds": rounds,
-                     "min_seconds_per_round": min_s,
-                     "pymerkle_max": pymerkle_max, "cpu": cpu, "quick": args.quick},
-        "machine": {"sha256_variant": info.active, "cpu_features": list(info.cpu_features),
-                    "processor": platform.processor() or platform.machine(),
-                    "load_before": load_before[0], "load_after": load_after[0]},
+        "settings": {
+            "leaf_size": LEAF_SIZE,
+            "sizes": list(sizes),
+            "rounds": rounds,
+            "min_seconds_per_round": min_s,
+            "pymerkle_max": pymerkle_max,
+            "cpu": cpu,
+            "quick": args.quick,
+        },
+        "machine": {
+            "sha256_variant": info.active,
+            "cpu_features": list(info.cpu_features),
+            "processor": platform.processor() or platform.machine(),
+            "load_before": load_before[0],
+            "load_after": load_after[0],
+        },
         "rows": [asdict(r) for r in rows],
         "ratios": ratios,
         "targets": TARGETS,

@@ -71,13 +71,18 @@ def _worker_main(config: VerifierConfig, verifier: str, stop: Any, ready: Any) -
     from edgeseal.verifier.checks import native_reading_verifier
     from edgeseal.verifier.service import VerifierService
 
-    logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s {config.mqtt.client_id} %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING,
+        format=f"%(asctime)s {config.mqtt.client_id} %(levelname)s %(message)s",
+    )
     reading_verifier = native_reading_verifier if verifier == "native" else pynacl_one_by_one
     service = VerifierService(config, reading_verifier=reading_verifier, gap_report_interval_s=0.2)
     import threading
 
     threading.Thread(target=lambda: (stop.wait(), service.stop()), daemon=True).start()
-    threading.Thread(target=lambda: (service.subscribed.wait(), ready.release()), daemon=True).start()
+    threading.Thread(
+        target=lambda: (service.subscribed.wait(), ready.release()), daemon=True
+    ).start()
     sys.exit(service.run())
 
 
@@ -99,17 +104,35 @@ def make_gateways(n_gateways: int, readings_each: int) -> list[Gateway]:
         enc = RecordEncoder(gw_id)
         base = 1_764_000_000_000_000
         records = [
-            enc.encode(device_id=1 + i % 8, boot_id=1, device_seq=i // 8, channel=i % 4, unit=3,
-                       mantissa=20_000 + i % 1000, exponent=-3, time_kind=1,
-                       device_time_ms=base // 1000 + i, gateway_time_us=base + 1000 * i)
+            enc.encode(
+                device_id=1 + i % 8,
+                boot_id=1,
+                device_seq=i // 8,
+                channel=i % 4,
+                unit=3,
+                mantissa=20_000 + i % 1000,
+                exponent=-3,
+                time_kind=1,
+                device_time_ms=base // 1000 + i,
+                gateway_time_us=base + 1000 * i,
+            )
             for i in range(readings_each)
-        ]  # fmt: skip
-        out.append(Gateway(gw_id, key, records, [key.sign(r) for r in records],
-                           [base + 1000 * i for i in range(readings_each)]))  # fmt: skip
+        ]
+        out.append(
+            Gateway(
+                gw_id,
+                key,
+                records,
+                [key.sign(r) for r in records],
+                [base + 1000 * i for i in range(readings_each)],
+            )
+        )
     return out
 
 
-def seal_all(gateways: Sequence[Gateway], size: int, per_gateway_readings: int) -> list[tuple[str, bytes]]:
+def seal_all(
+    gateways: Sequence[Gateway], size: int, per_gateway_readings: int
+) -> list[tuple[str, bytes]]:
     """(topic, payload) for every batch, gateways interleaved as they would publish."""
     per_gateway: list[list[tuple[str, bytes]]] = []
     for gw in gateways:
@@ -117,11 +140,15 @@ def seal_all(gateways: Sequence[Gateway], size: int, per_gateway_readings: int) 
         msgs = []
         for seq, start in enumerate(range(0, per_gateway_readings, size), start=1):
             sealed = seal_batch(
-                private_key=gw.key, gateway_id=gw.gateway_id, seq=seq, prev_hash=prev,
-                records=gw.records[start : start + size], signatures=gw.signatures[start : start + size],
+                private_key=gw.key,
+                gateway_id=gw.gateway_id,
+                seq=seq,
+                prev_hash=prev,
+                records=gw.records[start : start + size],
+                signatures=gw.signatures[start : start + size],
                 first_time_us=gw.times[start],
                 last_time_us=gw.times[min(start + size, per_gateway_readings) - 1],
-            )  # fmt: skip
+            )
             prev = sealed.hash
             msgs.append((Topics().batch(gw.gateway_id), sealed.to_payload()))
         per_gateway.append(msgs)
@@ -132,7 +159,9 @@ def _store_progress(path: Path) -> tuple[int, int | None, int, int]:
     """(stored readings, last accepted_us, quarantined, held) — read-only peek."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
-        readings = conn.execute("SELECT COALESCE(SUM(count), 0), MAX(accepted_us) FROM batches").fetchone()
+        readings = conn.execute(
+            "SELECT COALESCE(SUM(count), 0), MAX(accepted_us) FROM batches"
+        ).fetchone()
         quarantined = conn.execute("SELECT COUNT(*) FROM quarantine").fetchone()[0]
         held = conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
         return int(readings[0]), readings[1], int(quarantined), int(held)
@@ -141,8 +170,17 @@ def _store_progress(path: Path) -> tuple[int, int | None, int, int]:
 
 
 def run_case(
-    broker: MosquittoBroker, workdir: Path, gateways: Sequence[Gateway], messages: list[tuple[str, bytes]],
-    *, total: int, workers: int, verifier: str, synchronous: str, case_id: str, timeout_s: float,
+    broker: MosquittoBroker,
+    workdir: Path,
+    gateways: Sequence[Gateway],
+    messages: list[tuple[str, bytes]],
+    *,
+    total: int,
+    workers: int,
+    verifier: str,
+    synchronous: str,
+    case_id: str,
+    timeout_s: float,
 ) -> dict[str, Any]:
     store_path = workdir / f"{case_id}.sqlite"
     ctx = mp.get_context("spawn")
@@ -152,12 +190,20 @@ def run_case(
     procs = []
     for w in range(workers):
         config = VerifierConfig(
-            mqtt=MqttConfig(host=broker.host, port=broker.port, client_id=f"{case_id}-w{w}",
-                            group=group, session_expiry_s=60, keepalive_s=30),
+            mqtt=MqttConfig(
+                host=broker.host,
+                port=broker.port,
+                client_id=f"{case_id}-w{w}",
+                group=group,
+                session_expiry_s=60,
+                keepalive_s=30,
+            ),
             store=StoreConfig(path=store_path, synchronous=synchronous),
             gateways={g.gateway_id: raw_public_key(g.key) for g in gateways},
-        )  # fmt: skip
-        p = ctx.Process(target=_worker_main, args=(config, verifier, stop, ready), name=f"worker-{w}")
+        )
+        p = ctx.Process(
+            target=_worker_main, args=(config, verifier, stop, ready), name=f"worker-{w}"
+        )
         p.start()
         procs.append(p)
     subscribed, deadline = 0, time.monotonic() + 60
@@ -168,9 +214,13 @@ def run_case(
         dead = [p.exitcode for p in procs if not p.is_alive()]
         if dead or time.monotonic() > deadline:
             stop.set()
-            raise RuntimeError(f"case {case_id}: {subscribed} of {workers} workers subscribed "
-                               f"(exit codes of dead workers: {dead})")  # fmt: skip
-    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{case_id}-pub", protocol=mqtt.MQTTv5)
+            raise RuntimeError(
+                f"case {case_id}: {subscribed} of {workers} workers subscribed "
+                f"(exit codes of dead workers: {dead})"
+            )
+    pub = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"{case_id}-pub", protocol=mqtt.MQTTv5
+    )
     pub.max_inflight_messages_set(1000)
     pub.max_queued_messages_set(0)
     pub.connect(broker.host, broker.port)
@@ -189,7 +239,9 @@ def run_case(
                 break
             dead = [p for p in procs if not p.is_alive()]
             if dead:
-                raise RuntimeError(f"case {case_id}: worker(s) exited early: {[p.exitcode for p in dead]}")
+                raise RuntimeError(
+                    f"case {case_id}: worker(s) exited early: {[p.exitcode for p in dead]}"
+                )
             time.sleep(0.05)
     finally:
         pub.loop_stop()
@@ -219,27 +271,44 @@ def run_case(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer readings and sizes (a smoke run)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer readings and sizes (a smoke run)"
+    )
     parser.add_argument("--sizes", help="comma-separated batch sizes (default 64,256,1024,4096)")
-    parser.add_argument("--readings", type=int,
-                        help="readings per case (default 65536, quick 8192; raised so that every "
-                             "gateway publishes at least 8 batches)")
-    parser.add_argument("--repeat", type=int, help="runs per case, the best counts (default 2, quick 1)")
+    parser.add_argument(
+        "--readings",
+        type=int,
+        help="readings per case (default 65536, quick 8192; raised so that every "
+        "gateway publishes at least 8 batches)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, help="runs per case, the best counts (default 2, quick 1)"
+    )
     parser.add_argument("--gateways", type=int, default=4)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
-    sizes = [int(s) for s in (args.sizes or ("64,1024" if args.quick else "64,256,1024,4096")).split(",")]
+    sizes = [
+        int(s) for s in (args.sizes or ("64,1024" if args.quick else "64,256,1024,4096")).split(",")
+    ]
     readings = args.readings or (8192 if args.quick else 65536)
     repeat = args.repeat or (1 if args.quick else 2)
     # Enough batches per gateway that two workers have something to share at every size.
-    per_size = {size: max(readings // args.gateways, MIN_BATCHES_PER_GATEWAY * size) for size in sizes}
-    log.info("signing %d readings for %d gateways", max(per_size.values()) * args.gateways, args.gateways)
+    per_size = {
+        size: max(readings // args.gateways, MIN_BATCHES_PER_GATEWAY * size) for size in sizes
+    }
+    log.info(
+        "signing %d readings for %d gateways", max(per_size.values()) * args.gateways, args.gateways
+    )
     gateways = make_gateways(args.gateways, max(per_size.values()))
 
-    cases = [(size, workers, verifier, "normal")
-             for size in sizes for workers in (1, 2) for verifier in ("native", "pynacl")]  # fmt: skip
+    cases = [
+        (size, workers, verifier, "normal")
+        for size in sizes
+        for workers in (1, 2)
+        for verifier in ("native", "pynacl")
+    ]
     # Full durability (fsync per commit) for the shipped configuration at 2 workers.
     cases += [(size, 2, "native", "full") for size in sizes]
     rows = []
@@ -255,12 +324,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                     runs = []
                     for attempt in range(repeat):
                         case_id = f"s{size}-w{workers}-{verifier}-{sync}-r{attempt}"
-                        runs.append(run_case(
-                            broker, workdir, gateways, messages, total=total, workers=workers,
-                            verifier=verifier, synchronous=sync, case_id=case_id, timeout_s=600,
-                        ))  # fmt: skip
-                        log.info("%-30s %8d readings/s (%.2f s)",
-                                 case_id, runs[-1]["readings_per_s"], runs[-1]["seconds"])  # fmt: skip
+                        runs.append(
+                            run_case(
+                                broker,
+                                workdir,
+                                gateways,
+                                messages,
+                                total=total,
+                                workers=workers,
+                                verifier=verifier,
+                                synchronous=sync,
+                                case_id=case_id,
+                                timeout_s=600,
+                            )
+                        )
+                        log.info(
+                            "%-30s %8d readings/s (%.2f s)",
+                            case_id,
+                            runs[-1]["readings_per_s"],
+                            runs[-1]["seconds"],
+                        )
                     row = max(runs, key=lambda r: r["readings_per_s"])
                     row["runs_readings_per_s"] = [r["readings_per_s"] for r in runs]
                     rows.append(row)
@@ -268,14 +351,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     def best(workers: int, verifier: str, sync: str = "normal") -> int:
-        return max((r["readings_per_s"] for r in rows
-                    if (r["workers"], r["verifier"], r["synchronous"]) == (workers, verifier, sync)), default=0)  # fmt: skip
+        return max(
+            (
+                r["readings_per_s"]
+                for r in rows
+                if (r["workers"], r["verifier"], r["synchronous"]) == (workers, verifier, sync)
+            ),
+            default=0,
+        )
 
     def baseline(row: dict[str, Any]) -> int:
         """The PyNaCl figure of the same batch size, worker count and durability."""
         same = ("batch_size", "workers", "synchronous")
-        return next(p["readings_per_s"] for p in rows
-                    if p["verifier"] == "pynacl" and all(p[k] == row[k] for k in same))  # fmt: skip
+        return next(
+            p["readings_per_s"]
+            for p in rows
+            if p["verifier"] == "pynacl" and all(p[k] == row[k] for k in same)
+        )
 
     speedups = {
         f"{r['batch_size']}/w{r['workers']}": round(r["readings_per_s"] / baseline(r), 2)
@@ -301,8 +393,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    log.info("best with 2 workers: native %d readings/s, PyNaCl one by one %d; written to %s",
-             doc["best_native_2_workers"], doc["best_pynacl_2_workers"], args.output)  # fmt: skip
+    log.info(
+        "best with 2 workers: native %d readings/s, PyNaCl one by one %d; written to %s",
+        doc["best_native_2_workers"],
+        doc["best_pynacl_2_workers"],
+        args.output,
+    )
     return 0
 
 

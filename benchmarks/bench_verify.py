@@ -285,8 +285,10 @@ def print_table(result: dict[str, object]) -> None:
             f"{r['implementation']:38} {r['keys']:9} {r['batch']:>6} {r['threads']:>3} "
             f"{r['us_per_sig']:>9.2f} {r['speedup_vs_libsodium']:>12.2f}"
         )
-    print(f"\n{'adversarial batch':38} {'keys':9} {'batch':>6} {'us/sig':>9} "
-          f"{'x valid':>8} {'x single':>9}")  # fmt: skip
+    print(
+        f"\n{'adversarial batch':38} {'keys':9} {'batch':>6} {'us/sig':>9} "
+        f"{'x valid':>8} {'x single':>9}"
+    )
     for a in result["adversarial"]:  # type: ignore[attr-defined]
         print(
             f"{'invalid: ' + a['pattern']:38} {a['keys']:9} {a['batch']:>6} "
@@ -320,8 +322,9 @@ def main() -> None:
         args.output = RESULTS.with_name("bench_verify_portable.json") if args.portable else RESULTS
     load_before = os.getloadavg()[0]
     if args.quick:
-        result = run([1, 16, 64, 256, 1024], [1, 2], min_seconds=0.05, rounds=3,
-                     adversarial_size=256)  # fmt: skip
+        result = run(
+            [1, 16, 64, 256, 1024], [1, 2], min_seconds=0.05, rounds=3, adversarial_size=256
+        )
     else:
         result = run([1, 16, 64, 256, 1024, 4096], [1, 2], min_seconds=0.3, rounds=5)
     result["quick"] = args.quick

@@ -26,10 +26,14 @@ from typing import Any
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 # Column names, matched case-insensitively, that play each role in a chart.
-_SIZE = re.compile(r"^(batch(_size)?|size|leaves|n_leaves|leaf_count|count|n|messages|frames)$", re.I)
-_RATE = re.compile(r"(per_s(ec(ond)?)?$|_per_sec|/s$|ops|throughput|rate$)", re.I)
+_SIZE = re.compile(
+    r"^(batch(_size)?|size|leaves|n_leaves|leaf_count|count|n|messages|frames)$", re.IGNORECASE
+)
+_RATE = re.compile(r"(per_s(ec(ond)?)?$|_per_sec|/s$|ops|throughput|rate$)", re.IGNORECASE)
 # Lines whose label names one of these are the baselines (dashed); the rest are ours.
-_BASELINE = re.compile(r"hashlib|pymerkle|pynacl|libsodium|cryptography|openssl|python", re.I)
+_BASELINE = re.compile(
+    r"hashlib|pymerkle|pynacl|libsodium|cryptography|openssl|python", re.IGNORECASE
+)
 _ROW_KEYS = ("rows", "results", "measurements", "cases", "data", "points")
 _CHART_TITLES = {
     "verify": "Ed25519 verification throughput vs batch size (native vs libsodium and OpenSSL)",
@@ -92,8 +96,10 @@ def headline(doc: Any, rows_found: bool) -> list[tuple[str, Any]]:
                     items.append((f"{key}.{inner}", v))
         elif isinstance(value, (str, int, float, bool)) or value is None:
             items.append((key, value))
-        elif isinstance(value, list) and not rows_found and all(
-            isinstance(v, (str, int, float)) for v in value
+        elif (
+            isinstance(value, list)
+            and not rows_found
+            and all(isinstance(v, (str, int, float)) for v in value)
         ):
             items.append((key, ", ".join(str(v) for v in value)))
     return items
@@ -113,7 +119,7 @@ def fmt(value: Any) -> str:
             return "0"
         if abs(value) >= 1000:
             return f"{value:,.0f}"
-        digits = max(0, 3 - int(math.floor(math.log10(abs(value)))) - 1)
+        digits = max(0, 3 - math.floor(math.log10(abs(value))) - 1)
         return f"{value:.{digits}f}"
     return str(value).replace("|", "\\|").replace("\n", " ")
 
@@ -156,7 +162,7 @@ class ChartRoles:
         return self.per_unit / float(value) if value > 0 else None
 
 
-_TIME_PER = re.compile(r"^(?P<unit>ns|us|ms|s|seconds)_per_\w+$", re.I)
+_TIME_PER = re.compile(r"^(?P<unit>ns|us|ms|s|seconds)_per_\w+$", re.IGNORECASE)
 _UNIT = {"ns": 1e9, "us": 1e6, "ms": 1e3, "s": 1.0, "seconds": 1.0}
 
 
@@ -177,8 +183,14 @@ def chart_roles(table: Table) -> ChartRoles | None:
             break
     if size is None:
         return None
-    rate = next((c for c in table.columns if _RATE.search(c) and c != size
-                 and _numeric(r[c] for r in table.rows if c in r)), None)
+    rate = next(
+        (
+            c
+            for c in table.columns
+            if _RATE.search(c) and c != size and _numeric(r[c] for r in table.rows if c in r)
+        ),
+        None,
+    )
     per_unit = None
     if rate is None:
         for col in table.columns:
@@ -198,16 +210,22 @@ def chart_roles(table: Table) -> ChartRoles | None:
         distinct = {v for v in vals if v is not None}
         if not distinct or len(distinct) == 1 and len(table.rows) > 1:
             continue
-        if all(isinstance(v, str) for v in distinct):
-            series.append(col)
-        elif col.lower() in _SETTINGS and len(distinct) <= 8:
+        if (
+            all(isinstance(v, str) for v in distinct)
+            or col.lower() in _SETTINGS
+            and len(distinct) <= 8
+        ):
             series.append(col)
     # Each line must have one point per size; if not, another integer column is a
     # setting that varies too (a burst length, say): split the lines by it as well.
-    extra = [c for c in table.columns if c not in (size, rate, *series)
-             and _numeric(r.get(c) for r in table.rows)
-             and all(float(r[c]).is_integer() for r in table.rows)
-             and 1 < len({r[c] for r in table.rows}) <= 8]
+    extra = [
+        c
+        for c in table.columns
+        if c not in (size, rate, *series)
+        and _numeric(r.get(c) for r in table.rows)
+        and all(float(r[c]).is_integer() for r in table.rows)
+        and 1 < len({r[c] for r in table.rows}) <= 8
+    ]
     while not _one_point_per_size(table, size, series):
         if not extra:
             return None
@@ -242,8 +260,13 @@ def draw_chart(name: str, table: Table, path: Path) -> bool:
         x, y = row.get(roles.size), roles.y(row)
         if not isinstance(x, (int, float)) or y is None:
             continue
-        label = ", ".join(f"{c} {row.get(c)}" if not isinstance(row.get(c), str) else
-                          f"{row.get(c)}" for c in roles.series) or roles.y_label
+        label = (
+            ", ".join(
+                f"{c} {row.get(c)}" if not isinstance(row.get(c), str) else f"{row.get(c)}"
+                for c in roles.series
+            )
+            or roles.y_label
+        )
         lines.setdefault(label, []).append((float(x), y))
     all_x = sorted({x for points in lines.values() for x, _ in points})
     fig, ax = plt.subplots(figsize=(9.5, 5.8), dpi=110)
@@ -254,13 +277,26 @@ def draw_chart(name: str, table: Table, path: Path) -> bool:
         if len(points) == 1 and points[0][0] == 1 and len(all_x) > 1:
             # Measured one by one only (a baseline without batching): its rate does
             # not depend on the batch size, so it is drawn across the whole range.
-            ax.hlines(points[0][1], all_x[0], all_x[-1], linestyles=":" if native else "--",
-                      colors=f"C{i % 10}", label=f"{label} (no batching)",
-                      linewidth=1.6)
+            ax.hlines(
+                points[0][1],
+                all_x[0],
+                all_x[-1],
+                linestyles=":" if native else "--",
+                colors=f"C{i % 10}",
+                label=f"{label} (no batching)",
+                linewidth=1.6,
+            )
             continue
         xs, ys = zip(*points)
-        ax.plot(xs, ys, "-" if native else "--", marker=markers[i % len(markers)],
-                color=f"C{i % 10}", label=label, linewidth=1.6)
+        ax.plot(
+            xs,
+            ys,
+            "-" if native else "--",
+            marker=markers[i % len(markers)],
+            color=f"C{i % 10}",
+            label=label,
+            linewidth=1.6,
+        )
     ax.set_xscale("log", base=2 if all(_is_pow2(x) for x in all_x) else 10)
     ax.set_yscale("log")
     ax.set_xlabel(roles.size.replace("_", " "))
@@ -293,29 +329,47 @@ def _machine_lines(machine: dict[str, Any], quick: bool) -> list[str]:
     load = machine.get("load_average")
     load_after = machine.get("load_average_after")
     lines = [
-        f"- CPU: {machine.get('cpu_model')} ({machine.get('machine')}), "
-        f"features: {', '.join(machine.get('cpu_flags') or []) or 'none detected'}",
+        (
+            f"- CPU: {machine.get('cpu_model')} ({machine.get('machine')}), "
+            f"features: {', '.join(machine.get('cpu_flags') or []) or 'none detected'}"
+        ),
         f"- Cores: {cores}; load average at start {load}, at end {load_after}",
         f"- Python: {machine.get('python')}; OS: {machine.get('os')}",
-        f"- Date: {machine.get('date_utc')}; commit {machine.get('git_commit')}; "
-        f"{'quick run (--quick)' if quick else 'full run'}",
+        (
+            f"- Date: {machine.get('date_utc')}; commit {machine.get('git_commit')}; "
+            f"{'quick run (--quick)' if quick else 'full run'}"
+        ),
         f"- Native SHA-256 variant: {machine.get('native_sha256_variant')}",
         "- Libraries: " + ", ".join(f"{k} {v}" for k, v in libs.items() if v),
     ]
-    if isinstance(load, list) and load and machine.get("usable_cores") and \
-            load[0] > 0.5 * float(machine["usable_cores"]):
-        lines.append("- **The machine was busy during this run (load average above half the "
-                     "cores): treat the absolute figures as pessimistic; the ratios, measured "
-                     "in the same run, are the figures to compare.**")
+    if (
+        isinstance(load, list)
+        and load
+        and machine.get("usable_cores")
+        and load[0] > 0.5 * float(machine["usable_cores"])
+    ):
+        lines.append(
+            "- **The machine was busy during this run (load average above half the "
+            "cores): treat the absolute figures as pessimistic; the ratios, measured "
+            "in the same run, are the figures to compare.**"
+        )
     return lines
 
 
 def render(latest: dict[str, Any], results_dir: Path) -> tuple[str, list[Path]]:
     charts: list[Path] = []
     benches = latest.get("benchmarks", [])
-    out = ["# edgeseal benchmark results", "",
-           "Generated by `python -m benchmarks` (benchmarks/run.py, report.py); "
-           "see docs/benchmarks.md for what each benchmark measures.", "", "## Machine", ""]
+    out = [
+        "# edgeseal benchmark results",
+        "",
+        (
+            "Generated by `python -m benchmarks` (benchmarks/run.py, report.py); "
+            "see docs/benchmarks.md for what each benchmark measures."
+        ),
+        "",
+        "## Machine",
+        "",
+    ]
     out += _machine_lines(latest.get("machine", {}), bool(latest.get("quick")))
     out += ["", "## Summary", ""]
     summary = []
@@ -327,8 +381,13 @@ def render(latest: dict[str, Any], results_dir: Path) -> tuple[str, list[Path]]:
     for b in benches:
         out += ["", f"## {b['name']}", ""]
         if b["status"] != "ok":
-            out += [f"**{b['status'].upper()}**: `{' '.join(b['command'][1:])}`", "", "```",
-                    b.get("message", "").strip() or "(no output)", "```"]
+            out += [
+                f"**{b['status'].upper()}**: `{' '.join(b['command'][1:])}`",
+                "",
+                "```",
+                b.get("message", "").strip() or "(no output)",
+                "```",
+            ]
             if not b.get("result"):
                 continue
             out += ["", "What it wrote before failing:", ""]
@@ -338,8 +397,9 @@ def render(latest: dict[str, Any], results_dir: Path) -> tuple[str, list[Path]]:
             out.append(f"- {key}: {fmt(value)}")
         if rows:
             table = to_table(rows)
-            out += [""] + markdown_table(table.columns, ([r.get(c, "") for c in table.columns]
-                                                         for r in table.rows))
+            out += [""] + markdown_table(
+                table.columns, ([r.get(c, "") for c in table.columns] for r in table.rows)
+            )
             png = results_dir / f"{b['name']}.png"
             if draw_chart(b["name"], table, png):
                 charts.append(png)

@@ -77,32 +77,63 @@ def run_one(
     package = bench_dir.name
     command = [python, "-m", f"{package}.bench_{name}", *(["--quick"] if quick else [])]
     if not script.exists():
-        return BenchOutcome(name, "missing", 0.0, None, command,
-                            f"{script.relative_to(bench_dir.parent)} does not exist", None)
+        return BenchOutcome(
+            name,
+            "missing",
+            0.0,
+            None,
+            command,
+            f"{script.relative_to(bench_dir.parent)} does not exist",
+            None,
+        )
     output = results_dir / f"bench_{name}.json"
     started_wall = time.time()
     started = time.monotonic()
     log.info("running %s", " ".join(command[1:]))
     try:
         proc = subprocess.run(
-            command, cwd=bench_dir.parent, capture_output=True, text=True, timeout=timeout,
+            command,
+            cwd=bench_dir.parent,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
         stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
-        return BenchOutcome(name, "timeout", time.monotonic() - started, None, command,
-                            f"still running after {timeout:.0f} s; killed\n{_tail(stderr)}", None)
+        return BenchOutcome(
+            name,
+            "timeout",
+            time.monotonic() - started,
+            None,
+            command,
+            f"still running after {timeout:.0f} s; killed\n{_tail(stderr)}",
+            None,
+        )
     seconds = time.monotonic() - started
     result, problem = _fresh_result(output, started_wall)
     if proc.returncode != 0:
         # Keep what it did write this run (a benchmark may exit 1 for a missed
         # target after writing its figures): the report shows both.
-        return BenchOutcome(name, "failed", seconds, proc.returncode, command,
-                            f"exit status {proc.returncode}\n{_tail(proc.stderr or proc.stdout)}",
-                            result)
+        return BenchOutcome(
+            name,
+            "failed",
+            seconds,
+            proc.returncode,
+            command,
+            f"exit status {proc.returncode}\n{_tail(proc.stderr or proc.stdout)}",
+            result,
+        )
     if result is None:
-        return BenchOutcome(name, "no-result", seconds, proc.returncode, command,
-                            f"exited 0 but {problem}\n{_tail(proc.stdout)}", None)
+        return BenchOutcome(
+            name,
+            "no-result",
+            seconds,
+            proc.returncode,
+            command,
+            f"exited 0 but {problem}\n{_tail(proc.stdout)}",
+            None,
+        )
     return BenchOutcome(name, "ok", seconds, proc.returncode, command, "", result)
 
 
@@ -173,14 +204,20 @@ def _openssl_version() -> str | None:
         from cryptography.hazmat.backends.openssl import backend
 
         return str(backend.openssl_version_text())
-    except Exception:
+    except (ImportError, AttributeError):  # a cryptography without the OpenSSL backend
         return None
 
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=10, check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
@@ -226,10 +263,14 @@ def run_all(
     machine = machine_info()
     outcomes = []
     for name in names:
-        outcome = run_one(name, quick=quick, timeout=timeout, bench_dir=bench_dir,
-                          results_dir=results_dir)
-        print(f"  {name:10} {outcome.status:9} {outcome.seconds:7.1f} s"
-              + (f"  {outcome.message.splitlines()[0]}" if outcome.message else ""), flush=True)
+        outcome = run_one(
+            name, quick=quick, timeout=timeout, bench_dir=bench_dir, results_dir=results_dir
+        )
+        print(
+            f"  {name:10} {outcome.status:9} {outcome.seconds:7.1f} s"
+            + (f"  {outcome.message.splitlines()[0]}" if outcome.message else ""),
+            flush=True,
+        )
         outcomes.append(outcome)
     machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     return {
@@ -241,17 +282,36 @@ def run_all(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short runs (passed to every benchmark)")
-    parser.add_argument("--only", action="append", metavar="NAME",
-                        help="run only this benchmark (repeatable), e.g. --only merkle")
-    parser.add_argument("--timeout", type=float, default=None,
-                        help=f"seconds per benchmark (default {DEFAULT_TIMEOUT_S:.0f}, "
-                             f"{QUICK_TIMEOUT_S:.0f} with --quick)")
-    parser.add_argument("--results", type=Path, default=RESULTS_DIR,
-                        help="where latest.json, latest.md and the charts go")
-    parser.add_argument("--report-only", action="store_true",
-                        help="do not run anything; rebuild latest.md and charts from latest.json")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="short runs (passed to every benchmark)"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="run only this benchmark (repeatable), e.g. --only merkle",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help=f"seconds per benchmark (default {DEFAULT_TIMEOUT_S:.0f}, "
+        f"{QUICK_TIMEOUT_S:.0f} with --quick)",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS_DIR,
+        help="where latest.json, latest.md and the charts go",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="do not run anything; rebuild latest.md and charts from latest.json",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -265,10 +325,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.only:
             unknown = [n for n in args.only if n not in names]
             if unknown:
-                parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(names)}")
+                parser.error(
+                    f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(names)}"
+                )
             names = [n for n in names if n in args.only]
         timeout = args.timeout or (QUICK_TIMEOUT_S if args.quick else DEFAULT_TIMEOUT_S)
-        print(f"running {len(names)} benchmark(s){' (quick)' if args.quick else ''}: {', '.join(names)}")
+        print(
+            f"running {len(names)} benchmark(s){' (quick)' if args.quick else ''}: {', '.join(names)}"
+        )
         latest = run_all(names, quick=args.quick, timeout=timeout, results_dir=args.results)
         latest_json.write_text(json.dumps(latest, indent=2, default=str) + "\n", encoding="utf-8")
     written = report.write_report(latest, args.results)

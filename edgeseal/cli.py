@@ -23,13 +23,25 @@ class Command:
 
 
 COMMANDS: dict[str, Command] = {
-    "info": Command("edgeseal.native.info", "show the native core's CPU features and active SHA-256 variant"),
-    "simulate-device": Command("edgeseal.firmware_bridge.simulate", "run a simulated sensor device on a pseudo-terminal"),
+    "info": Command(
+        "edgeseal.native.info", "show the native core's CPU features and active SHA-256 variant"
+    ),
+    "simulate-device": Command(
+        "edgeseal.firmware_bridge.simulate", "run a simulated sensor device on a pseudo-terminal"
+    ),
     "keygen": Command("edgeseal.agent.keygen", "create the gateway's Ed25519 signing key"),
-    "agent": Command("edgeseal.agent.daemon", "run the gateway agent (serial -> signed batches -> MQTT)"),
-    "verifier": Command("edgeseal.verifier.service", "run the back-end verifier (MQTT -> verified store)"),
-    "receipt": Command("edgeseal.verifier.receipt_cli", "write a third-party receipt for one stored reading"),
-    "check-receipt": Command("edgeseal.verifier.check_receipt_cli", "check a receipt and explain any failure"),
+    "agent": Command(
+        "edgeseal.agent.daemon", "run the gateway agent (serial -> signed batches -> MQTT)"
+    ),
+    "verifier": Command(
+        "edgeseal.verifier.service", "run the back-end verifier (MQTT -> verified store)"
+    ),
+    "receipt": Command(
+        "edgeseal.verifier.receipt_cli", "write a third-party receipt for one stored reading"
+    ),
+    "check-receipt": Command(
+        "edgeseal.verifier.check_receipt_cli", "check a receipt and explain any failure"
+    ),
     "demo": Command("edgeseal.demo", "run broker, devices, agent and verifier locally for a while"),
 }
 

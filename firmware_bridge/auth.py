@@ -26,7 +26,9 @@ def _tag(frame: Frame, key: bytes) -> bytes:
 def sign_frame(frame: Frame, key: bytes, counter: int) -> Frame:
     if len(key) != KEY_LEN:
         raise ValueError(f"link key must be {KEY_LEN} bytes, got {len(key)}")
-    unsigned = replace(frame, flags=frame.flags | FLAG_AUTH, auth_counter=counter, auth_tag=b"\0" * 8)
+    unsigned = replace(
+        frame, flags=frame.flags | FLAG_AUTH, auth_counter=counter, auth_tag=b"\0" * 8
+    )
     return replace(unsigned, auth_tag=_tag(unsigned, key))
 
 

@@ -25,7 +25,7 @@ _CDEF = re.compile(r"/\*\s*FB_CDEF_BEGIN\s*\*/(.*?)/\*\s*FB_CDEF_END\s*\*/", re.
 
 
 def _cdef() -> str:
-    parts = []
+    parts: list[str] = []
     for header in HEADERS:
         path = os.path.join(ROOT, header)
         if os.path.exists(path):
@@ -46,7 +46,9 @@ ffibuilder.cdef(_cdef())
 ffibuilder.set_source(
     "edgeseal.firmware_bridge._fbcore",
     "\n".join(
-        f'#include "{os.path.basename(h)}"' for h in HEADERS if os.path.exists(os.path.join(ROOT, h))
+        f'#include "{os.path.basename(h)}"'
+        for h in HEADERS
+        if os.path.exists(os.path.join(ROOT, h))
     ),
     sources=_sources(),
     include_dirs=["firmware_bridge/c"],

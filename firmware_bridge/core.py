@@ -156,7 +156,11 @@ class RingReading:
     def payload(self) -> bytes:
         cr = ffi.new("fb_reading *")
         cr.channel, cr.unit, cr.mantissa = self.channel, self.unit, self.mantissa
-        cr.exponent, cr.time_kind, cr.device_time_ms = self.exponent, self.time_kind, self.device_time_ms
+        cr.exponent, cr.time_kind, cr.device_time_ms = (
+            self.exponent,
+            self.time_kind,
+            self.device_time_ms,
+        )
         out = ffi.new("uint8_t[]", lib.FB_READING_LEN)
         n = ffi.new("size_t *")
         if lib.fb_reading_pack(cr, out, len(out), n) != 0:

@@ -53,7 +53,9 @@ class Frame:
 
     def __post_init__(self) -> None:
         if len(self.payload) > MAX_PAYLOAD:
-            raise FrameError("too_long", f"payload of {len(self.payload)} bytes exceeds {MAX_PAYLOAD}")
+            raise FrameError(
+                "too_long", f"payload of {len(self.payload)} bytes exceeds {MAX_PAYLOAD}"
+            )
         if self.flags & ~FLAG_AUTH:
             raise FrameError("flags", f"unknown flag bits 0x{self.flags:02x}")
         if self.flags & FLAG_AUTH and len(self.auth_tag) != 8:
@@ -73,9 +75,12 @@ class Frame:
 
 def pack_frame(frame: Frame) -> bytes:
     """Unstuffed frame bytes including the CRC."""
-    body = _HEADER.pack(
-        frame.version, frame.type, frame.flags, frame.device_id, frame.boot_id, frame.seq
-    ) + frame.payload
+    body = (
+        _HEADER.pack(
+            frame.version, frame.type, frame.flags, frame.device_id, frame.boot_id, frame.seq
+        )
+        + frame.payload
+    )
     if frame.flags & FLAG_AUTH:
         body += _AUTH_COUNTER.pack(frame.auth_counter) + frame.auth_tag
     return body + _CRC.pack(crc32c(body))
@@ -102,8 +107,17 @@ def unpack_frame(raw: bytes) -> Frame:
             raise FrameError("short", "authenticated frame too short for its auth block")
         auth = body[len(body) - AUTH_LEN :]
         (counter,) = _AUTH_COUNTER.unpack_from(auth)
-        return Frame(mtype, device_id, boot_id, seq, bytes(body[HEADER_LEN : len(body) - AUTH_LEN]),
-                     flags, counter, bytes(auth[8:]), version)
+        return Frame(
+            mtype,
+            device_id,
+            boot_id,
+            seq,
+            bytes(body[HEADER_LEN : len(body) - AUTH_LEN]),
+            flags,
+            counter,
+            bytes(auth[8:]),
+            version,
+        )
     return Frame(mtype, device_id, boot_id, seq, bytes(body[HEADER_LEN:]), flags, 0, b"", version)
 
 

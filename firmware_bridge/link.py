@@ -64,7 +64,9 @@ class PortConfig:
 
     def __post_init__(self) -> None:
         if not self.url:
-            raise ValueError("PortConfig.url must name a port, e.g. /dev/ttyUSB0 or socket://host:port")
+            raise ValueError(
+                "PortConfig.url must name a port, e.g. /dev/ttyUSB0 or socket://host:port"
+            )
         if self.baudrate <= 0:
             raise ValueError(f"PortConfig.baudrate must be positive, got {self.baudrate}")
         if self.read_timeout <= 0 or self.write_timeout <= 0:
@@ -110,7 +112,9 @@ class _PortWorker:
         self._decoder = FrameDecoder()
         self._dropped_before: dict[str, int] = dict.fromkeys(DROP_REASONS, 0)
         self.stats = LinkStats()
-        self._thread = threading.Thread(target=self._run, name=f"serial-reader:{self.label}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"serial-reader:{self.label}", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -186,7 +190,9 @@ class _PortWorker:
             if self._stop.is_set():
                 break
             reported_down = True
-            logger.warning("serial port %s vanished (%s); reopening in %.1f s", self.label, reason, delay)
+            logger.warning(
+                "serial port %s vanished (%s); reopening in %.1f s", self.label, reason, delay
+            )
             self._links._emit(PortStatus(self.label, False, f"vanished: {reason}"))
             self._stop.wait(delay)
         self._links._emit(PortStatus(self.label, False, "stopped"))
@@ -199,7 +205,8 @@ class _PortWorker:
                 next_tick = now + self._links._tick_interval
                 self._links._tick(self, now)
             try:
-                waiting = ser.in_waiting
+                # serial_for_url gives a Serial subclass; the stubs type it as SerialBase
+                waiting = int(getattr(ser, "in_waiting", 0))
                 data = ser.read(waiting if waiting else 1)
             except (serial.SerialException, OSError) as exc:
                 return _explain(exc)
@@ -215,18 +222,28 @@ class _PortWorker:
             why = links._guard.check(frame)
             if why is not None:
                 self.stats.rejected_auth += 1
-                logger.warning("serial port %s: dropped frame from device %08x: %s",
-                               self.label, frame.device_id, why)
+                logger.warning(
+                    "serial port %s: dropped frame from device %08x: %s",
+                    self.label,
+                    frame.device_id,
+                    why,
+                )
                 continue
             try:
                 msg = message_from_frame(frame)
             except MessageError as exc:
                 self.stats.bad_messages += 1
-                logger.warning("serial port %s: dropped frame from device %08x: %s",
-                               self.label, frame.device_id, exc)
+                logger.warning(
+                    "serial port %s: dropped frame from device %08x: %s",
+                    self.label,
+                    frame.device_id,
+                    exc,
+                )
                 continue
             links._on_message(self, msg)
-        self.stats.dropped = {k: v + self._decoder.dropped[k] for k, v in self._dropped_before.items()}
+        self.stats.dropped = {
+            k: v + self._decoder.dropped[k] for k, v in self._dropped_before.items()
+        }
 
     def _retire_decoder(self) -> None:
         for k, v in self._decoder.dropped.items():
@@ -256,8 +273,9 @@ class DeviceLinks:
             raise ValueError(f"two ports share a name: {labels}")
         self._events: queue.Queue[LinkEvent] = queue.Queue()
         self._lock = threading.Lock()
-        self._tracker = SequenceTracker(resume_from=dict(resume_from or {}),
-                                        resend_interval=resend_interval)
+        self._tracker = SequenceTracker(
+            resume_from=dict(resume_from or {}), resend_interval=resend_interval
+        )
         self._guard = ReplayGuard(dict(link_keys or {}))
         self._device_port: dict[int, _PortWorker] = {}
         # Overdue RESEND requests are repeated from the port thread's loop; a
@@ -282,7 +300,7 @@ class DeviceLinks:
             w.stop()
         self._started = False
 
-    def __enter__(self) -> DeviceLinks:
+    def __enter__(self) -> DeviceLinks:  # noqa: PYI034 - typing.Self is 3.11+, we support 3.10
         self.start()
         return self
 
@@ -300,7 +318,9 @@ class DeviceLinks:
         """Events since the last call, in arrival order; waits up to ``timeout`` for one."""
         out: list[LinkEvent] = []
         try:
-            out.append(self._events.get(timeout=timeout) if timeout > 0 else self._events.get_nowait())
+            out.append(
+                self._events.get(timeout=timeout) if timeout > 0 else self._events.get_nowait()
+            )
         except queue.Empty:
             return out
         while True:
@@ -338,17 +358,33 @@ class DeviceLinks:
                 self._device_port[msg.device_id] = worker
                 act = self._tracker.hello(msg, now)
             else:
-                logger.warning("serial port %s: device sent a gateway-only %s message; ignored",
-                               worker.label, type(msg).__name__)
+                logger.warning(
+                    "serial port %s: device sent a gateway-only %s message; ignored",
+                    worker.label,
+                    type(msg).__name__,
+                )
                 return
             # Emit under the lock so events of one device keep their order
             # even if it hops between ports.
             if isinstance(msg, Hello) and not act.stale:
-                logger.info("device %08x on %s: boot %08x, firmware %s",
-                            msg.device_id, worker.label, msg.boot_id, msg.firmware_version)
-                self._emit(DeviceHello(worker.label, msg.device_id, msg.boot_id,
-                                       msg.firmware_version, msg.capabilities, msg.public_key,
-                                       msg.first_seq))
+                logger.info(
+                    "device %08x on %s: boot %08x, firmware %s",
+                    msg.device_id,
+                    worker.label,
+                    msg.boot_id,
+                    msg.firmware_version,
+                )
+                self._emit(
+                    DeviceHello(
+                        worker.label,
+                        msg.device_id,
+                        msg.boot_id,
+                        msg.firmware_version,
+                        msg.capabilities,
+                        msg.public_key,
+                        msg.first_seq,
+                    )
+                )
             self._emit_actions(worker, act)
         worker.stats.duplicates += act.duplicates
         worker.stats.stale += act.stale
@@ -375,9 +411,16 @@ class DeviceLinks:
     def _emit_actions(self, worker: _PortWorker, act: Actions) -> None:
         for ev in act.events:
             if isinstance(ev, Gap):
-                logger.warning("device %08x boot %08x: readings %d..%d lost (device no longer holds them)",
-                               ev.device_id, ev.boot_id, ev.expected, ev.received - 1)
-                self._emit(SequenceGap(worker.label, ev.device_id, ev.boot_id, ev.expected, ev.received))
+                logger.warning(
+                    "device %08x boot %08x: readings %d..%d lost (device no longer holds them)",
+                    ev.device_id,
+                    ev.boot_id,
+                    ev.expected,
+                    ev.received - 1,
+                )
+                self._emit(
+                    SequenceGap(worker.label, ev.device_id, ev.boot_id, ev.expected, ev.received)
+                )
             else:
                 self._emit(ReadingReceived(worker.label, ev))
 

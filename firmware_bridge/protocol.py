@@ -108,8 +108,9 @@ Message = Hello | HelloRequest | Reading | Heartbeat | Ack | Resend | TimeSync
 
 
 def pack_reading_payload(r: Reading) -> bytes:
-    return _READING.pack(r.channel, r.unit, r.mantissa, r.exponent & 0xFF, r.time_kind,
-                         r.device_time_ms)
+    return _READING.pack(
+        r.channel, r.unit, r.mantissa, r.exponent & 0xFF, r.time_kind, r.device_time_ms
+    )
 
 
 def _unpack_reading(frame: Frame) -> Reading:
@@ -120,27 +121,52 @@ def _unpack_reading(frame: Frame) -> Reading:
         raise MessageError(f"READING time_kind {time_kind} is not 0 (uptime) or 1 (UNIX)")
     if exponent > 127:
         exponent -= 256
-    return Reading(frame.device_id, frame.boot_id, frame.seq, channel, unit, mantissa, exponent,
-                   time_kind, time_ms)
+    return Reading(
+        frame.device_id,
+        frame.boot_id,
+        frame.seq,
+        channel,
+        unit,
+        mantissa,
+        exponent,
+        time_kind,
+        time_ms,
+    )
 
 
 def to_frame(msg: Message) -> Frame:
     """The unauthenticated frame for ``msg`` (sign it with firmware_bridge.auth if needed)."""
     if isinstance(msg, Reading):
-        return Frame(MsgType.READING, msg.device_id, msg.boot_id, msg.seq,
-                     pack_reading_payload(msg))
+        return Frame(
+            MsgType.READING, msg.device_id, msg.boot_id, msg.seq, pack_reading_payload(msg)
+        )
     if isinstance(msg, Hello):
         key = msg.public_key or b""
         if len(key) > 64:
             raise MessageError("HELLO public key longer than 64 bytes")
-        payload = _HELLO.pack(msg.fw_major, msg.fw_minor, msg.fw_patch, msg.capabilities,
-                              msg.prev_boot_id, msg.prev_newest_seq, len(key)) + key
+        payload = (
+            _HELLO.pack(
+                msg.fw_major,
+                msg.fw_minor,
+                msg.fw_patch,
+                msg.capabilities,
+                msg.prev_boot_id,
+                msg.prev_newest_seq,
+                len(key),
+            )
+            + key
+        )
         return Frame(MsgType.HELLO, msg.device_id, msg.boot_id, msg.first_seq, payload)
     if isinstance(msg, HelloRequest):
         return Frame(MsgType.HELLO, msg.device_id, msg.boot_id, 0)
     if isinstance(msg, Heartbeat):
-        return Frame(MsgType.HEARTBEAT, msg.device_id, msg.boot_id, msg.newest_seq,
-                     _HEARTBEAT.pack(msg.oldest_held, msg.uptime_ms))
+        return Frame(
+            MsgType.HEARTBEAT,
+            msg.device_id,
+            msg.boot_id,
+            msg.newest_seq,
+            _HEARTBEAT.pack(msg.oldest_held, msg.uptime_ms),
+        )
     if isinstance(msg, Ack):
         return Frame(MsgType.ACK, msg.device_id, msg.boot_id, msg.seq)
     if isinstance(msg, Resend):
@@ -168,15 +194,27 @@ def message_from_frame(frame: Frame) -> Message:
         if not frame.payload:
             return HelloRequest(frame.device_id, frame.boot_id)
         if len(frame.payload) < _HELLO.size:
-            raise MessageError(f"HELLO payload is {len(frame.payload)} bytes, need >= {_HELLO.size}")
+            raise MessageError(
+                f"HELLO payload is {len(frame.payload)} bytes, need >= {_HELLO.size}"
+            )
         major, minor, patch, caps, prev_boot, prev_newest, key_len = _HELLO.unpack_from(
             frame.payload
         )
         key = frame.payload[_HELLO.size :]
         if len(key) != key_len:
             raise MessageError(f"HELLO says key_len {key_len} but carries {len(key)} key bytes")
-        return Hello(frame.device_id, frame.boot_id, frame.seq, major, minor, patch, caps,
-                     prev_boot, prev_newest, bytes(key) if key else None)
+        return Hello(
+            frame.device_id,
+            frame.boot_id,
+            frame.seq,
+            major,
+            minor,
+            patch,
+            caps,
+            prev_boot,
+            prev_newest,
+            bytes(key) if key else None,
+        )
     if t == MsgType.HEARTBEAT:
         _expect_len(frame, "HEARTBEAT", _HEARTBEAT.size)
         oldest, uptime = _HEARTBEAT.unpack(frame.payload)

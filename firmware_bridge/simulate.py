@@ -67,9 +67,13 @@ def parse_channels(text: str) -> tuple[int, ...]:
         else:
             chans = tuple(range(1, int(text, 0) + 1))
     except ValueError:
-        raise ValueError(f"--channels takes a count or a comma-separated list, got {text!r}") from None
+        raise ValueError(
+            f"--channels takes a count or a comma-separated list, got {text!r}"
+        ) from None
     if not chans or any(not 0 <= c <= 0xFFFF for c in chans) or len(set(chans)) != len(chans):
-        raise ValueError(f"--channels must name 1 or more distinct channels in 0..65535, got {text!r}")
+        raise ValueError(
+            f"--channels must name 1 or more distinct channels in 0..65535, got {text!r}"
+        )
     return chans
 
 
@@ -232,16 +236,35 @@ class SimulatedDevice:
         caps = CAP_TIME_SYNC | (CAP_AUTH if self.cfg.key is not None else 0)
         prev = self.prev if self.cfg.hello_with_prev else None
         major, minor, patch = self.cfg.firmware
-        self._send(to_frame(Hello(
-            self.cfg.device_id, self.boot.boot_id, self.ring.oldest_seq, major, minor, patch, caps,
-            prev.boot_id if prev else 0, prev.generated if prev else 0, self.cfg.public_key,
-        )))
+        self._send(
+            to_frame(
+                Hello(
+                    self.cfg.device_id,
+                    self.boot.boot_id,
+                    self.ring.oldest_seq,
+                    major,
+                    minor,
+                    patch,
+                    caps,
+                    prev.boot_id if prev else 0,
+                    prev.generated if prev else 0,
+                    self.cfg.public_key,
+                )
+            )
+        )
 
     def _send_heartbeat(self) -> None:
-        self._send(to_frame(Heartbeat(
-            self.cfg.device_id, self.boot.boot_id, self.ring.next_seq - 1, self.ring.oldest_seq,
-            self._uptime_ms(),
-        )))
+        self._send(
+            to_frame(
+                Heartbeat(
+                    self.cfg.device_id,
+                    self.boot.boot_id,
+                    self.ring.next_seq - 1,
+                    self.ring.oldest_seq,
+                    self._uptime_ms(),
+                )
+            )
+        )
 
     def _send_reading(self, seq: int) -> None:
         rd = self.ring.get(seq)
@@ -263,7 +286,9 @@ class SimulatedDevice:
             return False
         self.boot.generated += 1
         self.total_generated += 1
-        self.next_to_send = max(self.next_to_send, self.ring.oldest_seq)  # overwritten before it was ever sent
+        self.next_to_send = max(
+            self.next_to_send, self.ring.oldest_seq
+        )  # overwritten before it was ever sent
         return True
 
     def _on_frame(self, frame: Frame) -> None:
@@ -339,8 +364,10 @@ class SimulatedDevice:
             "event": "summary",
             "device_id": self.cfg.device_id,
             "generated": self.total_generated,
-            "boots": [{"boot_id": b.boot_id, "generated": b.generated, "acked": b.acked}
-                      for b in self.boots],
+            "boots": [
+                {"boot_id": b.boot_id, "generated": b.generated, "acked": b.acked}
+                for b in self.boots
+            ],
             "overwritten": self.ring.overwritten,
             "flipped": self.faults.flipped,
             "dropped_bytes": self.faults.dropped,
@@ -390,7 +417,8 @@ class SimulatedDevice:
             if not self.contact:
                 next_due = now
             while (
-                self.contact and (cfg.count is None or self.total_generated < cfg.count)
+                self.contact
+                and (cfg.count is None or self.total_generated < cfg.count)
                 and now >= next_due
             ):
                 if not self._generate():
@@ -408,7 +436,11 @@ class SimulatedDevice:
                 self._send_reading(self.next_to_send)
                 self.next_to_send += 1
             # Retransmit everything held when ACKs stop making progress.
-            if self.ring.count and now - self.last_progress >= self.rto and len(self.out) < OUT_HIGH_WATER:
+            if (
+                self.ring.count
+                and now - self.last_progress >= self.rto
+                and len(self.out) < OUT_HIGH_WATER
+            ):
                 for seq in range(self.ring.oldest_seq, self.next_to_send):
                     self._send_reading(seq)
                 self.last_progress = now
@@ -420,7 +452,9 @@ class SimulatedDevice:
                     self._send_hello()
                 self._send_heartbeat()
                 next_hb = now + cfg.heartbeat
-            done = cfg.count is not None and self.total_generated >= cfg.count and self.ring.count == 0
+            done = (
+                cfg.count is not None and self.total_generated >= cfg.count and self.ring.count == 0
+            )
             if done and cfg.exit_when_done and not self.out:
                 break
             self._io(now, next_due, next_hb, next_unplug)
@@ -475,38 +509,76 @@ class SimulatedDevice:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device-id", type=lambda s: int(s, 0), default=1, help="u32 device id")
-    parser.add_argument("--boot-id", type=lambda s: int(s, 0), default=None,
-                        help="first boot id (default random)")
-    parser.add_argument("--channels", default="3",
-                        help="channel set: a count (3 = channels 1,2,3) or a list like 1,4,9")
-    parser.add_argument("--rate", type=float, default=10.0,
-                        help="readings per second over all channels; 0 = as fast as the link allows")
+    parser.add_argument(
+        "--boot-id", type=lambda s: int(s, 0), default=None, help="first boot id (default random)"
+    )
+    parser.add_argument(
+        "--channels",
+        default="3",
+        help="channel set: a count (3 = channels 1,2,3) or a list like 1,4,9",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=10.0,
+        help="readings per second over all channels; 0 = as fast as the link allows",
+    )
     parser.add_argument("--count", type=int, default=None, help="stop sampling after N readings")
-    parser.add_argument("--exit-when-done", action="store_true",
-                        help="exit once --count readings are generated and all acknowledged")
-    parser.add_argument("--link", default=None,
-                        help="stable symlink to the pty, re-pointed on every (re)plug")
+    parser.add_argument(
+        "--exit-when-done",
+        action="store_true",
+        help="exit once --count readings are generated and all acknowledged",
+    )
+    parser.add_argument(
+        "--link", default=None, help="stable symlink to the pty, re-pointed on every (re)plug"
+    )
     parser.add_argument("--corrupt", type=float, default=0.0, help="per-byte bit-flip probability")
     parser.add_argument("--drop", type=float, default=0.0, help="per-byte drop probability")
-    parser.add_argument("--duplicate", type=float, default=0.0, help="per-frame duplication probability")
-    parser.add_argument("--rx-faults", action="store_true",
-                        help="apply --corrupt/--drop to bytes from the gateway too")
-    parser.add_argument("--disconnect-every", type=float, default=0.0,
-                        help="mean seconds between unplugs (exponential); 0 = never")
+    parser.add_argument(
+        "--duplicate", type=float, default=0.0, help="per-frame duplication probability"
+    )
+    parser.add_argument(
+        "--rx-faults",
+        action="store_true",
+        help="apply --corrupt/--drop to bytes from the gateway too",
+    )
+    parser.add_argument(
+        "--disconnect-every",
+        type=float,
+        default=0.0,
+        help="mean seconds between unplugs (exponential); 0 = never",
+    )
     parser.add_argument("--disconnect-for", type=float, default=0.2, help="seconds unplugged")
-    parser.add_argument("--reboot-every", type=int, default=0,
-                        help="reboot after this many readings per boot; 0 = never")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="when the ring is full, drop the oldest reading instead of pausing sampling")
-    parser.add_argument("--start-on-contact", action="store_true",
-                        help="start sampling only once the gateway has sent something (for tests)")
+    parser.add_argument(
+        "--reboot-every",
+        type=int,
+        default=0,
+        help="reboot after this many readings per boot; 0 = never",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="when the ring is full, drop the oldest reading instead of pausing sampling",
+    )
+    parser.add_argument(
+        "--start-on-contact",
+        action="store_true",
+        help="start sampling only once the gateway has sent something (for tests)",
+    )
     parser.add_argument("--heartbeat", type=float, default=0.5, help="heartbeat period, seconds")
-    parser.add_argument("--retransmit-timeout", type=float, default=0.3,
-                        help="resend unacknowledged readings after this many seconds")
-    parser.add_argument("--seed", type=int, default=None, help="random seed for faults and boot ids")
+    parser.add_argument(
+        "--retransmit-timeout",
+        type=float,
+        default=0.3,
+        help="resend unacknowledged readings after this many seconds",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="random seed for faults and boot ids"
+    )
     parser.add_argument("--key", default=None, help="64 hex digits: sign frames with this link key")
-    parser.add_argument("--public-key", default=None,
-                        help="64 hex digits: a device public key to announce in HELLO")
+    parser.add_argument(
+        "--public-key", default=None, help="64 hex digits: a device public key to announce in HELLO"
+    )
     parser.add_argument("--firmware", default="1.0.0", help="firmware version major.minor.patch")
 
 
@@ -523,14 +595,27 @@ def _config_from(args: argparse.Namespace) -> SimConfig:
     except ValueError:
         raise ValueError("--key and --public-key take hex digits") from None
     return SimConfig(
-        device_id=args.device_id, boot_id=args.boot_id, channels=parse_channels(args.channels),
+        device_id=args.device_id,
+        boot_id=args.boot_id,
+        channels=parse_channels(args.channels),
         rate=args.rate,
-        count=args.count, link=args.link, corrupt=args.corrupt, drop=args.drop,
-        duplicate=args.duplicate, rx_faults=args.rx_faults, disconnect_every=args.disconnect_every,
-        disconnect_for=args.disconnect_for, reboot_every=args.reboot_every,
-        overwrite=args.overwrite, heartbeat=args.heartbeat,
-        retransmit_timeout=args.retransmit_timeout, seed=args.seed, key=key, public_key=public_key,
-        firmware=(fw[0], fw[1], fw[2]), exit_when_done=args.exit_when_done,
+        count=args.count,
+        link=args.link,
+        corrupt=args.corrupt,
+        drop=args.drop,
+        duplicate=args.duplicate,
+        rx_faults=args.rx_faults,
+        disconnect_every=args.disconnect_every,
+        disconnect_for=args.disconnect_for,
+        reboot_every=args.reboot_every,
+        overwrite=args.overwrite,
+        heartbeat=args.heartbeat,
+        retransmit_timeout=args.retransmit_timeout,
+        seed=args.seed,
+        key=key,
+        public_key=public_key,
+        firmware=(fw[0], fw[1], fw[2]),
+        exit_when_done=args.exit_when_done,
         start_on_contact=args.start_on_contact,
     )
 
@@ -545,14 +630,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edgeseal.firmware_bridge.simulate",
-                                     description="run a simulated sensor device on a pseudo-terminal")
-    parser.add_argument("--log-level", default="WARNING",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser = argparse.ArgumentParser(
+        prog="python -m edgeseal.firmware_bridge.simulate",
+        description="run a simulated sensor device on a pseudo-terminal",
+    )
+    parser.add_argument(
+        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
     configure(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     return run(args)
 
 

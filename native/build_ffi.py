@@ -45,7 +45,7 @@ MODULES: dict[str, dict[str, list[str]]] = {
 # code opts in per function with target attributes and is chosen at run time.
 CFLAGS = ["-O3", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"]
 
-_CDEF = re.compile(r"/\*\s*ES_CDEF_BEGIN\s*\*/(.*?)/\*\s*ES_CDEF_END\s*\*/", re.S)
+_CDEF = re.compile(r"/\*\s*ES_CDEF_BEGIN\s*\*/(.*?)/\*\s*ES_CDEF_END\s*\*/", re.DOTALL)
 
 
 def _cdef_of(header: str) -> str:

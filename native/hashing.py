@@ -93,7 +93,11 @@ def sha256(data: Any, *, variant: str | None = None) -> bytes:
 def _many(packed: Packed, vid: int) -> bytes:
     out = bytearray(DIGEST_LEN * packed.count)
     rc = lib.es_sha256_many_with_variant(
-        vid, packed.c_buf, packed.buf_len, packed.c_offsets, packed.count,
+        vid,
+        packed.c_buf,
+        packed.buf_len,
+        packed.c_offsets,
+        packed.count,
         ffi.from_buffer("uint8_t[]", out, require_writable=True),
     )
     if rc != 0:

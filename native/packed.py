@@ -119,8 +119,13 @@ def pack_messages(items: object, what: str) -> Packed:
         raise NativeTypeError(
             f"{what}[{bad}] must be a bytes-like object, not {type(seq[bad]).__name__}"
         ) from None
-    return Packed(buf, offsets, len(seq), ffi.from_buffer("uint8_t[]", buf),
-                  ffi.from_buffer("uint64_t[]", offsets))
+    return Packed(
+        buf,
+        offsets,
+        len(seq),
+        ffi.from_buffer("uint8_t[]", buf),
+        ffi.from_buffer("uint64_t[]", offsets),
+    )
 
 
 def _is_bytes_like(obj: object) -> bool:
@@ -160,9 +165,7 @@ def u64_array(values: object, what: str) -> tuple[Any, Any]:
         arr = array("Q", items)
     except OverflowError:
         bad = next(i for i, v in enumerate(items) if not 0 <= v <= UINT64_MAX)
-        raise NativeValueError(
-            f"{what}[{bad}] = {items[bad]} is outside 0 .. 2**64-1"
-        ) from None
+        raise NativeValueError(f"{what}[{bad}] = {items[bad]} is outside 0 .. 2**64-1") from None
     return arr, ffi.from_buffer("uint64_t[]", arr)
 
 

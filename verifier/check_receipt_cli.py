@@ -40,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     for c in checks:
         print(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}")
     if failed:
-        print(f"INVALID receipt {args.file}: {len(failed)} check(s) failed: {', '.join(c.name for c in failed)}")
+        print(
+            f"INVALID receipt {args.file}: {len(failed)} check(s) failed: {', '.join(c.name for c in failed)}"
+        )
         return 1
     # Named from the signed bytes (every check passed), not from the readable copies.
     reading = ReadingRecord.decode(bytes.fromhex(receipt["record"]))

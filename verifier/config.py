@@ -22,9 +22,14 @@ from edgeseal.wire.record import GATEWAY_ID_RE
 from edgeseal.wire.topics import DEFAULT_PREFIX, TopicKind, Topics, check_prefix
 
 __all__ = [
-    "ConfigError", "MqttConfig", "StoreConfig", "VerifierConfig", "config_from_mapping",
-    "load_config", "parse_public_key",
-]  # fmt: skip
+    "ConfigError",
+    "MqttConfig",
+    "StoreConfig",
+    "VerifierConfig",
+    "config_from_mapping",
+    "load_config",
+    "parse_public_key",
+]
 
 _SYNCHRONOUS = ("full", "normal")
 _GROUP_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")

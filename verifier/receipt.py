@@ -38,7 +38,9 @@ class ReadingRef:
         """``<gateway>/<device>/<seq>``, e.g. ``gw-01/7/1234``."""
         parts = text.split("/")
         if len(parts) != 3:
-            raise ValueError(f"reading {text!r}: expected <gateway>/<device>/<seq>, e.g. gw-01/7/1234")
+            raise ValueError(
+                f"reading {text!r}: expected <gateway>/<device>/<seq>, e.g. gw-01/7/1234"
+            )
         gateway_id, device, seq = parts
         try:
             return cls(gateway_id, int(device, 0), int(seq, 0), boot_id)
@@ -73,7 +75,9 @@ def build_receipt(store: VerifierStore, ref: ReadingRef) -> dict[str, Any]:
     header = sealed.header
     # The rotations that lead from the enrolled key to the key of this batch, so that a
     # checker who trusts only the enrolled key can follow them.
-    rotations = [SealedBatch.from_payload(p) for p in store.rotations_before(header.gateway_id, header.seq)]
+    rotations = [
+        SealedBatch.from_payload(p) for p in store.rotations_before(header.gateway_id, header.seq)
+    ]
     return {
         "format": RECEIPT_FORMAT,
         "reading": asdict(ReadingRecord.decode(record)),
@@ -173,13 +177,21 @@ def _follow_key_history(
                 f"key_history[{n}] is batch {rotation.gateway_id} seq {rotation.seq}; expected a "
                 f"batch of {header.gateway_id} between seq {last_seq} and {header.seq}"
             )
-        if rotation.key_id != key_id_of(current) or not native.verify(current, rotation_bytes, rotation_sig):
-            return False, f"key_history[{n}] (seq {rotation.seq}) is not signed by key {current.hex()}"
+        if rotation.key_id != key_id_of(current) or not native.verify(
+            current, rotation_bytes, rotation_sig
+        ):
+            return (
+                False,
+                f"key_history[{n}] (seq {rotation.seq}) is not signed by key {current.hex()}",
+            )
         if rotation.next_public_key is None:
             return False, f"key_history[{n}] (seq {rotation.seq}) announces no key"
         current, last_seq = rotation.next_public_key, rotation.seq
     if current != public_key:
-        return False, f"key_history ends at key {current.hex()}, the receipt's key is {public_key.hex()}"
+        return (
+            False,
+            f"key_history ends at key {current.hex()}, the receipt's key is {public_key.hex()}",
+        )
     return True, (
         f"the trusted key {trusted.hex()} handed over to the receipt's key in "
         f"{len(history)} signed rotation(s)"
@@ -265,7 +277,9 @@ def check_receipt(receipt: Any, *, expected_public_key: bytes | None = None) -> 
         f"proof for leaf {leaf_index} of {tree_size}; the header says count {header.count}",
     )
     if size_ok:
-        included = native.verify_inclusion(record + signature, leaf_index, tree_size, path, header.root)
+        included = native.verify_inclusion(
+            record + signature, leaf_index, tree_size, path, header.root
+        )
         add(
             "inclusion proof",
             included,
@@ -278,9 +292,13 @@ def check_receipt(receipt: Any, *, expected_public_key: bytes | None = None) -> 
         add(
             "reading fields",
             displayed == asdict(reading),
-            "the readable 'reading' fields " + ("match" if displayed == asdict(reading) else
-            f"differ from the signed record: record says {asdict(reading)}"),
-        )  # fmt: skip
+            "the readable 'reading' fields "
+            + (
+                "match"
+                if displayed == asdict(reading)
+                else f"differ from the signed record: record says {asdict(reading)}"
+            ),
+        )
     batch = receipt.get("batch", {})
     for name, expected in (
         ("gateway_id", header.gateway_id),
@@ -289,5 +307,9 @@ def check_receipt(receipt: Any, *, expected_public_key: bytes | None = None) -> 
         ("header_hash", hashlib.sha256(header_bytes).hexdigest()),
     ):
         if name in batch:
-            add(f"batch.{name}", batch[name] == expected, f"receipt says {batch[name]!r}, the header gives {expected!r}")
+            add(
+                f"batch.{name}",
+                batch[name] == expected,
+                f"receipt says {batch[name]!r}, the header gives {expected!r}",
+            )
     return checks

@@ -15,8 +15,12 @@ log = logging.getLogger(__name__)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--reading", required=True, help="<gateway>/<device>/<seq>, e.g. gw-01/7/1234")
-    parser.add_argument("--boot", type=int, help="device boot id, when the device rebooted and reused seq")
+    parser.add_argument(
+        "--reading", required=True, help="<gateway>/<device>/<seq>, e.g. gw-01/7/1234"
+    )
+    parser.add_argument(
+        "--boot", type=int, help="device boot id, when the device rebooted and reused seq"
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--store", type=Path, help="the verifier's SQLite store")
     source.add_argument("--config", type=Path, help="verifier.toml (its store.path is used)")

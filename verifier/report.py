@@ -21,8 +21,10 @@ def store_report(store: VerifierStore) -> tuple[str, bool]:
     """The report text, and whether any batch is held (a gap is open)."""
     lines = [f"verifier store {store.path}", "", "chain heads:"]
     heads = store.chain_heads()
-    lines += [f"  {gw}: seq {seq}, {store.reading_count(gw)} readings, head {h.hex()[:16]}..."
-              for gw, seq, h in heads] or ["  (no accepted batch yet)"]  # fmt: skip
+    lines += [
+        f"  {gw}: seq {seq}, {store.reading_count(gw)} readings, head {h.hex()[:16]}..."
+        for gw, seq, h in heads
+    ] or ["  (no accepted batch yet)"]
     gaps = store.gaps()
     lines += ["", "held batches (waiting for a missing seq):"]
     lines += [
@@ -33,5 +35,7 @@ def store_report(store: VerifierStore) -> tuple[str, bool]:
     ] or ["  none"]
     counts = store.quarantine_counts()
     lines += ["", "quarantine:"]
-    lines += [f"  {gw or '(no gateway)'}: {reason} x {n}" for gw, reason, n in counts] or ["  empty"]
+    lines += [f"  {gw or '(no gateway)'}: {reason} x {n}" for gw, reason, n in counts] or [
+        "  empty"
+    ]
     return "\n".join(lines) + "\n", bool(gaps)

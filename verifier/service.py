@@ -110,9 +110,12 @@ class VerifierService:
         topic = self.config.mqtt.batch_subscription
         log.info(
             "connected to %s:%d as %s (session present: %s); subscribing to %s",
-            self.config.mqtt.host, self.config.mqtt.port, self.config.mqtt.client_id,
-            flags.session_present, topic,
-        )  # fmt: skip
+            self.config.mqtt.host,
+            self.config.mqtt.port,
+            self.config.mqtt.client_id,
+            flags.session_present,
+            topic,
+        )
         client.subscribe(topic, qos=1)
 
     def _on_subscribe(
@@ -139,16 +142,20 @@ class VerifierService:
             log.warning(
                 "cannot connect to MQTT broker %s (check mqtt.host, mqtt.port%s); "
                 "retrying with backoff up to %.0f s",
-                cfg.broker, " and the mqtt.tls files" if cfg.tls else "", cfg.reconnect_max_s,
-            )  # fmt: skip
+                cfg.broker,
+                " and the mqtt.tls files" if cfg.tls else "",
+                cfg.reconnect_max_s,
+            )
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
         self.metrics.broker_connected.set(0)
         if not self._stop.is_set():
             log.warning(
                 "lost the broker %s:%d (%s); reconnecting, the session keeps our batches",
-                self.config.mqtt.host, self.config.mqtt.port, reason_code,
-            )  # fmt: skip
+                self.config.mqtt.host,
+                self.config.mqtt.port,
+                reason_code,
+            )
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._inbox.put((msg, time.monotonic()))
@@ -192,8 +199,9 @@ class VerifierService:
                 log.exception(
                     "could not store the verdicts of %d message(s) (first on %s); stopping "
                     "without acknowledging them so that the broker delivers them again",
-                    len(group), group[0][0].topic,
-                )  # fmt: skip
+                    len(group),
+                    group[0][0].topic,
+                )
                 self._failure = exc
                 self._stop.set()
                 return
@@ -257,16 +265,22 @@ class VerifierService:
         store = open_store(cfg)
         self._store = store
         self._processor = BatchProcessor(
-            store, TrustStore(cfg.gateways), worker=cfg.mqtt.client_id,
-            reading_verifier=self._reading_verifier, topics=cfg.mqtt.topics,
-        )  # fmt: skip
+            store,
+            TrustStore(cfg.gateways),
+            worker=cfg.mqtt.client_id,
+            reading_verifier=self._reading_verifier,
+            topics=cfg.mqtt.topics,
+        )
         if cfg.mqtt.v5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = cfg.mqtt.session_expiry_s
             client.connect_async(
-                cfg.mqtt.host, cfg.mqtt.port, keepalive=cfg.mqtt.keepalive_s,
-                clean_start=False, properties=props,
-            )  # fmt: skip
+                cfg.mqtt.host,
+                cfg.mqtt.port,
+                keepalive=cfg.mqtt.keepalive_s,
+                clean_start=False,
+                properties=props,
+            )
         else:
             client.connect_async(cfg.mqtt.host, cfg.mqtt.port, keepalive=cfg.mqtt.keepalive_s)
         processing = threading.Thread(
@@ -275,8 +289,10 @@ class VerifierService:
         client.loop_start()
         log.info(
             "verifier %s started: store %s, %d enrolled gateway(s)",
-            cfg.mqtt.client_id, cfg.store.path, len(cfg.gateways),
-        )  # fmt: skip
+            cfg.mqtt.client_id,
+            cfg.store.path,
+            len(cfg.gateways),
+        )
         try:
             processing.start()
             reporter = open_store(cfg)
@@ -291,9 +307,11 @@ class VerifierService:
                     for gap in open_gaps:
                         log.warning(
                             "gateway %s: %d batch(es) held (seqs %s), waiting for seq %d",
-                            gap.gateway_id, gap.held, ",".join(map(str, gap.held_seqs[:10])),
+                            gap.gateway_id,
+                            gap.held,
+                            ",".join(map(str, gap.held_seqs[:10])),
                             gap.waiting_for,
-                        )  # fmt: skip
+                        )
             finally:
                 reporter.close()
         finally:

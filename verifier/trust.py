@@ -56,7 +56,8 @@ def key_for_batch(
             return KeyChoice(expected)
         have = key_id_of(expected).hex() if expected is not None else "none"
         return KeyChoice(
-            None, f"header key_id {named} is not the key that signed accepted seq {header.seq} ({have})"
+            None,
+            f"header key_id {named} is not the key that signed accepted seq {header.seq} ({have})",
         )
     current_id = key_id_of(state.public_key)
     if header.key_id == current_id:

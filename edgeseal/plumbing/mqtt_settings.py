@@ -30,10 +30,19 @@ PROTOCOLS = ("5", "3.1.1")
 # The [mqtt] keys parse_mqtt_settings reads; a side adds its own to the section.
 MQTT_KEYS = frozenset(
     {
-        "host", "port", "protocol", "client_id", "username", "password", "keepalive_s",
-        "topic_prefix", "reconnect_min_s", "reconnect_max_s", "tls",
+        "host",
+        "port",
+        "protocol",
+        "client_id",
+        "username",
+        "password",
+        "keepalive_s",
+        "topic_prefix",
+        "reconnect_min_s",
+        "reconnect_max_s",
+        "tls",
     }
-)  # fmt: skip
+)
 TLS_KEYS = frozenset({"ca_file", "cert_file", "key_file"})
 
 
@@ -182,10 +191,14 @@ _BANNED = 0x8A
 _BAD_AUTHENTICATION_METHOD = 0x8C
 _PERMANENT = frozenset(
     {
-        _UNSUPPORTED_PROTOCOL, _CLIENT_ID_NOT_VALID, _BAD_USERNAME_OR_PASSWORD,
-        _NOT_AUTHORIZED, _BANNED, _BAD_AUTHENTICATION_METHOD,
+        _UNSUPPORTED_PROTOCOL,
+        _CLIENT_ID_NOT_VALID,
+        _BAD_USERNAME_OR_PASSWORD,
+        _NOT_AUTHORIZED,
+        _BANNED,
+        _BAD_AUTHENTICATION_METHOD,
     }
-)  # fmt: skip
+)
 
 
 def refusal_is_permanent(reason: ReasonCode) -> bool:

@@ -213,9 +213,17 @@ class RecordEncoder:
         if time_kind not in TIME_KINDS:
             raise ValueError(f"time_kind={time_kind} is invalid: 0 (uptime ms) or 1 (UNIX ms)")
         values = (
-            device_id, boot_id, device_seq, channel, unit,
-            mantissa, exponent, time_kind, device_time_ms, gateway_time_us,
-        )  # fmt: skip
+            device_id,
+            boot_id,
+            device_seq,
+            channel,
+            unit,
+            mantissa,
+            exponent,
+            time_kind,
+            device_time_ms,
+            gateway_time_us,
+        )
         try:
             tail = _TAIL.pack(*values)
         except struct.error:

@@ -54,9 +54,7 @@ class Topics:
 
     def of(self, gateway_id: str, kind: TopicKind) -> str:
         if GATEWAY_ID_RE.fullmatch(gateway_id) is None:
-            raise TopicError(
-                f"gateway id {gateway_id!r}: 1 to 64 characters from A-Z a-z 0-9 _ -"
-            )
+            raise TopicError(f"gateway id {gateway_id!r}: 1 to 64 characters from A-Z a-z 0-9 _ -")
         return f"{self.prefix}/{gateway_id}/{kind.value}"
 
     def batch(self, gateway_id: str) -> str:

@@ -109,9 +109,13 @@ def start_agent(
     )
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            agent_command(config, log_level), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-            env=env, cwd=ROOT,
-        )  # fmt: skip
+            agent_command(config, log_level),
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=ROOT,
+        )
 
 
 def run_agent_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -120,9 +124,13 @@ def run_agent_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProces
         os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
     )
     return subprocess.run(  # noqa: PLW1510 - callers check the status
-        [sys.executable, "-m", "edgeseal", *args], capture_output=True, text=True, timeout=timeout,
-        env=env, cwd=ROOT,
-    )  # fmt: skip
+        [sys.executable, "-m", "edgeseal", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 @dataclass

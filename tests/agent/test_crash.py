@@ -68,10 +68,15 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
         simulated_device(device_id=11, rate=400, link=tmp_path / "ttyDEV11", seed=seed) as dev,
     ):
         config = write_config(
-            tmp_path / "agent.toml", gateway_id=GATEWAY, key_path=tmp_path / "gw.key",
-            outbox_path=tmp_path / "outbox.sqlite", broker_port=mqtt_broker.port,
-            ports=[dev.port], max_readings=32, max_delay_s=0.1,
-        )  # fmt: skip
+            tmp_path / "agent.toml",
+            gateway_id=GATEWAY,
+            key_path=tmp_path / "gw.key",
+            outbox_path=tmp_path / "outbox.sqlite",
+            broker_port=mqtt_broker.port,
+            ports=[dev.port],
+            max_readings=32,
+            max_delay_s=0.1,
+        )
         for trial in range(trials):
             agent = start_agent(config, log_path)
             # From "still importing" to "well into streaming": every stage gets hit.
@@ -123,5 +128,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     assert sum(b["acked"] for b in summary["boots"]) >= 10 * trials, f"barely streamed {context}"
     assert len(report.batches) >= trials // 2, context
     # Re-sends arrive only for batches published before a crash and not yet forgotten.
-    print(f"seed {seed}: {trials} kills, {len(report.batches)} batches, {len(got)} readings, "
-          f"{report.resends} exact re-sends")  # fmt: skip
+    print(
+        f"seed {seed}: {trials} kills, {len(report.batches)} batches, {len(got)} readings, "
+        f"{report.resends} exact re-sends"
+    )

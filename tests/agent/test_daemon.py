@@ -48,9 +48,11 @@ def test_keygen_writes_0600_prints_key_id_and_refuses_to_overwrite(tmp_path: Pat
 
 def _config(tmp_path: Path, **kw: object) -> Path:
     args: dict[str, object] = {
-        "gateway_id": GW, "key_path": tmp_path / "gw.key", "outbox_path": tmp_path / "outbox.sqlite",
+        "gateway_id": GW,
+        "key_path": tmp_path / "gw.key",
+        "outbox_path": tmp_path / "outbox.sqlite",
         "broker_port": free_port(),
-    }  # fmt: skip
+    }
     args.update(kw)
     return write_config(tmp_path / "agent.toml", **args)  # type: ignore[arg-type]
 
@@ -71,8 +73,9 @@ def test_bad_config_values(tmp_path: Path) -> None:
     make_key(tmp_path / "gw.key")
     _start_fails(_config(tmp_path, max_readings=0), "batch.max_readings = 0 is outside [1, 65535]")
     _start_fails(_config(tmp_path, gateway_id="gw/1"), "gateway.id 'gw/1' is invalid")
-    _start_fails(_config(tmp_path, extra="[mqtt.tls]\nca_file = 'missing-ca.pem'\n"),
-                 "mqtt.tls.ca_file")  # fmt: skip
+    _start_fails(
+        _config(tmp_path, extra="[mqtt.tls]\nca_file = 'missing-ca.pem'\n"), "mqtt.tls.ca_file"
+    )
     (tmp_path / "broken.toml").write_text("[gateway\nid = 1\n")
     _start_fails(tmp_path / "broken.toml", "is not valid TOML")
 
@@ -127,8 +130,13 @@ def test_sigterm_flushes_and_key_rotation_is_announced_then_used(
     old = make_key(tmp_path / "old.key")
     new = make_key(tmp_path / "new.key")
     log = tmp_path / "agent.log"
-    common = {"gateway_id": GW, "outbox_path": tmp_path / "outbox.sqlite", "broker_port": mqtt_broker.port,
-                  "max_readings": 50, "max_delay_s": 5.0}  # fmt: skip
+    common = {
+        "gateway_id": GW,
+        "outbox_path": tmp_path / "outbox.sqlite",
+        "broker_port": mqtt_broker.port,
+        "max_readings": 50,
+        "max_delay_s": 5.0,
+    }
     with (
         Subscriber(mqtt_broker.host, mqtt_broker.port) as sub,
         simulated_device(device_id=21, rate=200, link=tmp_path / "ttyDEV21") as dev,
@@ -146,8 +154,13 @@ def test_sigterm_flushes_and_key_rotation_is_announced_then_used(
         statuses = [json.loads(s) for s in sub.statuses]
         assert statuses[-1]["state"] == "offline" and statuses[-1]["reason"] == "shutdown"
 
-        cfg = write_config(tmp_path / "b.toml", key_path=tmp_path / "old.key",
-                           next_key_path=tmp_path / "new.key", ports=[dev.port], **common)  # fmt: skip
+        cfg = write_config(
+            tmp_path / "b.toml",
+            key_path=tmp_path / "old.key",
+            next_key_path=tmp_path / "new.key",
+            ports=[dev.port],
+            **common,
+        )
         assert _run_for(cfg, log, 2.0) == 0
         # After the rotation the old key alone no longer matches the chain.
         out = run_agent_cli("agent", "--config", str(tmp_path / "a.toml"), "--check")

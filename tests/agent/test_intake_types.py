@@ -86,13 +86,25 @@ def _mypy_errors(files: dict[str, str], workdir: Path) -> dict[str, list[str]]:
     root = Path(next(iter(edgeseal.__path__))).parent
     result = subprocess.run(
         [
-            sys.executable, "-m", "mypy", "--strict", "--python-version", "3.10",
-            "--cache-dir", str(workdir / ".mypy_cache"), "--no-error-summary",
-            "--hide-error-context", "--no-pretty",
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--python-version",
+            "3.10",
+            "--cache-dir",
+            str(workdir / ".mypy_cache"),
+            "--no-error-summary",
+            "--hide-error-context",
+            "--no-pretty",
             *(str(workdir / f"{name}.py") for name in files),
         ],
-        cwd=root, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode in (0, 1), result.stdout + result.stderr  # 2: mypy itself failed
     errors: dict[str, list[str]] = {name: [] for name in files}
     for line in result.stdout.splitlines():

@@ -80,10 +80,15 @@ def test_broker_outage_then_drain_in_order(tmp_path: Path, mqtt_broker: Mosquitt
         simulated_device(device_id=41, rate=200, link=tmp_path / "tty41") as dev,
     ):
         cfg = write_config(
-            tmp_path / "agent.toml", gateway_id="gw-out", key_path=tmp_path / "gw.key",
-            outbox_path=tmp_path / "outbox.sqlite", broker_port=mqtt_broker.port,
-            ports=[dev.port], max_readings=40, metrics_port=metrics_port,
-        )  # fmt: skip
+            tmp_path / "agent.toml",
+            gateway_id="gw-out",
+            key_path=tmp_path / "gw.key",
+            outbox_path=tmp_path / "outbox.sqlite",
+            broker_port=mqtt_broker.port,
+            ports=[dev.port],
+            max_readings=40,
+            metrics_port=metrics_port,
+        )
         agent = start_agent(cfg, log)
         try:
             assert wait_metric(
@@ -129,10 +134,15 @@ def test_outbox_bound_stops_acks_then_recovers(
     ):
         restart_keeps_sessions(mqtt_broker)  # nothing drains: the outbox fills to its bound
         cfg = write_config(
-            tmp_path / "agent.toml", gateway_id="gw-bp", key_path=tmp_path / "gw.key",
-            outbox_path=tmp_path / "outbox.sqlite", broker_port=mqtt_broker.port,
-            ports=[dev.port], max_bytes=64 * 1024, metrics_port=metrics_port,
-        )  # fmt: skip
+            tmp_path / "agent.toml",
+            gateway_id="gw-bp",
+            key_path=tmp_path / "gw.key",
+            outbox_path=tmp_path / "outbox.sqlite",
+            broker_port=mqtt_broker.port,
+            ports=[dev.port],
+            max_bytes=64 * 1024,
+            metrics_port=metrics_port,
+        )
         agent = start_agent(cfg, log)
         try:
             bp = wait_metric(metrics_port, lambda m: m["edgeseal_agent_backpressure"] == 1, 30, log)

@@ -33,10 +33,16 @@ def open_outbox(path: Path, **kw: object) -> Outbox:
 def seal_next(ob: Outbox, limit: int = 100) -> SealedBatch:
     pending = ob.take_pending(limit)
     head = ob.chain_head()
-    batch = seal_batch(private_key=KEY, gateway_id=GW, seq=head.seq + 1, prev_hash=head.hash,
-                       records=[p.record for p in pending], signatures=[p.signature for p in pending],
-                       first_time_us=min(p.time_us for p in pending),
-                       last_time_us=max(p.time_us for p in pending))  # fmt: skip
+    batch = seal_batch(
+        private_key=KEY,
+        gateway_id=GW,
+        seq=head.seq + 1,
+        prev_hash=head.hash,
+        records=[p.record for p in pending],
+        signatures=[p.signature for p in pending],
+        first_time_us=min(p.time_us for p in pending),
+        last_time_us=max(p.time_us for p in pending),
+    )
     ob.commit_batch(batch, pending)
     return batch
 
@@ -84,9 +90,16 @@ def test_commit_refuses_to_fork_the_chain(tmp_path: Path) -> None:
     ob = open_outbox(tmp_path / "o.sqlite")
     ob.add_readings([reading(1), reading(2)])
     pending = ob.take_pending(1)
-    stale = seal_batch(private_key=KEY, gateway_id=GW, seq=1, prev_hash=bytes(32),
-                       records=[pending[0].record], signatures=[pending[0].signature],
-                       first_time_us=0, last_time_us=2_000_000)  # fmt: skip
+    stale = seal_batch(
+        private_key=KEY,
+        gateway_id=GW,
+        seq=1,
+        prev_hash=bytes(32),
+        records=[pending[0].record],
+        signatures=[pending[0].signature],
+        first_time_us=0,
+        last_time_us=2_000_000,
+    )
     ob.commit_batch(stale, pending)
     with pytest.raises(OutboxError, match="fork"):
         ob.commit_batch(stale, ob.take_pending(1))
@@ -144,9 +157,17 @@ def test_active_key_id_is_recorded_with_the_rotation_batch(tmp_path: Path) -> No
     ob.set_active_key_id(b"\x01" * 16)
     ob.add_readings([reading(1)])
     pending = ob.take_pending(1)
-    batch = seal_batch(private_key=KEY, gateway_id=GW, seq=1, prev_hash=bytes(32),
-                       records=[pending[0].record], signatures=[pending[0].signature],
-                       first_time_us=0, last_time_us=2_000_000, next_public_key=b"\x09" * 32)  # fmt: skip
+    batch = seal_batch(
+        private_key=KEY,
+        gateway_id=GW,
+        seq=1,
+        prev_hash=bytes(32),
+        records=[pending[0].record],
+        signatures=[pending[0].signature],
+        first_time_us=0,
+        last_time_us=2_000_000,
+        next_public_key=b"\x09" * 32,
+    )
     ob.commit_batch(batch, pending, next_key_id=b"\x02" * 16)
     assert ob.chain_head().active_key_id == b"\x02" * 16
 

@@ -75,9 +75,12 @@ class Harness:
         self.metrics = AgentMetrics()
         self.publisher = BatchPublisher(self.config.mqtt, GW)
         self.pipeline = Pipeline(
-            config=self.config, outbox=self.outbox, keys=KeyPlan(self.key, None),
-            publisher=self.publisher, metrics=self.metrics,
-        )  # fmt: skip
+            config=self.config,
+            outbox=self.outbox,
+            keys=KeyPlan(self.key, None),
+            publisher=self.publisher,
+            metrics=self.metrics,
+        )
         self.acks = RecordingAcks()
         self.next_seq = 1
 
@@ -131,8 +134,17 @@ def harness(tmp_path: Path, mqtt_broker: MosquittoBroker) -> Iterator[Harness]:
 
 def test_link_events_are_taken_by_kind(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     def reading(seq: int) -> Reading:
-        return Reading(device_id=9, boot_id=4, seq=seq, channel=0, unit=1, mantissa=seq,
-                       exponent=0, time_kind=0, device_time_ms=seq)  # fmt: skip
+        return Reading(
+            device_id=9,
+            boot_id=4,
+            seq=seq,
+            channel=0,
+            unit=1,
+            mantissa=seq,
+            exponent=0,
+            time_kind=0,
+            device_time_ms=seq,
+        )
 
     m = harness.metrics
     with caplog.at_level(logging.INFO, logger="edgeseal.agent.pipeline"):

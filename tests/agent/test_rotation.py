@@ -112,10 +112,19 @@ def test_only_the_batch_taking_every_pending_reading_announces(outbox: Outbox) -
 
 def readings(first: int, n: int) -> list[Reading]:
     return [
-        Reading(device_id=4, boot_id=2, seq=s, channel=0, unit=1, mantissa=s, exponent=0,
-                time_kind=0, device_time_ms=s)
+        Reading(
+            device_id=4,
+            boot_id=2,
+            seq=s,
+            channel=0,
+            unit=1,
+            mantissa=s,
+            exponent=0,
+            time_kind=0,
+            device_time_ms=s,
+        )
         for s in range(first, first + n)
-    ]  # fmt: skip
+    ]
 
 
 class Acks:
@@ -136,8 +145,9 @@ def test_a_rotation_through_the_pipeline(tmp_path: Path, outbox: Outbox) -> None
     )
     metrics = AgentMetrics()
     publisher = BatchPublisher(config.mqtt, GW)
-    pipeline = Pipeline(config=config, outbox=outbox, keys=KeyPlan(OLD, NEW),
-                        publisher=publisher, metrics=metrics)  # fmt: skip
+    pipeline = Pipeline(
+        config=config, outbox=outbox, keys=KeyPlan(OLD, NEW), publisher=publisher, metrics=metrics
+    )
     try:
         pipeline.handle_readings(readings(1, 30), Acks())  # signed with the old key
         assert pipeline.seal_due(force=True) == 2  # 20 (not all pending), then 10: announces

@@ -24,9 +24,16 @@ def signed_records(key: Ed25519PrivateKey, n: int) -> tuple[list[bytes], list[by
 def test_seal_roots_signs_and_round_trips(n: int) -> None:
     key = Ed25519PrivateKey.generate()
     recs, sigs = signed_records(key, n)
-    batch = seal_batch(private_key=key, gateway_id="gw-7", seq=1, prev_hash=bytes(32),
-                       records=recs, signatures=sigs, first_time_us=1_000_000,
-                       last_time_us=1_000_000 + 7 * (n - 1))  # fmt: skip
+    batch = seal_batch(
+        private_key=key,
+        gateway_id="gw-7",
+        seq=1,
+        prev_hash=bytes(32),
+        records=recs,
+        signatures=sigs,
+        first_time_us=1_000_000,
+        last_time_us=1_000_000 + 7 * (n - 1),
+    )
     h = batch.header
     assert h.count == n and h.seq == 1 and h.prev_hash == bytes(32)
     assert h.key_id == key_id_of(raw_public_key(key))
@@ -41,14 +48,30 @@ def test_seal_roots_signs_and_round_trips(n: int) -> None:
 def test_chain_and_rotation_announcement() -> None:
     old, new = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     recs, sigs = signed_records(old, 2)
-    first = seal_batch(private_key=old, gateway_id="gw-7", seq=1, prev_hash=bytes(32),
-                       records=recs, signatures=sigs, first_time_us=1, last_time_us=2,
-                       next_public_key=raw_public_key(new))  # fmt: skip
+    first = seal_batch(
+        private_key=old,
+        gateway_id="gw-7",
+        seq=1,
+        prev_hash=bytes(32),
+        records=recs,
+        signatures=sigs,
+        first_time_us=1,
+        last_time_us=2,
+        next_public_key=raw_public_key(new),
+    )
     assert first.header.next_public_key == raw_public_key(new)
     assert first.header.key_id == key_id_of(raw_public_key(old))
     recs2, sigs2 = signed_records(new, 1)
-    second = seal_batch(private_key=new, gateway_id="gw-7", seq=2, prev_hash=first.hash,
-                        records=recs2, signatures=sigs2, first_time_us=3, last_time_us=3)  # fmt: skip
+    second = seal_batch(
+        private_key=new,
+        gateway_id="gw-7",
+        seq=2,
+        prev_hash=first.hash,
+        records=recs2,
+        signatures=sigs2,
+        first_time_us=3,
+        last_time_us=3,
+    )
     assert second.header.prev_hash == first.hash
     announced = Ed25519PublicKey.from_public_bytes(first.header.next_public_key)
     announced.verify(second.header_signature, second.header_bytes)
@@ -59,8 +82,14 @@ def test_chain_and_rotation_announcement() -> None:
 def test_seal_rejects_bad_input() -> None:
     key = Ed25519PrivateKey.generate()
     recs, sigs = signed_records(key, 2)
-    common = {"private_key": key, "gateway_id": "gw-7", "seq": 1, "prev_hash": bytes(32),
-                  "first_time_us": 0, "last_time_us": 1}  # fmt: skip
+    common = {
+        "private_key": key,
+        "gateway_id": "gw-7",
+        "seq": 1,
+        "prev_hash": bytes(32),
+        "first_time_us": 0,
+        "last_time_us": 1,
+    }
     with pytest.raises(ValueError, match="2 records but 1 signatures"):
         seal_batch(records=recs, signatures=sigs[:1], **common)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="at least one"):

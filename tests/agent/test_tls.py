@@ -42,18 +42,31 @@ def test_tls_client_certificate_and_password_from_environment(
     pki = tls_broker.pki
     assert pki is not None
     key = make_key(tmp_path / "gw.key")
-    tls = (f'username = "{USER}"\n[mqtt.tls]\nca_file = "{pki.ca}"\n'
-           f'cert_file = "{pki.client_cert}"\nkey_file = "{pki.client_key}"\n')  # fmt: skip
+    tls = (
+        f'username = "{USER}"\n[mqtt.tls]\nca_file = "{pki.ca}"\n'
+        f'cert_file = "{pki.client_cert}"\nkey_file = "{pki.client_key}"\n'
+    )
     sub = Subscriber(tls_broker.host, tls_broker.port)
-    sub.client.tls_set(ca_certs=str(pki.ca), certfile=str(pki.client_cert),
-                       keyfile=str(pki.client_key), tls_version=ssl.PROTOCOL_TLS_CLIENT)  # fmt: skip
+    sub.client.tls_set(
+        ca_certs=str(pki.ca),
+        certfile=str(pki.client_cert),
+        keyfile=str(pki.client_key),
+        tls_version=ssl.PROTOCOL_TLS_CLIENT,
+    )
     sub.client.username_pw_set(USER, PASSWORD)
     log = tmp_path / "agent.log"
     with sub, simulated_device(device_id=31, rate=200, link=tmp_path / "ttyDEV31") as dev:
         # The [mqtt] table comes last in the helper's file, so the TLS lines land in it.
-        cfg = write_config(tmp_path / "agent.toml", gateway_id=GW, key_path=tmp_path / "gw.key",
-                           outbox_path=tmp_path / "outbox.sqlite", broker_port=tls_broker.port,
-                           ports=[dev.port], extra="", mqtt_extra=tls)  # fmt: skip
+        cfg = write_config(
+            tmp_path / "agent.toml",
+            gateway_id=GW,
+            key_path=tmp_path / "gw.key",
+            outbox_path=tmp_path / "outbox.sqlite",
+            broker_port=tls_broker.port,
+            ports=[dev.port],
+            extra="",
+            mqtt_extra=tls,
+        )
         # Wrong password: the broker refuses, the agent says so and keeps everything.
         agent = start_agent(cfg, log, extra_env={"EDGESEAL_MQTT_PASSWORD": "wrong"})
         time.sleep(2.5)

@@ -23,12 +23,26 @@ N = 100_000
 @pytest.mark.slow
 def test_100k_readings_exactly_once_in_order_over_a_faulty_line(tmp_path: Path) -> None:
     link = tmp_path / "ttySENSOR"
-    with simulated_device(
-        device_id=0x5E, rate=0, count=N, exit_when_done=True, link=link, seed=20261125,
-        corrupt=0.01, drop=0.001, duplicate=0.005, rx_faults=True,
-        disconnect_every=3.0, disconnect_for=0.2, start_on_contact=True,
-    ) as dev, DeviceLinks([PortConfig(str(link), name="sensor", reopen_initial=0.05,
-                                 reopen_max=0.5)]) as links:
+    with (
+        simulated_device(
+            device_id=0x5E,
+            rate=0,
+            count=N,
+            exit_when_done=True,
+            link=link,
+            seed=20261125,
+            corrupt=0.01,
+            drop=0.001,
+            duplicate=0.005,
+            rx_faults=True,
+            disconnect_every=3.0,
+            disconnect_for=0.2,
+            start_on_contact=True,
+        ) as dev,
+        DeviceLinks(
+            [PortConfig(str(link), name="sensor", reopen_initial=0.05, reopen_max=0.5)]
+        ) as links,
+    ):
         got = collect(links, lambda g: len(g.readings) >= N, deadline=400)
         assert dev.wait(60) == 0
         stats = links.stats()["sensor"]
@@ -46,5 +60,7 @@ def test_100k_readings_exactly_once_in_order_over_a_faulty_line(tmp_path: Path) 
     assert summary["duplicated"] > 0 and summary["dropped_bytes"] > 0
     assert stats.dropped["crc"] + stats.dropped["cobs"] + stats.dropped["short"] > 0.1 * N
     assert stats.duplicates > 0
-    print(f"\n100k run: {stats.frames} frames, {stats.bytes} bytes, dropped {stats.dropped}, "
-          f"duplicates {stats.duplicates}, port opens {stats.opens}; device {summary}")
+    print(
+        f"\n100k run: {stats.frames} frames, {stats.bytes} bytes, dropped {stats.dropped}, "
+        f"duplicates {stats.duplicates}, port opens {stats.opens}; device {summary}"
+    )

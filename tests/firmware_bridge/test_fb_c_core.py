@@ -22,10 +22,15 @@ def _compiler() -> str:
 
 def _build_and_run(tmp_path: Path, flags: list[str]) -> subprocess.CompletedProcess[str]:
     exe = tmp_path / "test_fb_core"
-    sources = sorted(str(p) for p in C_DIR.glob("fb_*.c")) + [str(C_DIR / "tests" / "test_fb_core.c")]
+    sources = sorted(str(p) for p in C_DIR.glob("fb_*.c")) + [
+        str(C_DIR / "tests" / "test_fb_core.c")
+    ]
     build = subprocess.run(
         [_compiler(), *STRICT, *flags, f"-I{C_DIR}", *sources, "-o", str(exe)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert build.returncode == 0, f"build failed:\n{build.stderr}"
     assert build.stderr == "", f"compiler warnings:\n{build.stderr}"
@@ -55,13 +60,18 @@ def test_core_needs_nothing_from_libc(tmp_path: Path, opt: str) -> None:
         pytest.fail("nm (binutils) not found; it comes with gcc")
     for src in sorted(C_DIR.glob("fb_*.c")):
         obj = tmp_path / (src.stem + ".o")
-        subprocess.run([_compiler(), *STRICT, opt, f"-I{C_DIR}", "-c", str(src), "-o", str(obj)],
-                       check=True, timeout=120)
-        undefined = subprocess.run([nm, "-u", str(obj)], capture_output=True, text=True,
-                                   check=True).stdout.split()
+        subprocess.run(
+            [_compiler(), *STRICT, opt, f"-I{C_DIR}", "-c", str(src), "-o", str(obj)],
+            check=True,
+            timeout=120,
+        )
+        undefined = subprocess.run(
+            [nm, "-u", str(obj)], capture_output=True, text=True, check=True
+        ).stdout.split()
         freestanding = {"memcpy", "memmove", "memset", "memcmp"}
-        foreign = [s for s in undefined
-                   if s != "U" and not s.startswith("fb_") and s not in freestanding]
+        foreign = [
+            s for s in undefined if s != "U" and not s.startswith("fb_") and s not in freestanding
+        ]
         assert foreign == [], f"{src.name} needs {foreign}"
 
 
@@ -75,9 +85,12 @@ def test_c_core_host_test_can_fail(tmp_path: Path) -> None:
             text = text.replace("r->oldest_seq = seq + 1u;", "r->oldest_seq = seq;")
         (broken / src.name).write_text(text)
     exe = tmp_path / "t"
-    sources = sorted(str(p) for p in broken.glob("fb_*.c")) + [str(C_DIR / "tests" / "test_fb_core.c")]
-    subprocess.run([_compiler(), "-std=c99", f"-I{broken}", *sources, "-o", str(exe)], check=True,
-                   timeout=120)
+    sources = sorted(str(p) for p in broken.glob("fb_*.c")) + [
+        str(C_DIR / "tests" / "test_fb_core.c")
+    ]
+    subprocess.run(
+        [_compiler(), "-std=c99", f"-I{broken}", *sources, "-o", str(exe)], check=True, timeout=120
+    )
     run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 1
     assert "check failed" in run.stderr

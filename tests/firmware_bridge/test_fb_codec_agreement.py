@@ -35,21 +35,43 @@ u32 = st.integers(0, 0xFFFF_FFFF)
 u64 = st.integers(0, 2**64 - 1)
 
 readings = st.builds(
-    Reading, device_id=u32, boot_id=u32, seq=u32, channel=u16, unit=u16,
-    mantissa=st.integers(-(2**31), 2**31 - 1), exponent=st.integers(-128, 127),
-    time_kind=st.integers(0, 1), device_time_ms=u64,
+    Reading,
+    device_id=u32,
+    boot_id=u32,
+    seq=u32,
+    channel=u16,
+    unit=u16,
+    mantissa=st.integers(-(2**31), 2**31 - 1),
+    exponent=st.integers(-128, 127),
+    time_kind=st.integers(0, 1),
+    device_time_ms=u64,
 )
 messages = st.one_of(
     readings,
-    st.builds(Hello, u32, u32, u32, u8, u8, u16, u16, u32, u32,
-              st.one_of(st.none(), st.binary(min_size=32, max_size=32))),
+    st.builds(
+        Hello,
+        u32,
+        u32,
+        u32,
+        u8,
+        u8,
+        u16,
+        u16,
+        u32,
+        u32,
+        st.one_of(st.none(), st.binary(min_size=32, max_size=32)),
+    ),
     st.builds(Heartbeat, u32, u32, u32, u32, u64),
     st.builds(Ack, u32, u32, u32),
     st.builds(Resend, u32, u32, u32, st.integers(1, 0xFFFF)),
     st.builds(TimeSync, u32, u32, u64),
 )
 frames = st.builds(
-    Frame, type=u8, device_id=u32, boot_id=u32, seq=u32,
+    Frame,
+    type=u8,
+    device_id=u32,
+    boot_id=u32,
+    seq=u32,
     payload=st.binary(max_size=MAX_PAYLOAD),
 )
 
@@ -58,8 +80,16 @@ frames = st.builds(
 def any_frames(draw: st.DrawFn) -> Frame:
     f = draw(frames)
     if draw(st.booleans()):
-        return Frame(f.type, f.device_id, f.boot_id, f.seq, f.payload, FLAG_AUTH,
-                     draw(u64), draw(st.binary(min_size=8, max_size=8)))
+        return Frame(
+            f.type,
+            f.device_id,
+            f.boot_id,
+            f.seq,
+            f.payload,
+            FLAG_AUTH,
+            draw(u64),
+            draw(st.binary(min_size=8, max_size=8)),
+        )
     return f
 
 

@@ -10,8 +10,11 @@ from hypothesis import strategies as st
 from edgeseal.firmware_bridge.frame import MAX_PAYLOAD, Frame, FrameDecoder, encode_frame
 
 frames = st.builds(
-    Frame, type=st.integers(0, 255), device_id=st.integers(0, 2**32 - 1),
-    boot_id=st.integers(0, 2**32 - 1), seq=st.integers(0, 2**32 - 1),
+    Frame,
+    type=st.integers(0, 255),
+    device_id=st.integers(0, 2**32 - 1),
+    boot_id=st.integers(0, 2**32 - 1),
+    seq=st.integers(0, 2**32 - 1),
     payload=st.binary(max_size=MAX_PAYLOAD),
 )
 
@@ -38,7 +41,9 @@ def test_frames_after_garbage_are_recovered_whatever_the_chunking(
 
 @settings(max_examples=300)
 @given(st.lists(frames, min_size=1, max_size=8), st.integers(0, 2**32 - 1), st.integers(1, 20))
-def test_corruption_never_produces_a_false_frame(frame_list: list[Frame], seed: int, faults: int) -> None:
+def test_corruption_never_produces_a_false_frame(
+    frame_list: list[Frame], seed: int, faults: int
+) -> None:
     rng = random.Random(seed)
     stream = bytearray(b"".join(encode_frame(f) for f in frame_list))
     for _ in range(faults):

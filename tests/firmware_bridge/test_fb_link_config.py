@@ -14,7 +14,10 @@ from edgeseal.firmware_bridge.messages import Reading
         ({"url": ""}, "must name a port"),
         ({"url": "/dev/ttyUSB0", "baudrate": 0}, "baudrate must be positive"),
         ({"url": "/dev/ttyUSB0", "read_timeout": 0}, "must be positive"),
-        ({"url": "/dev/ttyUSB0", "reopen_initial": 5, "reopen_max": 1}, "reopen_initial <= reopen_max"),
+        (
+            {"url": "/dev/ttyUSB0", "reopen_initial": 5, "reopen_max": 1},
+            "reopen_initial <= reopen_max",
+        ),
     ],
 )
 def test_port_config_rejects_nonsense(kwargs: dict[str, object], message: str) -> None:
@@ -30,9 +33,8 @@ def test_two_ports_with_one_name_are_refused() -> None:
 def test_ack_for_an_unknown_device_is_a_no_op_and_start_twice_fails() -> None:
     links = DeviceLinks([PortConfig("loop://", exclusive=False)])
     links.ack(1, 2, 3)  # nothing delivered for that device: nothing to send, no error
-    with links:
-        with pytest.raises(RuntimeError, match="already started"):
-            links.start()
+    with links, pytest.raises(RuntimeError, match="already started"):
+        links.start()
     links.stop()  # stopping twice is harmless
 
 
@@ -52,7 +54,10 @@ def test_reading_rejects_out_of_range_fields_with_the_field_name() -> None:
         ((2, 1, 2, 3, b"\x00" * 9 + b"\x05" + b"\x00" * 8), "time_kind 5"),
         ((5, 1, 2, 3, b"\x00" * 11), "HEARTBEAT payload is 11 bytes"),
         ((4, 1, 2, 3, b"\x00\x00"), "RESEND count is 0"),
-        ((1, 1, 2, 3, b"\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x20"), "key_len 32"),
+        (
+            (1, 1, 2, 3, b"\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x20"),
+            "key_len 32",
+        ),
         ((99, 1, 2, 3, b""), "unknown message type 99"),
     ],
 )

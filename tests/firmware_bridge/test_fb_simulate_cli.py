@@ -17,14 +17,28 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=60,
-                          cwd=ROOT, env=env, check=False)
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
 
 
 def test_edgeseal_subcommand_help_lists_fault_options() -> None:
     run = _run("-m", "edgeseal", "simulate-device", "--help")
     assert run.returncode == 0, run.stderr
-    for option in ("--corrupt", "--drop", "--duplicate", "--disconnect-every", "--reboot-every", "--link"):
+    for option in (
+        "--corrupt",
+        "--drop",
+        "--duplicate",
+        "--disconnect-every",
+        "--reboot-every",
+        "--link",
+    ):
         assert option in run.stdout
 
 
@@ -44,9 +58,22 @@ def test_bad_key_and_firmware_are_clear_errors() -> None:
 def test_first_stdout_line_is_an_openable_port_that_speaks_the_protocol(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edgeseal", "simulate-device", "--device-id", "0x42", "--rate", "50",
-         "--heartbeat", "0.1"],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "edgeseal",
+            "simulate-device",
+            "--device-id",
+            "0x42",
+            "--rate",
+            "50",
+            "--heartbeat",
+            "0.1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
     )
     try:
         assert proc.stdout is not None

@@ -31,8 +31,17 @@ def _compiler() -> str:
 
 
 def _build(out: Path, flags: list[str]) -> Path:
-    cmd = [_compiler(), *WARNINGS, *flags, f"-I{ROOT / 'native' / 'include'}",
-           TEST_PROGRAM, *SOURCES, "-o", str(out), "-lpthread"]
+    cmd = [
+        _compiler(),
+        *WARNINGS,
+        *flags,
+        f"-I{ROOT / 'native' / 'include'}",
+        TEST_PROGRAM,
+        *SOURCES,
+        "-o",
+        str(out),
+        "-lpthread",
+    ]
     built = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert built.returncode == 0, f"compile failed: {' '.join(cmd)}\n{built.stderr}"
     # -Werror turns warnings into errors; this also catches a stray "warning:" that a

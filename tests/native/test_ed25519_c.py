@@ -69,15 +69,28 @@ def _build_and_run(tmp_path: Path, defines: list[str]) -> None:
     sources += sorted(str(p) for p in (REPO / "native" / "src").glob("sha512_*.c"))
     exe = tmp_path / "test_ed25519"
     cmd = [
-        cc, "-std=gnu11", "-O1", "-g", *SANITIZE, *WARNINGS, *defines,
-        f"-I{REPO / 'native' / 'src'}", f"-I{REPO / 'native' / 'include'}",
-        str(REPO / "tests" / "native" / "c" / "test_ed25519.c"), *sources, "-o", str(exe),
-    ]  # fmt: skip
+        cc,
+        "-std=gnu11",
+        "-O1",
+        "-g",
+        *SANITIZE,
+        *WARNINGS,
+        *defines,
+        f"-I{REPO / 'native' / 'src'}",
+        f"-I{REPO / 'native' / 'include'}",
+        str(REPO / "tests" / "native" / "c" / "test_ed25519.c"),
+        *sources,
+        "-o",
+        str(exe),
+    ]
     build = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert build.returncode == 0, f"build failed ({' '.join(cmd)}):\n{build.stderr}"
     cases = _cases_file(tmp_path / "cases.txt")
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
-               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")  # fmt: skip
+    env = dict(
+        os.environ,
+        ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+        UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1",
+    )
     run = subprocess.run(
         [str(exe), str(cases)], capture_output=True, text=True, env=env, timeout=600, check=False
     )
@@ -99,7 +112,18 @@ def test_core_compiles_without_warnings_at_release_flags(tmp_path: Path) -> None
         for src in sorted((REPO / "native" / "src").glob("ed25519_*.c")) + sorted(
             (REPO / "native" / "src").glob("sha512_*.c")
         ):
-            cmd = [cc, "-std=gnu11", "-O3", *WARNINGS, *defines, "-c", str(src), "-o", str(tmp_path / "x.o"),
-                   f"-I{REPO / 'native' / 'src'}", f"-I{REPO / 'native' / 'include'}"]  # fmt: skip
+            cmd = [
+                cc,
+                "-std=gnu11",
+                "-O3",
+                *WARNINGS,
+                *defines,
+                "-c",
+                str(src),
+                "-o",
+                str(tmp_path / "x.o"),
+                f"-I{REPO / 'native' / 'src'}",
+                f"-I{REPO / 'native' / 'include'}",
+            ]
             out = subprocess.run(cmd, capture_output=True, text=True, check=False)
             assert out.returncode == 0, f"{src.name} {defines}: {out.stderr}"

@@ -77,7 +77,11 @@ def test_every_variant_name_can_be_forced_when_the_cpu_runs_it() -> None:
     for name in order[: order.index(native_choice) + 1] if native_choice in order else order[:1]:
         env = dict(os.environ, EDGESEAL_ED25519=name)
         out = subprocess.run(
-            [sys.executable, "-c", "from edgeseal.native import ed25519 as e; print(e.implementation())"],
+            [
+                sys.executable,
+                "-c",
+                "from edgeseal.native import ed25519 as e; print(e.implementation())",
+            ],
             env=env,
             capture_output=True,
             text=True,

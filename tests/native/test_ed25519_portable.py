@@ -38,13 +38,34 @@ def test_implementation_follows_cpu_and_environment() -> None:
 def test_vector_and_differential_suites_with_portable_code() -> None:
     env = dict(os.environ, EDGESEAL_ED25519="portable")
     check = subprocess.run(
-        [sys.executable, "-c", "from edgeseal.native import ed25519 as e; print(e.implementation())"],
-        env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "from edgeseal.native import ed25519 as e; print(e.implementation())",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert check.stdout.strip() == "portable"
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-         str(HERE / "test_ed25519_differential.py"), str(HERE / "test_ed25519_vectors.py")],
-        env=env, capture_output=True, text=True, timeout=600, cwd=HERE.parents[1], check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-x",
+            "-p",
+            "no:cacheprovider",
+            str(HERE / "test_ed25519_differential.py"),
+            str(HERE / "test_ed25519_vectors.py"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=HERE.parents[1],
+        check=False,
+    )
     assert run.returncode == 0, f"portable run failed:\n{run.stdout[-4000:]}\n{run.stderr[-2000:]}"

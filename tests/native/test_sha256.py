@@ -30,7 +30,11 @@ def test_portable_and_this_cpus_best_variant_are_available() -> None:
     assert "portable" in VARIANTS
     info = native.dispatch_info()
     assert info.active in VARIANTS
-    if "sha" in info.cpu_features and "ssse3" in info.cpu_features and "sse4.1" in info.cpu_features:
+    if (
+        "sha" in info.cpu_features
+        and "ssse3" in info.cpu_features
+        and "sse4.1" in info.cpu_features
+    ):
         # The brief's machine has SHA-NI: the dispatcher must pick it by itself.
         assert "x86_shani" in VARIANTS
         if not info.forced_by_env:
@@ -66,7 +70,9 @@ def test_unaligned_inputs(variant: str) -> None:
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_many_messages_of_mixed_lengths_in_one_call(variant: str) -> None:
     rng = random.Random(4)
-    lengths = list(range(300)) + BOUNDARY_LENGTHS[:12] + [rng.randrange(0, 5000) for _ in range(200)]
+    lengths = (
+        list(range(300)) + BOUNDARY_LENGTHS[:12] + [rng.randrange(0, 5000) for _ in range(200)]
+    )
     rng.shuffle(lengths)
     messages = [rng.randbytes(n) for n in lengths]
     expected = [hashlib.sha256(m).digest() for m in messages]
@@ -79,7 +85,9 @@ def test_many_messages_of_mixed_lengths_in_one_call(variant: str) -> None:
     packed = b"".join(expected)
     assert hashing.sha256_many_packed(buf, offsets, variant=variant) == packed
     assert hashing.sha256_many_packed(buf, list(offsets), variant=variant) == packed
-    assert hashing.sha256_many_packed(memoryview(buf), memoryview(offsets), variant=variant) == packed
+    assert (
+        hashing.sha256_many_packed(memoryview(buf), memoryview(offsets), variant=variant) == packed
+    )
 
 
 def test_many_odd_counts_and_empty() -> None:

@@ -89,7 +89,7 @@ def test_armv7_uses_the_32_bit_field(cross_run: str) -> None:
 def test_c_tests_pass_on_target(cross_run: str, target: str, test: str) -> None:
     _line(cross_run, rf"^PASS {target} +build {test}\b")
     _line(cross_run, rf"^PASS {target} +{test} \[")
-    assert not re.search(rf"^FAIL {target} +{test}", cross_run, re.M), cross_run
+    assert not re.search(rf"^FAIL {target} +{test}", cross_run, re.MULTILINE), cross_run
 
 
 def test_cross_test_reports_a_path_it_did_not_cover() -> None:

@@ -223,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SmokeFailure as exc:
             print(f"FAIL {exc}")
             return 1
-        except Exception as exc:  # an unexpected crash is a failed smoke test, say which
+        except Exception as exc:  # noqa: BLE001 - any crash is a failed smoke test: say which
             name = getattr(check, "__name__", "check")
             print(f"FAIL {name} raised {type(exc).__name__}: {exc}")
             return 1

@@ -45,8 +45,12 @@ def test_the_side_type_and_its_defaults_come_back() -> None:
     s = parse({"port": 8883, "client_id": ""})
     assert isinstance(s, SideSettings) and s.window == 5 and s.client_id == "side-1"
     assert (s.host, s.port, s.protocol, s.keepalive_s, s.topic_prefix) == (
-        "127.0.0.1", 8883, "5", 30, "p/v1",
-    )  # fmt: skip
+        "127.0.0.1",
+        8883,
+        "5",
+        30,
+        "p/v1",
+    )
     assert s.v5 and s.broker == "127.0.0.1:8883"
     assert not parse({"protocol": "3.1.1"}).v5
 
@@ -77,9 +81,13 @@ def test_configure_client_applies_credentials_tls_and_backoff(tmp_path: Path) ->
 
     pki = make_pki(tmp_path)
     s = SideSettings(
-        client_id="c", username="u", password="pw", reconnect_min_s=0.2, reconnect_max_s=7.4,
+        client_id="c",
+        username="u",
+        password="pw",
+        reconnect_min_s=0.2,
+        reconnect_max_s=7.4,
         tls=TlsSettings(pki.ca, pki.client_cert, pki.client_key),
-    )  # fmt: skip
+    )
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="c")
     configure_client(client, s)
     assert (client.username, client.password) == ("u", "pw")

@@ -75,9 +75,13 @@ class AuthClient:
 
     def __init__(self, port: int, tls: TlsSettings | None) -> None:
         settings = MqttSettings(
-            client_id="test-client", port=port, username=TEST_USER, password=TEST_PASSWORD,
-            tls=tls, topic_prefix=Topics().prefix,
-        )  # fmt: skip
+            client_id="test-client",
+            port=port,
+            username=TEST_USER,
+            password=TEST_PASSWORD,
+            tls=tls,
+            topic_prefix=Topics().prefix,
+        )
         self.verdicts: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         subscribed = threading.Event()

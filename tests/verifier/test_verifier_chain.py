@@ -17,7 +17,10 @@ def test_first_batch_extends_the_empty_chain() -> None:
 
 def test_next_seq_with_the_head_hash_extends() -> None:
     state = ChainState("gw", 1, H1, KEY)
-    assert place(state, seq=2, prev_hash=H1, header_hash=H2, accepted_hash_at_seq=None).placement is Placement.EXTENDS
+    assert (
+        place(state, seq=2, prev_hash=H1, header_hash=H2, accepted_hash_at_seq=None).placement
+        is Placement.EXTENDS
+    )
 
 
 def test_next_seq_with_another_prev_hash_is_a_fork() -> None:
@@ -29,7 +32,10 @@ def test_next_seq_with_another_prev_hash_is_a_fork() -> None:
 
 def test_accepted_seq_same_hash_is_duplicate_other_hash_is_fork() -> None:
     state = ChainState("gw", 3, H3, KEY)
-    assert place(state, seq=2, prev_hash=H1, header_hash=H2, accepted_hash_at_seq=H2).placement is Placement.DUPLICATE
+    assert (
+        place(state, seq=2, prev_hash=H1, header_hash=H2, accepted_hash_at_seq=H2).placement
+        is Placement.DUPLICATE
+    )
     d = place(state, seq=2, prev_hash=H1, header_hash=OTHER, accepted_hash_at_seq=H2)
     assert d.placement is Placement.FORK
     assert "seq 2 was already accepted" in d.detail

@@ -100,8 +100,11 @@ def test_metrics_port(tmp_path: Path) -> None:
 def test_defaults_of_the_connection_settings(tmp_path: Path) -> None:
     mqtt = load_config(write(tmp_path, ""), env={}).mqtt
     assert (mqtt.host, mqtt.port, mqtt.protocol, mqtt.client_id) == (
-        "127.0.0.1", 1883, "5", "edgeseal-verifier",
-    )  # fmt: skip
+        "127.0.0.1",
+        1883,
+        "5",
+        "edgeseal-verifier",
+    )
     assert mqtt.username is None and mqtt.password is None and mqtt.tls is None
     assert (mqtt.reconnect_min_s, mqtt.reconnect_max_s) == (1.0, 10.0)
     assert (mqtt.group, mqtt.session_expiry_s, mqtt.keepalive_s) == ("verifiers", 3600, 30)

@@ -40,8 +40,13 @@ def test_devices_agent_broker_verifier_every_acknowledged_reading_accepted_once(
     listener = VerdictListener(mqtt_broker.port)
     verifier = ProcessWorker(verifier_toml, "verifier-e2e", tmp_path / "verifier.log")
     agent_log = tmp_path / "agent.log"
-    common = {"gateway_id": GW, "outbox_path": tmp_path / "outbox.sqlite", "broker_port": mqtt_broker.port,
-              "max_readings": 40, "max_delay_s": 0.3}  # fmt: skip
+    common = {
+        "gateway_id": GW,
+        "outbox_path": tmp_path / "outbox.sqlite",
+        "broker_port": mqtt_broker.port,
+        "max_readings": 40,
+        "max_delay_s": 0.3,
+    }
     try:
         verifier.wait_subscribed()
         with (
@@ -51,11 +56,20 @@ def test_devices_agent_broker_verifier_every_acknowledged_reading_accepted_once(
             ports = [dev1.port, dev2.port]
             # 1: the enrolled key; 2: the agent announces the new key and switches; 3: new key only.
             phases = [
-                write_config(tmp_path / "a.toml", key_path=tmp_path / "old.key", ports=ports, **common),
-                write_config(tmp_path / "b.toml", key_path=tmp_path / "old.key",
-                             next_key_path=tmp_path / "new.key", ports=ports, **common),
-                write_config(tmp_path / "c.toml", key_path=tmp_path / "new.key", ports=ports, **common),
-            ]  # fmt: skip
+                write_config(
+                    tmp_path / "a.toml", key_path=tmp_path / "old.key", ports=ports, **common
+                ),
+                write_config(
+                    tmp_path / "b.toml",
+                    key_path=tmp_path / "old.key",
+                    next_key_path=tmp_path / "new.key",
+                    ports=ports,
+                    **common,
+                ),
+                write_config(
+                    tmp_path / "c.toml", key_path=tmp_path / "new.key", ports=ports, **common
+                ),
+            ]
             for cfg in phases:
                 assert run_agent(cfg, agent_log, 2.0) == 0, agent_log.read_text()[-3000:]
             dev1.stop()
@@ -74,8 +88,12 @@ def test_devices_agent_broker_verifier_every_acknowledged_reading_accepted_once(
             accepted = store.accepted_batches(GW)
             assert [seq for _g, seq, _h in accepted] == list(range(1, len(accepted) + 1))
             assert store.quarantined() == []
-            assert store.chain_state(GW, old.public_key).public_key == new.public_key  # rotation followed
-        verdicts = listener.wait_for_verdicts("accepted", len(accepted))  # duplicates may come first
+            assert (
+                store.chain_state(GW, old.public_key).public_key == new.public_key
+            )  # rotation followed
+        verdicts = listener.wait_for_verdicts(
+            "accepted", len(accepted)
+        )  # duplicates may come first
         assert {v["verdict"] for v in verdicts} <= {"accepted", "duplicate"}
         assert sum(v["verdict"] == "accepted" for v in verdicts) == len(accepted)
         assert any("key rotation" in v["detail"] for v in verdicts)

@@ -32,7 +32,9 @@ def deliveries(draw: st.DrawFn) -> list[tuple[int, int]]:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(deliveries())
-def test_any_delivery_order_ends_with_the_whole_chain_accepted_once(plan: list[tuple[int, int]]) -> None:
+def test_any_delivery_order_ends_with_the_whole_chain_accepted_once(
+    plan: list[tuple[int, int]],
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "v.sqlite"
         stores = [VerifierStore(path, synchronous="normal") for _ in range(2)]
@@ -49,7 +51,9 @@ def test_any_delivery_order_ends_with_the_whole_chain_accepted_once(plan: list[t
             store = stores[0]
             assert len(accepted) == len(set(accepted)) == len(BATCHES)
             for chain in CHAINS:
-                assert [s for _g, s, _h in store.accepted_batches(chain.gateway_id)] == list(range(1, 7))
+                assert [s for _g, s, _h in store.accepted_batches(chain.gateway_id)] == list(
+                    range(1, 7)
+                )
             assert store.gaps() == [] and store.quarantined() == []
             assert store.reading_count() == 2 * len(BATCHES)
         finally:

@@ -19,11 +19,17 @@ from edgeseal.wire.batch import SIGNATURE_LEN
 
 
 def processor(store: VerifierStore, *chains: GatewayChain, worker: str = "w1") -> BatchProcessor:
-    return BatchProcessor(store, TrustStore({c.gateway_id: c.enrolled_key for c in chains}), worker=worker)
+    return BatchProcessor(
+        store, TrustStore({c.gateway_id: c.enrolled_key for c in chains}), worker=worker
+    )
 
 
 def send(proc: BatchProcessor, sealed_or_payload, gateway_id: str = "gw-1") -> list[Verdict]:
-    payload = sealed_or_payload if isinstance(sealed_or_payload, bytes) else sealed_or_payload.to_payload()
+    payload = (
+        sealed_or_payload
+        if isinstance(sealed_or_payload, bytes)
+        else sealed_or_payload.to_payload()
+    )
     return proc.handle(batch_topic(gateway_id), payload)
 
 
@@ -68,15 +74,19 @@ def test_out_of_order_batches_are_held_then_released_in_order(store: VerifierSto
     assert held4.waiting_for == 2 and held4.detail.startswith("waiting for seq 2")
     held3 = only(send(proc, b3))
     assert held3.outcome is Outcome.PENDING
-    assert only(send(proc, b3)).outcome is Outcome.PENDING  # a re-send of a held batch stays held once
+    assert (
+        only(send(proc, b3)).outcome is Outcome.PENDING
+    )  # a re-send of a held batch stays held once
     gaps = store.gaps()
     assert [(g.gateway_id, g.waiting_for, g.held_seqs) for g in gaps] == [("gw-1", 2, (3, 4))]
     assert store.reading_count() == 4
 
     verdicts = send(proc, b2)
     assert [(v.outcome, v.seq) for v in verdicts] == [
-        (Outcome.ACCEPTED, 2), (Outcome.ACCEPTED, 3), (Outcome.ACCEPTED, 4)
-    ]  # fmt: skip
+        (Outcome.ACCEPTED, 2),
+        (Outcome.ACCEPTED, 3),
+        (Outcome.ACCEPTED, 4),
+    ]
     assert store.gaps() == [] and store.reading_count() == 16
 
 
@@ -207,10 +217,15 @@ def test_records_of_another_gateway_or_outside_the_time_bounds(store: VerifierSt
     from edgeseal.agent.seal import seal_batch
 
     loose = seal_batch(
-        private_key=gw.key, gateway_id="gw-1", seq=1, prev_hash=bytes(32), records=encoded,
-        signatures=[gw.key.sign(e) for e in encoded], first_time_us=recs[0].gateway_time_us - 5,
+        private_key=gw.key,
+        gateway_id="gw-1",
+        seq=1,
+        prev_hash=bytes(32),
+        records=encoded,
+        signatures=[gw.key.sign(e) for e in encoded],
+        first_time_us=recs[0].gateway_time_us - 5,
         last_time_us=recs[1].gateway_time_us,
-    )  # fmt: skip
+    )
     v = only(send(proc, loose))
     assert v.reason is Reason.RECORD_MISMATCH and "time bounds" in v.detail
     assert store.reading_count() == 0
@@ -247,7 +262,9 @@ def test_key_rotation_signed_by_the_old_key(store: VerifierStore) -> None:
     assert only(send(proc, b1)).outcome is Outcome.DUPLICATE
 
 
-def test_a_batch_signed_by_a_key_not_yet_announced_waits_for_the_rotation(store: VerifierStore) -> None:
+def test_a_batch_signed_by_a_key_not_yet_announced_waits_for_the_rotation(
+    store: VerifierStore,
+) -> None:
     gw = GatewayChain()
     proc = processor(store, gw)
     b1 = gw.next_batch()
@@ -269,8 +286,9 @@ def test_a_held_batch_that_turns_out_forked_is_quarantined_on_release(store: Ver
     assert only(send(proc, bogus3)).outcome is Outcome.PENDING
     verdicts = send(proc, b2)
     assert [(v.outcome, v.reason) for v in verdicts] == [
-        (Outcome.ACCEPTED, None), (Outcome.QUARANTINED, Reason.FORK)
-    ]  # fmt: skip
+        (Outcome.ACCEPTED, None),
+        (Outcome.QUARANTINED, Reason.FORK),
+    ]
     assert store.gaps() == []
 
 
@@ -286,14 +304,20 @@ def test_two_processors_on_one_store_never_accept_a_fork(tmp_path) -> None:
         rival1 = seal(gw.key, "gw-1", 2, b1.hash, [reading("gw-1", 10)])
         rival2 = seal(gw.key, "gw-1", 2, b1.hash, [reading("gw-1", 11)])
         va, vb = only(send(pa, rival1)), only(send(pb, rival2))
-        assert (va.outcome, vb.outcome, vb.reason) == (Outcome.ACCEPTED, Outcome.QUARANTINED, Reason.FORK)
+        assert (va.outcome, vb.outcome, vb.reason) == (
+            Outcome.ACCEPTED,
+            Outcome.QUARANTINED,
+            Reason.FORK,
+        )
         assert a.reading_count() == 5
     finally:
         a.close()
         b.close()
 
 
-def test_operator_report_shows_heads_gaps_and_quarantine(store: VerifierStore, tmp_path, capsys) -> None:
+def test_operator_report_shows_heads_gaps_and_quarantine(
+    store: VerifierStore, tmp_path, capsys
+) -> None:
     from verifier_builders import config_toml
 
     from edgeseal.cli import main as edgeseal_main
@@ -313,7 +337,9 @@ def test_operator_report_shows_heads_gaps_and_quarantine(store: VerifierStore, t
     assert "gw-1: malformed x 1" in out
 
 
-def test_a_held_rival_of_a_batch_accepted_directly_is_settled_as_a_fork(store: VerifierStore) -> None:
+def test_a_held_rival_of_a_batch_accepted_directly_is_settled_as_a_fork(
+    store: VerifierStore,
+) -> None:
     gw = GatewayChain()
     proc = processor(store, gw)
     b1, b2, b3 = gw.batches(3)
@@ -350,8 +376,9 @@ def test_stale_held_batches_are_cleared_when_the_chain_passes_them(store: Verifi
     verdicts = send(proc, b2)
     # b2 accepted; rival3 (seq 3) fails the chain check; the genuine b3 is still missing.
     assert [(v.outcome, v.seq, v.reason) for v in verdicts] == [
-        (Outcome.ACCEPTED, 2, None), (Outcome.QUARANTINED, 3, Reason.FORK)
-    ]  # fmt: skip
+        (Outcome.ACCEPTED, 2, None),
+        (Outcome.QUARANTINED, 3, Reason.FORK),
+    ]
     assert [(g.waiting_for, g.held_seqs) for g in store.gaps()] == [(3, (4,))]
     verdicts = send(proc, b3)
     assert [(v.outcome, v.seq) for v in verdicts] == [(Outcome.ACCEPTED, 3), (Outcome.ACCEPTED, 4)]
@@ -368,13 +395,19 @@ def test_a_held_batch_the_chain_overtook_is_settled_as_a_fork(store: VerifierSto
     send(proc, b2)
     stale = seal(gw.key, "gw-1", 2, b1.hash, [reading("gw-1", 600)])
     with store.write():  # as the other worker's hold, committed just before b2 was accepted
-        store.hold(sealed=stale, topic=batch_topic("gw-1"), payload=stale.to_payload(),
-                   verified_key=gw.enrolled_key, worker="other")  # fmt: skip
+        store.hold(
+            sealed=stale,
+            topic=batch_topic("gw-1"),
+            payload=stale.to_payload(),
+            verified_key=gw.enrolled_key,
+            worker="other",
+        )
     assert store.gaps()[0].held_seqs == (2,)
     verdicts = send(proc, b3)
     assert [(v.outcome, v.seq, v.reason) for v in verdicts] == [
-        (Outcome.ACCEPTED, 3, None), (Outcome.QUARANTINED, 2, Reason.FORK)
-    ]  # fmt: skip
+        (Outcome.ACCEPTED, 3, None),
+        (Outcome.QUARANTINED, 2, Reason.FORK),
+    ]
     assert store.gaps() == []
 
 
@@ -386,10 +419,15 @@ def test_a_record_that_does_not_decode_is_malformed_with_its_index(store: Verifi
     encoded = [reading("gw-1", i).encode() for i in range(6)]
     encoded[2] = encoded[2][:-17] + b"\x07" + encoded[2][-16:]  # time_kind 7, signed as such
     bad = seal_batch(
-        private_key=gw.key, gateway_id="gw-1", seq=1, prev_hash=bytes(32), records=encoded,
-        signatures=[gw.key.sign(e) for e in encoded], first_time_us=reading("gw-1", 0).gateway_time_us,
+        private_key=gw.key,
+        gateway_id="gw-1",
+        seq=1,
+        prev_hash=bytes(32),
+        records=encoded,
+        signatures=[gw.key.sign(e) for e in encoded],
+        first_time_us=reading("gw-1", 0).gateway_time_us,
         last_time_us=reading("gw-1", 5).gateway_time_us,
-    )  # fmt: skip
+    )
     v = only(send(proc, bad))
     assert v.outcome is Outcome.QUARANTINED and v.reason is Reason.MALFORMED
     assert v.detail == "reading 2: record: time_kind 7 is invalid (0 or 1)"
@@ -443,10 +481,21 @@ def mixed_traffic() -> tuple[list[GatewayChain], list[tuple[str, bytes]]]:
 
 def outcome_rows(results: list[list[Verdict]]) -> list[list[tuple[object, ...]]]:
     return [
-        [(v.outcome, v.gateway_id, v.seq, v.header_hash, v.count, v.reason, v.detail, v.waiting_for)
-         for v in verdicts]
+        [
+            (
+                v.outcome,
+                v.gateway_id,
+                v.seq,
+                v.header_hash,
+                v.count,
+                v.reason,
+                v.detail,
+                v.waiting_for,
+            )
+            for v in verdicts
+        ]
         for verdicts in results
-    ]  # fmt: skip
+    ]
 
 
 def store_contents(store: VerifierStore) -> tuple[object, ...]:

@@ -61,7 +61,9 @@ def tampered_variants(receipt: dict) -> dict[str, dict]:
     variant("proof-order-swapped")["inclusion_proof"]["path"] = [path[1], path[0], *path[2:]]
     variant("proof[0]-bit-@3")["inclusion_proof"]["path"][0] = flip(path[0], 3)
     variant("proof-truncated")["inclusion_proof"]["path"] = path[:-1]
-    variant("wrong-leaf-index")["inclusion_proof"]["leaf_index"] = receipt["inclusion_proof"]["leaf_index"] ^ 1
+    variant("wrong-leaf-index")["inclusion_proof"]["leaf_index"] = (
+        receipt["inclusion_proof"]["leaf_index"] ^ 1
+    )
     other = Ed25519PrivateKey.generate().public_key().public_bytes_raw().hex()
     variant("other-public-key")["public_key"] = other
     return out
@@ -71,12 +73,17 @@ def test_receipt_fields_and_all_checks_pass(filled) -> None:
     store, gw = filled
     receipt = build_receipt(store, ReadingRef.parse("gw-1/7/12"))  # batch 2, leaf 5
     assert receipt["format"] == "edgeseal-receipt/1"
-    assert receipt["inclusion_proof"]["leaf_index"] == 5 and receipt["inclusion_proof"]["tree_size"] == 7
+    assert (
+        receipt["inclusion_proof"]["leaf_index"] == 5
+        and receipt["inclusion_proof"]["tree_size"] == 7
+    )
     assert receipt["batch"]["seq"] == 2 and receipt["public_key"] == gw.public_key.hex()
     assert receipt["reading"]["device_seq"] == 12
     checks = check_receipt(receipt, expected_public_key=gw.public_key)
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
-    assert {"header signature", "reading signature", "inclusion proof", "trusted key"} <= {c.name for c in checks}
+    assert {"header signature", "reading signature", "inclusion proof", "trusted key"} <= {
+        c.name for c in checks
+    }
 
 
 def test_every_tampering_fails_a_named_check(filled) -> None:
@@ -110,7 +117,9 @@ def test_untrusted_key_and_malformed_receipts(filled) -> None:
     store, _gw = filled
     receipt = build_receipt(store, ReadingRef.parse("gw-1/7/0"))
     other = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
-    assert [c.name for c in check_receipt(receipt, expected_public_key=other) if not c.ok] == ["trusted key"]
+    assert [c.name for c in check_receipt(receipt, expected_public_key=other) if not c.ok] == [
+        "trusted key"
+    ]
     del receipt["signature"]
     (only,) = check_receipt(receipt)
     assert not only.ok and "'signature' is missing" in only.detail
@@ -121,9 +130,13 @@ def test_missing_and_ambiguous_readings_are_clear_errors(store: VerifierStore) -
     gw = GatewayChain()
     proc = BatchProcessor(store, TrustStore({"gw-1": gw.enrolled_key}), worker="w")
     # The device rebooted and reused seq 1: two readings gw-1/7/1 with boots 1 and 2.
-    b1 = seal(gw.key, "gw-1", 1, bytes(32), [reading("gw-1", 1, boot_id=1), reading("gw-1", 1, boot_id=2)])
+    b1 = seal(
+        gw.key, "gw-1", 1, bytes(32), [reading("gw-1", 1, boot_id=1), reading("gw-1", 1, boot_id=2)]
+    )
     proc.handle(batch_topic("gw-1"), b1.to_payload())
-    with pytest.raises(ReceiptError, match=r"several device boots \(1, 2\); choose one with --boot"):
+    with pytest.raises(
+        ReceiptError, match=r"several device boots \(1, 2\); choose one with --boot"
+    ):
         build_receipt(store, ReadingRef.parse("gw-1/7/1"))
     assert build_receipt(store, ReadingRef.parse("gw-1/7/1", boot_id=2))["reading"]["boot_id"] == 2
     with pytest.raises(ReceiptError, match="no accepted reading gw-1/7/99"):
@@ -135,7 +148,12 @@ def test_missing_and_ambiguous_readings_are_clear_errors(store: VerifierStore) -
 def test_cli_writes_and_checks_a_receipt(filled, tmp_path: Path, capsys) -> None:
     store, gw = filled
     out = tmp_path / "r.json"
-    assert edgeseal_main(["receipt", "--reading", "gw-1/7/9", "--store", str(store.path), "-o", str(out)]) == 0
+    assert (
+        edgeseal_main(
+            ["receipt", "--reading", "gw-1/7/9", "--store", str(store.path), "-o", str(out)]
+        )
+        == 0
+    )
     assert edgeseal_main(["check-receipt", str(out), "--expect-key", gw.public_key.hex()]) == 0
     assert "VALID receipt: reading gw-1/7/9 (boot 1) is in batch seq 2" in capsys.readouterr().out
 
@@ -149,7 +167,9 @@ def test_cli_writes_and_checks_a_receipt(filled, tmp_path: Path, capsys) -> None
     assert "no accepted reading" in capsys.readouterr().err
 
 
-def test_the_documented_script_accepts_a_receipt_and_rejects_tampered_ones(filled, tmp_path: Path) -> None:
+def test_the_documented_script_accepts_a_receipt_and_rejects_tampered_ones(
+    filled, tmp_path: Path
+) -> None:
     store, _gw = filled
     script = tmp_path / "check.py"
     script.write_text(doc_script(), encoding="utf-8")
@@ -157,7 +177,13 @@ def test_the_documented_script_accepts_a_receipt_and_rejects_tampered_ones(fille
     def run(receipt: dict) -> subprocess.CompletedProcess[str]:
         path = tmp_path / "receipt.json"
         path.write_text(json.dumps(receipt), encoding="utf-8")
-        return subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, timeout=60, check=False)
+        return subprocess.run(
+            [sys.executable, str(script), str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     for seq in (0, 6, 13):  # first leaf, last leaf of batch 1 (7 leaves), last leaf of batch 2
         receipt = build_receipt(store, ReadingRef.parse(f"gw-1/7/{seq}"))
@@ -166,7 +192,11 @@ def test_the_documented_script_accepts_a_receipt_and_rejects_tampered_ones(fille
     receipt = build_receipt(store, ReadingRef.parse("gw-1/7/12"))
     for name, bad in tampered_variants(receipt).items():
         result = run(bad)
-        assert result.returncode != 0 and "INVALID" in result.stderr, (name, result.stdout, result.stderr)
+        assert result.returncode != 0 and "INVALID" in result.stderr, (
+            name,
+            result.stdout,
+            result.stderr,
+        )
 
 
 @pytest.fixture
@@ -176,8 +206,13 @@ def rotated(store: VerifierStore) -> tuple[VerifierStore, GatewayChain, bytes, b
     enrolled = gw.public_key
     proc = BatchProcessor(store, TrustStore({"gw-1": enrolled}), worker="w")
     key_b, key_c = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
-    batches = [gw.next_batch(3), gw.next_batch(3, rotate_to=key_b), gw.next_batch(3),
-               gw.next_batch(3, rotate_to=key_c), gw.next_batch(3)]  # fmt: skip
+    batches = [
+        gw.next_batch(3),
+        gw.next_batch(3, rotate_to=key_b),
+        gw.next_batch(3),
+        gw.next_batch(3, rotate_to=key_c),
+        gw.next_batch(3),
+    ]
     for b in batches:
         (v,) = proc.handle(batch_topic("gw-1"), b.to_payload())
         assert v.outcome.value == "accepted"
@@ -192,10 +227,14 @@ def test_after_rotations_the_enrolled_key_leads_to_the_receipt_key(rotated) -> N
     assert all(c.ok for c in checks.values()), [c for c in checks.values() if not c.ok]
     assert "in 2 signed rotation(s)" in checks["trusted key"].detail
     early = build_receipt(store, ReadingRef.parse("gw-1/7/1"))  # batch 1: the enrolled key itself
-    assert early["key_history"] == [] and all(c.ok for c in check_receipt(early, expected_public_key=enrolled))
+    assert early["key_history"] == [] and all(
+        c.ok for c in check_receipt(early, expected_public_key=enrolled)
+    )
 
     def trusted_detail(bad: dict) -> str:
-        (c,) = [c for c in check_receipt(bad, expected_public_key=enrolled) if c.name == "trusted key"]
+        (c,) = [
+            c for c in check_receipt(bad, expected_public_key=enrolled) if c.name == "trusted key"
+        ]
         assert not c.ok
         return c.detail
 
@@ -224,8 +263,13 @@ def test_the_documented_script_follows_the_key_history(rotated, tmp_path: Path) 
 
     def run(r: dict, key: bytes) -> subprocess.CompletedProcess[str]:
         path.write_text(json.dumps(r), encoding="utf-8")
-        return subprocess.run([sys.executable, str(script), str(path), key.hex()],
-                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, str(script), str(path), key.hex()],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     ok = run(receipt, enrolled)
     assert ok.returncode == 0 and ok.stdout.startswith("VALID"), ok.stderr

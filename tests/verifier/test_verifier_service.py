@@ -24,9 +24,13 @@ def by_hash(verdicts: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
-def test_batches_from_two_gateways_are_verified_and_stored_once(mqtt_broker: MosquittoBroker, tmp_path: Path) -> None:
+def test_batches_from_two_gateways_are_verified_and_stored_once(
+    mqtt_broker: MosquittoBroker, tmp_path: Path
+) -> None:
     gws = [GatewayChain("gw-a"), GatewayChain("gw-b", device_id=9)]
-    config = verifier_config(tmp_path / "v.sqlite", {g.gateway_id: g.enrolled_key for g in gws}, port=mqtt_broker.port)
+    config = verifier_config(
+        tmp_path / "v.sqlite", {g.gateway_id: g.enrolled_key for g in gws}, port=mqtt_broker.port
+    )
     listener = VerdictListener(mqtt_broker.port)
     worker = ThreadWorker(config)
     pub = Publisher(mqtt_broker.port)
@@ -56,7 +60,9 @@ def test_tampered_batches_through_the_broker_are_quarantined_and_the_service_kee
     mqtt_broker: MosquittoBroker, tmp_path: Path
 ) -> None:
     gw = GatewayChain("gw-t")
-    config = verifier_config(tmp_path / "v.sqlite", {"gw-t": gw.enrolled_key}, port=mqtt_broker.port)
+    config = verifier_config(
+        tmp_path / "v.sqlite", {"gw-t": gw.enrolled_key}, port=mqtt_broker.port
+    )
     listener = VerdictListener(mqtt_broker.port)
     worker = ThreadWorker(config)
     pub = Publisher(mqtt_broker.port)
@@ -71,13 +77,28 @@ def test_tampered_batches_through_the_broker_are_quarantined_and_the_service_kee
             flipped = bytearray(payload)
             bit = rng.randrange(len(payload) * 8)
             flipped[bit // 8] ^= 1 << (bit % 8)
-            sent.append((f"bit {bit}", bytes(flipped), {
-                "malformed", "bad_header_signature", "bad_reading_signatures", "unknown_key",
-            }))  # fmt: skip
+            sent.append(
+                (
+                    f"bit {bit}",
+                    bytes(flipped),
+                    {
+                        "malformed",
+                        "bad_header_signature",
+                        "bad_reading_signatures",
+                        "unknown_key",
+                    },
+                )
+            )
         sent.append(("garbage", b"\xff" * 40, {"malformed"}))
         stranger = GatewayChain("gw-t", key=Ed25519PrivateKey.generate())
         sent.append(("unenrolled key", stranger.next_batch().to_payload(), {"unknown_key"}))
-        sent.append(("replayed reading", seal(gw.key, "gw-t", 2, b1.hash, [reading("gw-t", 0)]).to_payload(), {"replay"}))
+        sent.append(
+            (
+                "replayed reading",
+                seal(gw.key, "gw-t", 2, b1.hash, [reading("gw-t", 0)]).to_payload(),
+                {"replay"},
+            )
+        )
         for _what, p, _ok in sent:
             pub.publish(topic, p)
         pub.publish(batch_topic("gw-unknown"), b2.to_payload())
@@ -95,8 +116,13 @@ def test_tampered_batches_through_the_broker_are_quarantined_and_the_service_kee
         assert reasons[-1] == "malformed"  # the header names gw-t but the topic gw-unknown
         outcomes = [(v["verdict"], v["seq"]) for v in verdicts if v["verdict"] != "quarantined"]
         assert outcomes[-6:] == [
-            ("pending", 4), ("pending", 3), ("accepted", 2), ("accepted", 3), ("accepted", 4), ("duplicate", 1)
-        ]  # fmt: skip
+            ("pending", 4),
+            ("pending", 3),
+            ("accepted", 2),
+            ("accepted", 3),
+            ("accepted", 4),
+            ("duplicate", 1),
+        ]
         assert worker.service.subscribed.is_set() and worker.thread.is_alive()
     finally:
         pub.close()
@@ -108,7 +134,9 @@ def test_batches_published_while_the_verifier_is_down_arrive_when_it_returns(
     mqtt_broker: MosquittoBroker, tmp_path: Path
 ) -> None:
     gw = GatewayChain("gw-d")
-    config = verifier_config(tmp_path / "v.sqlite", {"gw-d": gw.enrolled_key}, port=mqtt_broker.port)
+    config = verifier_config(
+        tmp_path / "v.sqlite", {"gw-d": gw.enrolled_key}, port=mqtt_broker.port
+    )
     pub = Publisher(mqtt_broker.port)
     try:
         worker = ThreadWorker(config)  # creates the session and its shared subscription
@@ -122,7 +150,9 @@ def test_batches_published_while_the_verifier_is_down_arrive_when_it_returns(
             assert store.reading_count() == 4  # nobody is verifying now
         worker = ThreadWorker(config)  # same client id, clean_start=False: the session resumes
         with VerifierStore(config.store.path) as store:
-            wait_until(lambda: store.reading_count() == 24, 30, "the 5 batches queued by the broker")
+            wait_until(
+                lambda: store.reading_count() == 24, 30, "the 5 batches queued by the broker"
+            )
             assert [s for _g, s, _h in store.accepted_batches()] == [1, 2, 3, 4, 5, 6]
         assert worker.stop() == 0
     finally:
@@ -133,7 +163,9 @@ def test_a_backlog_is_stored_in_groups_and_every_message_acknowledged(
     mqtt_broker: MosquittoBroker, tmp_path: Path
 ) -> None:
     gw = GatewayChain("gw-q")
-    config = verifier_config(tmp_path / "v.sqlite", {"gw-q": gw.enrolled_key}, port=mqtt_broker.port)
+    config = verifier_config(
+        tmp_path / "v.sqlite", {"gw-q": gw.enrolled_key}, port=mqtt_broker.port
+    )
     listener = VerdictListener(mqtt_broker.port)
     pub = Publisher(mqtt_broker.port)
     try:
@@ -159,11 +191,15 @@ def test_a_backlog_is_stored_in_groups_and_every_message_acknowledged(
         listener.close()
 
 
-def test_mqtt_311_single_worker_keeps_its_session(mqtt_broker: MosquittoBroker, tmp_path: Path) -> None:
+def test_mqtt_311_single_worker_keeps_its_session(
+    mqtt_broker: MosquittoBroker, tmp_path: Path
+) -> None:
     from dataclasses import replace
 
     gw = GatewayChain("gw-3")
-    base = verifier_config(tmp_path / "v.sqlite", {"gw-3": gw.enrolled_key}, port=mqtt_broker.port, group="")
+    base = verifier_config(
+        tmp_path / "v.sqlite", {"gw-3": gw.enrolled_key}, port=mqtt_broker.port, group=""
+    )
     config = replace(base, mqtt=replace(base.mqtt, protocol="3.1.1"))
     pub = Publisher(mqtt_broker.port)
     try:
@@ -179,9 +215,13 @@ def test_mqtt_311_single_worker_keeps_its_session(mqtt_broker: MosquittoBroker, 
         pub.close()
 
 
-def test_the_worker_reconnects_after_a_broker_restart(mqtt_broker: MosquittoBroker, tmp_path: Path) -> None:
+def test_the_worker_reconnects_after_a_broker_restart(
+    mqtt_broker: MosquittoBroker, tmp_path: Path
+) -> None:
     gw = GatewayChain("gw-r")
-    config = verifier_config(tmp_path / "v.sqlite", {"gw-r": gw.enrolled_key}, port=mqtt_broker.port)
+    config = verifier_config(
+        tmp_path / "v.sqlite", {"gw-r": gw.enrolled_key}, port=mqtt_broker.port
+    )
     worker = ThreadWorker(config)
     try:
         pub = Publisher(mqtt_broker.port)
@@ -192,7 +232,9 @@ def test_the_worker_reconnects_after_a_broker_restart(mqtt_broker: MosquittoBrok
         worker.service.subscribed.clear()
         mqtt_broker.stop()  # this broker keeps no sessions: the worker must subscribe again
         mqtt_broker.start()
-        assert worker.service.subscribed.wait(60), "the worker did not resubscribe after the restart"
+        assert worker.service.subscribed.wait(60), (
+            "the worker did not resubscribe after the restart"
+        )
         pub = Publisher(mqtt_broker.port, client_id="test-publisher-2")
         pub.publish(batch_topic("gw-r"), gw.next_batch().to_payload())
         pub.close()
@@ -202,11 +244,15 @@ def test_the_worker_reconnects_after_a_broker_restart(mqtt_broker: MosquittoBrok
         assert worker.stop() == 0
 
 
-def test_an_open_gap_is_reported_in_the_log(mqtt_broker: MosquittoBroker, tmp_path: Path, caplog) -> None:
+def test_an_open_gap_is_reported_in_the_log(
+    mqtt_broker: MosquittoBroker, tmp_path: Path, caplog
+) -> None:
     import logging
 
     gw = GatewayChain("gw-g")
-    config = verifier_config(tmp_path / "v.sqlite", {"gw-g": gw.enrolled_key}, port=mqtt_broker.port)
+    config = verifier_config(
+        tmp_path / "v.sqlite", {"gw-g": gw.enrolled_key}, port=mqtt_broker.port
+    )
     caplog.set_level(logging.WARNING, logger="edgeseal.verifier.service")
     worker = ThreadWorker(config)  # reports gaps every 0.5 s
     pub = Publisher(mqtt_broker.port)
@@ -216,8 +262,9 @@ def test_an_open_gap_is_reported_in_the_log(mqtt_broker: MosquittoBroker, tmp_pa
         pub.publish(batch_topic("gw-g"), b3.to_payload())
         wait_until(
             lambda: "gateway gw-g: 1 batch(es) held (seqs 3), waiting for seq 2" in caplog.text,
-            30, "the gap warning",
-        )  # fmt: skip
+            30,
+            "the gap warning",
+        )
     finally:
         pub.close()
         assert worker.stop() == 0
@@ -281,7 +328,9 @@ def test_metrics_count_verdicts_and_readings(mqtt_broker: MosquittoBroker, tmp_p
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
                 return resp.read().decode()
 
-        wait_until(lambda: 'outcome="quarantined",reason="malformed"} 1.0' in scrape(), 30, "3 verdicts")
+        wait_until(
+            lambda: 'outcome="quarantined",reason="malformed"} 1.0' in scrape(), 30, "3 verdicts"
+        )
         text = scrape()
         assert 'edgeseal_verifier_verdicts_total{outcome="accepted",reason=""} 2.0' in text
         assert "edgeseal_verifier_readings_accepted_total 8.0" in text

@@ -59,7 +59,9 @@ def flip(payload: bytes, bit: int) -> bytes:
     return bytes(out)
 
 
-def check_flips(store: VerifierStore, gw: GatewayChain, sealed: SealedBatch, bits: list[int]) -> Counter:
+def check_flips(
+    store: VerifierStore, gw: GatewayChain, sealed: SealedBatch, bits: list[int]
+) -> Counter:
     proc = BatchProcessor(store, TrustStore({"gw-1": gw.enrolled_key}), worker="flips")
     payload = sealed.to_payload()
     table = regions(sealed)
@@ -85,7 +87,10 @@ def test_every_bit_flip_of_a_small_batch_is_refused(store: VerifierStore) -> Non
     # The regions really were exercised, each with its expected main reason.
     assert seen[("header_signature", "bad_header_signature")] == 64 * 8
     assert seen[("signatures", "bad_reading_signatures")] == 3 * 64 * 8
-    assert seen[("header", "bad_header_signature")] > 0 and seen[("records", "bad_reading_signatures")] > 0
+    assert (
+        seen[("header", "bad_header_signature")] > 0
+        and seen[("records", "bad_reading_signatures")] > 0
+    )
     assert len(store.quarantined()) == len(sealed.to_payload()) * 8
 
 

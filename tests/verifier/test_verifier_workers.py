@@ -18,7 +18,9 @@ def test_two_workers_split_the_stream_without_loss_or_double_acceptance(
     gws = [GatewayChain(f"gw-{i}", device_id=i) for i in range(3)]
     store_path = tmp_path / "shared.sqlite"
     config = tmp_path / "verifier.toml"
-    config.write_text(config_toml(store_path, {g.gateway_id: g.enrolled_key for g in gws}, port=mqtt_broker.port))
+    config.write_text(
+        config_toml(store_path, {g.gateway_id: g.enrolled_key for g in gws}, port=mqtt_broker.port)
+    )
     listener = VerdictListener(mqtt_broker.port)
     workers = [ProcessWorker(config, f"worker-{i}", tmp_path / f"worker-{i}.log") for i in range(2)]
     pub = Publisher(mqtt_broker.port)
@@ -35,7 +37,9 @@ def test_two_workers_split_the_stream_without_loss_or_double_acceptance(
             wait_until(lambda: store.reading_count() == total * 8, 120, f"{total * 8} readings")
             assert store.quarantined() == [] and store.gaps() == []
             for gw_id, batches in chains.items():
-                assert store.accepted_batches(gw_id) == [(gw_id, b.header.seq, b.hash) for b in batches]
+                assert store.accepted_batches(gw_id) == [
+                    (gw_id, b.header.seq, b.hash) for b in batches
+                ]
         # Verdicts are published after their commit, and pending ones count too: wait
         # for every accepted one rather than for `total` verdicts of any kind.
         verdicts = listener.wait_for_verdicts("accepted", total)
@@ -52,7 +56,9 @@ def test_two_workers_split_the_stream_without_loss_or_double_acceptance(
         listener.close()
 
 
-def test_a_worker_killed_mid_stream_loses_nothing(mqtt_broker: MosquittoBroker, tmp_path: Path) -> None:
+def test_a_worker_killed_mid_stream_loses_nothing(
+    mqtt_broker: MosquittoBroker, tmp_path: Path
+) -> None:
     gw = GatewayChain("gw-k")
     store_path = tmp_path / "v.sqlite"
     config = tmp_path / "verifier.toml"

@@ -34,7 +34,9 @@ class Publisher:
     """Publishes batches with QoS 1 and waits for the broker's PUBACK."""
 
     def __init__(self, port: int, client_id: str = "test-publisher") -> None:
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        )
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
@@ -55,10 +57,14 @@ class VerdictListener:
         self.verdicts: list[dict] = []
         self._lock = threading.Lock()
         subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-verdicts", protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id="test-verdicts", protocol=mqtt.MQTTv5
+        )
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, *a: c.subscribe(Topics().every_gateway(TopicKind.VERDICT), qos=1)
+        self.client.on_connect = lambda c, *a: c.subscribe(
+            Topics().every_gateway(TopicKind.VERDICT), qos=1
+        )
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         assert subscribed.wait(10), "no SUBACK for the verdict topic"
@@ -79,8 +85,9 @@ class VerdictListener:
         """Every verdict so far, once ``n`` of them are ``verdict`` (e.g. "accepted")."""
         wait_until(
             lambda: sum(v["verdict"] == verdict for v in self.snapshot()) >= n,
-            timeout, f"{n} {verdict} verdicts",
-        )  # fmt: skip
+            timeout,
+            f"{n} {verdict} verdicts",
+        )
         return self.snapshot()
 
     def close(self) -> None:
@@ -94,7 +101,9 @@ class ThreadWorker:
     def __init__(self, config: VerifierConfig) -> None:
         self.service = VerifierService(config, gap_report_interval_s=0.5)
         self.status: int | None = None
-        self.thread = threading.Thread(target=self._run, name=f"verifier-{config.mqtt.client_id}", daemon=True)
+        self.thread = threading.Thread(
+            target=self._run, name=f"verifier-{config.mqtt.client_id}", daemon=True
+        )
         self.thread.start()
         assert self.service.subscribed.wait(60), "the verifier did not subscribe"
 
@@ -116,10 +125,24 @@ class ProcessWorker:
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "edgeseal", "verifier", "--config", str(config_path),
-             "--client-id", client_id, "--log-level", "INFO"],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=ROOT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "edgeseal",
+                "verifier",
+                "--config",
+                str(config_path),
+                "--client-id",
+                client_id,
+                "--log-level",
+                "INFO",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=ROOT,
+        )
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -127,7 +150,9 @@ class ProcessWorker:
     def wait_subscribed(self, times: int = 1, timeout: float = 90.0) -> None:
         def ready() -> bool:
             if self.process.poll() is not None:
-                raise AssertionError(f"verifier exited with {self.process.returncode}: {self.log_text()[-3000:]}")
+                raise AssertionError(
+                    f"verifier exited with {self.process.returncode}: {self.log_text()[-3000:]}"
+                )
             return self.log_text().count("subscribed to ") >= times
 
         wait_until(ready, timeout, f"{self.log_path.name} to subscribe")

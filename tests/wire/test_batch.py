@@ -43,9 +43,17 @@ def header(**changes: object) -> BatchHeader:
 
 def test_header_layout_byte_by_byte() -> None:
     expected = (
-        b"ESB\x01" + b"\x05gw-01" + KEY_ID + (5).to_bytes(8, "big") + PREV + ROOT
-        + (3).to_bytes(4, "big") + (1000).to_bytes(8, "big") + (2000).to_bytes(8, "big") + b"\x00"
-    )  # fmt: skip
+        b"ESB\x01"
+        + b"\x05gw-01"
+        + KEY_ID
+        + (5).to_bytes(8, "big")
+        + PREV
+        + ROOT
+        + (3).to_bytes(4, "big")
+        + (1000).to_bytes(8, "big")
+        + (2000).to_bytes(8, "big")
+        + b"\x00"
+    )
     assert header().encode() == expected
     rotated = header(next_public_key=NEXT_KEY).encode()
     assert rotated == expected[:-1] + b"\x01" + NEXT_KEY
@@ -146,10 +154,18 @@ def test_decode_rejects_out_of_range_values() -> None:
 def test_header_every_truncation_names_the_field() -> None:
     data = header(next_public_key=NEXT_KEY).encode()
     names = (
-        ["tag"] * 4 + ["gateway_id"] * 6 + ["key_id"] * 16 + ["seq"] * 8 + ["prev_hash"] * 32
-        + ["root"] * 32 + ["count"] * 4 + ["first_time_us"] * 8 + ["last_time_us"] * 8
-        + ["flags"] + ["next_public_key"] * 32
-    )  # fmt: skip
+        ["tag"] * 4
+        + ["gateway_id"] * 6
+        + ["key_id"] * 16
+        + ["seq"] * 8
+        + ["prev_hash"] * 32
+        + ["root"] * 32
+        + ["count"] * 4
+        + ["first_time_us"] * 8
+        + ["last_time_us"] * 8
+        + ["flags"]
+        + ["next_public_key"] * 32
+    )
     assert len(names) == len(data)
     for cut in range(len(data)):
         with pytest.raises(FormatError, match=f"batch header: truncated in {names[cut]}"):
@@ -194,10 +210,16 @@ def test_payload_layout_byte_by_byte() -> None:
     hb = batch.header_bytes
     recs = _records(2)
     expected = (
-        b"ESP\x01" + struct.pack(">H", len(hb)) + hb + b"\x07" * 64
-        + struct.pack(">HH", len(recs[0]), len(recs[1])) + recs[0] + recs[1]
-        + b"\x00" * 64 + b"\x01" * 64
-    )  # fmt: skip
+        b"ESP\x01"
+        + struct.pack(">H", len(hb))
+        + hb
+        + b"\x07" * 64
+        + struct.pack(">HH", len(recs[0]), len(recs[1]))
+        + recs[0]
+        + recs[1]
+        + b"\x00" * 64
+        + b"\x01" * 64
+    )
     assert batch.to_payload() == expected
     back = SealedBatch.from_payload(expected)
     assert back == batch
@@ -260,11 +282,24 @@ def test_payload_trailing_bytes_and_bad_parts() -> None:
 def test_sealed_batch_checks_consistency() -> None:
     good = sealed(2)
     with pytest.raises(ValueError, match="header_signature"):
-        SealedBatch(good.header, good.header_bytes, b"x", good.records, good.record_offsets,
-                    good.signatures)  # fmt: skip
+        SealedBatch(
+            good.header, good.header_bytes, b"x", good.records, good.record_offsets, good.signatures
+        )
     with pytest.raises(ValueError, match="record_offsets"):
-        SealedBatch(good.header, good.header_bytes, good.header_signature, good.records,
-                    good.record_offsets[:-1], good.signatures)  # fmt: skip
+        SealedBatch(
+            good.header,
+            good.header_bytes,
+            good.header_signature,
+            good.records,
+            good.record_offsets[:-1],
+            good.signatures,
+        )
     with pytest.raises(ValueError, match="signatures"):
-        SealedBatch(good.header, good.header_bytes, good.header_signature, good.records,
-                    good.record_offsets, good.signatures[:-1])  # fmt: skip
+        SealedBatch(
+            good.header,
+            good.header_bytes,
+            good.header_signature,
+            good.records,
+            good.record_offsets,
+            good.signatures[:-1],
+        )

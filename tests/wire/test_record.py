@@ -147,10 +147,19 @@ def test_decode_rejects_bad_gateway_id_bytes() -> None:
 def test_every_truncation_names_the_field() -> None:
     data = sample(gateway_id="gw").encode()
     names = (
-        ["tag"] * 4 + ["gateway_id"] * 3 + ["device_id"] * 4 + ["boot_id"] * 4
-        + ["device_seq"] * 4 + ["channel"] * 2 + ["unit"] * 2 + ["mantissa"] * 4
-        + ["exponent"] + ["time_kind"] + ["device_time_ms"] * 8 + ["gateway_time_us"] * 8
-    )  # fmt: skip
+        ["tag"] * 4
+        + ["gateway_id"] * 3
+        + ["device_id"] * 4
+        + ["boot_id"] * 4
+        + ["device_seq"] * 4
+        + ["channel"] * 2
+        + ["unit"] * 2
+        + ["mantissa"] * 4
+        + ["exponent"]
+        + ["time_kind"]
+        + ["device_time_ms"] * 8
+        + ["gateway_time_us"] * 8
+    )
     assert len(names) == len(data)
     for cut in range(len(data)):
         with pytest.raises(FormatError, match=f"truncated.*{names[cut]}") as err:
@@ -206,7 +215,8 @@ def in_bulk(encoded: list[bytes]) -> tuple[object, ...]:
 
 
 one_gateway_batches = st.tuples(
-    st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True), st.lists(records, min_size=1, max_size=40)
+    st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True),
+    st.lists(records, min_size=1, max_size=40),
 ).map(lambda t: [ReadingRecord(t[0], *r._tail_values()) for r in t[1]])
 
 
