@@ -37,6 +37,7 @@ ReadingVerifier = Callable[[bytes, SealedBatch], Sequence[int]]
 PRECEDENCE: tuple[Reason, ...] = (
     Reason.MALFORMED,
     Reason.UNKNOWN_GATEWAY,
+    Reason.ALTERED_COPY,
     Reason.UNKNOWN_KEY,
     Reason.BAD_HEADER_SIGNATURE,
     Reason.BAD_READING_SIGNATURES,
@@ -183,3 +184,27 @@ def check_signatures(
             )
         )
     return tuple(problems)
+
+
+def describe_alteration(accepted: SealedBatch, copy: SealedBatch) -> str:
+    """What differs between an accepted batch and a copy under the same header, or "".
+
+    Both have the same header bytes (the same header hash), so the same count: every
+    difference is in the header signature or in the leaves ``record_i || signature_i``.
+    """
+    found: list[str] = []
+    if copy.header_signature != accepted.header_signature:
+        found.append("another header signature")
+    leaves, accepted_leaves = copy.leaves(), accepted.leaves()
+    if leaves != accepted_leaves and sorted(leaves) == sorted(accepted_leaves):
+        moved = [i for i, (a, b) in enumerate(zip(accepted_leaves, leaves)) if a != b]
+        found.append(f"the same readings in another order (indices {list_indices(moved)} moved)")
+    else:
+        n = accepted.count
+        records = [i for i in range(n) if copy.record(i) != accepted.record(i)]
+        signatures = [i for i in range(n) if copy.signature(i) != accepted.signature(i)]
+        if records:
+            found.append(f"readings at indices {list_indices(records)} differ")
+        if signatures:
+            found.append(f"reading signatures at indices {list_indices(signatures)} differ")
+    return "; ".join(found)

@@ -29,6 +29,7 @@ from edgeseal.verifier.checks import (
     check_contents,
     check_signatures,
     describe,
+    describe_alteration,
     list_indices,
     native_reading_verifier,
     primary,
@@ -61,7 +62,9 @@ class _Checked:
     malformed: MalformedBatch | None = None  # the payload is not a batch
     got: _Received | None = None
     problems: tuple[Problem, ...] = ()  # found before the chain is consulted: quarantine
-    duplicate: bool = False  # exact re-send of an accepted batch
+    # The payload accepted under this header hash: the message is a re-send, exact or
+    # altered (accepted batches never change, so this holds inside the lock too).
+    accepted_payload: bytes | None = None
     contents: ContentReport | None = None
     # Signature problems per key (the same batch is never verified twice under one key);
     # filled in by _check, and by _place when a rotation changed the key meanwhile.
@@ -155,6 +158,22 @@ class BatchProcessor:
         )  # fmt: skip
         return self._verdict(got, Outcome.QUARANTINED, reason=reason, detail=detail)
 
+    def _resent(self, got: _Received, accepted_payload: bytes) -> Verdict:
+        """A batch whose header hash is accepted: an exact re-send is a duplicate; any
+        other bytes under that header are an altered copy, quarantined (inside a write
+        transaction)."""
+        if got.payload == accepted_payload:
+            return self._verdict(
+                got, Outcome.DUPLICATE, detail="exact re-send of an accepted batch"
+            )
+        header = got.sealed.header
+        differences = describe_alteration(SealedBatch.from_payload(accepted_payload), got.sealed)
+        detail = (
+            f"batch seq {header.seq} with header hash {got.sealed.hash.hex()} was accepted with "
+            f"other bytes; this copy has {differences}"
+        )
+        return self._quarantine(got, [Problem(Reason.ALTERED_COPY, detail)])
+
     def _key_choice(self, got: _Received, state: ChainState) -> KeyChoice:
         header = got.sealed.header
         at = (
@@ -181,8 +200,9 @@ class BatchProcessor:
         if enrolled is None:
             problem = Problem(Reason.UNKNOWN_GATEWAY, f"gateway {gateway_id!r} is not enrolled")
             return _Checked(topic, payload, got=got, problems=(problem,))
-        if self._store.is_accepted(sealed.hash):
-            return _Checked(topic, payload, got=got, duplicate=True)
+        accepted_payload = self._store.accepted_payload(sealed.hash)
+        if accepted_payload is not None:
+            return _Checked(topic, payload, got=got, accepted_payload=accepted_payload)
         contents = check_contents(sealed)
         if contents.records is None:  # a record did not decode: nothing else can be checked
             return _Checked(topic, payload, got=got, problems=contents.problems)
@@ -205,10 +225,8 @@ class BatchProcessor:
         assert got is not None
         if item.problems:
             return [self._quarantine(got, item.problems)]
-        if item.duplicate:
-            return [
-                self._verdict(got, Outcome.DUPLICATE, detail="exact re-send of an accepted batch")
-            ]
+        if item.accepted_payload is not None:
+            return [self._resent(got, item.accepted_payload)]
         verdict = self._place(got, item)
         if verdict.outcome is not Outcome.ACCEPTED:
             return [verdict]
@@ -257,9 +275,10 @@ class BatchProcessor:
             accepted_hash_at_seq=at[0] if at else None,
         )  # fmt: skip
         if decision.placement is Placement.DUPLICATE:
-            return self._verdict(
-                got, Outcome.DUPLICATE, detail="exact re-send of an accepted batch"
-            )
+            # Accepted since the checks (by another worker, or earlier in this group).
+            accepted_payload = self._store.accepted_payload(sealed.hash)
+            assert accepted_payload is not None
+            return self._resent(got, accepted_payload)
         if decision.placement is Placement.FORK:
             return self._quarantine(got, [Problem(Reason.FORK, decision.detail)])
         if decision.placement is Placement.AHEAD:
@@ -315,7 +334,11 @@ class BatchProcessor:
                 # Checked again inside the lock (held batches are few); their signatures
                 # were verified when they were held, under the key they name.
                 checked = self._check(item.topic, item.payload, item.verified_key)
-                if checked.malformed is not None or checked.problems or checked.duplicate:
+                if (
+                    checked.malformed is not None
+                    or checked.problems
+                    or checked.accepted_payload is not None
+                ):
                     released += self._settle(checked)
                     continue
                 assert checked.got is not None

@@ -333,6 +333,13 @@ class VerifierStore:
         ).fetchone()
         return row is not None
 
+    def accepted_payload(self, header_hash: bytes) -> bytes | None:
+        """The payload of the accepted batch with this header hash, as received; None if none."""
+        row = self._conn.execute(
+            "SELECT payload FROM batches WHERE header_hash = ?", (header_hash,)
+        ).fetchone()
+        return bytes(row[0]) if row is not None else None
+
     # -- writes (call inside write()) ------------------------------------------------
 
     def accept(

@@ -15,7 +15,7 @@ from enum import Enum
 
 class Outcome(str, Enum):
     ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"  # exact re-send of an accepted batch (same header hash): ignored
+    DUPLICATE = "duplicate"  # exact re-send of an accepted batch (the same bytes): ignored
     PENDING = "pending"  # held: its predecessor is not accepted yet
     QUARANTINED = "quarantined"
 
@@ -25,6 +25,9 @@ class Reason(str, Enum):
 
     MALFORMED = "malformed"  # bytes do not follow docs/formats.md, or topic and header disagree
     UNKNOWN_GATEWAY = "unknown_gateway"  # gateway id not enrolled in the trust store
+    # The header of an accepted batch (same header hash) with other bytes after it:
+    # another header signature, or readings or reading signatures changed or reordered.
+    ALTERED_COPY = "altered_copy"
     UNKNOWN_KEY = "unknown_key"  # header key_id is not the key the chain expects
     BAD_HEADER_SIGNATURE = "bad_header_signature"
     BAD_READING_SIGNATURES = "bad_reading_signatures"
