@@ -122,14 +122,25 @@ class BatchProcessor:
     def _quarantine_malformed(self, topic: str, payload: bytes, exc: MalformedBatch) -> Verdict:
         """Store a payload that is not a batch in quarantine (call inside a write transaction)."""
         self._store.quarantine(
-            gateway_id=exc.topic_gateway, seq=None, header_hash=None,
-            reason=Reason.MALFORMED.value, detail=exc.detail, topic=topic,
-            payload=payload, worker=self._worker,
-        )  # fmt: skip
+            gateway_id=exc.topic_gateway,
+            seq=None,
+            header_hash=None,
+            reason=Reason.MALFORMED.value,
+            detail=exc.detail,
+            topic=topic,
+            payload=payload,
+            worker=self._worker,
+        )
         return Verdict(
-            Outcome.QUARANTINED, exc.topic_gateway, None, None, None,
-            Reason.MALFORMED, exc.detail, worker=self._worker,
-        )  # fmt: skip
+            Outcome.QUARANTINED,
+            exc.topic_gateway,
+            None,
+            None,
+            None,
+            Reason.MALFORMED,
+            exc.detail,
+            worker=self._worker,
+        )
 
     def _verdict(
         self,
@@ -142,9 +153,16 @@ class BatchProcessor:
     ) -> Verdict:
         h = got.sealed.header
         return Verdict(
-            outcome, h.gateway_id, h.seq, got.sealed.hash, h.count, reason=reason, detail=detail,
-            waiting_for=waiting_for, worker=self._worker,
-        )  # fmt: skip
+            outcome,
+            h.gateway_id,
+            h.seq,
+            got.sealed.hash,
+            h.count,
+            reason=reason,
+            detail=detail,
+            waiting_for=waiting_for,
+            worker=self._worker,
+        )
 
     def _quarantine(self, got: _Received, problems: tuple[Problem, ...] | list[Problem]) -> Verdict:
         """Store the batch in quarantine (call inside a write transaction)."""
@@ -152,10 +170,15 @@ class BatchProcessor:
         detail = describe(problems)
         h = got.sealed.header
         self._store.quarantine(
-            gateway_id=h.gateway_id, seq=h.seq, header_hash=got.sealed.hash,
-            reason=reason.value, detail=detail, topic=got.topic, payload=got.payload,
+            gateway_id=h.gateway_id,
+            seq=h.seq,
+            header_hash=got.sealed.hash,
+            reason=reason.value,
+            detail=detail,
+            topic=got.topic,
+            payload=got.payload,
             worker=self._worker,
-        )  # fmt: skip
+        )
         return self._verdict(got, Outcome.QUARANTINED, reason=reason, detail=detail)
 
     def _resent(self, got: _Received, accepted_payload: bytes) -> Verdict:
@@ -271,9 +294,12 @@ class BatchProcessor:
             else None
         )
         decision = place(
-            state, seq=header.seq, prev_hash=header.prev_hash, header_hash=sealed.hash,
+            state,
+            seq=header.seq,
+            prev_hash=header.prev_hash,
+            header_hash=sealed.hash,
             accepted_hash_at_seq=at[0] if at else None,
-        )  # fmt: skip
+        )
         if decision.placement is Placement.DUPLICATE:
             # Accepted since the checks (by another worker, or earlier in this group).
             accepted_payload = self._store.accepted_payload(sealed.hash)
@@ -283,9 +309,12 @@ class BatchProcessor:
             return self._quarantine(got, [Problem(Reason.FORK, decision.detail)])
         if decision.placement is Placement.AHEAD:
             self._store.hold(
-                sealed=sealed, topic=got.topic, payload=got.payload,
-                verified_key=choice.key, worker=self._worker,
-            )  # fmt: skip
+                sealed=sealed,
+                topic=got.topic,
+                payload=got.payload,
+                verified_key=choice.key,
+                worker=self._worker,
+            )
             detail = (
                 decision.detail if choice.key is not None else f"{decision.detail}; {choice.detail}"
             )
@@ -295,9 +324,13 @@ class BatchProcessor:
         assert choice.key is not None and not choice.provisional and contents.records is not None
         try:
             self._store.accept(
-                state=state, sealed=sealed, records=contents.records, public_key=choice.key,
-                payload=got.payload, worker=self._worker,
-            )  # fmt: skip
+                state=state,
+                sealed=sealed,
+                records=contents.records,
+                public_key=choice.key,
+                payload=got.payload,
+                worker=self._worker,
+            )
         except ReplayDetected as exc:
             return self._quarantine(
                 got,

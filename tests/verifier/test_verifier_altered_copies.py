@@ -42,9 +42,11 @@ def with_leaves(sealed: SealedBatch, records: list[bytes], signatures: list[byte
     for r in records:
         offsets.append(offsets[-1] + len(r))
     return replace(
-        sealed, records=b"".join(records), record_offsets=tuple(offsets),
+        sealed,
+        records=b"".join(records),
+        record_offsets=tuple(offsets),
         signatures=b"".join(signatures),
-    ).to_payload()  # fmt: skip
+    ).to_payload()
 
 
 def leaves_of(sealed: SealedBatch) -> tuple[list[bytes], list[bytes]]:
@@ -110,8 +112,11 @@ def test_an_altered_copy_of_an_accepted_batch_is_quarantined_not_a_duplicate(
 
     v = only(proc.handle(TOPIC, altered))
     assert (v.outcome, v.reason, v.seq, v.header_hash) == (
-        Outcome.QUARANTINED, Reason.ALTERED_COPY, 1, first.hash,
-    )  # fmt: skip
+        Outcome.QUARANTINED,
+        Reason.ALTERED_COPY,
+        1,
+        first.hash,
+    )
     assert f"was accepted with other bytes; this copy has {difference}" in v.detail, v.detail
     (kept,) = store.quarantined()
     assert (kept.reason, kept.payload, kept.seq) == ("altered_copy", altered, 1)
