@@ -1,4 +1,13 @@
-"""``edgeseal check-receipt FILE``: check a receipt and explain any failure (exit 0 iff valid)."""
+"""``edgeseal check-receipt FILE``: check a receipt and explain any failure.
+
+A receipt carries the key it was signed with, so its own checks only show that it is
+consistent: anyone can make a consistent receipt under a key of their own. It proves
+something only against the gateway's enrolled key (``--expect-key``). Without one the
+checker says so and does not exit 0, unless ``--no-key-check`` says that is intended.
+
+Exit status: 0 valid; 1 a check failed; 2 the file or an argument is unusable (not
+readable, not JSON); 3 consistent, but the key was not checked against an enrolment.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +15,45 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from edgeseal.verifier.config import ConfigError, parse_public_key
 from edgeseal.verifier.receipt import check_receipt
 from edgeseal.wire.batch import BatchHeader
 from edgeseal.wire.record import ReadingRecord
 
+EXIT_VALID = 0
+EXIT_INVALID = 1
+EXIT_UNUSABLE = 2
+EXIT_KEY_NOT_CHECKED = 3
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="receipt JSON written by 'edgeseal receipt'")
-    parser.add_argument(
+    trust = parser.add_mutually_exclusive_group()
+    trust.add_argument(
         "--expect-key",
-        help="the gateway public key you trust (64 hex digits); without it the receipt's key is taken as given",
+        help="the gateway's enrolled public key (64 hex digits); the receipt's key must be it, "
+        "or follow from it through the receipt's signed key rotations",
     )
+    trust.add_argument(
+        "--no-key-check",
+        action="store_true",
+        help="take the receipt's own key as given (exit 0 for a consistent receipt; "
+        "it then proves nothing about which gateway signed it)",
+    )
+
+
+def _read(path: Path) -> Any:
+    """The receipt's JSON; ValueError saying why the file is unusable."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not a receipt: not UTF-8 text ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not a receipt: not JSON ({exc})") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,15 +61,12 @@ def run(args: argparse.Namespace) -> int:
         expected = parse_public_key(args.expect_key, "--expect-key") if args.expect_key else None
     except ConfigError as exc:
         print(f"edgeseal check-receipt: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_UNUSABLE
     try:
-        receipt = json.loads(args.file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        print(f"edgeseal check-receipt: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-        return 2
-    except json.JSONDecodeError as exc:
-        print(f"INVALID receipt {args.file}: not JSON ({exc})")
-        return 1
+        receipt = _read(args.file)
+    except ValueError as exc:
+        print(f"edgeseal check-receipt: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
     checks = check_receipt(receipt, expected_public_key=expected)
     failed = [c for c in checks if not c.ok]
     for c in checks:
@@ -43,12 +75,27 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"INVALID receipt {args.file}: {len(failed)} check(s) failed: {', '.join(c.name for c in failed)}"
         )
-        return 1
+        return EXIT_INVALID
     # Named from the signed bytes (every check passed), not from the readable copies.
     reading = ReadingRecord.decode(bytes.fromhex(receipt["record"]))
     header = BatchHeader.decode(bytes.fromhex(receipt["batch"]["header"]))
-    print(
-        f"VALID receipt: reading {reading.gateway_id}/{reading.device_id}/{reading.device_seq} "
+    what = (
+        f"reading {reading.gateway_id}/{reading.device_id}/{reading.device_seq} "
         f"(boot {reading.boot_id}) is in batch seq {header.seq}"
     )
-    return 0
+    if expected is not None:
+        print(f"VALID receipt: {what}")
+        return EXIT_VALID
+    unchecked = (
+        f"its key {receipt['public_key']} was NOT checked against gateway "
+        f"{header.gateway_id}'s enrolled key"
+    )
+    if args.no_key_check:
+        print(f"VALID receipt: {what}; {unchecked} (--no-key-check)")
+        return EXIT_VALID
+    print(
+        f"KEY NOT CHECKED: receipt {args.file} is consistent ({what}), but {unchecked}: "
+        "anyone can make a consistent receipt under a key of their own. Pass the enrolled key "
+        "with --expect-key, or --no-key-check to take the receipt's key as given"
+    )
+    return EXIT_KEY_NOT_CHECKED

@@ -170,7 +170,7 @@ def test_cli_writes_and_checks_a_receipt(filled, tmp_path: Path, capsys) -> None
 def test_the_documented_script_accepts_a_receipt_and_rejects_tampered_ones(
     filled, tmp_path: Path
 ) -> None:
-    store, _gw = filled
+    store, gw = filled
     script = tmp_path / "check.py"
     script.write_text(doc_script(), encoding="utf-8")
 
@@ -178,7 +178,7 @@ def test_the_documented_script_accepts_a_receipt_and_rejects_tampered_ones(
         path = tmp_path / "receipt.json"
         path.write_text(json.dumps(receipt), encoding="utf-8")
         return subprocess.run(
-            [sys.executable, str(script), str(path)],
+            [sys.executable, str(script), str(path), gw.public_key.hex()],
             capture_output=True,
             text=True,
             timeout=60,
@@ -189,6 +189,15 @@ def test_the_documented_script_accepts_a_receipt_and_rejects_tampered_ones(
         receipt = build_receipt(store, ReadingRef.parse(f"gw-1/7/{seq}"))
         ok = run(receipt)
         assert ok.returncode == 0 and ok.stdout.startswith("VALID"), ok.stderr
+    # Without the enrolled key the script checks nothing worth having: it refuses to run.
+    bare = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "receipt.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bare.returncode != 0 and "usage: check.py RECEIPT.json ENROLLED_KEY_HEX" in bare.stderr
     receipt = build_receipt(store, ReadingRef.parse("gw-1/7/12"))
     for name, bad in tampered_variants(receipt).items():
         result = run(bad)
@@ -286,8 +295,62 @@ def test_cli_on_a_receipt_without_the_readable_copies(filled, tmp_path: Path, ca
     del receipt["reading"]
     path = tmp_path / "bare.json"
     path.write_text(json.dumps(receipt))
-    assert edgeseal_main(["check-receipt", str(path)]) == 0
+    assert edgeseal_main(["check-receipt", str(path), "--expect-key", _gw.public_key.hex()]) == 0
     assert "VALID receipt: reading gw-1/7/4 (boot 1) is in batch seq 1" in capsys.readouterr().out
-    path.write_text("{not json")
-    assert edgeseal_main(["check-receipt", str(path)]) == 1
     assert edgeseal_main(["check-receipt", str(tmp_path / "absent.json")]) == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"{not json", "not JSON"),
+        (b"", "not JSON"),
+        (b'{"format": "edgeseal-receipt/1"', "not JSON"),
+        (b"\xff\xfe{}", "not UTF-8 text"),
+    ],
+)
+def test_a_file_that_is_not_json_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, why: str
+) -> None:
+    path = tmp_path / "receipt.json"
+    path.write_bytes(content)
+    assert edgeseal_main(["check-receipt", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and f"{path} is not a receipt: {why}" in err, (out, err)
+
+
+def test_without_an_enrolled_key_a_consistent_forgery_is_not_called_valid(
+    filled, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A receipt names its own key: one made under a stranger's key is consistent."""
+    _store, gw = filled
+    forger = GatewayChain()  # gw-1 too, under a key of its own
+    with VerifierStore(tmp_path / "forger.sqlite", synchronous="normal") as forged_store:
+        proc = BatchProcessor(forged_store, TrustStore({"gw-1": forger.public_key}), worker="f")
+        for b in forger.batches(2, n=7):
+            proc.handle(batch_topic("gw-1"), b.to_payload())
+        forged = build_receipt(forged_store, ReadingRef.parse("gw-1/7/9"))
+    path = tmp_path / "forged.json"
+    path.write_text(json.dumps(forged))
+
+    assert edgeseal_main(["check-receipt", str(path)]) == 3
+    out = capsys.readouterr().out
+    assert "VALID" not in out, out
+    assert (
+        f"KEY NOT CHECKED: receipt {path} is consistent (reading gw-1/7/9 (boot 1) is in batch "
+        f"seq 2), but its key {forger.public_key.hex()} was NOT checked against gateway gw-1's "
+        "enrolled key"
+    ) in out, out
+    assert "--expect-key" in out.splitlines()[-1]
+    # Pinned to the enrolled key, the forgery fails; the genuine key is not the forger's.
+    assert edgeseal_main(["check-receipt", str(path), "--expect-key", gw.public_key.hex()]) == 1
+    assert "FAIL trusted key" in capsys.readouterr().out
+    # Asked for explicitly, the receipt's own key is taken, and the line still says so.
+    assert edgeseal_main(["check-receipt", str(path), "--no-key-check"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("VALID receipt: reading gw-1/7/9") and "NOT checked" in last, last
+    with pytest.raises(SystemExit) as both:
+        edgeseal_main(
+            ["check-receipt", str(path), "--no-key-check", "--expect-key", gw.public_key.hex()]
+        )
+    assert both.value.code == 2
