@@ -21,6 +21,7 @@ import logging
 import math
 import queue
 import signal
+import sqlite3
 import threading
 import time
 from dataclasses import replace
@@ -195,6 +196,21 @@ class VerifierService:
                 results = self._processor.handle_many(
                     [(msg.topic, bytes(msg.payload)) for msg, _t in group]
                 )
+            except sqlite3.Error as exc:
+                # Disk full, I/O error, a lock held too long: the operator's to fix, one
+                # line says what happened. Nothing of the group was committed.
+                log.error(
+                    "cannot store the verdicts of %d message(s) (first on %s) in %s: %s; "
+                    "stopping, they are not acknowledged and the broker delivers them again: "
+                    "fix the store's disk (e.g. free space) and restart the worker",
+                    len(group),
+                    group[0][0].topic,
+                    self.config.store.path,
+                    exc,
+                )
+                self._failure = exc
+                self._stop.set()
+                return
             except Exception as exc:
                 log.exception(
                     "could not store the verdicts of %d message(s) (first on %s); stopping "
