@@ -20,6 +20,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEADERS = ["firmware_bridge/c/fb_link.h"]
 SOURCES = ["firmware_bridge/c/fb_*.c"]
 CFLAGS = ["-O2", "-std=c99", "-Wall", "-Wextra", "-fvisibility=hidden"]
+# The developer build (scripts/test sets EDGESEAL_WERROR=1): warnings are errors.
+if os.environ.get("EDGESEAL_WERROR") == "1":
+    CFLAGS += ["-Werror"]
 
 _CDEF = re.compile(r"/\*\s*FB_CDEF_BEGIN\s*\*/(.*?)/\*\s*FB_CDEF_END\s*\*/", re.DOTALL)
 

@@ -1,11 +1,11 @@
 /*
  * Run-time choice of the SHA-256 variant.
  *
- * CPU features are read once (cpuid on x86-64, getauxval on AArch64 Linux) and
- * the best variant's table is stored, under pthread_once, in the only mutable
- * global of the hashing module. EDGESEAL_SHA256 may name a variant to use instead
- * ("portable" to rule out hardware rounds); a name this CPU cannot run, or
- * "auto", leaves the choice to the CPU features.
+ * CPU features are read once (cpuid on x86-64, getauxval on AArch64 Linux) and the
+ * best variant's table is stored, under pthread_once when the library loads, in the
+ * only mutable global of the hashing module. EDGESEAL_SHA256, read at that moment
+ * only, may name a variant to use instead ("portable" to rule out hardware rounds);
+ * a name this CPU cannot run, or "auto", leaves the choice to the CPU features.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -120,6 +120,15 @@ static void choose(void)
 static void ensure_chosen(void)
 {
     (void)pthread_once(&dispatch_once, choose);
+}
+
+/* At load time (import of the extension, or start of a C program), before any thread
+ * of the caller can be inside this library: the environment is read there and never
+ * again, so a thread writing os.environ later cannot race a getenv() (the same rule as
+ * ed25519_dispatch.c). */
+__attribute__((constructor)) static void choose_at_load(void)
+{
+    ensure_chosen();
 }
 
 const es_sha256_impl *es_sha256_impl_of(es_sha256_variant variant)

@@ -204,3 +204,22 @@ def test_environment_variable_with_unknown_name_leaves_the_cpu_choice() -> None:
     bogus = _info_in_subprocess("no-such-variant")
     assert bogus["active"] == auto["active"]
     assert bogus["forced_by_env"] is False
+
+
+def test_the_variant_is_chosen_when_the_library_loads_not_at_the_first_call() -> None:
+    # The C core reads EDGESEAL_SHA256 once, when the extension loads: a later change of
+    # the environment (another thread writing os.environ while a hash runs without the
+    # GIL) must neither race getenv() nor change the choice.
+    env = dict(os.environ)
+    env[hashing.ENV_VARIANT] = "portable"
+    code = (
+        "import os\n"
+        "from edgeseal.native import _hashing\n"
+        f"os.environ[{hashing.ENV_VARIANT!r}] = 'no-such-variant'\n"
+        "from edgeseal import native\n"
+        "print(native.dispatch_info().active)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "portable"
