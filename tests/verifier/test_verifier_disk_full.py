@@ -82,8 +82,8 @@ def test_a_full_disk_stops_the_verifier_with_one_line_and_loses_nothing(
                 publisher.publish(batch_topic(GW), gw.next_batch(200).to_payload())
                 published += 1
                 wait_until(
-                    lambda: (
-                        len(listener.snapshot()) >= published or worker.process.poll() is not None
+                    lambda n=published: (
+                        len(listener.snapshot()) >= n or worker.process.poll() is not None
                     ),
                     30,
                     f"verdict {published} or the worker's exit",
