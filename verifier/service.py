@@ -352,12 +352,12 @@ def _print_report(config: VerifierConfig) -> int:
         return 2
     try:
         with open_store(config) as store:
-            text, held = store_report(store)
+            report = store_report(store, enrolled=config.gateways, topics=config.mqtt.topics)
     except StoreError as exc:
         log.error("%s", exc)
         return 2
-    print(text, end="")
-    return 1 if held else 0
+    print(report.text, end="")
+    return 1 if report.needs_attention else 0
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -373,7 +373,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--report",
         action="store_true",
         help="print chain heads, held batches and quarantine counts, then exit "
-        "(status 1 while batches are held)",
+        "(status 1 while batches are held or an enrolled gateway has no accepted batch)",
     )
 
 

@@ -337,6 +337,36 @@ def test_operator_report_shows_heads_gaps_and_quarantine(
     assert "gw-1: malformed x 1" in out
 
 
+def test_the_report_names_enrolled_gateways_with_no_accepted_batch(
+    store: VerifierStore, tmp_path, capsys
+) -> None:
+    from verifier_builders import config_toml
+
+    from edgeseal.cli import main as edgeseal_main
+
+    gw1, gw2, gw3 = GatewayChain("gw-1"), GatewayChain("gw-2"), GatewayChain("gw-3")
+    proc = processor(store, gw1, gw2, gw3)
+    send(proc, gw1.next_batch())
+    send(proc, b"junk", "gw-2")  # something arrived from gw-2, nothing good
+    config = tmp_path / "verifier.toml"
+    enrolled = {c.gateway_id: c.enrolled_key for c in (gw1, gw2, gw3)}
+    config.write_text(config_toml(store.path, enrolled, port=1883))
+    assert edgeseal_main(["verifier", "--config", str(config), "--report"]) == 1
+    out = capsys.readouterr().out
+    assert "enrolled gateways with no accepted batch:\n" in out
+    assert "  gw-2: NO BATCH ACCEPTED; 1 quarantined, 0 held (see below)\n" in out
+    assert (
+        "  gw-3: NOTHING RECEIVED on edgeseal/v1/gw-3/batch; is the gateway running, on this "
+        "broker, with mqtt.topic_prefix = 'edgeseal/v1' as here?\n"
+    ) in out
+    assert "gw-1:" not in out.split("enrolled gateways with no accepted batch:")[1].split("held")[0]
+
+    send(proc, gw2.next_batch(), "gw-2")
+    send(proc, gw3.next_batch(), "gw-3")
+    assert edgeseal_main(["verifier", "--config", str(config), "--report"]) == 0
+    assert "no accepted batch" not in capsys.readouterr().out
+
+
 def test_a_held_rival_of_a_batch_accepted_directly_is_settled_as_a_fork(
     store: VerifierStore,
 ) -> None:

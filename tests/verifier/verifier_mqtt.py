@@ -51,19 +51,22 @@ class Publisher:
 
 
 class VerdictListener:
-    """Collects every verdict published on edgeseal/v1/+/verdict."""
+    """Collects every verdict published on <prefix>/+/verdict (default edgeseal/v1)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(
+        self, port: int, topics: Topics | None = None, client_id: str = "test-verdicts"
+    ) -> None:
+        topics = topics if topics is not None else Topics()
         self.verdicts: list[dict] = []
         self._lock = threading.Lock()
         subscribed = threading.Event()
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id="test-verdicts", protocol=mqtt.MQTTv5
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
         )
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, *a: c.subscribe(
-            Topics().every_gateway(TopicKind.VERDICT), qos=1
+            topics.every_gateway(TopicKind.VERDICT), qos=1
         )
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
