@@ -190,6 +190,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer readings")
     parser.add_argument("--readings", type=int, default=None, help="readings per configuration")
+    parser.add_argument(
+        "--output", type=Path, default=RESULTS, help=f"JSON output (default {RESULTS})"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     n = args.readings or (10_000 if args.quick else 60_000)
@@ -247,9 +250,9 @@ def main() -> int:
             f"{r.cpu_per_reading_us:>8.1f} {r.cpu_bound_readings_per_s:>12,.0f} "
             f"{r.overhead_vs_sign:>7.2f}"
         )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.output}")
     return 0
 
 

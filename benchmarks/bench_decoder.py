@@ -127,7 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller streams, fewer rounds")
     parser.add_argument("--cpu", type=int, default=0, help="CPU to pin to (default 0)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON output path")
+    parser.add_argument(
+        "--output", "--out", dest="out", type=Path, default=RESULTS, help="JSON output path"
+    )
     args = parser.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})

@@ -144,7 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1k and 64k leaves, fewer rounds")
     parser.add_argument(
-        "--out", type=Path, default=RESULTS, help=f"JSON output (default {RESULTS})"
+        "--output",
+        "--out",
+        dest="out",
+        type=Path,
+        default=RESULTS,
+        help=f"JSON output (default {RESULTS})",
     )
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per cell (median)")
     parser.add_argument(

@@ -75,7 +75,17 @@ def run_one(
 ) -> BenchOutcome:
     script = bench_dir / f"bench_{name}.py"
     package = bench_dir.name
-    command = [python, "-m", f"{package}.bench_{name}", *(["--quick"] if quick else [])]
+    output = results_dir / f"bench_{name}.json"
+    # Every benchmark takes --output: with --results elsewhere, a run must neither
+    # write over the committed results nor be judged by a stale file.
+    command = [
+        python,
+        "-m",
+        f"{package}.bench_{name}",
+        *(["--quick"] if quick else []),
+        "--output",
+        str(output),
+    ]
     if not script.exists():
         return BenchOutcome(
             name,
@@ -86,7 +96,6 @@ def run_one(
             f"{script.relative_to(bench_dir.parent)} does not exist",
             None,
         )
-    output = results_dir / f"bench_{name}.json"
     started_wall = time.time()
     started = time.monotonic()
     log.info("running %s", " ".join(command[1:]))

@@ -27,7 +27,7 @@ for impl, speed in (("native batch", 40.0), ("libsodium", 3.0), ("openssl", 2.5)
                      "sigs_per_s": speed * 1000 * (1 + batch / 64)})
 doc = {"benchmark": "verify", "argv": sys.argv[1:], "rows": rows,
        "ratios": {"batch1024_vs_libsodium": 13.3}}
-out = Path(__file__).resolve().parent / "results" / "bench_verify.json"
+out = Path(sys.argv[sys.argv.index("--output") + 1])
 out.parent.mkdir(exist_ok=True)
 out.write_text(json.dumps(doc))
 print("done")
@@ -42,7 +42,7 @@ SILENT_BENCH = "print('forgot to write the JSON')\n"
 LATE_FAIL_BENCH = """
 import json, sys
 from pathlib import Path
-out = Path(__file__).resolve().parent / "results" / "bench_verifier.json"
+out = Path(sys.argv[sys.argv.index("--output") + 1])
 out.write_text(json.dumps({"rows": [{"workers": 1, "batch": 64, "readings_per_s": 5.0},
                                     {"workers": 1, "batch": 1024, "readings_per_s": 9.0}]}))
 sys.exit("target missed: 9 readings/s < 100000")
@@ -86,7 +86,11 @@ def test_every_outcome_is_reported(fake_benchmarks: Path) -> None:
     )
     got = _outcomes(latest)
     assert got["verify"]["status"] == "ok"
-    assert got["verify"]["result"]["argv"] == ["--quick"], "--quick was not passed through"
+    assert got["verify"]["result"]["argv"] == [
+        "--quick",
+        "--output",
+        str(results / "bench_verify.json"),
+    ], "--quick or --output was not passed through"
     assert got["decoder"]["status"] == "failed"
     assert got["decoder"]["returncode"] == 3
     assert "boom: the broker would not start" in got["decoder"]["message"]
@@ -117,6 +121,20 @@ def test_every_outcome_is_reported(fake_benchmarks: Path) -> None:
     png = results / "verify.png"
     assert png in written and "![verify](verify.png)" in md
     _assert_png(png, min_width=600)
+
+
+def test_results_elsewhere_leave_the_benchmark_folder_alone(
+    fake_benchmarks: Path, tmp_path: Path
+) -> None:
+    # `python -m benchmarks --results DIR` once let every benchmark write into
+    # benchmarks/results (over the committed figures) and then judged DIR empty.
+    elsewhere = tmp_path / "elsewhere"
+    latest = run.run_all(
+        ["verify"], quick=True, timeout=120, bench_dir=fake_benchmarks, results_dir=elsewhere
+    )
+    assert _outcomes(latest)["verify"]["status"] == "ok"
+    assert (elsewhere / "bench_verify.json").is_file()
+    assert not (fake_benchmarks / "results" / "bench_verify.json").exists()
 
 
 def test_a_hanging_benchmark_is_killed_and_reported(fake_benchmarks: Path) -> None:
