@@ -7,25 +7,16 @@ readings in this gateway's name.
 
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    load_pem_private_key,
-)
 
 from edgeseal.agent.seal import raw_public_key
+from edgeseal.plumbing.keyfile import KeyFileError, load_private_key, save_private_key
 from edgeseal.wire.batch import key_id_of
 
-
-class KeyFileError(RuntimeError):
-    """A key file is missing, unreadable, unsafe or not an Ed25519 key."""
+__all__ = ["GatewayKey", "KeyFileError", "load_key", "save_key"]
 
 
 @dataclass(frozen=True)
@@ -49,52 +40,9 @@ class GatewayKey:
 
 def save_key(key: GatewayKey, path: Path) -> None:
     """Write ``key`` to a new file with mode 0600; never overwrites an existing file."""
-    pem = key.private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    try:
-        # O_EXCL: refuse to replace a key that may already be enrolled at the back end.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise KeyFileError(
-            f"{path} already exists; refusing to overwrite a gateway key "
-            "(move it away first if you really mean to replace it)"
-        ) from None
-    except OSError as exc:
-        raise KeyFileError(f"cannot create key file {path}: {exc.strerror}") from None
-    try:
-        os.fchmod(fd, 0o600)  # the umask may have narrowed it further; never widen
-        os.write(fd, pem)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    save_private_key(key.private_key, path, what="gateway key")
 
 
 def load_key(path: Path) -> GatewayKey:
     """Load a gateway key, refusing files that others can read."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise KeyFileError(
-            f"gateway key {path} does not exist; create it with 'edgeseal keygen --out {path}'"
-        ) from None
-    except OSError as exc:
-        raise KeyFileError(f"cannot access gateway key {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise KeyFileError(f"gateway key {path} is not a regular file")
-    if st.st_mode & 0o077:
-        raise KeyFileError(
-            f"gateway key {path} has mode {stat.S_IMODE(st.st_mode):04o}; it must not be "
-            f"accessible by group or others: run 'chmod 600 {path}'"
-        )
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise KeyFileError(f"cannot read gateway key {path}: {exc.strerror}") from None
-    try:
-        key = load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
-        raise KeyFileError(
-            f"gateway key {path} is not an unencrypted PEM private key: {exc}"
-        ) from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise KeyFileError(f"gateway key {path} holds a {type(key).__name__}, not an Ed25519 key")
-    return GatewayKey.from_private_key(key, path)
+    return GatewayKey.from_private_key(load_private_key(path, what="gateway key"), path)
