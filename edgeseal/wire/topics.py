@@ -24,7 +24,8 @@ class TopicError(ValueError):
 class TopicKind(str, enum.Enum):
     BATCH = "batch"  # agent -> verifier: a sealed batch (formats.md)
     STATUS = "status"  # agent (and its Last Will), retained: online / offline
-    VERDICT = "verdict"  # verifier -> agent: one verdict per batch
+    VERDICT = "verdict"  # verifier -> agent: one signed verdict per batch
+    RESEND = "resend"  # verifier -> agent: signed request to re-publish a seq range
 
 
 def check_prefix(prefix: str) -> str:
@@ -65,6 +66,9 @@ class Topics:
 
     def verdict(self, gateway_id: str) -> str:
         return self.of(gateway_id, TopicKind.VERDICT)
+
+    def resend(self, gateway_id: str) -> str:
+        return self.of(gateway_id, TopicKind.RESEND)
 
     def every_gateway(self, kind: TopicKind) -> str:
         """The subscription filter for ``kind`` of every gateway."""
