@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeseal.native import NativeValueError, PreparedKey
 from edgeseal.plumbing.config_toml import ConfigError, Section, load_file
 from edgeseal.plumbing.mqtt_settings import MQTT_KEYS, MqttSettings, parse_mqtt_settings
 from edgeseal.wire.record import GATEWAY_ID_RE
@@ -24,6 +25,7 @@ from edgeseal.wire.topics import DEFAULT_PREFIX, TopicKind, Topics, check_prefix
 __all__ = [
     "ConfigError",
     "MqttConfig",
+    "SigningConfig",
     "StoreConfig",
     "VerifierConfig",
     "config_from_mapping",
@@ -34,7 +36,7 @@ __all__ = [
 _SYNCHRONOUS = ("full", "normal")
 _GROUP_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_SECTIONS = ("mqtt", "store", "metrics", "gateways")
+_SECTIONS = ("mqtt", "store", "metrics", "gateways", "verifier")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +78,20 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class SigningConfig:
+    """``[verifier]``: the verifier's own key, which signs verdicts and resend requests."""
+
+    # Ed25519 private key file (PKCS#8 PEM, mode 0600; `edgeseal keygen` writes one).
+    # None: verdicts go out unsigned, and agents that wait for signed verdicts
+    # (their [verifier] public_key) never forget a batch.
+    key_path: Path | None = None
+    # Ask a gateway to re-publish when its next seq has been missing this long while
+    # later batches are held; repeated with doubling intervals up to resend_max_s.
+    resend_after_s: float = 10.0
+    resend_max_s: float = 300.0
+
+
+@dataclass(frozen=True)
 class VerifierConfig:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -84,6 +100,7 @@ class VerifierConfig:
     # Enrolled gateways: gateway id -> the raw 32-byte Ed25519 public key given at
     # enrollment. Later keys come from signed rotations and live in the store.
     gateways: Mapping[str, bytes] = field(default_factory=dict)
+    signing: SigningConfig = field(default_factory=SigningConfig)
 
 
 def parse_public_key(text: object, where: str) -> bytes:
@@ -153,7 +170,18 @@ def config_from_mapping(
                 f"gateways.{gateway_id!r}: a gateway id is 1 to 64 characters from A-Z a-z 0-9 _ -"
             )
         gateways[gateway_id] = parse_public_key(key_text, f"gateways.{gateway_id}")
-    return VerifierConfig(mqtt=mqtt, store=store, metrics_port=metrics_port, gateways=gateways)
+    v = top.table("verifier", {"key_path", "resend_after_s", "resend_max_s"})
+    defaults_signing = SigningConfig()
+    signing = SigningConfig(
+        key_path=v.optional_path("key_path"),
+        resend_after_s=v.get_float("resend_after_s", defaults_signing.resend_after_s, 0.1, 86400.0),
+        resend_max_s=v.get_float("resend_max_s", defaults_signing.resend_max_s, 0.1, 86400.0),
+    )
+    if signing.resend_max_s < signing.resend_after_s:
+        raise ConfigError("verifier.resend_max_s must be at least verifier.resend_after_s")
+    return VerifierConfig(
+        mqtt=mqtt, store=store, metrics_port=metrics_port, gateways=gateways, signing=signing
+    )
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> VerifierConfig:

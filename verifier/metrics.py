@@ -26,6 +26,13 @@ class VerifierMetrics(PrivateMetrics):
             "Gateways with batches held for a whole report interval (waiting for a missing seq)",
         )
         self.batches_held = self.gauge("batches_held", "Batches held in the store, all gateways")
+        self.resend_requests = self.counter(
+            "resend_requests", "Signed resend requests published to gateways (missing seqs)"
+        )
+        self.gaps_unfilled = self.gauge(
+            "gaps_unfilled",
+            "Gateways whose missing seqs stayed missing after repeated resend requests",
+        )
         self.broker_connected = self.gauge(
             "broker_connected", "1 while connected to the MQTT broker"
         )

@@ -6,7 +6,11 @@ splits the batches among the group's workers and keeps a worker's share queued
 while it is briefly down. A message is acknowledged only after its verdict is
 committed to the shared store; a worker that dies before that gets the message
 again (or the broker hands it to another session), and the re-send is recognised
-by its header hash. Verdicts go to ``<prefix>/<gw>/verdict`` as JSON.
+by its header hash. Verdicts go to ``<prefix>/<gw>/verdict`` as JSON, signed with
+the verifier's key (``[verifier] key_path``; edgeseal.wire.verdict) when one is
+configured: the agents forget a batch only on such a signed "accepted" or
+"duplicate". When a gateway's next seq is missing while later batches are held,
+a signed resend request goes to ``<prefix>/<gw>/resend`` (verifier/resend.py).
 
 The MQTT network thread only queues messages; one processing thread takes what has
 queued up (at most ``MAX_GROUP_MESSAGES`` or ``MAX_GROUP_BYTES``), settles it in one
@@ -17,6 +21,7 @@ backlog of small batches thus shares one commit instead of paying one each.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import queue
@@ -30,23 +35,29 @@ from types import FrameType
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edgeseal.plumbing.keyfile import KeyFileError, load_private_key
 from edgeseal.plumbing.mqtt_settings import configure_client, describe_refusal, refusal_is_permanent
 from edgeseal.verifier.checks import ReadingVerifier, native_reading_verifier
 from edgeseal.verifier.config import ConfigError, VerifierConfig, load_config
 from edgeseal.verifier.metrics import VerifierMetrics
 from edgeseal.verifier.pipeline import BatchProcessor
 from edgeseal.verifier.report import store_report
-from edgeseal.verifier.store import StoreError, VerifierStore, now_us
+from edgeseal.verifier.resend import ResendScheduler
+from edgeseal.verifier.store import Gap, StoreError, VerifierStore, now_us
 from edgeseal.verifier.trust import TrustStore
 from edgeseal.verifier.verdict import Verdict
+from edgeseal.wire.verdict import SignedVerdict, VerdictOutcome, sign_verdict
 
 log = logging.getLogger(__name__)
 
 GAP_REPORT_INTERVAL_S = 30.0
+# How often held batches are looked at for resend requests (at most).
+RESEND_TICK_S = 1.0
 # A group is what has queued while the previous one was being stored, up to these
 # bounds (the write lock is held for the group's decisions and inserts).
 MAX_GROUP_MESSAGES = 64
@@ -85,6 +96,10 @@ class VerifierService:
         self._gap_interval = gap_report_interval_s
         self._reading_verifier = reading_verifier
         self._client: mqtt.Client | None = None
+        self._signing_key: Ed25519PrivateKey | None = None
+        self._resends = ResendScheduler(
+            after_s=config.signing.resend_after_s, max_s=config.signing.resend_max_s
+        )
         self._processor: BatchProcessor | None = None
         self._store: VerifierStore | None = None
         # (message, monotonic time of arrival), from the network thread to the processor
@@ -232,8 +247,70 @@ class VerifierService:
         if verdict.gateway_id is None:
             return  # the topic named no valid gateway: nowhere to publish; it is in quarantine
         client.publish(
-            self.config.mqtt.topics.verdict(verdict.gateway_id), verdict.to_json(), qos=1
+            self.config.mqtt.topics.verdict(verdict.gateway_id),
+            self._verdict_payload(verdict),
+            qos=1,
         )
+
+    def _verdict_payload(self, verdict: Verdict) -> bytes:
+        """The JSON verdict, signed when a key is configured and it names one batch."""
+        text = verdict.to_json()
+        key = self._signing_key
+        if key is None or verdict.seq is None or verdict.header_hash is None:
+            return text  # a malformed payload names no batch: nothing a gateway could forget
+        assert verdict.gateway_id is not None
+        signed = SignedVerdict(
+            VerdictOutcome.from_text(verdict.outcome.value),
+            verdict.gateway_id,
+            verdict.seq,
+            verdict.header_hash,
+            now_us(),
+            verdict.reason.value if verdict.reason is not None else "",
+        )
+        return sign_verdict(signed, key, json.loads(text))
+
+    def _report_gaps(self, gaps: list[Gap]) -> None:
+        # With several workers a batch is often held for a moment; report only gaps
+        # that stayed open for a whole interval.
+        stale_before = now_us() - int(self._gap_interval * 1e6)
+        open_gaps = [g for g in gaps if g.oldest_received_us <= stale_before]
+        self.metrics.observe_gaps(gaps, open_gaps)
+        for gap in open_gaps:
+            log.warning(
+                "gateway %s: %d batch(es) held (seqs %s), waiting for seq %d",
+                gap.gateway_id,
+                gap.held,
+                ",".join(map(str, gap.held_seqs[:10])),
+                gap.waiting_for,
+            )
+
+    def _request_resends(self, client: mqtt.Client, gaps: list[Gap]) -> None:
+        """Publish the signed resend requests that are due (verifier/resend.py)."""
+        key = self._signing_key
+        if key is None:
+            return
+        for request in self._resends.due(gaps, now=time.monotonic(), now_us=now_us()):
+            log.info(
+                "gateway %s: seq %d..%d missing while later batches are held; "
+                "asking the gateway to re-publish them",
+                request.gateway_id,
+                request.first_seq,
+                request.last_seq,
+            )
+            self.metrics.resend_requests.inc()
+            client.publish(
+                self.config.mqtt.topics.resend(request.gateway_id), request.to_payload(key), qos=1
+            )
+        for gap in self._resends.unfilled.values():
+            log.error(
+                "gateway %s: seq %d..%d still missing after %d resend requests; the gateway "
+                "does not have them (see docs/verifier.md, 'A gap that cannot be filled')",
+                gap.gateway_id,
+                gap.first_seq,
+                gap.last_seq,
+                gap.requests,
+            )
+        self.metrics.gaps_unfilled.set(len(self._resends.unfilled))
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -270,6 +347,16 @@ class VerifierService:
         for a reason retrying cannot cure (bad credentials, not authorized).
         """
         cfg = self.config
+        if cfg.signing.key_path is not None:
+            try:
+                self._signing_key = load_private_key(cfg.signing.key_path, what="verifier key")
+            except KeyFileError as exc:
+                raise ServiceStartError(str(exc)) from None
+        else:
+            log.warning(
+                "no [verifier] key_path: verdicts are published unsigned and no resend "
+                "requests are made; agents with a [verifier] public_key keep every batch"
+            )
         client = self._make_client()
         if cfg.metrics_port:
             try:
@@ -312,22 +399,15 @@ class VerifierService:
         try:
             processing.start()
             reporter = open_store(cfg)
+            tick = min(self._gap_interval, RESEND_TICK_S, cfg.signing.resend_after_s)
+            next_report = time.monotonic() + self._gap_interval
             try:
-                while not self._stop.wait(self._gap_interval):
-                    # With several workers a batch is often held for a moment; report only
-                    # gaps that stayed open for a whole interval.
-                    stale_before = now_us() - int(self._gap_interval * 1e6)
+                while not self._stop.wait(tick):
                     gaps = reporter.gaps()
-                    open_gaps = [g for g in gaps if g.oldest_received_us <= stale_before]
-                    self.metrics.observe_gaps(gaps, open_gaps)
-                    for gap in open_gaps:
-                        log.warning(
-                            "gateway %s: %d batch(es) held (seqs %s), waiting for seq %d",
-                            gap.gateway_id,
-                            gap.held,
-                            ",".join(map(str, gap.held_seqs[:10])),
-                            gap.waiting_for,
-                        )
+                    self._request_resends(client, gaps)
+                    if time.monotonic() >= next_report:
+                        next_report = time.monotonic() + self._gap_interval
+                        self._report_gaps(gaps)
             finally:
                 reporter.close()
         finally:
