@@ -30,6 +30,7 @@ __all__ = [
     "MqttConfig",
     "OutboxConfig",
     "SerialPortConfig",
+    "VerifierLinkConfig",
     "load_config",
     "parse_config",
 ]
@@ -68,6 +69,26 @@ class OutboxConfig:
     max_bytes: int = 64 * 1024 * 1024
 
 
+@dataclass(frozen=True)
+class VerifierLinkConfig:
+    """``[verifier]``: end-to-end acknowledgement by the verifier (docs/agent.md)."""
+
+    # The verifier's raw Ed25519 public key. Set: a batch is forgotten only on a verdict
+    # signed by this key saying "accepted" or "duplicate". None: legacy mode, a batch
+    # is forgotten on the broker's PUBACK (and lost if nobody subscribed).
+    public_key: bytes | None = None
+    # Batches without a verdict are re-published after republish_min_s, the interval
+    # doubling up to republish_max_s while no verdict acknowledges anything.
+    republish_min_s: float = 5.0
+    republish_max_s: float = 300.0
+    # The broker keeps the agent's session (its verdict subscription) this long.
+    session_expiry_s: int = 3600
+
+    @property
+    def end_to_end(self) -> bool:
+        return self.public_key is not None
+
+
 @dataclass(frozen=True, kw_only=True)
 class MqttConfig(MqttSettings):
     """The shared connection settings plus the agent's own ``[mqtt]`` keys."""
@@ -90,11 +111,12 @@ class AgentConfig:
     mqtt: MqttConfig
     metrics_port: int = 0  # 0 = no metrics endpoint; it always binds 127.0.0.1
     devices: DevicesConfig = DevicesConfig()
+    verifier: VerifierLinkConfig = VerifierLinkConfig()
 
 
 # --- parsing: every getter names its key in errors (edgeseal.plumbing.config_toml) --------
 
-_SECTIONS = ("gateway", "serial", "devices", "batch", "outbox", "mqtt", "metrics")
+_SECTIONS = ("gateway", "serial", "devices", "batch", "outbox", "mqtt", "metrics", "verifier")
 
 
 def parse_config(data: Mapping[str, Any], *, base: Path, env: Mapping[str, str]) -> AgentConfig:
@@ -147,6 +169,7 @@ def parse_config(data: Mapping[str, Any], *, base: Path, env: Mapping[str, str])
 
     x = top.table("metrics", {"port"})
     return AgentConfig(
+        verifier=_verifier_link(top),
         gateway=gateway,
         serial=tuple(ports),
         batch=batch,
@@ -155,6 +178,34 @@ def parse_config(data: Mapping[str, Any], *, base: Path, env: Mapping[str, str])
         metrics_port=x.get_int("port", 0, 0, 65535),
         devices=devices,
     )
+
+
+def _verifier_link(top: Section) -> VerifierLinkConfig:
+    v = top.table(
+        "verifier", {"public_key", "republish_min_s", "republish_max_s", "session_expiry_s"}
+    )
+    d = VerifierLinkConfig()
+    public_key: bytes | None = None
+    text = v.optional_str("public_key")
+    if text:
+        try:
+            public_key = bytes.fromhex(text.strip())
+        except ValueError:
+            raise ConfigError(f"{v.where('public_key')}: {text!r} is not hexadecimal") from None
+        if len(public_key) != 32:
+            raise ConfigError(
+                f"{v.where('public_key')}: {len(public_key)} bytes; the verifier's raw Ed25519 "
+                "public key is 32 (64 hex digits, as 'edgeseal keygen' prints it)"
+            )
+    link = VerifierLinkConfig(
+        public_key=public_key,
+        republish_min_s=v.get_float("republish_min_s", d.republish_min_s, 0.1, 86400.0),
+        republish_max_s=v.get_float("republish_max_s", d.republish_max_s, 0.1, 86400.0),
+        session_expiry_s=v.get_int("session_expiry_s", d.session_expiry_s, 0, 2**32 - 1),
+    )
+    if link.republish_max_s < link.republish_min_s:
+        raise ConfigError("verifier.republish_max_s must be at least verifier.republish_min_s")
+    return link
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> AgentConfig:

@@ -127,7 +127,21 @@ def _serve(config: AgentConfig, outbox: Outbox, keys: KeyPlan, link_keys: dict[i
         except OSError as exc:
             log.error("cannot start: metrics port 127.0.0.1:%d: %s", config.metrics_port, exc)
             return EXIT_STARTUP
-    publisher = BatchPublisher(config.mqtt, config.gateway.id)
+    publisher = BatchPublisher(config.mqtt, config.gateway.id, link=config.verifier)
+    if config.verifier.end_to_end:
+        log.info(
+            "end-to-end acknowledgement: batches are kept until the verifier (key %s) "
+            "signs 'accepted'; re-published after %.3g s without a verdict (up to %.3g s)",
+            (config.verifier.public_key or b"").hex()[:16],
+            config.verifier.republish_min_s,
+            config.verifier.republish_max_s,
+        )
+    else:
+        log.warning(
+            "LEGACY MODE: no [verifier] public_key, so batches are forgotten on the broker's "
+            "PUBACK and are lost if no verifier is subscribed at that moment; configure the "
+            "verifier's public key (docs/agent.md, 'End-to-end acknowledgement')"
+        )
     pipeline = Pipeline(
         config=config, outbox=outbox, keys=keys, publisher=publisher, metrics=metrics
     )

@@ -25,8 +25,33 @@ class AgentMetrics(PrivateMetrics):
             "batches_published", "Batches acknowledged by the broker (PUBACK)"
         )
         self.batches_rejected = counter("batches_rejected", "Batches the broker refused (retried)")
+        self.batches_acknowledged = counter(
+            "batches_acknowledged",
+            "Batches the verifier acknowledged (signed accepted/duplicate verdict) and forgotten",
+        )
+        self.batches_republished = counter(
+            "batches_republished",
+            "Batches published again (no verdict in time, reconnect, verifier's resend request)",
+        )
+        self.verdicts_refused = counter(
+            "verdicts_refused",
+            "Verdicts and resend requests ignored: bad signature, malformed, other gateway",
+        )
+        self.resend_requests = counter(
+            "resend_requests", "Signed resend requests received from the verifier"
+        )
+        self.batches_quarantined = gauge(
+            "batches_quarantined",
+            "Batches the verifier quarantined, kept in the outbox (an operator must look)",
+        )
+        self.outbox_sending = gauge("outbox_batches_sending", "Batches handed to MQTT, no PUBACK")
+        self.outbox_awaiting = gauge(
+            "outbox_batches_awaiting_verdict", "Batches the broker took, no verdict yet"
+        )
         self.serial_errors = counter("serial_errors", "Serial ports going down or failing")
-        self.outbox_batches = gauge("outbox_batches", "Sealed batches waiting for a PUBACK")
+        self.outbox_batches = gauge(
+            "outbox_batches", "Sealed batches in the outbox (not yet acknowledged)"
+        )
         self.outbox_pending = gauge("outbox_pending_readings", "Stored readings not yet sealed")
         self.outbox_bytes = gauge(
             "outbox_bytes", "Bytes held in the outbox (bounded by outbox.max_bytes)"

@@ -5,7 +5,8 @@ What it holds, and when each thing happens:
 * ``pending``: signed readings, written (and fsynced) before the device gets its ACK.
 * ``batches``: sealed batch payloads, written in the same transaction that removes
   their readings from ``pending`` and moves the chain head; deleted only after the
-  broker acknowledged them (QoS 1 PUBACK). A batch is never re-sealed: a re-send is
+  verifier acknowledged them (a signed "accepted" or "duplicate" verdict naming the
+  stored header hash), or, in legacy mode without a verifier key, the broker's PUBACK. A batch is never re-sealed: a re-send is
   byte-identical, so the back end recognises it by its header hash.
 * ``device_progress``: the highest stored sequence number per (device, boot), so a
   reading the device resends after a crash (its ACK never arrived) is not stored twice.
@@ -30,7 +31,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -426,15 +427,46 @@ class Outbox:
         row = self._db.execute("SELECT MIN(seq) FROM batches").fetchone()
         return None if row[0] is None else int(row[0])
 
+    def batch(self, seq: int) -> StoredBatch | None:
+        row = self._db.execute(
+            "SELECT seq, hash, payload FROM batches WHERE seq = ?", (seq,)
+        ).fetchone()
+        return None if row is None else StoredBatch(int(row[0]), bytes(row[1]), bytes(row[2]))
+
+    def batch_hash(self, seq: int) -> bytes | None:
+        """The header hash of the stored batch ``seq``, None if it is not (or no longer) held."""
+        row = self._db.execute("SELECT hash FROM batches WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def stored_seqs(self, first: int, last: int) -> list[int]:
+        """Seqs of the stored batches in ``first..last``, ascending."""
+        rows = self._db.execute(
+            "SELECT seq FROM batches WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last)
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
     def mark_published(self, seqs: Iterable[int]) -> int:
-        """Forget batches the broker acknowledged; returns how many were removed."""
+        """Legacy mode: forget batches the broker acknowledged; returns how many were removed."""
         wanted = sorted(set(seqs))
+        return self._forget({seq: None for seq in wanted})
+
+    def forget_acknowledged(self, acknowledged: Mapping[int, bytes]) -> int:
+        """Forget batches the verifier acknowledged: seq -> the header hash its signed
+        verdict named. A batch is deleted only if its stored hash is that one."""
+        return self._forget(dict(acknowledged))
+
+    def _forget(self, wanted: Mapping[int, bytes | None]) -> int:
         if not wanted:
             return 0
+        conditions = " OR ".join(
+            "(seq = ?)" if h is None else "(seq = ? AND hash = ?)" for h in wanted.values()
+        )
+        params: list[object] = []
+        for seq, digest in wanted.items():
+            params += [seq] if digest is None else [seq, digest]
         sizes = self._db.execute(
-            f"SELECT COALESCE(SUM(LENGTH(payload)), 0), COUNT(*) FROM batches "
-            f"WHERE seq IN ({','.join('?' * len(wanted))})",
-            wanted,
+            f"SELECT COALESCE(SUM(LENGTH(payload)), 0), COUNT(*) FROM batches WHERE {conditions}",
+            params,
         ).fetchone()
         # No fsync for this commit (synchronous=NORMAL): if power fails before the next
         # FULL commit flushes the WAL, the deletion is lost and the batch is re-sent, a
@@ -443,7 +475,7 @@ class Outbox:
         self._db.execute("PRAGMA synchronous=NORMAL")
         try:
             with self._transaction():
-                self._db.executemany("DELETE FROM batches WHERE seq = ?", [(s,) for s in wanted])
+                self._db.execute(f"DELETE FROM batches WHERE {conditions}", params)
         except sqlite3.Error as exc:
             if _is_disk_full(exc):
                 raise OutboxFull(f"outbox {self.path}: {exc}") from None

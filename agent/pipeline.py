@@ -11,8 +11,13 @@ the code:
    keep their copies (back-pressure), nothing is dropped.
 2. ``seal_due``: a batch closes at ``batch.max_readings`` or ``batch.max_delay_s``;
    sealing and the chain head move in one transaction.
-3. ``pump_publisher``: PUBACKed batches leave the outbox; the next ones, in seq
-   order, go to the broker, at most ``mqtt.max_inflight`` at a time.
+3. ``pump_publisher``: batches go to the broker in seq order, at most
+   ``mqtt.max_inflight`` at a time. With end-to-end acknowledgement a batch leaves
+   the outbox only on the verifier's signed "accepted"/"duplicate" verdict naming
+   its header hash (agent/delivery.py tracks sending / awaiting verdict /
+   quarantined); it is re-published on a backoff timer, after a reconnect and when
+   the verifier's signed resend request asks. In legacy mode (no verifier key) the
+   PUBACK is enough.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from typing import NoReturn, Protocol
 
 from edgeseal.agent.batcher import BatchClock
 from edgeseal.agent.config import AgentConfig
+from edgeseal.agent.delivery import BatchState, Delivery
 from edgeseal.agent.metrics import AgentMetrics
 from edgeseal.agent.outbox import Outbox, OutboxFull
-from edgeseal.agent.publisher import BatchPublisher
+from edgeseal.agent.publisher import BatchPublisher, PublishResult
 from edgeseal.agent.rotation import KeyPlan, KeyRotation
 from edgeseal.agent.seal import seal_batch
 from edgeseal.agent.signer import ReadingLike, SignedReading
@@ -41,6 +47,9 @@ from edgeseal.firmware_bridge.messages import (
     SequenceGap,
 )
 from edgeseal.wire.batch import SealedBatch
+from edgeseal.wire.record import FormatError
+from edgeseal.wire.resend import open_resend_request
+from edgeseal.wire.verdict import EnvelopeError, VerdictOutcome, open_verdict
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +118,12 @@ class Pipeline:
         self._backpressure_reason: str | None = None
         self._rejections = 0
         self._acked_unrecorded: set[int] = set()
+        link = config.verifier
+        self._verifier_key = link.public_key  # None: legacy mode, forget on PUBACK
+        self.delivery = Delivery(min_s=link.republish_min_s, max_s=link.republish_max_s)
+        self._republish: set[int] = set()  # seqs to publish again, before new ones
+        self._acknowledged: dict[int, bytes] = {}  # verified, not yet deleted: seq -> hash
+        self._told_unheard = False
         if outbox.pending_count or outbox.batch_count:
             log.info(
                 "resuming: chain at batch %d, %d readings to seal, %d batches to publish",
@@ -302,6 +317,40 @@ class Pipeline:
 
     def pump_publisher(self) -> None:
         result = self.publisher.poll()
+        now = self._monotonic()
+        if self._verifier_key is None:
+            self._forget_on_puback(result)
+        else:
+            self._track_delivery(result, now)
+        if result.rejected:
+            self.metrics.batches_rejected.inc(len(result.rejected))
+            self._rejections += 1
+            delay = min(
+                self.config.mqtt.reconnect_max_s,
+                self.config.mqtt.reconnect_min_s * 2**self._rejections,
+            )
+            self._retry_publish_at = now + delay
+            self._handed_upto = min(self._handed_upto, min(result.rejected) - 1)
+            for seq in result.rejected:
+                self.delivery.refused(seq)
+        elif result.acked:
+            self._rejections = 0
+        self.metrics.broker_connected.set(1 if self.publisher.connected else 0)
+        if now >= self._retry_publish_at:
+            self._hand_over()
+        if result.acked or result.rejected or result.verdicts:
+            self._update_gauges()
+
+    def _forget_on_puback(self, result: PublishResult) -> None:
+        """Legacy mode: the broker's PUBACK is the end of a batch's road."""
+        if result.unheard and not self._told_unheard:
+            self._told_unheard = True
+            log.warning(
+                "the broker has no subscriber for batch %d (nobody listens on %s); without "
+                "[verifier] public_key the agent forgets it anyway: it is lost",
+                result.unheard[0],
+                self.publisher.batch_topic,
+            )
         if result.acked or self._acked_unrecorded:
             done = self._acked_unrecorded | set(result.acked)
             try:
@@ -313,25 +362,127 @@ class Pipeline:
             else:
                 self._acked_unrecorded = set()
                 self.metrics.batches_published.inc(removed)
-        if result.rejected:
-            self.metrics.batches_rejected.inc(len(result.rejected))
-            self._rejections += 1
-            delay = min(
-                self.config.mqtt.reconnect_max_s,
-                self.config.mqtt.reconnect_min_s * 2**self._rejections,
+                for seq in done:
+                    self.delivery.acknowledged(seq)
+
+    def _track_delivery(self, result: PublishResult, now: float) -> None:
+        """End-to-end mode: PUBACK -> awaiting verdict; a signed verdict -> forgotten."""
+        for seq in result.acked:
+            self.delivery.puback(seq, now)
+        self.metrics.batches_published.inc(len(result.acked))
+        if result.unheard and not self._told_unheard:
+            self._told_unheard = True
+            log.info(
+                "the broker has no subscriber for batch %d (is the verifier down?); "
+                "batches are kept and re-published until the verifier acknowledges them",
+                result.unheard[0],
             )
-            self._retry_publish_at = self._monotonic() + delay
-            self._handed_upto = min(self._handed_upto, min(result.rejected) - 1)
-        elif result.acked:
-            self._rejections = 0
-        self.metrics.broker_connected.set(1 if self.publisher.connected else 0)
-        if self._monotonic() >= self._retry_publish_at:
-            self._hand_over()
-        if result.acked or result.rejected:
-            self._update_gauges()
+        elif result.acked and not result.unheard:
+            self._told_unheard = False
+        for payload in result.verdicts:
+            self._take_verdict(payload)
+        for payload in result.resend_requests:
+            self._take_resend_request(payload)
+        if result.connected:
+            # What the broker took before the connection broke may never have reached
+            # the verifier (a broker restart drops it); paho resends the rest itself.
+            self._republish.update(self.delivery.awaiting())
+        self._republish.update(self.delivery.due(now))
+        if self._acknowledged:
+            try:
+                removed = self.outbox.forget_acknowledged(self._acknowledged)
+            except (sqlite3.Error, OutboxFull) as exc:
+                log.warning(
+                    "cannot forget %d acknowledged batches yet: %s", len(self._acknowledged), exc
+                )
+            else:
+                self.metrics.batches_acknowledged.inc(removed)
+                self._acknowledged = {}
+
+    def _take_verdict(self, payload: bytes) -> None:
+        assert self._verifier_key is not None
+        try:
+            verdict = open_verdict(payload, self._verifier_key)
+        except (EnvelopeError, FormatError) as exc:
+            self.metrics.verdicts_refused.inc()
+            log.warning("ignored a message on %s: %s", self.publisher.verdict_topic, exc)
+            return
+        seq = verdict.seq
+        stored = self.outbox.batch_hash(seq)
+        if verdict.gateway_id != self.gateway_id or (
+            stored is not None and stored != verdict.header_hash
+        ):
+            self.metrics.verdicts_refused.inc()
+            log.warning(
+                "ignored a signed verdict for gateway %s batch %d with header hash %s: it is "
+                "not the batch this gateway holds",
+                verdict.gateway_id,
+                seq,
+                verdict.header_hash.hex(),
+            )
+            return
+        if stored is None or seq in self._acknowledged:
+            return  # acknowledged already (a second verdict for a re-sent copy)
+        if verdict.outcome.acknowledges:
+            self._acknowledged[seq] = verdict.header_hash
+            self.delivery.acknowledged(seq)
+            self._republish.discard(seq)
+        elif verdict.outcome is VerdictOutcome.QUARANTINED:
+            self._republish.discard(seq)
+            if self.delivery.quarantine(seq):
+                log.error(
+                    "the verifier QUARANTINED batch %d (%s); it stays in the outbox and is "
+                    "not re-sent: an operator must look at the verifier's quarantine",
+                    seq,
+                    verdict.reason or "no reason given",
+                )
+                quarantined = self.delivery.quarantined()
+                self.metrics.batches_quarantined.set(len(quarantined))
+                self.publisher.set_status(quarantined=quarantined)
+
+    def _take_resend_request(self, payload: bytes) -> None:
+        assert self._verifier_key is not None
+        try:
+            request = open_resend_request(payload, self._verifier_key)
+        except (EnvelopeError, FormatError) as exc:
+            self.metrics.verdicts_refused.inc()
+            log.warning("ignored a message on %s: %s", self.publisher.resend_topic, exc)
+            return
+        if request.gateway_id != self.gateway_id:
+            self.metrics.verdicts_refused.inc()
+            log.warning("ignored a resend request for gateway %s", request.gateway_id)
+            return
+        self.metrics.resend_requests.inc()
+        held = [
+            seq
+            for seq in self.outbox.stored_seqs(request.first_seq, request.last_seq)
+            if self.delivery.state(seq) is not BatchState.QUARANTINED
+        ]
+        log.info(
+            "the verifier asks for batches %d..%d; re-publishing the %d this gateway holds",
+            request.first_seq,
+            request.last_seq,
+            len(held),
+        )
+        self._republish.update(held)
 
     def _hand_over(self) -> None:
-        """Give paho the next batches in seq order while the in-flight window has room."""
+        """Give paho batches while the in-flight window has room: those to re-publish
+        first, then the next new ones, each in seq order."""
+        while self.publisher.connected and self.publisher.has_room and self._republish:
+            seq = min(self._republish)
+            self._republish.discard(seq)
+            if seq > self._handed_upto:
+                continue  # not handed yet: goes out in order below
+            batch = self.outbox.batch(seq)
+            if batch is None or seq in self._acknowledged:
+                continue
+            if not self.publisher.publish(batch):
+                self._republish.add(seq)
+                self._retry_publish_at = self._monotonic() + self.config.mqtt.reconnect_min_s
+                return
+            self.delivery.handed(seq)
+            self.metrics.batches_republished.inc()
         while self.publisher.connected and self.publisher.has_room:
             room = self.config.mqtt.max_inflight - self.publisher.inflight
             batches = self.outbox.unpublished(self._handed_upto, room)
@@ -342,12 +493,14 @@ class Pipeline:
                     self._retry_publish_at = self._monotonic() + self.config.mqtt.reconnect_min_s
                     return
                 self._handed_upto = b.seq
+                self.delivery.handed(b.seq)
 
     # --- loop -----------------------------------------------------------------------------
 
     def poll_timeout(self) -> float:
         until_due = self.clock.seconds_until_due(self._monotonic())
-        base = BUSY_POLL_S if (self.publisher.inflight or self._held) else IDLE_POLL_S
+        busy = self.publisher.inflight or self._held or self._republish
+        base = BUSY_POLL_S if busy else IDLE_POLL_S
         return base if until_due is None else min(base, until_due)
 
     def step(self, source: EventSource) -> None:
@@ -364,15 +517,17 @@ class Pipeline:
         self.store_held(source)
         self.seal_due(force=True)
         deadline = self._monotonic() + timeout
+        by = "the broker" if self._verifier_key is None else "the verifier"
         while True:
             self.pump_publisher()
-            if self.outbox.batch_count == 0:
+            if self.outbox.batch_count <= self.delivery.count(BatchState.QUARANTINED):
                 return True
             if self._monotonic() >= deadline:
                 log.warning(
-                    "%d batches not yet acknowledged by the broker; they stay in the outbox "
+                    "%d batches not yet acknowledged by %s; they stay in the outbox "
                     "and are published after restart",
                     self.outbox.batch_count,
+                    by,
                 )
                 return False
             time.sleep(BUSY_POLL_S)
@@ -380,6 +535,8 @@ class Pipeline:
     def _update_gauges(self) -> None:
         m = self.metrics
         m.outbox_batches.set(self.outbox.batch_count)
+        m.outbox_sending.set(self.delivery.count(BatchState.SENDING))
+        m.outbox_awaiting.set(self.delivery.count(BatchState.AWAITING))
         m.outbox_pending.set(self.outbox.pending_count)
         m.outbox_bytes.set(self.outbox.stored_bytes)
         m.held_readings.set(len(self._held))

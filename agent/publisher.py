@@ -2,7 +2,11 @@
 
 paho's network thread owns the socket; this class is driven from the pipeline's
 thread. PUBACKs come back through ``on_publish`` as message ids and are handed
-to the pipeline by ``poll()``, which then deletes the batches from the outbox.
+to the pipeline by ``poll()``. With end-to-end acknowledgement (``[verifier]
+public_key``) the agent also subscribes, QoS 1 in a persistent session, to its own
+verdict and resend topics; those messages are handed over by ``poll()`` too, and
+only a signed verdict lets the pipeline forget a batch. In legacy mode the
+pipeline forgets a batch on its PUBACK.
 Only ``max_inflight`` batches are handed to paho at a time, so a long broker
 outage grows the outbox on disk, not the agent's memory. paho keeps the batches
 it holds across reconnects and resends them in order (with the DUP flag).
@@ -21,19 +25,29 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edgeseal.agent.config import MqttConfig
+from edgeseal.agent.config import MqttConfig, VerifierLinkConfig
 from edgeseal.agent.outbox import StoredBatch
 from edgeseal.plumbing.mqtt_settings import configure_client, describe_refusal
 
 log = logging.getLogger(__name__)
 
 
+# MQTT 5 PUBACK reason 0x10: the broker took the message but nobody subscribes to it.
+NO_MATCHING_SUBSCRIBERS = 0x10
+
+
 @dataclass(frozen=True)
 class PublishResult:
     acked: tuple[int, ...]  # batch seqs the broker accepted
     rejected: tuple[int, ...]  # batch seqs the broker refused (MQTT 5 reason code >= 0x80)
+    unheard: tuple[int, ...] = ()  # of ``acked``: PUBACK said "no matching subscribers"
+    verdicts: tuple[bytes, ...] = ()  # payloads on our verdict topic, unchecked
+    resend_requests: tuple[bytes, ...] = ()  # payloads on our resend topic, unchecked
+    connected: bool = False  # a (re)connection happened since the last poll
 
 
 def _reason_value(reason: ReasonCode | int | None) -> int:
@@ -43,15 +57,21 @@ def _reason_value(reason: ReasonCode | int | None) -> int:
 
 
 class BatchPublisher:
-    def __init__(self, config: MqttConfig, gateway_id: str) -> None:
+    def __init__(
+        self, config: MqttConfig, gateway_id: str, *, link: VerifierLinkConfig | None = None
+    ) -> None:
         self.config = config
         self.gateway_id = gateway_id
+        self.link = link if link is not None else VerifierLinkConfig()
         self.batch_topic = config.topics.batch(gateway_id)
         self.status_topic = config.topics.status(gateway_id)
+        self.verdict_topic = config.topics.verdict(gateway_id)
+        self.resend_topic = config.topics.resend(gateway_id)
         self._connected = threading.Event()
         self._stopping = False
         self._last_fail_log = -math.inf
-        self._events: queue.SimpleQueue[tuple[str, int, int]] = queue.SimpleQueue()
+        # (kind, mqtt mid, reason code, payload) from paho's thread to the pipeline's
+        self._events: queue.SimpleQueue[tuple[str, int, int, bytes]] = queue.SimpleQueue()
         self._inflight: dict[int, int] = {}  # mqtt mid -> batch seq
         # Replaced, never mutated: paho's thread reads it in _on_connect.
         self._status: dict[str, Any] = {"state": "online", "gateway": gateway_id}
@@ -66,9 +86,10 @@ class BatchPublisher:
             CallbackAPIVersion.VERSION2,
             client_id=cfg.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            # A clean session either way: unacknowledged batches live in the outbox,
-            # not in broker session state.
-            clean_session=None if v5 else True,
+            # Unacknowledged batches live in the outbox, not in broker session state; a
+            # persistent session only keeps the verdicts published while we are away
+            # (a convenience: re-published batches get their verdicts again anyway).
+            clean_session=None if v5 else not self.link.end_to_end,
         )
         client.max_inflight_messages_set(cfg.max_inflight)
         configure_client(client, cfg)  # credentials, TLS, reconnect backoff
@@ -80,6 +101,7 @@ class BatchPublisher:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
         return client
 
     def start(self) -> None:
@@ -93,7 +115,14 @@ class BatchPublisher:
             ", TLS" if cfg.tls else "",
             cfg.client_id,
         )
-        self._client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+        if cfg.v5 and self.link.end_to_end:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self.link.session_expiry_s
+            self._client.connect_async(
+                cfg.host, cfg.port, keepalive=cfg.keepalive_s, clean_start=False, properties=props
+            )
+        else:
+            self._client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
         self._client.loop_start()
 
     # --- paho callbacks (network thread): only enqueue, never touch pipeline state ------
@@ -109,6 +138,10 @@ class BatchPublisher:
         log.info("connected to MQTT broker %s:%d", self.config.host, self.config.port)
         self._last_fail_log = -math.inf
         self._connected.set()
+        if self.link.end_to_end:
+            # Every time: a broker restarted without persistence forgot the session.
+            client.subscribe([(self.verdict_topic, 1), (self.resend_topic, 1)])
+        self._events.put(("connected", 0, 0, b""))
         client.publish(self.status_topic, self._status_payload(), qos=1, retain=True)
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
@@ -139,7 +172,12 @@ class BatchPublisher:
     def _on_publish(
         self, _client: mqtt.Client, _userdata: Any, mid: int, reason: ReasonCode, _props: Any
     ) -> None:
-        self._events.put(("puback", mid, _reason_value(reason)))
+        self._events.put(("puback", mid, _reason_value(reason), b""))
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        kind = "verdict" if msg.topic == self.verdict_topic else "resend"
+        if msg.topic in (self.verdict_topic, self.resend_topic):
+            self._events.put((kind, 0, 0, bytes(msg.payload)))
 
     # --- used by the pipeline -----------------------------------------------------------
 
@@ -166,14 +204,27 @@ class BatchPublisher:
         return True
 
     def poll(self) -> PublishResult:
-        """Batches whose PUBACK arrived since the last call."""
+        """PUBACKs, verdicts, resend requests and connections since the last call."""
         acked: list[int] = []
         rejected: list[int] = []
+        unheard: list[int] = []
+        verdicts: list[bytes] = []
+        resends: list[bytes] = []
+        connected = False
         while True:
             try:
-                _kind, mid, reason = self._events.get_nowait()
+                kind, mid, reason, payload = self._events.get_nowait()
             except queue.Empty:
                 break
+            if kind == "verdict":
+                verdicts.append(payload)
+                continue
+            if kind == "resend":
+                resends.append(payload)
+                continue
+            if kind == "connected":
+                connected = True
+                continue
             seq = self._inflight.pop(mid, None)
             if seq is None:
                 continue  # a status message
@@ -182,7 +233,16 @@ class BatchPublisher:
                 rejected.append(seq)
             else:
                 acked.append(seq)
-        return PublishResult(tuple(acked), tuple(rejected))
+                if reason == NO_MATCHING_SUBSCRIBERS:
+                    unheard.append(seq)
+        return PublishResult(
+            tuple(acked),
+            tuple(rejected),
+            tuple(unheard),
+            tuple(verdicts),
+            tuple(resends),
+            connected,
+        )
 
     def forget_inflight(self) -> None:
         """Drop paho's copies of unacknowledged batches (they are still in the outbox)."""
