@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeseal.native import NativeValueError, PreparedKey
+from edgeseal.native import NativeValueError, PreparedKey
 from edgeseal.plumbing.config_toml import ConfigError, Section, load_file
 from edgeseal.plumbing.mqtt_settings import MQTT_KEYS, MqttSettings, parse_mqtt_settings
 from edgeseal.wire.record import GATEWAY_ID_RE
@@ -115,6 +116,17 @@ def parse_public_key(text: object, where: str) -> bytes:
         raise ConfigError(
             f"{where}: public key is {len(raw)} bytes; an Ed25519 key is 32 (64 hex digits)"
         )
+    try:
+        # The native core's own rules (canonical encoding, on the curve, not of small
+        # order): one point decompression, and no signature could verify under a key
+        # it refuses, so such a key is a mistake in the file, not a gateway to wait for.
+        PreparedKey(raw)
+    except NativeValueError:
+        raise ConfigError(
+            f"{where} = {text.strip()!r}: not a valid Ed25519 public key (not a canonical "
+            "encoding of a curve point, or a point of small order such as the identity); "
+            "copy the key `edgeseal keygen` printed for this gateway"
+        ) from None
     return raw
 
 
