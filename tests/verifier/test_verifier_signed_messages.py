@@ -28,9 +28,14 @@ VERDICT = SignedVerdict(VerdictOutcome.QUARANTINED, "gw-1", 7, bytes(range(32)),
 
 def test_signed_verdict_layout() -> None:
     expected = (
-        b"ESV\x01" + b"\x04" + b"\x04gw-1" + (7).to_bytes(8, "big") + bytes(range(32))
-        + (1234).to_bytes(8, "big") + b"\x04fork"
-    )  # fmt: skip
+        b"ESV\x01"
+        + b"\x04"
+        + b"\x04gw-1"
+        + (7).to_bytes(8, "big")
+        + bytes(range(32))
+        + (1234).to_bytes(8, "big")
+        + b"\x04fork"
+    )
     assert VERDICT.signed_bytes() == expected
     assert SignedVerdict.from_signed_bytes(expected) == VERDICT
 
