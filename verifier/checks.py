@@ -45,6 +45,8 @@ PRECEDENCE: tuple[Reason, ...] = (
     Reason.RECORD_MISMATCH,
     Reason.REPLAY,
     Reason.FORK,
+    Reason.TOO_FAR_AHEAD,
+    Reason.HELD_LIMIT,
 )
 
 _MAX_LISTED = 20  # indices listed in a message before "... and N more"

@@ -35,10 +35,11 @@ from edgeseal.verifier.checks import (
     primary,
 )
 from edgeseal.verifier.decode import MalformedBatch, decode_batch
-from edgeseal.verifier.store import ReplayDetected, VerifierStore
+from edgeseal.verifier.limits import StoreLimits
+from edgeseal.verifier.store import QuarantineResult, ReplayDetected, VerifierStore
 from edgeseal.verifier.trust import KeyChoice, TrustStore, key_for_batch
 from edgeseal.verifier.verdict import Outcome, Reason, Verdict
-from edgeseal.wire.batch import SealedBatch
+from edgeseal.wire.batch import SealedBatch, key_id_of
 from edgeseal.wire.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,10 @@ class BatchProcessor:
         worker: str,
         reading_verifier: ReadingVerifier = native_reading_verifier,
         topics: Topics | None = None,
+        limits: StoreLimits | None = None,
     ) -> None:
         self._topics = topics if topics is not None else Topics()
+        self._limits = limits if limits is not None else StoreLimits()
         self._store = store
         self._trust = trust
         self._worker = worker
@@ -119,9 +122,30 @@ class BatchProcessor:
 
     # -- steps -----------------------------------------------------------------------
 
+    def _budget(self, gateway_id: str | None) -> str:
+        """Whose quarantine bytes a refusal counts against: all unenrolled ids share one."""
+        if gateway_id is not None and self._trust.enrolled_key(gateway_id) is not None:
+            return gateway_id
+        return ""
+
+    def _stored_note(self, gateway_id: str | None, reason: Reason, kept: QuarantineResult) -> str:
+        """What the verdict detail adds about the quarantine row (limits.py)."""
+        if kept.full is None:
+            return ""
+        if kept.not_stored & (kept.not_stored - 1) == 0:  # 1, 2, 4, 8 ...: not a log flood
+            log.error(
+                "quarantine of %s is full (%s): %d %s refusal(s) counted but not stored; "
+                "look into the quarantined batches (--report) and remove those investigated",
+                gateway_id if self._budget(gateway_id) else "unenrolled gateway ids",
+                kept.full,
+                kept.not_stored,
+                reason.value,
+            )
+        return f"; not stored: {kept.full} reached"
+
     def _quarantine_malformed(self, topic: str, payload: bytes, exc: MalformedBatch) -> Verdict:
         """Store a payload that is not a batch in quarantine (call inside a write transaction)."""
-        self._store.quarantine(
+        kept = self._store.quarantine(
             gateway_id=exc.topic_gateway,
             seq=None,
             header_hash=None,
@@ -130,6 +154,9 @@ class BatchProcessor:
             topic=topic,
             payload=payload,
             worker=self._worker,
+            keep_payload=False,
+            budget=self._budget(exc.topic_gateway),
+            limits=self._limits,
         )
         return Verdict(
             Outcome.QUARANTINED,
@@ -138,7 +165,7 @@ class BatchProcessor:
             None,
             None,
             Reason.MALFORMED,
-            exc.detail,
+            exc.detail + self._stored_note(exc.topic_gateway, Reason.MALFORMED, kept),
             worker=self._worker,
         )
 
@@ -164,12 +191,22 @@ class BatchProcessor:
             worker=self._worker,
         )
 
-    def _quarantine(self, got: _Received, problems: tuple[Problem, ...] | list[Problem]) -> Verdict:
-        """Store the batch in quarantine (call inside a write transaction)."""
+    def _quarantine(
+        self,
+        got: _Received,
+        problems: tuple[Problem, ...] | list[Problem],
+        *,
+        keep_payload: bool = False,
+    ) -> Verdict:
+        """Store the batch in quarantine (call inside a write transaction).
+
+        ``keep_payload``: its header signature verified under the gateway's key, so the
+        payload is evidence of what the gateway signed and may be kept whole.
+        """
         reason = primary(problems).reason
         detail = describe(problems)
         h = got.sealed.header
-        self._store.quarantine(
+        kept = self._store.quarantine(
             gateway_id=h.gateway_id,
             seq=h.seq,
             header_hash=got.sealed.hash,
@@ -178,7 +215,11 @@ class BatchProcessor:
             topic=got.topic,
             payload=got.payload,
             worker=self._worker,
+            keep_payload=keep_payload,
+            budget=self._budget(h.gateway_id),
+            limits=self._limits,
         )
+        detail += self._stored_note(h.gateway_id, reason, kept)
         return self._verdict(got, Outcome.QUARANTINED, reason=reason, detail=detail)
 
     def _resent(self, got: _Received, accepted_payload: bytes) -> Verdict:
@@ -232,7 +273,10 @@ class BatchProcessor:
         checked = _Checked(topic, payload, got=got, contents=contents)
         if verified_key is not None:
             checked.checked[verified_key] = ()
-        choice = self._key_choice(got, self._store.chain_state(gateway_id, enrolled))
+        state = self._store.chain_state(gateway_id, enrolled)
+        if sealed.header.seq > state.head_seq + self._limits.max_seq_jump:
+            return checked  # refused in _decide, whatever its signatures: spare the work
+        choice = self._key_choice(got, state)
         if choice.key is not None and choice.key not in checked.checked:
             checked.checked[choice.key] = check_signatures(
                 sealed, choice.key, self._reading_verifier
@@ -281,13 +325,35 @@ class BatchProcessor:
         """Apply the chain decision on the fresh ``state`` (inside the write transaction)."""
         sealed = got.sealed
         header = sealed.header
+        if header.seq > state.head_seq + self._limits.max_seq_jump:
+            detail = (
+                f"seq {header.seq} is {header.seq - state.head_seq} past the accepted head "
+                f"(seq {state.head_seq}); batches are held at most max_seq_jump = "
+                f"{self._limits.max_seq_jump} ahead: re-send it after seq {state.next_seq}"
+            )
+            return self._quarantine(got, [Problem(Reason.TOO_FAR_AHEAD, detail)])
         if choice.key is None and not choice.provisional:
             return self._quarantine(got, [Problem(Reason.UNKNOWN_KEY, choice.detail)])
+        key = choice.key
+        if key is None:
+            # Ahead of the chain under a key it does not know yet: held only if a held,
+            # verified batch before it announced that key, and verified under it first,
+            # so that nobody without a gateway's key can make the store hold anything.
+            key = self._announced_key(got)
+            if key is None:
+                detail = (
+                    f"{choice.detail}; no held batch before seq {header.seq} announces it, "
+                    "so it is not held: re-send it after that rotation is accepted"
+                )
+                return self._quarantine(got, [Problem(Reason.UNKNOWN_KEY, detail)])
+            if key not in checked:
+                checked[key] = check_signatures(sealed, key, self._reading_verifier)
         # Signature and content problems together: the quarantine reason is the first
         # by precedence (a tampered reading reads as a bad signature, not a bad root).
-        problems = (checked[choice.key] if choice.key is not None else ()) + contents.problems
+        problems = checked[key] + contents.problems
         if problems:
-            return self._quarantine(got, problems)
+            signed = all(p.reason is not Reason.BAD_HEADER_SIGNATURE for p in problems)
+            return self._quarantine(got, problems, keep_payload=signed)
         at = (
             self._store.accepted_at(header.gateway_id, header.seq)
             if header.seq <= state.head_seq
@@ -306,17 +372,22 @@ class BatchProcessor:
             assert accepted_payload is not None
             return self._resent(got, accepted_payload)
         if decision.placement is Placement.FORK:
-            return self._quarantine(got, [Problem(Reason.FORK, decision.detail)])
+            return self._quarantine(got, [Problem(Reason.FORK, decision.detail)], keep_payload=True)
         if decision.placement is Placement.AHEAD:
+            refusal = self._held_limit(got, state)
+            if refusal is not None:
+                return self._quarantine(got, [refusal])
             self._store.hold(
                 sealed=sealed,
                 topic=got.topic,
                 payload=got.payload,
-                verified_key=choice.key,
+                verified_key=key,
                 worker=self._worker,
             )
             detail = (
-                decision.detail if choice.key is not None else f"{decision.detail}; {choice.detail}"
+                decision.detail
+                if key == choice.key
+                else f"{decision.detail}; signed by key {key.hex()}, announced by a held batch"
             )
             return self._verdict(
                 got, Outcome.PENDING, reason=Reason.GAP, detail=detail, waiting_for=state.next_seq
@@ -341,12 +412,44 @@ class BatchProcessor:
                         f"(in stored batch ids {exc.batch_ids})",
                     )
                 ],
+                keep_payload=True,
             )
         detail = ""
         if header.next_public_key is not None:
             detail = f"key rotation: batches after seq {header.seq} must be signed by {header.next_public_key.hex()}"
             log.info("gateway %s rotated its key at seq %d", header.gateway_id, header.seq)
         return self._verdict(got, Outcome.ACCEPTED, detail=detail)
+
+    def _announced_key(self, got: _Received) -> bytes | None:
+        """The key a verified held batch before this one announced, if it is the one named."""
+        header = got.sealed.header
+        for key in self._store.held_announced_keys(header.gateway_id, header.seq):
+            if key_id_of(key) == header.key_id:
+                return key
+        return None
+
+    def _held_limit(self, got: _Received, state: ChainState) -> Problem | None:
+        """Why the batch may not be held (limits.py), or None (inside the write transaction)."""
+        sealed = got.sealed
+        if self._store.is_held(sealed.hash):
+            return None  # a re-send of a held batch takes no room
+        held, held_bytes, all_bytes = self._store.held_usage(sealed.header.gateway_id)
+        limits, size = self._limits, len(got.payload)
+        if held + 1 > limits.held_batches_per_gateway:
+            reached = f"held_batches_per_gateway = {limits.held_batches_per_gateway}"
+        elif held_bytes + size > limits.held_bytes_per_gateway:
+            reached = f"held_bytes_per_gateway = {limits.held_bytes_per_gateway}"
+        elif all_bytes + size > limits.held_bytes_total:
+            reached = f"held_bytes_total = {limits.held_bytes_total}"
+        else:
+            return None
+        detail = (
+            f"gateway {state.gateway_id} holds {held} batch(es) ({held_bytes} bytes) waiting for "
+            f"seq {state.next_seq}; {reached} reached, so seq {sealed.header.seq} is not held: "
+            f"re-send it after seq {state.next_seq} is accepted"
+        )
+        log.error("%s", detail)
+        return Problem(Reason.HELD_LIMIT, detail)
 
     def _release_successors(self, gateway_id: str) -> list[Verdict]:
         """Accept held batches that the chain now reaches, one seq after another.

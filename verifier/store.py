@@ -10,6 +10,7 @@ store alone.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sqlite3
 import time
@@ -22,12 +23,13 @@ from typing import Any
 
 from edgeseal.plumbing.sqlite_tx import write_transaction
 from edgeseal.verifier.chain import ChainState
+from edgeseal.verifier.limits import QUARANTINE_PREFIX_BYTES, StoreLimits
 from edgeseal.wire.batch import SealedBatch
 from edgeseal.wire.record import RecordColumns
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -94,12 +96,54 @@ CREATE TABLE IF NOT EXISTS quarantine (
     reason TEXT NOT NULL,
     detail TEXT NOT NULL,
     topic TEXT NOT NULL,
-    payload BLOB NOT NULL,             -- the raw bytes, kept for the investigation
+    payload BLOB NOT NULL,             -- the raw bytes, or their first bytes (limits.py)
     received_us INTEGER NOT NULL,
     worker TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS quarantine_by_gateway ON quarantine (gateway_id, received_us);
 """
+
+# Schema 2: the quarantine keeps a digest, the length and a count per distinct payload
+# and reason, and its bytes are bounded (limits.py). Applied to a schema 1 store too.
+_QUARANTINE_COLUMNS_V2 = (
+    ("payload_sha256", "BLOB"),  # SHA-256 of the whole payload as received
+    ("payload_len", "INTEGER"),  # its length; > length(payload) when only a prefix is kept
+    ("times_seen", "INTEGER NOT NULL DEFAULT 1"),  # the same payload refused again
+    ("last_received_us", "INTEGER"),
+    # whose budget the row counts against: the gateway id if enrolled, '' otherwise
+    ("budget", "TEXT NOT NULL DEFAULT ''"),
+    ("stored_bytes", "INTEGER NOT NULL DEFAULT 0"),  # payload kept + detail + topic
+)
+_SCHEMA_V2 = (
+    # Not unique: stores of schema 1 may hold the same payload twice; new rows never do.
+    "CREATE INDEX IF NOT EXISTS quarantine_by_digest ON quarantine (payload_sha256, reason, budget)",
+    (
+        "CREATE TABLE IF NOT EXISTS quarantine_usage ("
+        " budget TEXT PRIMARY KEY, stored_bytes INTEGER NOT NULL)"
+    ),
+    # Kept by triggers, so rows an operator deletes by hand give their room back.
+    (
+        "CREATE TRIGGER IF NOT EXISTS quarantine_usage_insert AFTER INSERT ON quarantine BEGIN"
+        " INSERT INTO quarantine_usage (budget, stored_bytes) VALUES (new.budget, new.stored_bytes)"
+        " ON CONFLICT (budget) DO UPDATE SET stored_bytes = stored_bytes + excluded.stored_bytes;"
+        " END"
+    ),
+    (
+        "CREATE TRIGGER IF NOT EXISTS quarantine_usage_delete AFTER DELETE ON quarantine BEGIN"
+        " UPDATE quarantine_usage SET stored_bytes = stored_bytes - old.stored_bytes"
+        " WHERE budget = old.budget;"
+        " END"
+    ),
+    # Refusals not stored one by one because their budget was full.
+    (
+        "CREATE TABLE IF NOT EXISTS quarantine_overflow ("
+        " budget TEXT NOT NULL, reason TEXT NOT NULL,"
+        " refused INTEGER NOT NULL, payload_bytes INTEGER NOT NULL,"
+        " last_received_us INTEGER NOT NULL, PRIMARY KEY (budget, reason))"
+    ),
+)
+# Per quarantine row, besides its payload, detail and topic (ids, times, index entries).
+QUARANTINE_ROW_OVERHEAD = 128
 
 _INSERT_READING = (
     "INSERT INTO readings (gateway_id, device_id, device_seq, boot_id, channel, unit, mantissa,"
@@ -131,6 +175,10 @@ def to_i64_column(values: tuple[int, ...]) -> Sequence[int]:
 
 def from_i64(value: int) -> int:
     return value + _U64 if value < 0 else value
+
+
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
 
 
 def now_us() -> int:
@@ -194,6 +242,17 @@ class Gap:
 
 
 @dataclass(frozen=True)
+class QuarantineResult:
+    """What ``quarantine`` kept of a refused batch."""
+
+    quarantine_id: int | None  # None: not stored, its budget was full
+    repeat: bool = False  # the same payload was refused for this reason before: counted
+    whole: bool = False  # the payload is kept whole (else its digest and first bytes)
+    full: str | None = None  # the limit that was reached, when not stored
+    not_stored: int = 0  # refusals of this budget and reason not stored, this one included
+
+
+@dataclass(frozen=True)
 class QuarantinedBatch:
     quarantine_id: int
     gateway_id: str | None
@@ -205,6 +264,9 @@ class QuarantinedBatch:
     payload: bytes
     received_us: int
     worker: str
+    payload_len: int  # > len(payload) when only the first bytes are kept
+    payload_sha256: bytes
+    times_seen: int
 
 
 class VerifierStore:
@@ -256,17 +318,42 @@ class VerifierStore:
                 row = self._conn.execute(
                     "SELECT value FROM meta WHERE key = 'schema_version'"
                 ).fetchone()
-                if row is None:
-                    self._conn.execute(
-                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
-                        (str(SCHEMA_VERSION),),
-                    )
-                elif row[0] != str(SCHEMA_VERSION):
+                if row is not None and row[0] not in ("1", str(SCHEMA_VERSION)):
                     raise StoreError(
                         f"{self.path} has schema version {row[0]}; this verifier reads {SCHEMA_VERSION}"
                     )
+                if row is None or row[0] == "1":
+                    self._upgrade_quarantine()
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a usable verifier store: {exc}") from None
+
+    def _upgrade_quarantine(self) -> None:
+        """Schema 1 -> 2 (a new store goes the same way): digest, count and budget columns."""
+        conn = self._conn
+        conn.create_function("edgeseal_sha256", 1, _sha256, deterministic=True)
+        have = {r[1] for r in conn.execute("PRAGMA table_info(quarantine)")}
+        for name, decl in _QUARANTINE_COLUMNS_V2:
+            if name not in have:
+                conn.execute(f"ALTER TABLE quarantine ADD COLUMN {name} {decl}")
+        # Rows of schema 1 kept every payload whole; each is its own row (no merging).
+        conn.execute(
+            "UPDATE quarantine SET payload_len = length(payload), last_received_us = received_us,"
+            " budget = COALESCE(gateway_id, ''),"
+            " stored_bytes = length(payload) + length(CAST(detail AS BLOB))"
+            f" + length(CAST(topic AS BLOB)) + {QUARANTINE_ROW_OVERHEAD},"
+            " payload_sha256 = edgeseal_sha256(payload) WHERE payload_sha256 IS NULL"
+        )
+        for statement in _SCHEMA_V2:
+            conn.execute(statement)
+        conn.execute("DELETE FROM quarantine_usage")
+        conn.execute(
+            "INSERT INTO quarantine_usage (budget, stored_bytes)"
+            " SELECT budget, SUM(stored_bytes) FROM quarantine GROUP BY budget"
+        )
 
     def close(self) -> None:
         self._conn.close()
@@ -366,12 +453,20 @@ class VerifierStore:
                 " root, count, first_time_us, last_time_us, payload, accepted_us, worker)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    header.gateway_id, header.seq, header_hash, public_key, header.next_public_key,
+                    header.gateway_id,
+                    header.seq,
+                    header_hash,
+                    public_key,
+                    header.next_public_key,
                     header.root,
-                    header.count, to_i64(header.first_time_us), to_i64(header.last_time_us),
-                    payload, now_us(), worker,
+                    header.count,
+                    to_i64(header.first_time_us),
+                    to_i64(header.last_time_us),
+                    payload,
+                    now_us(),
+                    worker,
                 ),
-            )  # fmt: skip
+            )
             batch_id = cursor.lastrowid
             assert batch_id is not None
             # Rows zipped from the decoded columns: no Python code runs per reading.
@@ -379,11 +474,21 @@ class VerifierStore:
             conn.executemany(
                 _INSERT_READING,
                 zip(
-                    r.gateway_id, r.device_id, r.device_seq, r.boot_id, r.channel, r.unit,
-                    r.mantissa, r.exponent, r.time_kind, to_i64_column(r.device_time_ms),
-                    to_i64_column(r.gateway_time_us), repeat(batch_id), count(),
+                    r.gateway_id,
+                    r.device_id,
+                    r.device_seq,
+                    r.boot_id,
+                    r.channel,
+                    r.unit,
+                    r.mantissa,
+                    r.exponent,
+                    r.time_kind,
+                    to_i64_column(r.device_time_ms),
+                    to_i64_column(r.gateway_time_us),
+                    repeat(batch_id),
+                    count(),
                 ),
-            )  # fmt: skip
+            )
         except sqlite3.IntegrityError:
             conn.execute("ROLLBACK TO accept_batch")
             conn.execute("RELEASE accept_batch")
@@ -433,10 +538,16 @@ class VerifierStore:
             "INSERT OR IGNORE INTO pending (header_hash, gateway_id, seq, topic, payload,"
             " verified_key, received_us, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                sealed.hash, sealed.header.gateway_id, sealed.header.seq, topic, payload,
-                verified_key, now_us(), worker,
+                sealed.hash,
+                sealed.header.gateway_id,
+                sealed.header.seq,
+                topic,
+                payload,
+                verified_key,
+                now_us(),
+                worker,
             ),
-        )  # fmt: skip
+        )
         return cursor.rowcount == 1
 
     def quarantine(
@@ -450,16 +561,78 @@ class VerifierStore:
         topic: str,
         payload: bytes,
         worker: str,
-    ) -> int:
-        cursor = self._conn.execute(
-            "INSERT INTO quarantine (gateway_id, seq, header_hash, reason, detail, topic, payload,"
-            " received_us, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (gateway_id, seq, header_hash, reason, detail, topic, payload, now_us(), worker),
-        )
+        keep_payload: bool,
+        budget: str,
+        limits: StoreLimits,
+    ) -> QuarantineResult:
+        """Record a refused batch (call inside write()); what is kept follows limits.py.
+
+        ``keep_payload``: the payload's signatures verified, so it may be kept whole (up
+        to ``limits.quarantine_payload_bytes``); ``budget``: whose quarantine bytes the
+        row counts against (the gateway id if enrolled, else ``""``).
+        """
         if header_hash is not None:
             self._conn.execute("DELETE FROM pending WHERE header_hash = ?", (header_hash,))
+        digest = _sha256(payload)
+        received = now_us()
+        row = self._conn.execute(
+            "SELECT quarantine_id FROM quarantine WHERE payload_sha256 = ? AND reason = ?"
+            " AND budget = ? ORDER BY quarantine_id LIMIT 1",
+            (digest, reason, budget),
+        ).fetchone()
+        if row is not None:
+            self._conn.execute(
+                "UPDATE quarantine SET times_seen = times_seen + 1, last_received_us = ?"
+                " WHERE quarantine_id = ?",
+                (received, row[0]),
+            )
+            return QuarantineResult(row[0], repeat=True)
+        whole = keep_payload and len(payload) <= limits.quarantine_payload_bytes
+        kept = payload if whole else payload[:QUARANTINE_PREFIX_BYTES]
+        size = (
+            len(kept)
+            + len(detail.encode("utf-8", "replace"))
+            + len(topic.encode("utf-8", "replace"))
+            + QUARANTINE_ROW_OVERHEAD
+        )
+        used = dict(self._conn.execute("SELECT budget, stored_bytes FROM quarantine_usage"))
+        full = None
+        if used.get(budget, 0) + size > limits.quarantine_bytes_per_gateway:
+            full = f"quarantine_bytes_per_gateway = {limits.quarantine_bytes_per_gateway}"
+        elif sum(used.values()) + size > limits.quarantine_bytes_total:
+            full = f"quarantine_bytes_total = {limits.quarantine_bytes_total}"
+        if full is not None:
+            refused = self._conn.execute(
+                "INSERT INTO quarantine_overflow (budget, reason, refused, payload_bytes,"
+                " last_received_us) VALUES (?, ?, 1, ?, ?) ON CONFLICT (budget, reason) DO UPDATE"
+                " SET refused = refused + 1, payload_bytes = payload_bytes + excluded.payload_bytes,"
+                " last_received_us = excluded.last_received_us RETURNING refused",
+                (budget, reason, len(payload), received),
+            ).fetchone()[0]
+            return QuarantineResult(None, full=full, not_stored=refused)
+        cursor = self._conn.execute(
+            "INSERT INTO quarantine (gateway_id, seq, header_hash, reason, detail, topic, payload,"
+            " received_us, worker, payload_sha256, payload_len, last_received_us, budget,"
+            " stored_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                gateway_id,
+                seq,
+                header_hash,
+                reason,
+                detail,
+                topic,
+                kept,
+                received,
+                worker,
+                digest,
+                len(payload),
+                received,
+                budget,
+                size,
+            ),
+        )
         assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return QuarantineResult(cursor.lastrowid, whole=whole)
 
     # -- held batches ----------------------------------------------------------------
 
@@ -476,6 +649,27 @@ class VerifierStore:
             )
             for r in rows
         ]
+
+    def held_usage(self, gateway_id: str) -> tuple[int, int, int]:
+        """(batches held for the gateway, their payload bytes, payload bytes held in all)."""
+        count, size = self._conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(length(payload)), 0) FROM pending WHERE gateway_id = ?",
+            (gateway_id,),
+        ).fetchone()
+        total = self._conn.execute(
+            "SELECT COALESCE(SUM(length(payload)), 0) FROM pending"
+        ).fetchone()[0]
+        return int(count), int(size), int(total)
+
+    def held_announced_keys(self, gateway_id: str, before_seq: int) -> list[bytes]:
+        """Keys announced (rotation) by verified held batches of the gateway before a seq."""
+        rows = self._conn.execute(
+            "SELECT payload FROM pending WHERE gateway_id = ? AND seq < ?"
+            " AND verified_key IS NOT NULL ORDER BY seq",
+            (gateway_id, before_seq),
+        ).fetchall()
+        keys = [SealedBatch.from_payload(bytes(r[0])).header.next_public_key for r in rows]
+        return [k for k in keys if k is not None]
 
     def is_held(self, header_hash: bytes) -> bool:
         row = self._conn.execute(
@@ -557,12 +751,21 @@ class VerifierStore:
         return [(r[0], r[1], bytes(r[2])) for r in rows]
 
     def quarantine_counts(self) -> list[tuple[str | None, str, int]]:
-        """(gateway or None, reason, how many) over the whole quarantine."""
+        """(gateway or None, reason, how many refusals) over the whole quarantine, with
+        repeats and refusals not stored because the budget was full (budget ``""``, all
+        unenrolled gateways, is reported as None)."""
         rows = self._conn.execute(
-            "SELECT gateway_id, reason, COUNT(*) FROM quarantine GROUP BY gateway_id, reason"
-            " ORDER BY gateway_id, reason"
+            "SELECT gw, reason, SUM(n) FROM ("
+            " SELECT gateway_id AS gw, reason, times_seen AS n FROM quarantine"
+            " UNION ALL SELECT NULLIF(budget, ''), reason, refused FROM quarantine_overflow)"
+            " GROUP BY gw, reason ORDER BY gw, reason"
         ).fetchall()
         return [(r[0], r[1], r[2]) for r in rows]
+
+    def quarantine_bytes(self) -> dict[str, int]:
+        """Bytes the quarantine holds per budget (gateway id; ``""``: unenrolled ids)."""
+        rows = self._conn.execute("SELECT budget, stored_bytes FROM quarantine_usage").fetchall()
+        return {r[0]: r[1] for r in rows}
 
     def reading_keys(self, gateway_id: str) -> set[tuple[int, int, int]]:
         """(device_id, boot_id, device_seq) of every accepted reading of a gateway."""
@@ -578,13 +781,24 @@ class VerifierStore:
     def quarantined(self, gateway_id: str | None = None) -> list[QuarantinedBatch]:
         sql = (
             "SELECT quarantine_id, gateway_id, seq, header_hash, reason, detail, topic, payload,"
-            " received_us, worker FROM quarantine"
+            " received_us, worker, payload_len, payload_sha256, times_seen FROM quarantine"
         )
         rows = self._select_for_gateway(sql, gateway_id, " ORDER BY quarantine_id")
         return [
             QuarantinedBatch(
-                r[0], r[1], r[2], bytes(r[3]) if r[3] is not None else None, r[4], r[5], r[6],
-                bytes(r[7]), r[8], r[9],
+                quarantine_id=r[0],
+                gateway_id=r[1],
+                seq=r[2],
+                header_hash=bytes(r[3]) if r[3] is not None else None,
+                reason=r[4],
+                detail=r[5],
+                topic=r[6],
+                payload=bytes(r[7]),
+                received_us=r[8],
+                worker=r[9],
+                payload_len=r[10],
+                payload_sha256=bytes(r[11]),
+                times_seen=r[12],
             )
             for r in rows
-        ]  # fmt: skip
+        ]

@@ -35,6 +35,9 @@ class Reason(str, Enum):
     RECORD_MISMATCH = "record_mismatch"  # record gateway id or time outside header bounds
     FORK = "fork"  # a different batch for an accepted seq, or prev_hash not the accepted one
     REPLAY = "replay"  # readings that were already accepted (or repeat inside the batch)
+    # Refused for now, not held (limits.py); the gateway re-sends it later:
+    TOO_FAR_AHEAD = "too_far_ahead"  # seq more than limits.max_seq_jump past the head
+    HELD_LIMIT = "held_limit"  # the gateway's (or all) held batches are at their bound
     GAP = "gap"  # only with PENDING: waiting for an earlier seq
 
 

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from verifier_builders import GatewayChain, batch_topic
 
+from edgeseal.verifier.limits import QUARANTINE_PREFIX_BYTES
 from edgeseal.verifier.pipeline import BatchProcessor
 from edgeseal.verifier.store import VerifierStore
 from edgeseal.verifier.trust import TrustStore
@@ -119,7 +120,10 @@ def test_an_altered_copy_of_an_accepted_batch_is_quarantined_not_a_duplicate(
     )
     assert f"was accepted with other bytes; this copy has {difference}" in v.detail, v.detail
     (kept,) = store.quarantined()
-    assert (kept.reason, kept.payload, kept.seq) == ("altered_copy", altered, 1)
+    # Bytes that do not verify are kept as digest, length and first bytes (store limits).
+    assert (kept.reason, kept.seq, kept.payload_len) == ("altered_copy", 1, len(altered))
+    assert kept.payload_sha256 == hashlib.sha256(altered).digest()
+    assert altered.startswith(kept.payload) and len(kept.payload) == QUARANTINE_PREFIX_BYTES
     # The accepted batch and its readings are untouched; an exact re-send is still a duplicate.
     assert store.accepted_payload(first.hash) == first.to_payload()
     assert store.reading_count("gw-1") == 8
@@ -231,4 +235,4 @@ def test_both_copies_in_one_group_the_second_is_quarantined(store: VerifierStore
     v = only(second)
     assert (v.outcome, v.reason) == (Outcome.QUARANTINED, Reason.ALTERED_COPY), v
     assert store.accepted_payload(sealed.hash) == sealed.to_payload()
-    assert [q.payload for q in store.quarantined()] == [copy]
+    assert [q.payload_sha256 for q in store.quarantined()] == [hashlib.sha256(copy).digest()]
