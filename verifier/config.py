@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from edgeseal.native import NativeValueError, PreparedKey
-from edgeseal.native import NativeValueError, PreparedKey
 from edgeseal.plumbing.config_toml import ConfigError, Section, load_file
 from edgeseal.plumbing.mqtt_settings import MQTT_KEYS, MqttSettings, parse_mqtt_settings
 from edgeseal.wire.record import GATEWAY_ID_RE
