@@ -19,6 +19,7 @@ from typing import Any
 from edgeseal.native import NativeValueError, PreparedKey
 from edgeseal.plumbing.config_toml import ConfigError, Section, load_file
 from edgeseal.plumbing.mqtt_settings import MQTT_KEYS, MqttSettings, parse_mqtt_settings
+from edgeseal.verifier.limits import LIMIT_KEYS, StoreLimits, parse_limits
 from edgeseal.wire.record import GATEWAY_ID_RE
 from edgeseal.wire.topics import DEFAULT_PREFIX, TopicKind, Topics, check_prefix
 
@@ -36,7 +37,7 @@ __all__ = [
 _SYNCHRONOUS = ("full", "normal")
 _GROUP_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_SECTIONS = ("mqtt", "store", "metrics", "gateways", "verifier")
+_SECTIONS = ("mqtt", "store", "metrics", "gateways", "verifier", "limits")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +102,8 @@ class VerifierConfig:
     # enrollment. Later keys come from signed rotations and live in the store.
     gateways: Mapping[str, bytes] = field(default_factory=dict)
     signing: SigningConfig = field(default_factory=SigningConfig)
+    # Bounds on held and quarantined batches (verifier/limits.py).
+    limits: StoreLimits = field(default_factory=StoreLimits)
 
 
 def parse_public_key(text: object, where: str) -> bytes:
@@ -190,8 +193,14 @@ def config_from_mapping(
     )
     if signing.resend_max_s < signing.resend_after_s:
         raise ConfigError("verifier.resend_max_s must be at least verifier.resend_after_s")
+    limits = parse_limits(top.table("limits", LIMIT_KEYS))
     return VerifierConfig(
-        mqtt=mqtt, store=store, metrics_port=metrics_port, gateways=gateways, signing=signing
+        mqtt=mqtt,
+        store=store,
+        metrics_port=metrics_port,
+        gateways=gateways,
+        signing=signing,
+        limits=limits,
     )
 
 

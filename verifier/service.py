@@ -373,6 +373,7 @@ class VerifierService:
             worker=cfg.mqtt.client_id,
             reading_verifier=self._reading_verifier,
             topics=cfg.mqtt.topics,
+            limits=cfg.limits,
         )
         if cfg.mqtt.v5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
