@@ -54,7 +54,10 @@ def test_values_and_relative_store_path(tmp_path: Path) -> None:
         ('[gateways]\ngw-1 = "zz"\n', r"not hexadecimal"),
         (f'[gateways]\n"gw/1" = "{KEY}"\n', r"gateway id is 1 to 64"),
         ("[mqtt\n", r"not valid TOML"),
-        ("stray = 1\n", r"unknown section\(s\) stray; known: gateways, metrics, mqtt, store"),
+        (
+            "stray = 1\n",
+            r"unknown section\(s\) stray; known: gateways, limits, metrics, mqtt, store, verifier",
+        ),
         ("[store]\nbusy_timeout_s = 0\n", r"store\.busy_timeout_s = 0 is outside \(0, 3600\]"),
         ('[store]\npath = ""\n', r"store\.path must not be empty"),
         (
