@@ -18,6 +18,7 @@ from typing import Any
 
 from edgeseal.plumbing.config_toml import ConfigError, Section, load_file
 from edgeseal.plumbing.mqtt_settings import MQTT_KEYS, MqttSettings, parse_mqtt_settings
+from edgeseal.plumbing.public_keys import parse_public_key
 from edgeseal.wire.record import GATEWAY_ID_RE
 from edgeseal.wire.topics import DEFAULT_PREFIX, Topics, check_prefix
 
@@ -185,18 +186,8 @@ def _verifier_link(top: Section) -> VerifierLinkConfig:
         "verifier", {"public_key", "republish_min_s", "republish_max_s", "session_expiry_s"}
     )
     d = VerifierLinkConfig()
-    public_key: bytes | None = None
     text = v.optional_str("public_key")
-    if text:
-        try:
-            public_key = bytes.fromhex(text.strip())
-        except ValueError:
-            raise ConfigError(f"{v.where('public_key')}: {text!r} is not hexadecimal") from None
-        if len(public_key) != 32:
-            raise ConfigError(
-                f"{v.where('public_key')}: {len(public_key)} bytes; the verifier's raw Ed25519 "
-                "public key is 32 (64 hex digits, as 'edgeseal keygen' prints it)"
-            )
+    public_key = parse_public_key(text, v.where("public_key")) if text else None
     link = VerifierLinkConfig(
         public_key=public_key,
         republish_min_s=v.get_float("republish_min_s", d.republish_min_s, 0.1, 86400.0),

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeseal.native import NativeValueError, PreparedKey
 from edgeseal.plumbing.config_toml import ConfigError, Section, load_file
 from edgeseal.plumbing.mqtt_settings import MQTT_KEYS, MqttSettings, parse_mqtt_settings
+from edgeseal.plumbing.public_keys import parse_public_key
 from edgeseal.verifier.limits import LIMIT_KEYS, StoreLimits, parse_limits
 from edgeseal.wire.record import GATEWAY_ID_RE
 from edgeseal.wire.topics import DEFAULT_PREFIX, TopicKind, Topics, check_prefix
@@ -104,32 +104,6 @@ class VerifierConfig:
     signing: SigningConfig = field(default_factory=SigningConfig)
     # Bounds on held and quarantined batches (verifier/limits.py).
     limits: StoreLimits = field(default_factory=StoreLimits)
-
-
-def parse_public_key(text: object, where: str) -> bytes:
-    """A raw Ed25519 public key written as 64 hex digits."""
-    if not isinstance(text, str):
-        raise ConfigError(f"{where} = {text!r}: expected 64 hex digits (a raw Ed25519 public key)")
-    try:
-        raw = bytes.fromhex(text.strip())
-    except ValueError:
-        raise ConfigError(f"{where}: {text!r} is not hexadecimal") from None
-    if len(raw) != 32:
-        raise ConfigError(
-            f"{where}: public key is {len(raw)} bytes; an Ed25519 key is 32 (64 hex digits)"
-        )
-    try:
-        # The native core's own rules (canonical encoding, on the curve, not of small
-        # order): one point decompression, and no signature could verify under a key
-        # it refuses, so such a key is a mistake in the file, not a gateway to wait for.
-        PreparedKey(raw)
-    except NativeValueError:
-        raise ConfigError(
-            f"{where} = {text.strip()!r}: not a valid Ed25519 public key (not a canonical "
-            "encoding of a curve point, or a point of small order such as the identity); "
-            "copy the key `edgeseal keygen` printed for this gateway"
-        ) from None
-    return raw
 
 
 def config_from_mapping(

@@ -165,3 +165,18 @@ def test_shipped_example_parses(tmp_path: Path) -> None:
         tls[name] = str(tmp_path / name)
     data["mqtt"]["tls"] = tls
     assert parse_config(data, base=example.parent, env={}).mqtt.tls is not None
+
+
+@pytest.mark.parametrize(
+    "key_hex",
+    [
+        "01" + "00" * 31,  # the identity point: every signature "verifies" under it
+        "ff" * 32,  # not a canonical encoding
+        "00" * 32,  # a point of small order
+    ],
+)
+def test_a_verifier_key_that_is_no_valid_point_is_refused(key_hex: str) -> None:
+    # The agent forgets batches on verdicts signed by this key: one that no signature
+    # can verify under (or, worse, a small-order one) must stop the agent at start.
+    with pytest.raises(ConfigError, match=r"verifier\.public_key .*not a valid Ed25519 public key"):
+        parse(minimal(verifier={"public_key": key_hex}))
