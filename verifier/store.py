@@ -29,7 +29,7 @@ from edgeseal.wire.record import RecordColumns
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -142,6 +142,26 @@ _SCHEMA_V2 = (
         " last_received_us INTEGER NOT NULL, PRIMARY KEY (budget, reason))"
     ),
 )
+# Schema 3: gaps an operator declared lost (``edgeseal verifier-accept-loss``), one audit
+# row each. Applied to stores of schema 1 and 2 too.
+_SCHEMA_V3 = (
+    (
+        "CREATE TABLE IF NOT EXISTS accepted_losses ("
+        " loss_id INTEGER PRIMARY KEY,"
+        " gateway_id TEXT NOT NULL,"
+        " first_seq INTEGER NOT NULL,"  # the seqs first_seq..last_seq will never be verified
+        " last_seq INTEGER NOT NULL,"
+        " decided_by TEXT NOT NULL,"  # who decided, as the operator gave it
+        " reason TEXT NOT NULL,"  # why
+        " decided_us INTEGER NOT NULL,"
+        " head_hash BLOB NOT NULL,"  # the header hash of seq first_seq - 1 (ZERO_HASH: none)
+        # the held batch at last_seq + 1 and the prev_hash it claims for last_seq: the one
+        # link of the chain not verified, taken on the operator's word
+        " continued_by BLOB NOT NULL,"
+        " claimed_prev_hash BLOB NOT NULL,"
+        " UNIQUE (gateway_id, first_seq))"
+    ),
+)
 # Per quarantine row, besides its payload, detail and topic (ids, times, index entries).
 QUARANTINE_ROW_OVERHEAD = 128
 
@@ -242,6 +262,22 @@ class Gap:
 
 
 @dataclass(frozen=True)
+class AcceptedLoss:
+    """An operator's decision that seqs first_seq..last_seq of a gateway are lost for good."""
+
+    loss_id: int
+    gateway_id: str
+    first_seq: int
+    last_seq: int
+    decided_by: str
+    reason: str
+    decided_us: int
+    head_hash: bytes  # header hash of the accepted batch first_seq - 1 (ZERO_HASH: none)
+    continued_by: bytes  # header hash of the held batch at last_seq + 1
+    claimed_prev_hash: bytes  # its prev_hash: the link across the gap, not verified
+
+
+@dataclass(frozen=True)
 class QuarantineResult:
     """What ``quarantine`` kept of a refused batch."""
 
@@ -318,12 +354,15 @@ class VerifierStore:
                 row = self._conn.execute(
                     "SELECT value FROM meta WHERE key = 'schema_version'"
                 ).fetchone()
-                if row is not None and row[0] not in ("1", str(SCHEMA_VERSION)):
+                if row is not None and row[0] not in ("1", "2", str(SCHEMA_VERSION)):
                     raise StoreError(
                         f"{self.path} has schema version {row[0]}; this verifier reads {SCHEMA_VERSION}"
                     )
                 if row is None or row[0] == "1":
                     self._upgrade_quarantine()
+                if row is None or row[0] != str(SCHEMA_VERSION):
+                    for statement in _SCHEMA_V3:
+                        self._conn.execute(statement)
                     self._conn.execute(
                         "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                         (str(SCHEMA_VERSION),),
@@ -633,6 +672,80 @@ class VerifierStore:
         )
         assert cursor.lastrowid is not None
         return QuarantineResult(cursor.lastrowid, whole=whole)
+
+    def record_loss(
+        self,
+        *,
+        state: ChainState,
+        last_seq: int,
+        decided_by: str,
+        reason: str,
+        continued_by: bytes,
+        claimed_prev_hash: bytes,
+    ) -> int:
+        """Record that seqs ``state.next_seq``..``last_seq`` are lost, and move the chain
+        head over them (call inside write(), after checking that this is a real gap).
+
+        The head becomes seq ``last_seq`` with the hash the held batch at ``last_seq + 1``
+        claims for it, so that batch extends the chain and every other check applies to
+        it unchanged; the key the chain expects does not change.
+        """
+        cursor = self._conn.execute(
+            "INSERT INTO accepted_losses (gateway_id, first_seq, last_seq, decided_by, reason,"
+            " decided_us, head_hash, continued_by, claimed_prev_hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                state.gateway_id,
+                state.next_seq,
+                last_seq,
+                decided_by,
+                reason,
+                now_us(),
+                state.head_hash,
+                continued_by,
+                claimed_prev_hash,
+            ),
+        )
+        self._conn.execute(
+            "INSERT INTO chain_heads (gateway_id, head_seq, head_hash, public_key, updated_us)"
+            " VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (gateway_id) DO UPDATE SET head_seq = excluded.head_seq,"
+            " head_hash = excluded.head_hash, updated_us = excluded.updated_us",
+            (state.gateway_id, last_seq, claimed_prev_hash, state.public_key, now_us()),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def accepted_losses(self, gateway_id: str | None = None) -> list[AcceptedLoss]:
+        """Every recorded loss (of one gateway unless None), in the order decided."""
+        rows = self._select_for_gateway(
+            "SELECT loss_id, gateway_id, first_seq, last_seq, decided_by, reason, decided_us,"
+            " head_hash, continued_by, claimed_prev_hash FROM accepted_losses",
+            gateway_id,
+            " ORDER BY loss_id",
+        )
+        return [
+            AcceptedLoss(
+                loss_id=r[0],
+                gateway_id=r[1],
+                first_seq=r[2],
+                last_seq=r[3],
+                decided_by=r[4],
+                reason=r[5],
+                decided_us=r[6],
+                head_hash=bytes(r[7]),
+                continued_by=bytes(r[8]),
+                claimed_prev_hash=bytes(r[9]),
+            )
+            for r in rows
+        ]
+
+    def loss_covering(self, gateway_id: str, seq: int) -> AcceptedLoss | None:
+        """The recorded loss that covers ``seq`` of the gateway, if any."""
+        for loss in self.accepted_losses(gateway_id):
+            if loss.first_seq <= seq <= loss.last_seq:
+                return loss
+        return None
 
     # -- held batches ----------------------------------------------------------------
 
