@@ -36,6 +36,10 @@ COMMANDS: dict[str, Command] = {
     "verifier": Command(
         "edgeseal.verifier.service", "run the back-end verifier (MQTT -> verified store)"
     ),
+    "verifier-accept-loss": Command(
+        "edgeseal.verifier.accept_loss",
+        "record an operator's audited decision that seqs N..M of a gateway are lost",
+    ),
     "receipt": Command(
         "edgeseal.verifier.receipt_cli", "write a third-party receipt for one stored reading"
     ),

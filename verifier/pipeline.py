@@ -332,6 +332,11 @@ class BatchProcessor:
                 f"{self._limits.max_seq_jump} ahead: re-send it after seq {state.next_seq}"
             )
             return self._quarantine(got, [Problem(Reason.TOO_FAR_AHEAD, detail)])
+        if header.seq <= state.head_seq and choice.key is None:
+            # No batch was accepted at this seq below the head: an operator declared it lost.
+            lost = self._lost_seq_detail(got)
+            if lost is not None:
+                return self._quarantine(got, [Problem(Reason.FORK, lost)])
         if choice.key is None and not choice.provisional:
             return self._quarantine(got, [Problem(Reason.UNKNOWN_KEY, choice.detail)])
         key = choice.key
@@ -420,6 +425,30 @@ class BatchProcessor:
             log.info("gateway %s rotated its key at seq %d", header.gateway_id, header.seq)
         return self._verdict(got, Outcome.ACCEPTED, detail=detail)
 
+    def _lost_seq_detail(self, got: _Received) -> str | None:
+        """Why a batch for a seq an operator declared lost is refused (None: not lost)."""
+        header = got.sealed.header
+        loss = self._store.loss_covering(header.gateway_id, header.seq)
+        if loss is None:
+            return None
+        if header.seq == loss.last_seq:
+            matches = "matches" if got.sealed.hash == loss.claimed_prev_hash else "does NOT match"
+            link = f"; its header hash {matches} the prev_hash seq {loss.last_seq + 1} claimed"
+        else:
+            link = ""
+        return (
+            f"seq {header.seq} was declared lost (seqs {loss.first_seq}..{loss.last_seq}, "
+            f"loss #{loss.loss_id} decided by {loss.decided_by!r}: {loss.reason!r}) and the chain "
+            f"continued past it; this batch arrived after that decision{link}"
+        )
+
+    def release_held(self, gateway_id: str) -> list[Verdict]:
+        """Settle the held batches the chain now reaches, as ``_release_successors`` does,
+        but verify each one again in full, whatever key it was held under (call inside
+        ``store.write()``; used after an operator's decision moved the head: accept_loss.py).
+        """
+        return self._release_successors(gateway_id, reverify=True)
+
     def _announced_key(self, got: _Received) -> bytes | None:
         """The key a verified held batch before this one announced, if it is the one named."""
         header = got.sealed.header
@@ -451,7 +480,7 @@ class BatchProcessor:
         log.error("%s", detail)
         return Problem(Reason.HELD_LIMIT, detail)
 
-    def _release_successors(self, gateway_id: str) -> list[Verdict]:
+    def _release_successors(self, gateway_id: str, *, reverify: bool = False) -> list[Verdict]:
         """Accept held batches that the chain now reaches, one seq after another.
 
         Held batches for seqs the chain has passed meanwhile (rivals of an accepted
@@ -469,7 +498,9 @@ class BatchProcessor:
             for item in held:
                 # Checked again inside the lock (held batches are few); their signatures
                 # were verified when they were held, under the key they name.
-                checked = self._check(item.topic, item.payload, item.verified_key)
+                checked = self._check(
+                    item.topic, item.payload, None if reverify else item.verified_key
+                )
                 if (
                     checked.malformed is not None
                     or checked.problems

@@ -2,7 +2,9 @@
 
 Chain heads per gateway, enrolled gateways that have no accepted batch, batches held
 while waiting for a missing seq (a gap that does not close needs attention: a lost
-batch or a gateway that stopped publishing), and quarantine counts by reason.
+batch or a gateway that stopped publishing), the gaps operators closed by accepting
+their loss (who, why, when: these no longer make the report exit 1), and quarantine
+counts by reason.
 
 What the report cannot see: batches published where this verifier does not
 subscribe (another broker, another ``mqtt.topic_prefix``) never reach the store. An
@@ -35,6 +37,12 @@ class StoreReport:
 def _age(received_us: int) -> str:
     seconds = max(0, now_us() - received_us) // 1_000_000
     return str(dt.timedelta(seconds=seconds))
+
+
+def utc_time(us: int) -> str:
+    """A store time (µs since the epoch) for operators, in UTC."""
+    moment = dt.datetime.fromtimestamp(us / 1e6, tz=dt.timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _unaccepted(
@@ -86,6 +94,17 @@ def store_report(
         f"oldest received {_age(g.oldest_received_us)} ago"
         for g in gaps
     ] or ["  none"]
+    losses = store.accepted_losses()
+    if losses:
+        # Operator decisions: each closed a gap on the operator's word (accept_loss.py).
+        lines += ["", "accepted losses (gaps closed by an operator decision):"]
+        lines += [
+            f"  {x.gateway_id}: LOST SEQS {x.first_seq}..{x.last_seq}, accepted by "
+            f"{x.decided_by!r} on {utc_time(x.decided_us)}: {x.reason!r}; chain continued at seq "
+            f"{x.last_seq + 1} (batch {x.continued_by.hex()[:16]}..., its prev_hash "
+            f"{x.claimed_prev_hash.hex()[:16]}... taken on the operator's word)"
+            for x in losses
+        ]
     counts = store.quarantine_counts()
     lines += ["", "quarantine:"]
     lines += [f"  {gw or '(no gateway)'}: {reason} x {n}" for gw, reason, n in counts] or [
