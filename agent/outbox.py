@@ -24,14 +24,27 @@ a batch needs a few new pages even though it removes as many bytes from
 transaction and uses that room. Intake refuses readings while the ballast is
 missing, and it is re-allocated as soon as acknowledged batches free space, so
 sealing (and therefore publishing, which is what frees space) can always proceed.
+
+``disk reserve``: the ballast row only helps inside the database file. In WAL mode
+every write, a DELETE too, first appends frames to the ``-wal`` file, and a
+checkpoint may have to grow the database file; on a full file system both fail, and
+SQLite checkpoints only after a successful commit, so the outbox could neither seal
+nor forget acknowledged batches and the agent wedged. So a file of
+``reserve_bytes`` next to the database (``<path>-reserve``) holds real disk space:
+when sealing or forgetting hits a full disk, the outbox empties that file,
+checkpoints the WAL into the database and truncates it, and retries. Intake stays
+refused until both reserves are back, which happens as soon as checkpoints free
+room, so forgetting acknowledged batches is always possible.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +62,7 @@ BOOTS_KEPT_PER_DEVICE = 8
 # Space kept inside the database file for sealing when the disk is full (see Outbox).
 DEFAULT_RESERVE_BYTES = 256 * 1024
 RESERVE_RETRY_S = 1.0
+DISK_RESERVE_SUFFIX = "-reserve"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -129,6 +143,7 @@ class Outbox:
         self.reserve_bytes = reserve_bytes
         self._reserve_ok = False
         self._reserve_failed_at: float | None = None
+        self._disk_reserve = path.with_name(path.name + DISK_RESERVE_SUFFIX)
         try:
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -151,9 +166,14 @@ class Outbox:
             raise OutboxError(f"outbox {self.path}: SQLite refused WAL mode (got {mode})")
         # FULL: a commit is on stable storage before we ACK the device (power loss safe).
         db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA journal_size_limit=4194304")
+        # The WAL is checkpointed (and its file cut back) at half the reserve, so that the
+        # disk reserve always covers what a checkpoint on a full disk adds to the database
+        # file; by default (1000 pages) the WAL alone could fill a small disk first.
+        wal_limit = self.reserve_bytes // 2 if self.reserve_bytes > 0 else 4 * 1024 * 1024
+        page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
+        db.execute(f"PRAGMA journal_size_limit={wal_limit}")
+        db.execute(f"PRAGMA wal_autocheckpoint={max(8, wal_limit // page_size)}")
         if max_file_bytes is not None:
-            page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
             db.execute(f"PRAGMA max_page_count={max(16, max_file_bytes // page_size)}")
         with self._transaction():
             for statement in _SCHEMA.split(";"):
@@ -363,15 +383,13 @@ class Outbox:
                 raise
             # Pending readings filled the disk: spend the reserve so that sealing (and
             # then publishing, which frees space) can go on. Intake never uses it.
-            try:
-                self._write_batch(
-                    batch.header.seq, digest, payload, ids, next_key_id, use_reserve=True
-                )
-            except sqlite3.Error as exc2:
-                if _is_disk_full(exc2):
-                    raise OutboxFull(f"outbox {self.path}: {exc2}") from None
-                raise
             self._reserve_ok = False
+            self._with_room(
+                lambda: self._write_batch(
+                    batch.header.seq, digest, payload, ids, next_key_id, use_reserve=True
+                ),
+                f"seal batch {batch.header.seq}",
+            )
             log.warning(
                 "outbox %s: disk full; used the %d-byte reserve to seal batch %d",
                 self.path,
@@ -468,24 +486,96 @@ class Outbox:
             f"SELECT COALESCE(SUM(LENGTH(payload)), 0), COUNT(*) FROM batches WHERE {conditions}",
             params,
         ).fetchone()
+
         # No fsync for this commit (synchronous=NORMAL): if power fails before the next
         # FULL commit flushes the WAL, the deletion is lost and the batch is re-sent, a
         # byte-identical duplicate the back end recognises. Intake and sealing stay FULL:
         # an ACK or a publish must never precede durability.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        try:
-            with self._transaction():
-                self._db.execute(f"DELETE FROM batches WHERE {conditions}", params)
-        except sqlite3.Error as exc:
-            if _is_disk_full(exc):
-                raise OutboxFull(f"outbox {self.path}: {exc}") from None
-            raise
-        finally:
-            self._db.execute("PRAGMA synchronous=FULL")
+        def delete() -> None:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with self._transaction():
+                    self._db.execute(f"DELETE FROM batches WHERE {conditions}", params)
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
+
+        self._with_room(delete, f"forget {int(sizes[1])} acknowledged batches")
         self._bytes -= int(sizes[0])
         self._batches -= int(sizes[1])
         self.restore_reserve(force=True)  # the space just freed goes to the reserve first
         return int(sizes[1])
+
+    def _with_room(self, write: Callable[[], None], what: str) -> None:
+        """Run ``write``; on a full disk spend the disk reserve, checkpoint, and retry once.
+
+        For the writes that free space (sealing, forgetting), never for intake. Raises
+        OutboxFull if even that is not enough room.
+        """
+        try:
+            write()
+            return
+        except sqlite3.Error as exc:
+            if not _is_disk_full(exc):
+                raise
+        released = self._release_disk_reserve()
+        self._reserve_ok = False
+        self._checkpoint()
+        try:
+            write()
+        except sqlite3.Error as exc:
+            if _is_disk_full(exc):
+                raise OutboxFull(f"outbox {self.path}: {exc}") from None
+            raise
+        log.warning(
+            "outbox %s: disk full; %s to %s",
+            self.path,
+            f"released the {released}-byte disk reserve and checkpointed the WAL"
+            if released
+            else "checkpointed the WAL",
+            what,
+        )
+
+    def _checkpoint(self) -> bool:
+        """Copy the WAL into the database file and truncate it; False if that failed."""
+        try:
+            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as exc:
+            if _is_disk_full(exc):
+                return False
+            raise
+        return not busy
+
+    def _release_disk_reserve(self) -> int:
+        try:
+            size = self._disk_reserve.stat().st_size
+            os.truncate(self._disk_reserve, 0)
+        except FileNotFoundError:
+            return 0
+        return size
+
+    @property
+    def has_disk_reserve(self) -> bool:
+        try:
+            return self._disk_reserve.stat().st_size >= self.reserve_bytes
+        except FileNotFoundError:
+            return False
+
+    def _restore_disk_reserve(self) -> bool:
+        """Fill ``<path>-reserve`` to ``reserve_bytes`` with real (written, synced) blocks."""
+        if self.has_disk_reserve:
+            return True
+        self._checkpoint()  # the WAL's space first goes back to the file system
+        try:
+            with open(self._disk_reserve, "wb") as f:
+                f.write(bytes(self.reserve_bytes))
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self._release_disk_reserve()
+            return False
+        return True
 
     @property
     def has_reserve(self) -> bool:
@@ -503,15 +593,19 @@ class Outbox:
         failed = self._reserve_failed_at
         if not force and failed is not None and now - failed < RESERVE_RETRY_S:
             return False
-        if self.has_reserve:
-            self._reserve_ok = True
-            return True
         try:
+            if not self._restore_disk_reserve():
+                raise sqlite3.OperationalError("database or disk is full (disk reserve)")
+            if self.has_reserve:
+                self._reserve_ok = True
+                self._reserve_failed_at = None
+                return True
             with self._transaction():
                 self._db.execute(
                     "INSERT INTO reserve (id, ballast) VALUES (1, zeroblob(?))",
                     (self.reserve_bytes,),
                 )
+            self._checkpoint()  # a WAL as big as the ballast must not wait on the disk
         except sqlite3.Error as exc:
             if _is_disk_full(exc):
                 if failed is None:
