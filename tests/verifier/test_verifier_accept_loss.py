@@ -332,3 +332,20 @@ def test_the_cli_refuses_then_accepts_and_report_shows_it(tmp_path: Path) -> Non
 
     again = _edgeseal("verifier-accept-loss", *common, "--seqs", "3-3")
     assert again.returncode == 1 and "overlap accepted batches" in again.stderr
+
+
+def test_a_gap_at_the_start_of_the_chain_can_be_closed(store: VerifierStore) -> None:
+    gw = GatewayChain()
+    batches = gw.batches(3)
+    for b in batches[1:]:  # seq 1 never sent
+        send(store, gw, b)
+    assert store.chain_heads() == []
+    closed = accept_loss(
+        store, config_for(store, gw), gateway_id="gw-1", first=1, last=1, decided_by="a", reason="b"
+    )
+    assert [(v.seq, v.outcome) for v in closed.verdicts] == [
+        (2, Outcome.ACCEPTED),
+        (3, Outcome.ACCEPTED),
+    ]
+    assert closed.loss.head_hash == bytes(32)  # no batch before the gap
+    assert store.chain_heads() == [("gw-1", 3, batches[2].hash)]
