@@ -60,6 +60,8 @@ ZERO_HASH = bytes(32)
 # Boots remembered per device for duplicate suppression; older ones cannot resend.
 BOOTS_KEPT_PER_DEVICE = 8
 # Space kept inside the database file for sealing when the disk is full (see Outbox).
+# Batches forgotten per transaction (see _forget).
+FORGET_CHUNK = 16
 DEFAULT_RESERVE_BYTES = 256 * 1024
 RESERVE_RETRY_S = 1.0
 DISK_RESERVE_SUFFIX = "-reserve"
@@ -161,6 +163,11 @@ class Outbox:
 
     def _setup(self, gateway_id: str, max_file_bytes: int | None) -> None:
         db = self._db
+        # Freed pages go back to the file system (``_shrink``): on a full disk, the space
+        # of forgotten batches must become room for the disk reserve again, or intake
+        # would stay refused with an empty outbox. Takes effect on a new file; an older
+        # outbox keeps its pages inside the file (as before) until it is recreated.
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise OutboxError(f"outbox {self.path}: SQLite refused WAL mode (got {mode})")
@@ -474,6 +481,20 @@ class Outbox:
         return self._forget(dict(acknowledged))
 
     def _forget(self, wanted: Mapping[int, bytes | None]) -> int:
+        # In chunks, each its own transaction: a whole backlog acknowledged at once (after
+        # an outage) in one DELETE needs more WAL room than a full disk has, even with the
+        # reserve released, and more OR terms than SQLite's expression depth allows (1000).
+        items = sorted(wanted.items())
+        forgotten = sum(
+            self._forget_chunk(dict(items[i : i + FORGET_CHUNK]))
+            for i in range(0, len(items), FORGET_CHUNK)
+        )
+        if forgotten:
+            self._shrink()
+            self.restore_reserve(force=True)  # the space just freed goes to the reserve first
+        return forgotten
+
+    def _forget_chunk(self, wanted: Mapping[int, bytes | None]) -> int:
         if not wanted:
             return 0
         conditions = " OR ".join(
@@ -502,7 +523,6 @@ class Outbox:
         self._with_room(delete, f"forget {int(sizes[1])} acknowledged batches")
         self._bytes -= int(sizes[0])
         self._batches -= int(sizes[1])
-        self.restore_reserve(force=True)  # the space just freed goes to the reserve first
         return int(sizes[1])
 
     def _with_room(self, write: Callable[[], None], what: str) -> None:
@@ -535,6 +555,23 @@ class Outbox:
             what,
         )
 
+    def _shrink(self) -> None:
+        """Hand the database's free pages back to the file system (auto_vacuum=INCREMENTAL).
+
+        Moving pages writes WAL frames, so on a full disk the disk reserve is released
+        first; the caller restores it from the space this frees.
+        """
+        if not self._db.execute("PRAGMA freelist_count").fetchone()[0]:
+            return
+        self._release_disk_reserve()
+        try:
+            # executescript steps the pragma to the end; execute() frees one page per step
+            self._db.executescript("PRAGMA incremental_vacuum;")
+        except sqlite3.Error as exc:
+            if not _is_disk_full(exc):
+                raise
+        self._checkpoint()
+
     def _checkpoint(self) -> bool:
         """Copy the WAL into the database file and truncate it; False if that failed."""
         try:
@@ -564,7 +601,7 @@ class Outbox:
         """Fill ``<path>-reserve`` to ``reserve_bytes`` with real (written, synced) blocks."""
         if self.has_disk_reserve:
             return True
-        self._checkpoint()  # the WAL's space first goes back to the file system
+        self._shrink()  # free pages and the WAL's space first go back to the file system
         try:
             with open(self._disk_reserve, "wb") as f:
                 f.write(bytes(self.reserve_bytes))

@@ -192,3 +192,32 @@ def test_reserve_lets_sealing_continue_on_a_full_disk(
     ob.mark_published(range(1, ob.chain_head().seq + 1))
     assert ob.has_reserve, "acknowledged batches free space, and the reserve comes back first"
     ob.add_readings([reading(stored + 1)])
+
+
+def test_a_large_backlog_acknowledged_at_once_is_forgotten_on_a_full_disk(
+    tmp_path: Path,
+) -> None:
+    # After an outage the verifier may acknowledge a whole backlog at once. One DELETE of
+    # every batch needed more WAL room than a full disk has, even after the reserve was
+    # released, so the agent could not forget anything and stayed wedged.
+    from test_full_disk_delivery import small_filesystem
+
+    with small_filesystem(tmp_path / "disk", "1536k") as disk:
+        ob = open_outbox(disk / "o.sqlite", max_bytes=1 << 30)
+        try:
+            stored = 0
+            with pytest.raises(OutboxFull):
+                while True:
+                    ob.add_readings([reading(stored + i) for i in range(1, 6)])
+                    stored += 5
+                    while ob.pending_count:
+                        seal_next(ob, 5)
+            while ob.pending_count:
+                seal_next(ob, 5)
+            batches = ob.batch_count
+            assert batches >= 1000, batches  # also past SQLite's expression depth
+            assert ob.mark_published(range(1, ob.chain_head().seq + 1)) == batches
+            assert ob.batch_count == 0 and ob.has_reserve and ob.has_disk_reserve
+            ob.add_readings([reading(stored + 1)])  # intake works again
+        finally:
+            ob.close()
