@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-import pytest
 from agent_helpers import make_key, start_agent, write_config
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from edgeseal.testing.broker import MosquittoBroker
 from edgeseal.testing.devices import simulated_device
+from edgeseal.testing.filesystems import small_filesystem
 from edgeseal.wire.batch import SealedBatch
 from edgeseal.wire.record import ReadingRecord
 from edgeseal.wire.topics import Topics
@@ -40,23 +37,6 @@ from edgeseal.wire.verdict import SignedVerdict, VerdictOutcome, sign_verdict
 GW = "gw-full-disk"
 DEVICE = 51
 WINDOW_S = float(os.environ.get("EDGESEAL_FULL_DISK_WINDOW_S", "20"))
-
-
-@contextmanager
-def small_filesystem(path: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of ``size`` mounted on ``path``, unmounted however the test ends."""
-    if os.geteuid() != 0:
-        pytest.fail("this test mounts a small tmpfs: run the suite as root (as CI does)")
-    path.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "edgeseal-agent", str(path)],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", str(path)], check=True, capture_output=True)
 
 
 class AcceptingVerifier:

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edgeseal.agent.outbox import Outbox, OutboxError, OutboxFull
 from edgeseal.agent.seal import seal_batch
 from edgeseal.agent.signer import SignedReading
+from edgeseal.testing.filesystems import small_filesystem
 from edgeseal.wire.batch import SealedBatch
 from edgeseal.wire.record import ReadingRecord
 
@@ -200,8 +201,6 @@ def test_a_large_backlog_acknowledged_at_once_is_forgotten_on_a_full_disk(
     # After an outage the verifier may acknowledge a whole backlog at once. One DELETE of
     # every batch needed more WAL room than a full disk has, even after the reserve was
     # released, so the agent could not forget anything and stayed wedged.
-    from test_full_disk_delivery import small_filesystem
-
     with small_filesystem(tmp_path / "disk", "1536k") as disk:
         ob = open_outbox(disk / "o.sqlite", max_bytes=1 << 30)
         try:

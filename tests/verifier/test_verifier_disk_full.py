@@ -10,44 +10,17 @@ complete.
 
 from __future__ import annotations
 
-import os
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import tomli_w
 from verifier_builders import GatewayChain, batch_topic
 from verifier_mqtt import ProcessWorker, Publisher, VerdictListener, wait_until
 
 from edgeseal.testing.broker import MosquittoBroker
+from edgeseal.testing.filesystems import resize, small_filesystem
 from edgeseal.verifier.store import VerifierStore
 
 GW = "gw-full"
-
-
-@contextmanager
-def small_filesystem(path: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of ``size`` mounted on ``path``, unmounted however the test ends."""
-    if os.geteuid() != 0:
-        pytest.fail("this test mounts a small tmpfs: run the suite as root (as CI does)")
-    path.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "edgeseal-test", str(path)],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", str(path)], check=True, capture_output=True)
-
-
-def resize(path: Path, size: str) -> None:
-    subprocess.run(
-        ["mount", "-o", f"remount,size={size}", str(path)], check=True, capture_output=True
-    )
 
 
 def write_config(path: Path, store: Path, port: int, gateways: dict[str, bytes]) -> Path:
