@@ -49,7 +49,12 @@ from edgeseal.firmware_bridge.messages import (
 from edgeseal.wire.batch import SealedBatch
 from edgeseal.wire.record import FormatError
 from edgeseal.wire.resend import open_resend_request
-from edgeseal.wire.verdict import EnvelopeError, VerdictOutcome, open_verdict
+from edgeseal.wire.verdict import (
+    RETRY_LATER_REASONS,
+    EnvelopeError,
+    VerdictOutcome,
+    open_verdict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -427,6 +432,16 @@ class Pipeline:
             self._acknowledged[seq] = verdict.header_hash
             self.delivery.acknowledged(seq)
             self._republish.discard(seq)
+        elif (
+            verdict.outcome is VerdictOutcome.QUARANTINED and verdict.reason in RETRY_LATER_REASONS
+        ):
+            # The verifier could not hold it yet: still awaiting, re-sent by the timer
+            # and on the verifier's resend request once the chain has caught up.
+            log.warning(
+                "the verifier could not take batch %d yet (%s); it is re-sent later",
+                seq,
+                verdict.reason,
+            )
         elif verdict.outcome is VerdictOutcome.QUARANTINED:
             self._republish.discard(seq)
             if self.delivery.quarantine(seq):

@@ -63,6 +63,13 @@ class VerdictOutcome(enum.IntEnum):
         return self in (VerdictOutcome.ACCEPTED, VerdictOutcome.DUPLICATE)
 
 
+# Quarantine reasons that say "not now", not "never": the verifier had no room to hold
+# the batch (``held_limit``) or it is too far ahead of the chain (``too_far_ahead``). The
+# gateway keeps such a batch awaiting and re-sends it (timer, resend requests); any
+# other quarantine reason stops re-sending until an operator looks.
+RETRY_LATER_REASONS = frozenset({"held_limit", "too_far_ahead"})
+
+
 def _reason_bytes(reason: str) -> bytes:
     raw = reason.encode("ascii")
     if len(raw) > 255:

@@ -27,7 +27,7 @@ from edgeseal.testing.broker import MosquittoBroker
 from edgeseal.wire.batch import SealedBatch
 from edgeseal.wire.resend import ResendRequest
 from edgeseal.wire.topics import Topics
-from edgeseal.wire.verdict import SignedVerdict, VerdictOutcome, sign_verdict
+from edgeseal.wire.verdict import RETRY_LATER_REASONS, SignedVerdict, VerdictOutcome, sign_verdict
 
 GW = "gw-e2e-ack"
 
@@ -222,5 +222,30 @@ def test_unacknowledged_batches_are_republished_and_resend_requests_answered(
         agent.run_for(2.5)
         assert 2 not in [b.header.seq for b in stand_in.received()[seen:]]
         assert 3 in [b.header.seq for b in stand_in.received()[seen:]], "timer stopped"
+    finally:
+        stand_in.close()
+
+
+def test_a_batch_the_verifier_could_not_hold_yet_is_re_sent_not_quarantined(
+    agent: Agent, mqtt_broker: MosquittoBroker, verifier_key: Ed25519PrivateKey
+) -> None:
+    # held_limit and too_far_ahead mean "not now": a gateway that stopped re-sending
+    # such a batch left a gap the verifier's resend requests could never fill.
+    stand_in = StandInVerifier(mqtt_broker.port)
+    try:
+        agent.feed(10)
+        assert agent.run_for(10, lambda: len(stand_in.received()) >= 1)
+        first = stand_in.received()[0]
+        for reason in sorted(RETRY_LATER_REASONS):
+            stand_in.verdict(verifier_key, first, VerdictOutcome.QUARANTINED, reason=reason)
+        agent.run_for(0.5)
+        assert agent.pipeline.delivery.state(1) is BatchState.AWAITING
+        assert agent.metrics.batches_quarantined._value.get() == 0
+        seen = len(stand_in.received())
+        stand_in.resend(verifier_key, 1, 1)  # the chain caught up: asked, and answered
+        assert agent.run_for(2, lambda: len(stand_in.received()) > seen)
+        assert stand_in.received()[seen].header.seq == 1
+        stand_in.verdict(verifier_key, first, VerdictOutcome.ACCEPTED)
+        assert agent.run_for(5, lambda: agent.outbox.batch_count == 0)
     finally:
         stand_in.close()

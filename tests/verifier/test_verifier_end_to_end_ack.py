@@ -136,7 +136,7 @@ def test_verifier_starting_after_the_agent_loses_nothing(
     mqtt_broker: MosquittoBroker, tmp_path: Path
 ) -> None:
     def late_verifier(setup: Setup, verifiers: list[ProcessWorker]) -> None:
-        time.sleep(3.0)  # the broker answers "no matching subscribers" meanwhile
+        time.sleep(10.0)  # as in issue 11; the broker answers "no matching subscribers" meanwhile
         verifiers.append(setup.start_verifier())
         verifiers[-1].wait_subscribed()
 

@@ -113,3 +113,12 @@ def test_resend_schedule_waits_backs_off_and_calls_a_gap_unfilled() -> None:
     assert "gw-1" in s.unfilled
     assert s.due([], now=t + 100, now_us=now_us) == []  # the gap closed
     assert s.unfilled == {}
+
+
+def test_the_retry_later_reasons_are_verifier_reasons() -> None:
+    # The agent re-sends on these; a renamed reason would silently turn them into
+    # quarantines the gateway stops re-sending.
+    from edgeseal.verifier.verdict import Reason
+    from edgeseal.wire.verdict import RETRY_LATER_REASONS
+
+    assert RETRY_LATER_REASONS == {Reason.HELD_LIMIT.value, Reason.TOO_FAR_AHEAD.value}
