@@ -24,7 +24,6 @@ REPORT_PDEATHSIG = (
 )
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux")
 def test_children_get_sigterm_on_the_demos_death_without_loading_libc_after_fork(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
