@@ -24,12 +24,13 @@ from typing import Any
 from edgeseal.plumbing.sqlite_tx import write_transaction
 from edgeseal.verifier.chain import ChainState
 from edgeseal.verifier.limits import QUARANTINE_PREFIX_BYTES, StoreLimits
+from edgeseal.verifier.log_store import LOG_SCHEMA, LogStore, backfill, log_entry
 from edgeseal.wire.batch import SealedBatch
 from edgeseal.wire.record import RecordColumns
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -201,6 +202,11 @@ def _sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+def _entry_of_payload(payload: bytes) -> tuple[bytes, bytes]:
+    sealed = SealedBatch.from_payload(payload)
+    return sealed.hash, log_entry(sealed.header_bytes, sealed.header_signature)
+
+
 def now_us() -> int:
     return time.time_ns() // 1000
 
@@ -309,9 +315,17 @@ class VerifierStore:
     """One connection to the store file; not shared between threads."""
 
     def __init__(
-        self, path: Path, *, synchronous: str = "full", busy_timeout_s: float = 30.0
+        self,
+        path: Path,
+        *,
+        synchronous: str = "full",
+        busy_timeout_s: float = 30.0,
+        log_entries: bool = True,
     ) -> None:
+        """``log_entries=False`` leaves accepted batches out of the transparency log: only
+        for measuring what the log costs (benchmarks); such a store's log is incomplete."""
         self.path = Path(path)
+        self._log_entries = log_entries
         self._busy_timeout_s = busy_timeout_s
         try:
             self._conn = sqlite3.connect(
@@ -328,6 +342,7 @@ class VerifierStore:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open verifier store {self.path}: {exc}") from None
         self._create_schema()
+        self.log = LogStore(self._conn)
 
     def _enable_wal(self, timeout_s: float) -> None:
         # Switching a new file to WAL needs an exclusive lock and SQLite does not wait
@@ -354,7 +369,7 @@ class VerifierStore:
                 row = self._conn.execute(
                     "SELECT value FROM meta WHERE key = 'schema_version'"
                 ).fetchone()
-                if row is not None and row[0] not in ("1", "2", str(SCHEMA_VERSION)):
+                if row is not None and row[0] not in ("1", "2", "3", str(SCHEMA_VERSION)):
                     raise StoreError(
                         f"{self.path} has schema version {row[0]}; this verifier reads {SCHEMA_VERSION}"
                     )
@@ -363,6 +378,11 @@ class VerifierStore:
                 if row is None or row[0] != str(SCHEMA_VERSION):
                     for statement in _SCHEMA_V3:
                         self._conn.execute(statement)
+                    # Schema 4: the transparency log (log_store.py); batches accepted
+                    # before it existed become its first entries, in acceptance order.
+                    for statement in LOG_SCHEMA:
+                        self._conn.execute(statement)
+                    backfill(self._conn, _entry_of_payload)
                     self._conn.execute(
                         "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                         (str(SCHEMA_VERSION),),
@@ -536,6 +556,11 @@ class VerifierStore:
                 raise
             raise ReplayDetected(indices, batch_ids) from None
         conn.execute("RELEASE accept_batch")
+        # In the same transaction: an accepted batch is always in the log, and only then.
+        if self._log_entries:
+            self.log.append_entry(
+                batch_id, header_hash, log_entry(sealed.header_bytes, sealed.header_signature)
+            )
         next_key = header.next_public_key if header.next_public_key is not None else public_key
         conn.execute(
             "INSERT INTO chain_heads (gateway_id, head_seq, head_hash, public_key, updated_us)"
