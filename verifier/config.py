@@ -19,12 +19,14 @@ from typing import Any
 from edgeseal.plumbing.config_toml import ConfigError, Section, load_file
 from edgeseal.plumbing.mqtt_settings import MQTT_KEYS, MqttSettings, parse_mqtt_settings
 from edgeseal.plumbing.public_keys import parse_public_key
+from edgeseal.verifier.http_config import HTTP_KEYS, HttpConfig, parse_http
 from edgeseal.verifier.limits import LIMIT_KEYS, StoreLimits, parse_limits
 from edgeseal.wire.record import GATEWAY_ID_RE
 from edgeseal.wire.topics import DEFAULT_PREFIX, TopicKind, Topics, check_prefix
 
 __all__ = [
     "ConfigError",
+    "HttpConfig",
     "MqttConfig",
     "SigningConfig",
     "StoreConfig",
@@ -37,7 +39,7 @@ __all__ = [
 _SYNCHRONOUS = ("full", "normal")
 _GROUP_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_SECTIONS = ("mqtt", "store", "metrics", "gateways", "verifier", "limits")
+_SECTIONS = ("mqtt", "store", "metrics", "gateways", "verifier", "limits", "http")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,6 +106,8 @@ class VerifierConfig:
     signing: SigningConfig = field(default_factory=SigningConfig)
     # Bounds on held and quarantined batches (verifier/limits.py).
     limits: StoreLimits = field(default_factory=StoreLimits)
+    # The console, API and log over HTTP (verifier/http_config.py); off by default.
+    http: HttpConfig = field(default_factory=HttpConfig)
 
 
 def config_from_mapping(
@@ -168,6 +172,7 @@ def config_from_mapping(
     if signing.resend_max_s < signing.resend_after_s:
         raise ConfigError("verifier.resend_max_s must be at least verifier.resend_after_s")
     limits = parse_limits(top.table("limits", LIMIT_KEYS))
+    http = parse_http(top.table("http", HTTP_KEYS))
     return VerifierConfig(
         mqtt=mqtt,
         store=store,
@@ -175,6 +180,7 @@ def config_from_mapping(
         gateways=gateways,
         signing=signing,
         limits=limits,
+        http=http,
     )
 
 
