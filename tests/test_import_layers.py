@@ -28,11 +28,23 @@ ALLOWED: dict[str, frozenset[str]] = {
     "agent": frozenset({"wire", "native", "plumbing", "firmware_bridge"}),
     "verifier": frozenset({"wire", "native", "plumbing"}),
     "testing": frozenset({"wire", "native", "plumbing", "firmware_bridge"}),
+    "tlog": frozenset({"native"}),  # C2SP formats and tiles over the native RFC 9162 core
+    "witness": frozenset({"tlog", "native", "plumbing"}),
     "demo": frozenset(
         {"wire", "native", "plumbing", "firmware_bridge", "agent", "verifier", "testing"}
     ),
     "cli": frozenset(
-        {"wire", "native", "plumbing", "firmware_bridge", "agent", "verifier", "demo"}
+        {
+            "wire",
+            "native",
+            "plumbing",
+            "firmware_bridge",
+            "agent",
+            "verifier",
+            "demo",
+            "tlog",
+            "witness",
+        }
     ),
 }
 # The package root (edgeseal/__init__.py, __main__.py) may only reach the CLI.
