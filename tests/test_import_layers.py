@@ -26,7 +26,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "plumbing": frozenset({"native"}),  # checks configured keys with the native core
     "firmware_bridge": frozenset({"native", "plumbing"}),
     "agent": frozenset({"wire", "native", "plumbing", "firmware_bridge"}),
-    "verifier": frozenset({"wire", "native", "plumbing"}),
+    # the log's formats, its witnesses' protocol and the anchors (issue 13)
+    "verifier": frozenset({"wire", "native", "plumbing", "tlog", "witness", "anchor"}),
     "testing": frozenset({"wire", "native", "plumbing", "firmware_bridge"}),
     "tlog": frozenset({"native"}),  # C2SP formats and tiles over the native RFC 9162 core
     "witness": frozenset({"tlog", "native", "plumbing"}),

@@ -19,8 +19,10 @@ from typing import Any
 from edgeseal.plumbing.config_toml import ConfigError, Section, load_file
 from edgeseal.plumbing.mqtt_settings import MQTT_KEYS, MqttSettings, parse_mqtt_settings
 from edgeseal.plumbing.public_keys import parse_public_key
+from edgeseal.verifier.bus_config import BUS_KEYS, BusConfig, parse_bus
 from edgeseal.verifier.http_config import HTTP_KEYS, HttpConfig, parse_http
 from edgeseal.verifier.limits import LIMIT_KEYS, StoreLimits, parse_limits
+from edgeseal.verifier.log_config import LOG_KEYS, LogConfig, parse_log_config
 from edgeseal.wire.record import GATEWAY_ID_RE
 from edgeseal.wire.topics import DEFAULT_PREFIX, TopicKind, Topics, check_prefix
 
@@ -39,7 +41,7 @@ __all__ = [
 _SYNCHRONOUS = ("full", "normal")
 _GROUP_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_SECTIONS = ("mqtt", "store", "metrics", "gateways", "verifier", "limits", "http")
+_SECTIONS = ("mqtt", "store", "metrics", "gateways", "verifier", "limits", "http", "log", "bus")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,6 +110,10 @@ class VerifierConfig:
     limits: StoreLimits = field(default_factory=StoreLimits)
     # The console, API and log over HTTP (verifier/http_config.py); off by default.
     http: HttpConfig = field(default_factory=HttpConfig)
+    # The transparency log (verifier/log_config.py, docs/anchoring.md); off by default.
+    log: LogConfig = field(default_factory=LogConfig)
+    # Where batches come from: MQTT (default) or NATS JetStream (verifier/bus_config.py).
+    bus: BusConfig = field(default_factory=BusConfig)
 
 
 def config_from_mapping(
@@ -173,6 +179,8 @@ def config_from_mapping(
         raise ConfigError("verifier.resend_max_s must be at least verifier.resend_after_s")
     limits = parse_limits(top.table("limits", LIMIT_KEYS))
     http = parse_http(top.table("http", HTTP_KEYS))
+    log_config = parse_log_config(top.table("log", LOG_KEYS))
+    bus = parse_bus(top.table("bus", BUS_KEYS), mqtt.topics)
     return VerifierConfig(
         mqtt=mqtt,
         store=store,
@@ -181,6 +189,8 @@ def config_from_mapping(
         signing=signing,
         limits=limits,
         http=http,
+        log=log_config,
+        bus=bus,
     )
 
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from edgeseal import native
+from edgeseal.tlog.tiles import TileId
 
 # Entry format version, documented in docs/formats.md; the entry itself carries the
 # header's own version byte, so this names the framing (header || signature).
@@ -276,6 +277,25 @@ class LogStore:
         ).fetchone()
         return _checkpoint(row) if row is not None else None
 
+    # -- keys ------------------------------------------------------------------------
+
+    def log_keys(self) -> tuple[str, tuple[str, ...]] | None:
+        """(the log's verifier key, the witnesses' keys) the newest checkpoint was made
+        with, for receipts; None before the first checkpoint."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'log_keys'").fetchone()
+        if row is None:
+            return None
+        keys = json.loads(row[0])
+        return str(keys["log"]), tuple(str(k) for k in keys["witnesses"])
+
+    def set_log_keys(self, log_vkey: str, witness_vkeys: Sequence[str]) -> None:
+        value = json.dumps({"log": log_vkey, "witnesses": list(witness_vkeys)})
+        self._conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('log_keys', ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (value,),
+        )
+
     # -- witnesses -------------------------------------------------------------------
 
     def witness_size(self, witness: str) -> int:
@@ -290,6 +310,18 @@ class LogStore:
             " ON CONFLICT (witness) DO UPDATE SET size = excluded.size",
             (witness, size),
         )
+
+
+def tile_reader(log_store: LogStore) -> Callable[[TileId], bytes]:
+    """``read_tile`` over the stored tiles: a partial tile is a prefix of the stored one."""
+
+    def read_tile(tile: TileId) -> bytes:
+        data = log_store.tile(tile.level, tile.index)
+        if data is None or len(data) < 32 * tile.width:
+            raise LookupError(f"tile {tile.level}/{tile.index} width {tile.width} is not stored")
+        return data[: 32 * tile.width]
+
+    return read_tile
 
 
 def backfill(conn: sqlite3.Connection, decode_entry: Any) -> int:
