@@ -145,6 +145,7 @@ def _serve(config: AgentConfig, outbox: Outbox, keys: KeyPlan, link_keys: dict[i
     pipeline = Pipeline(
         config=config, outbox=outbox, keys=keys, publisher=publisher, metrics=metrics
     )
+    pipeline.starting()
     links = DeviceLinks(
         [PortConfig(url=p.path, baudrate=p.baudrate) for p in config.serial],
         # Readings stored before a restart are not delivered again (their ACK may
@@ -165,6 +166,7 @@ def _serve(config: AgentConfig, outbox: Outbox, keys: KeyPlan, link_keys: dict[i
     try:
         try:
             pipeline.run(links, stop)
+            pipeline.stopping("signal received: clean shutdown")
             pipeline.flush(links, config.mqtt.flush_timeout_s)
         finally:
             links.stop()

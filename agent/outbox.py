@@ -49,7 +49,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeseal.agent.signer import SignedReading
+from edgeseal.agent.signer import SignedLeaf, SignedReading
 from edgeseal.plumbing.sqlite_tx import write_transaction
 from edgeseal.wire.batch import SealedBatch
 
@@ -289,8 +289,9 @@ class Outbox:
 
     # --- readings -----------------------------------------------------------------------
 
-    def add_readings(self, readings: Sequence[SignedReading]) -> None:
-        """Store readings durably in one transaction, or raise OutboxFull storing none.
+    def add_readings(self, readings: Sequence[SignedLeaf]) -> None:
+        """Store readings (and events, sealed in the same order) durably in one
+        transaction, or raise OutboxFull storing none.
 
         Readings at or below a device's stored progress must have been filtered out
         by the caller (``last_stored_seq``); they are rejected here as a safeguard.
@@ -302,6 +303,8 @@ class Outbox:
             raise OutboxFull(reason)
         progress: dict[tuple[int, int], int] = {}
         for r in readings:
+            if not isinstance(r, SignedReading):
+                continue  # events carry no device progress
             key = (r.device_id, r.boot_id)
             last = progress.get(key, self._progress.get(key, -1))
             if r.seq <= last:

@@ -38,7 +38,7 @@ from edgeseal.agent.outbox import Outbox, OutboxFull
 from edgeseal.agent.publisher import BatchPublisher, PublishResult
 from edgeseal.agent.rotation import KeyPlan, KeyRotation
 from edgeseal.agent.seal import seal_batch
-from edgeseal.agent.signer import ReadingLike, SignedReading
+from edgeseal.agent.signer import ReadingLike, SignedLeaf, SignedReading
 from edgeseal.firmware_bridge.messages import (
     DeviceHello,
     LinkEvent,
@@ -47,6 +47,15 @@ from edgeseal.firmware_bridge.messages import (
     SequenceGap,
 )
 from edgeseal.wire.batch import SealedBatch
+from edgeseal.wire.event import (
+    AgentStart,
+    AgentStop,
+    Backpressure,
+    DeviceBoot,
+    EventBody,
+    LossReason,
+    ReadingsLost,
+)
 from edgeseal.wire.record import FormatError
 from edgeseal.wire.resend import open_resend_request
 from edgeseal.wire.verdict import (
@@ -76,6 +85,30 @@ class EventSource(AckSink, Protocol):
 class HeldReading:
     reading: ReadingLike
     time_us: int
+
+
+@dataclass(frozen=True)
+class HeldEvent:
+    """An event waiting to be signed and stored, in order with the readings around it."""
+
+    body: EventBody
+    time_us: int
+
+
+_LOSS_REASONS = {
+    "device_overflow": LossReason.DEVICE_OVERFLOW,
+    "link_down": LossReason.LINK_DOWN,
+    "rebooted": LossReason.REBOOTED,
+}
+
+
+def _agent_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return "edgeseal " + version("edgeseal")
+    except PackageNotFoundError:
+        return "edgeseal"
 
 
 def wall_clock_us() -> int:
@@ -116,7 +149,10 @@ class Pipeline:
         self.clock.restored(outbox.pending_count, monotonic())
         oldest = outbox.oldest_batch_seq()
         self._handed_upto = (oldest - 1) if oldest is not None else head.seq
-        self._held: list[HeldReading] = []
+        self._held: list[HeldReading | HeldEvent] = []
+        # (device, boot) whose boot this process has sealed an event for: a loss notice
+        # for any other boot is preceded by a boot event, so the verifier knows the boot.
+        self._announced: set[tuple[int, int]] = set()
         self._seen: dict[tuple[int, int], int] = {}  # highest seq taken per (device, boot)
         self._retry_store_at = 0.0
         self._retry_publish_at = 0.0
@@ -147,7 +183,8 @@ class Pipeline:
 
     @property
     def held_count(self) -> int:
-        return len(self._held)
+        """Readings received but not stored yet (events waiting with them not counted)."""
+        return sum(isinstance(h, HeldReading) for h in self._held)
 
     def handle_events(self, events: Sequence[LinkEvent], acks: AckSink) -> None:
         """Take one burst of link events; readings are stored and ACKed together."""
@@ -158,6 +195,7 @@ class Pipeline:
                     self._take(reading, now_us, acks)
                 case SequenceGap():
                     self.metrics.readings_lost.inc(event.lost)
+                    self._loss_notice(event, now_us)
                     log.warning(
                         "device %d (boot %d) on %s lost readings %d..%d for good (its buffer "
                         "overflowed or it rebooted before sending them)",
@@ -174,6 +212,7 @@ class Pipeline:
                         self.metrics.serial_errors.inc()
                         log.warning("serial port %s is down: %s", event.port, event.detail)
                 case DeviceHello():
+                    self._boot_event(event, now_us)
                     log.info(
                         "device %d on %s booted (boot %d, firmware %s, first seq %d)",
                         event.device_id,
@@ -187,6 +226,50 @@ class Pipeline:
                     # an event silently ignored (tests/agent/test_intake_types.py).
                     assert_never(event)
         self.store_held(acks)
+
+    def add_event(self, body: EventBody, time_us: int | None = None) -> None:
+        """Queue an event to be signed and sealed after what was received before it."""
+        self._held.append(HeldEvent(body, self._wall_us() if time_us is None else time_us))
+
+    def starting(self) -> None:
+        """The agent (re)started: seal an agent-start event before anything it receives."""
+        self.add_event(AgentStart(_agent_version()))
+
+    def stopping(self, detail: str) -> None:
+        """The agent is shutting down: seal an agent-stop event (flush stores it)."""
+        self.add_event(AgentStop(detail))
+
+    def _boot_event(self, hello: DeviceHello, now_us: int) -> None:
+        key = (hello.device_id, hello.boot_id)
+        if key in self._announced:
+            return  # the device repeats its HELLO (asked by the link); one event per boot
+        self._announced.add(key)
+        public_key = hello.public_key if hello.public_key and len(hello.public_key) == 32 else None
+        self.add_event(
+            DeviceBoot(
+                hello.device_id,
+                hello.boot_id,
+                hello.first_seq,
+                hello.firmware_version,
+                public_key,
+            ),
+            now_us,
+        )
+
+    def _loss_notice(self, gap: SequenceGap, now_us: int) -> None:
+        if gap.received <= gap.expected:
+            return
+        key = (gap.device_id, gap.boot_id)
+        if key not in self._announced:
+            # A boot this process never saw a HELLO of (e.g. the device's previous boot,
+            # named by the next boot's HELLO): announce it as inferred, firmware unknown.
+            self._announced.add(key)
+            self.add_event(DeviceBoot(gap.device_id, gap.boot_id, 1, "", None, True), now_us)
+        reason = _LOSS_REASONS.get(gap.reason, LossReason.DEVICE_OVERFLOW)
+        self.add_event(
+            ReadingsLost(gap.device_id, gap.boot_id, gap.expected, gap.received - 1, reason),
+            now_us,
+        )
 
     def handle_readings(self, readings: Sequence[ReadingLike], acks: AckSink) -> None:
         """Take readings without link events around them (benchmarks, tests)."""
@@ -224,8 +307,14 @@ class Pipeline:
         if refusal is not None:
             self._set_backpressure(refusal)
             return False
-        sign = self._rotation.signer.sign
-        signed = [sign(h.reading, h.time_us) for h in self._held]
+        signer = self._rotation.signer
+        sign, sign_event = signer.sign, signer.sign_event
+        signed: list[SignedLeaf] = [
+            sign(h.reading, h.time_us)
+            if isinstance(h, HeldReading)
+            else sign_event(h.body, h.time_us)
+            for h in self._held
+        ]
         try:
             self.outbox.add_readings(signed)
         except OutboxFull as exc:
@@ -234,16 +323,17 @@ class Pipeline:
             return False
         self._held.clear()
         self._set_backpressure(None)
-        self.metrics.readings_signed.inc(len(signed))
+        self.metrics.readings_signed.inc(sum(isinstance(r, SignedReading) for r in signed))
         self.clock.readings_added(len(signed), now)
         self._ack_stored(signed, acks)
         self._update_gauges()
         return True
 
-    def _ack_stored(self, signed: Sequence[SignedReading], acks: AckSink) -> None:
+    def _ack_stored(self, signed: Sequence[SignedLeaf], acks: AckSink) -> None:
         highest: dict[tuple[int, int], int] = {}
         for r in signed:
-            highest[(r.device_id, r.boot_id)] = r.seq  # in order per (device, boot)
+            if isinstance(r, SignedReading):
+                highest[(r.device_id, r.boot_id)] = r.seq  # in order per (device, boot)
         for (device_id, boot_id), seq in highest.items():
             self._ack(acks, device_id, boot_id, seq)
 
@@ -257,16 +347,18 @@ class Pipeline:
         if reason is not None and self._backpressure_reason is None:
             log.warning(
                 "back-pressure: no longer ACKing devices, %d readings held in memory: %s",
-                len(self._held),
+                self.held_count,
                 reason,
             )
         elif reason is None and self._backpressure_reason is not None:
             log.info("back-pressure released: the outbox accepts readings again")
         if (reason is None) != (self._backpressure_reason is None):
+            # Signed and sealed like readings: the chain shows when devices were held off.
+            self.add_event(Backpressure(reason is not None, reason or ""))
             self.metrics.backpressure.set(0 if reason is None else 1)
             self.publisher.set_status(backpressure=reason is not None, detail=reason or "")
         self._backpressure_reason = reason
-        self.metrics.held_readings.set(len(self._held))
+        self.metrics.held_readings.set(self.held_count)
 
     # --- 2. sealing -----------------------------------------------------------------------
 
@@ -554,4 +646,4 @@ class Pipeline:
         m.outbox_awaiting.set(self.delivery.count(BatchState.AWAITING))
         m.outbox_pending.set(self.outbox.pending_count)
         m.outbox_bytes.set(self.outbox.stored_bytes)
-        m.held_readings.set(len(self._held))
+        m.held_readings.set(self.held_count)

@@ -14,8 +14,14 @@ from collections.abc import Sequence
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from edgeseal.wire.batch import SIGNATURE_LEN, BatchHeader, SealedBatch, key_id_of
-from edgeseal.wire.record import MAX_RECORD_LEN, MIN_RECORD_LEN
+from edgeseal.wire.batch import (
+    MAX_LEAF_RECORD_LEN,
+    MIN_LEAF_RECORD_LEN,
+    SIGNATURE_LEN,
+    BatchHeader,
+    SealedBatch,
+    key_id_of,
+)
 
 
 def raw_public_key(private_key: Ed25519PrivateKey) -> bytes:
@@ -45,7 +51,7 @@ def seal_batch(
         if len(sig) != SIGNATURE_LEN:
             raise ValueError(f"signature {i} is {len(sig)} bytes, not 64")
     for i, rec in enumerate(records):
-        if not MIN_RECORD_LEN <= len(rec) <= MAX_RECORD_LEN:
+        if not MIN_LEAF_RECORD_LEN <= len(rec) <= MAX_LEAF_RECORD_LEN:
             raise ValueError(f"record {i} is {len(rec)} bytes, not a record")
     leaves = [bytes(r) + bytes(s) for r, s in zip(records, signatures)]
     root = native.merkle_root(leaves)

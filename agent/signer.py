@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from edgeseal.agent.identity import GatewayKey
+from edgeseal.wire.event import EventBody, EventRecord
 from edgeseal.wire.record import RecordEncoder
 
 
@@ -49,6 +50,18 @@ class SignedReading:
     time_us: int
 
 
+@dataclass(frozen=True)
+class SignedEvent:
+    """A device or agent event ready for the outbox: sealed in order with the readings."""
+
+    record: bytes
+    signature: bytes
+    time_us: int
+
+
+SignedLeaf = SignedReading | SignedEvent
+
+
 class RecordSigner:
     """Signs readings for one gateway with one key (a rotation makes a new signer)."""
 
@@ -81,3 +94,7 @@ class RecordSigner:
             signature=self._sign(record),
             time_us=gateway_time_us,
         )
+
+    def sign_event(self, body: EventBody, gateway_time_us: int) -> SignedEvent:
+        record = EventRecord(self.gateway_id, gateway_time_us, body).encode()
+        return SignedEvent(record=record, signature=self._sign(record), time_us=gateway_time_us)

@@ -112,6 +112,9 @@ class _PortWorker:
         self._decoder = FrameDecoder()
         self._dropped_before: dict[str, int] = dict.fromkeys(DROP_REASONS, 0)
         self.stats = LinkStats()
+        # Devices whose port was reopened and that sent no reading since: a ring overflow
+        # reported now happened while the link was down (a loss notice's reason).
+        self.link_was_down: set[int] = set()
         self._thread = threading.Thread(
             target=self._run, name=f"serial-reader:{self.label}", daemon=True
         )
@@ -397,6 +400,7 @@ class DeviceLinks:
         now = time.monotonic()
         with self._lock:
             devices = [d for d, w in self._device_port.items() if w is worker]
+            worker.link_was_down.update(devices)
             sends = [m for d in devices for m in self._tracker.reconnected(d, now).send]
         for out in sends:
             self._send(worker, out)
@@ -411,6 +415,9 @@ class DeviceLinks:
     def _emit_actions(self, worker: _PortWorker, act: Actions) -> None:
         for ev in act.events:
             if isinstance(ev, Gap):
+                reason = ev.reason
+                if reason == "device_overflow" and ev.device_id in worker.link_was_down:
+                    reason = "link_down"  # overwritten while the port was gone
                 logger.warning(
                     "device %08x boot %08x: readings %d..%d lost (device no longer holds them)",
                     ev.device_id,
@@ -419,9 +426,12 @@ class DeviceLinks:
                     ev.received - 1,
                 )
                 self._emit(
-                    SequenceGap(worker.label, ev.device_id, ev.boot_id, ev.expected, ev.received)
+                    SequenceGap(
+                        worker.label, ev.device_id, ev.boot_id, ev.expected, ev.received, reason
+                    )
                 )
             else:
+                worker.link_was_down.discard(ev.device_id)
                 self._emit(ReadingReceived(worker.label, ev))
 
     def _send(self, worker: _PortWorker, out: Ack | Resend | Probe) -> None:

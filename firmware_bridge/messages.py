@@ -89,6 +89,9 @@ class SequenceGap:
     boot_id: int
     expected: int
     received: int
+    # "device_overflow" (the ring overwrote them), "link_down" (overwritten while the
+    # serial link was down) or "rebooted" (the device rebooted before sending them).
+    reason: str = "device_overflow"
 
     @property
     def lost(self) -> int:

@@ -44,6 +44,9 @@ class Gap:
     boot_id: int
     expected: int
     received: int
+    # Why they are lost: the device's ring overwrote them ("device_overflow"), or it
+    # rebooted before sending them ("rebooted"). The link refines the first one.
+    reason: str = "device_overflow"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +162,9 @@ class SequenceTracker:
             # is late), before the gateway knew how far it got: report the tail now.
             # This holds for a stale HELLO too: its boot is over, but what it says
             # of the boot before is still the only word on that boot's end.
-            act.events.append(Gap(h.device_id, h.prev_boot_id, end, h.prev_newest_seq + 1))
+            act.events.append(
+                Gap(h.device_id, h.prev_boot_id, end, h.prev_newest_seq + 1, "rebooted")
+            )
             closed[h.prev_boot_id] = h.prev_newest_seq + 1
         if h.boot_id in closed:
             act.stale += 1
@@ -180,7 +185,7 @@ class SequenceTracker:
             if first is not None:
                 stop = max(first, h.prev_newest_seq + 1)
                 if stop > first:
-                    act.events.append(Gap(h.device_id, h.prev_boot_id, first, stop))
+                    act.events.append(Gap(h.device_id, h.prev_boot_id, first, stop, "rebooted"))
                 # Closed, a late frame of it is stale instead of reopening it.
                 closed[h.prev_boot_id] = stop
         if (
@@ -317,7 +322,7 @@ class SequenceTracker:
         """The device left this boot: deliver what was held, report what is missing."""
         if b.next_expected is None:
             b.next_expected = min(b.pending, default=b.highest_known + 1)
-        self._advance_to(device_id, b, b.highest_known + 1, act)
+        self._advance_to(device_id, b, b.highest_known + 1, act, "rebooted")
 
     def _ring_starts_at(self, device_id: int, b: _Boot, oldest_held: int, act: Actions) -> None:
         if b.next_expected is None:
@@ -330,16 +335,18 @@ class SequenceTracker:
         elif oldest_held > b.next_expected:
             self._advance_to(device_id, b, oldest_held, act)
 
-    def _advance_to(self, device_id: int, b: _Boot, target: int, act: Actions) -> None:
+    def _advance_to(
+        self, device_id: int, b: _Boot, target: int, act: Actions, reason: str = "device_overflow"
+    ) -> None:
         assert b.next_expected is not None
         start = b.next_expected
         for seq in sorted(s for s in b.pending if s < target):
             if seq > start:
-                act.events.append(Gap(device_id, b.boot_id, start, seq))
+                act.events.append(Gap(device_id, b.boot_id, start, seq, reason))
             act.events.append(b.pending.pop(seq))
             start = seq + 1
         if target > start:
-            act.events.append(Gap(device_id, b.boot_id, start, target))
+            act.events.append(Gap(device_id, b.boot_id, start, target, reason))
         b.next_expected = max(start, target)
         self._drain(b, act)
 

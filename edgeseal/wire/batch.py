@@ -14,6 +14,7 @@ import itertools
 import struct
 from dataclasses import dataclass
 
+from edgeseal.wire.event import MAX_EVENT_LEN, MIN_EVENT_LEN
 from edgeseal.wire.record import (
     MAX_RECORD_LEN,
     MIN_RECORD_LEN,
@@ -33,6 +34,9 @@ SIGNATURE_LEN = 64
 ZERO_HASH = bytes(HASH_LEN)
 FLAG_KEY_ROTATION = 0x01
 MAX_COUNT = 2**32 - 1
+# A leaf's record is a reading (ESR) or an event (ESE): its length lies in either range.
+MIN_LEAF_RECORD_LEN = min(MIN_RECORD_LEN, MIN_EVENT_LEN)
+MAX_LEAF_RECORD_LEN = max(MAX_RECORD_LEN, MAX_EVENT_LEN)
 
 # Fixed-size part of the header after the gateway id (flags included).
 _HEADER_TAIL = struct.Struct(">16sQ32s32sIQQB")
@@ -266,10 +270,11 @@ class SealedBatch:
         lengths = struct.unpack_from(f">{n}H", data, offset)
         offset += 2 * n
         for i, length in enumerate(lengths):
-            if not MIN_RECORD_LEN <= length <= MAX_RECORD_LEN:
+            if not MIN_LEAF_RECORD_LEN <= length <= MAX_LEAF_RECORD_LEN:
                 raise FormatError(
-                    f"batch payload: record length {i} is {length} "
-                    f"(a record is {MIN_RECORD_LEN} to {MAX_RECORD_LEN} bytes)"
+                    f"batch payload: record length {i} is {length} (a reading record is "
+                    f"{MIN_RECORD_LEN} to {MAX_RECORD_LEN} bytes, an event record "
+                    f"{MIN_EVENT_LEN} to {MAX_EVENT_LEN})"
                 )
         record_offsets = (0, *itertools.accumulate(lengths))
         records_len = record_offsets[-1]

@@ -25,6 +25,7 @@ from paho.mqtt.properties import Properties
 from edgeseal.agent.identity import GatewayKey, save_key
 from edgeseal.testing.broker import MosquittoBroker
 from edgeseal.wire.batch import SealedBatch, header_hash, key_id_of
+from edgeseal.wire.event import EventRecord, is_event
 from edgeseal.wire.record import ReadingRecord
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -260,17 +261,21 @@ def check_stream(payloads: Iterable[bytes], public_key: bytes, *, gateway_id: st
             raise AssertionError(f"batch {seq}: header signature invalid") from None
         assert reference_root(b.leaves()) == h.root, f"batch {seq}: root mismatch"
         verifier = Ed25519PublicKey.from_public_bytes(key)
+        times: list[int] = []
         for i in range(h.count):
             try:
                 verifier.verify(b.signature(i), b.record(i))
             except InvalidSignature:
                 raise AssertionError(f"batch {seq}: reading {i} has an invalid signature") from None
+            if is_event(b.record(i)):  # device/agent events are sealed among the readings
+                times.append(EventRecord.decode(b.record(i)).gateway_time_us)
+                continue
             rec = ReadingRecord.decode(b.record(i))
+            times.append(rec.gateway_time_us)
             k = (rec.device_id, rec.boot_id, rec.device_seq)
             assert k not in seen, f"reading {k} stored twice (batch {seq})"
             seen.add(k)
             readings.append(rec)
-        times = [r.gateway_time_us for r in readings[-h.count :]]
         assert h.first_time_us == min(times) and h.last_time_us == max(times)
         prev = header_hash(b.header_bytes)
         if h.next_public_key is not None:

@@ -160,7 +160,8 @@ def test_link_events_are_taken_by_kind(harness: Harness, caplog: pytest.LogCaptu
             harness.acks,
         )
     assert harness.acks.acked == {(9, 4): 5}
-    assert harness.outbox.pending_count == 2
+    # 2 readings and 2 signed events: device boot, loss notice 2..4
+    assert harness.outbox.pending_count == 4
     assert m.readings_received._value.get() == 2 and m.readings_signed._value.get() == 2
     assert m.readings_lost._value.get() == 3
     assert m.serial_errors._value.get() == 1

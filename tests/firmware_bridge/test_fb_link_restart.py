@@ -67,7 +67,7 @@ def test_reboot_while_the_gateway_is_stopped_reports_exactly_what_the_device_los
     assert summary is not None
     old, new = summary["boots"]
     assert old["boot_id"] == old_boot and old["generated"] > stored[-1]
-    lost = SequenceGap("second", dev_id, old_boot, stored[-1] + 1, old["generated"] + 1)
+    lost = SequenceGap("second", dev_id, old_boot, stored[-1] + 1, old["generated"] + 1, "rebooted")
     assert second.gaps == [lost]
     assert {r.boot_id for r in second.readings} == {new["boot_id"]}
     assert [r.seq for r in second.readings] == list(range(1, len(second.readings) + 1))

@@ -94,7 +94,7 @@ def test_reboot_reports_readings_known_to_exist_in_the_old_boot() -> None:
     t.reading(rd(1), 0)
     t.reading(rd(3), 0)
     act = t.hello(hello(8, prev_boot=7, prev_newest=5), 0)
-    assert act.events == [Gap(DEV, 7, 2, 3), rd(3), Gap(DEV, 7, 4, 6)]
+    assert act.events == [Gap(DEV, 7, 2, 3, "rebooted"), rd(3), Gap(DEV, 7, 4, 6, "rebooted")]
     assert delivered(t.reading(rd(1, boot=8), 0).events) == [1]
 
 
@@ -139,7 +139,7 @@ def test_ack_beyond_delivery_is_refused() -> None:
 def test_reboot_while_gateway_was_down_is_reported_from_resume_state() -> None:
     t = SequenceTracker(resume_from={(DEV, 7): 10})
     act = t.hello(hello(8, prev_boot=7, prev_newest=14), 0)
-    assert act.events == [Gap(DEV, 7, 11, 15)]
+    assert act.events == [Gap(DEV, 7, 11, 15, "rebooted")]
     assert delivered(t.reading(rd(1, boot=8), 0).events) == [1]
 
 
@@ -178,7 +178,7 @@ def test_lost_hello_tail_is_reported_when_a_later_hello_arrives() -> None:
     t.reading(rd(1), 0)
     t.reading(rd(1, boot=8), 0)  # boot 8 seen first through a reading: boot 7 closed at 1
     act = t.hello(hello(8, prev_boot=7, prev_newest=4), 0)
-    assert Gap(DEV, 7, 2, 5) in act.events
+    assert Gap(DEV, 7, 2, 5, "rebooted") in act.events
 
 
 def test_late_hello_of_an_older_boot_does_not_close_the_live_boot() -> None:
@@ -203,7 +203,7 @@ def test_late_hello_of_an_older_boot_does_not_close_the_live_boot() -> None:
     assert late.stale == 1 and late.events == []
     assert t.next_expected(dev) is not None and t.next_expected(dev)[0] == 103  # type: ignore[index]
     told = t.hello(_Hello(dev, 103, 1, 1, 0, 0, 0, 102, 2), 0.3)
-    assert _Gap(dev, 102, 1, 3) in told.events
+    assert _Gap(dev, 102, 1, 3, "rebooted") in told.events
     delivered = first + [e.seq for e in told.events if isinstance(e, _Reading)]
     delivered += [e.seq for e in t.reading(reading(103, 2), 0.4).events if isinstance(e, _Reading)]
     assert delivered == [1, 2]
@@ -221,7 +221,7 @@ def test_a_boot_passed_unseen_is_reported_lost() -> None:
     t.reading(_Reading(dev, 201, 1, 1, 1, 1, 0, 0, 1), 0.0)
     # The device went 201 -> 202 (five readings, all lost on the line) -> 203.
     act = t.hello(_Hello(dev, 203, 1, 1, 0, 0, 0, 202, 5), 1.0)
-    assert _Gap(dev, 202, 1, 6) in act.events
+    assert _Gap(dev, 202, 1, 6, "rebooted") in act.events
     # A late frame of 202 is stale now, not a reason to leave boot 203.
     assert t.reading(_Reading(dev, 202, 3, 1, 1, 3, 0, 0, 3), 1.1).stale == 1
     assert t.next_expected(dev) == (203, 1)
@@ -236,7 +236,7 @@ def test_a_boot_passed_unseen_is_reported_lost_when_the_next_boots_hello_comes_l
     t.reading(rd(1, boot=100), 0.0)
     t.reading(rd(1, boot=102), 0.1)  # 101's HELLO and reading, and 102's HELLO, lost
     act = t.hello(hello(102, prev_boot=101, prev_newest=1), 0.2)
-    assert act.events == [Gap(DEV, 101, 1, 2)]
+    assert act.events == [Gap(DEV, 101, 1, 2, "rebooted")]
     assert t.reading(rd(1, boot=101), 0.3).stale == 1  # a late frame of 101 cannot reopen it
     assert t.next_expected(DEV) == (102, 2)
 
@@ -249,9 +249,11 @@ def test_a_stale_hello_still_reports_the_tail_of_the_boot_before_it() -> None:
     t = synced(101)
     t.reading(rd(1, boot=101), 0.0)
     t.reading(rd(2, boot=101), 0.0)
-    assert t.hello(hello(103, prev_boot=102, prev_newest=1), 0.1).events == [Gap(DEV, 102, 1, 2)]
+    assert t.hello(hello(103, prev_boot=102, prev_newest=1), 0.1).events == [
+        Gap(DEV, 102, 1, 2, "rebooted")
+    ]
     late = t.hello(hello(102, prev_boot=101, prev_newest=5), 0.2)
-    assert late.stale == 1 and late.events == [Gap(DEV, 101, 3, 6)]
+    assert late.stale == 1 and late.events == [Gap(DEV, 101, 3, 6, "rebooted")]
     assert t.hello(hello(102, prev_boot=101, prev_newest=5), 0.3).events == []  # reported once
     assert t.next_expected(DEV) == (103, 1)
 
@@ -264,7 +266,7 @@ def test_reboot_while_gateway_was_down_is_reported_when_a_new_boot_frame_comes_f
     act = t.reading(rd(1, boot=8), 0.0)
     assert act.events == [] and Probe(DEV, 8) in act.send
     act = t.hello(hello(8, prev_boot=7, prev_newest=14), 0.1)
-    assert act.events == [Gap(DEV, 7, 11, 15), rd(1, boot=8)]
+    assert act.events == [Gap(DEV, 7, 11, 15, "rebooted"), rd(1, boot=8)]
     # The device repeats its HELLO until TIME arrives: the loss is reported once.
     assert t.hello(hello(8, prev_boot=7, prev_newest=14), 0.6).events == []
     assert t.reading(rd(11), 0.7).stale == 1  # a late frame of the old boot cannot reopen it
@@ -277,7 +279,7 @@ def test_after_a_restart_readings_of_the_old_boot_that_arrived_are_not_reported_
     assert delivered(t.reading(rd(12), 0.0).events) == [12]
     t.reading(rd(1, boot=8), 0.1)
     act = t.hello(hello(8, prev_boot=7, prev_newest=14), 0.2)
-    assert [e for e in act.events if isinstance(e, Gap)] == [Gap(DEV, 7, 13, 15)]
+    assert [e for e in act.events if isinstance(e, Gap)] == [Gap(DEV, 7, 13, 15, "rebooted")]
 
 
 def test_after_a_restart_a_loss_reported_before_it_is_not_reported_again() -> None:
@@ -303,7 +305,9 @@ def test_a_late_frame_of_an_unknown_boot_does_not_close_the_live_boot() -> None:
     assert late.events == [] and late.unconfirmed == 1
     assert late.send == [Probe(DEV, 102)]  # the device's HELLO says which boot it is in
     assert delivered(t.reading(rd(2, boot=102), 0.8).events) == [2]
-    assert t.hello(hello(102, prev_boot=101, prev_newest=1), 0.9).events == [Gap(DEV, 101, 1, 2)]
+    assert t.hello(hello(102, prev_boot=101, prev_newest=1), 0.9).events == [
+        Gap(DEV, 101, 1, 2, "rebooted")
+    ]
     act = t.hello(hello(103, prev_boot=102, prev_newest=2), 1.0)
     assert act.stale == 0 and t.next_expected(DEV) == (103, 1)
 
