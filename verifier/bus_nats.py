@@ -1,0 +1,427 @@
+"""Batches from a NATS JetStream consumer, verdicts back on core NATS (``[bus] kind = "nats"``).
+
+The gateways do not change: they publish with MQTT (3.1.1; nats-server 2.9 has no
+MQTT 5) to nats-server's MQTT listener, which turns ``<prefix>/<gw>/batch`` into the
+subject ``<prefix.>.<gw>.batch``. A JetStream stream (work-queue retention,
+replicated ``bus.replicas`` ways) captures those subjects, and every verifier worker
+pulls from one durable consumer with explicit acknowledgement, so the workers split
+the batches. A batch is acknowledged only after its verdict is committed to the
+store; one a worker never acknowledges (it died, its store failed) is delivered
+again after ``bus.ack_wait_s`` (or at once when the worker stops and naks it) and
+recognised by its header hash.
+
+Verdicts and resend requests go out as plain NATS messages on the subjects of
+``<prefix>/<gw>/verdict`` and ``/resend``; nats-server hands them to the gateway's
+MQTT subscription with QoS 0 (it gives QoS 1 only to messages published over MQTT).
+So a verdict published while the gateway is offline is not kept for it. Nothing is
+lost by that: the agent re-publishes a batch that got no verdict
+(``republish_min_s``) and the verifier answers the copy with a signed "duplicate".
+
+nats-py is asyncio only. Its client runs on an event loop in a thread of its own
+(``verifier-nats``), the counterpart of paho's network thread: it pulls batches and
+puts them on the worker's queue; the processing thread hands verdicts and
+acknowledgements back with ``settle``, which waits until the loop has written them.
+A sync facade over nats-py would block the loop between calls and lose the
+heartbeats and reconnects that run on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+
+from edgeseal.verifier.bus import Inbound
+from edgeseal.verifier.bus_config import (
+    BusConfig,
+    subject_matches,
+    subject_of_topic,
+    topic_of_subject,
+)
+from edgeseal.wire.topics import Topics
+
+log = logging.getLogger(__name__)
+
+# How long a pull request waits on the server for new batches.
+FETCH_WAIT_S = 1.0
+# How long ``settle`` waits for the loop to write verdicts and acknowledgements.
+SETTLE_TIMEOUT_S = 10.0
+# The consumer's bound on delivered, unacknowledged batches over all workers.
+MAX_ACK_PENDING = 10_000
+RETRY_S = 1.0
+
+
+class BusStartError(RuntimeError):
+    """The stream or consumer cannot be used as configured (the message says why)."""
+
+
+class NatsBus:
+    """A worker's link to JetStream: pulls batches, publishes verdicts, acknowledges.
+
+    ``deliver`` is called on the bus thread for every batch pulled; at most
+    ``max_outstanding`` batches are held (pulled, not yet settled) at a time, so none
+    waits in the worker's queue long enough to be delivered again elsewhere.
+    """
+
+    def __init__(
+        self,
+        config: BusConfig,
+        topics: Topics,
+        *,
+        name: str,
+        deliver: Callable[[Inbound], None],
+        max_outstanding: int,
+    ) -> None:
+        self.config = config
+        self.topics = topics
+        self.name = name
+        self.ready = threading.Event()  # the consumer is bound: batches flow
+        self.connected = threading.Event()
+        # Set when the stream or consumer cannot be used; the worker stops and says why.
+        self.failure: str | None = None
+        self._deliver = deliver
+        self._max_outstanding = max_outstanding
+        self._outstanding = 0  # read and written on the loop only
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="verifier-nats", daemon=True)
+        self._stopping: asyncio.Event | None = None
+        self._room: asyncio.Event | None = None
+        self._nc: NatsClient | None = None
+        # Pulled and not yet settled, by id(): given back (nak) when the worker stops.
+        self._held: dict[int, Msg] = {}
+        self._last_warning = -math.inf
+
+    # -- the processing thread's side ---------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def settle(self, verdicts: Sequence[tuple[str, bytes]], delivered: Sequence[Inbound]) -> None:
+        """Publish ``verdicts`` (topic, payload), then acknowledge ``delivered``.
+
+        Call only once their verdicts are committed. A verdict or acknowledgement that
+        cannot be written (no server for a long while) is logged, not raised: the
+        batch is delivered again and answered as a duplicate.
+        """
+        future = asyncio.run_coroutine_threadsafe(self._settle(verdicts, delivered), self._loop)
+        try:
+            future.result(SETTLE_TIMEOUT_S)
+        except FutureTimeout:
+            log.warning(
+                "NATS: %d verdict(s) and %d acknowledgement(s) not written within %.0f s; "
+                "the batches will be delivered again and answered as duplicates",
+                len(verdicts),
+                len(delivered),
+                SETTLE_TIMEOUT_S,
+            )
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Publish one message (a resend request) from any thread; waits until written."""
+        self.settle([(topic, payload)], [])
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Give back what was pulled and not settled (nak: redelivered at once), close."""
+        if not self._thread.is_alive():
+            return
+        stopping = self._stopping
+        if stopping is not None:
+            self._loop.call_soon_threadsafe(stopping.set)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("NATS: the bus thread did not stop within %.0f s", timeout)
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._main())
+        except Exception as exc:  # a defect: say so, and let the worker stop
+            log.exception("NATS: the bus thread failed")
+            self.failure = f"the NATS bus thread failed: {exc}"
+        finally:
+            self._loop.close()
+
+    def _warn(self, message: str, *args: object) -> None:
+        # Reconnects and leader elections produce a burst of errors; one line a minute.
+        now = time.monotonic()
+        if now - self._last_warning >= 60.0:
+            self._last_warning = now
+            log.warning(message, *args)
+
+    async def _main(self) -> None:
+        self._stopping = asyncio.Event()
+        self._room = asyncio.Event()
+        nc = await self._connect()
+        if nc is None:
+            return
+        self._nc = nc
+        try:
+            js = nc.jetstream(timeout=5.0)
+            subscription = await self._bind(js)
+            if subscription is not None:
+                self.ready.set()
+                await self._pull(subscription)
+        finally:
+            self.ready.clear()
+            try:
+                await asyncio.wait_for(nc.drain(), 5.0)
+            except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:  # closing anyway
+                log.info("NATS: closing the connection: %s", exc)
+            self.connected.clear()
+
+    async def _connect(self) -> NatsClient | None:
+        assert self._stopping is not None
+
+        async def disconnected() -> None:
+            self.connected.clear()
+            if not self._stopping_set():
+                log.warning("NATS: lost the server; reconnecting to one of %s", self.config.servers)
+
+        async def reconnected() -> None:
+            self.connected.set()
+            log.info("NATS: reconnected to %s", self._server_name())
+
+        async def error(exc: Exception) -> None:
+            self._warn("NATS: %s", exc)
+
+        while not self._stopping.is_set():
+            try:
+                nc = await nats.connect(
+                    servers=list(self.config.servers),
+                    name=self.name,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    connect_timeout=2,
+                    disconnected_cb=disconnected,
+                    reconnected_cb=reconnected,
+                    error_cb=error,
+                )
+            except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:  # no server yet
+                self._warn(
+                    "NATS: cannot connect to any of %s (%s); retrying (check bus.servers)",
+                    self.config.servers,
+                    exc,
+                )
+                await self._sleep(RETRY_S)
+                continue
+            self._nc = nc
+            self.connected.set()
+            log.info("NATS: connected to %s", self._server_name())
+            return nc
+        return None
+
+    def _server_name(self) -> str:
+        url = self._nc.connected_url if self._nc is not None else None
+        return url.netloc if url is not None else "?"
+
+    def _stopping_set(self) -> bool:
+        return self._stopping is not None and self._stopping.is_set()
+
+    async def _sleep(self, seconds: float) -> None:
+        assert self._stopping is not None
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _bind(self, js: JetStreamContext) -> JetStreamContext.PullSubscription | None:
+        """Create the stream and the consumer when missing, then bind to the consumer.
+
+        Retried while JetStream is not ready (no leader yet); a stream or consumer that
+        cannot serve our batches stops the worker with ``failure`` set.
+        """
+        while not self._stopping_set():
+            try:
+                await self._ensure_stream(js)
+                await self._ensure_consumer(js)
+                return await js.pull_subscribe_bind(
+                    self.config.durable, stream=self.config.stream, pending_msgs_limit=-1
+                )
+            except BusStartError as exc:
+                self.failure = str(exc)
+                return None
+            except (nats.errors.Error, asyncio.TimeoutError) as exc:
+                self._warn("NATS: JetStream is not ready (%s); retrying", exc or type(exc).__name__)
+                await self._sleep(RETRY_S)
+        return None
+
+    async def _ensure_stream(self, js: JetStreamContext) -> None:
+        cfg = self.config
+        batch = cfg.batch_subject(self.topics)
+        try:
+            info = await js.stream_info(cfg.stream)
+        except nats.js.errors.NotFoundError:
+            try:
+                info = await js.add_stream(
+                    StreamConfig(
+                        name=cfg.stream,
+                        subjects=list(cfg.stream_subjects(self.topics)),
+                        retention=RetentionPolicy.WORK_QUEUE,
+                        storage=StorageType.FILE,
+                        num_replicas=cfg.replicas,
+                    )
+                )
+            except nats.js.errors.BadRequestError as exc:
+                raise BusStartError(
+                    f"NATS: cannot create stream {cfg.stream!r} with {cfg.replicas} replica(s): "
+                    f"{exc.description}; set bus.replicas to at most the number of JetStream "
+                    "servers (1 for a single server)"
+                ) from None
+            log.info("NATS: created stream %s for %s", cfg.stream, info.config.subjects)
+        subjects = info.config.subjects or []
+        if not any(subject_matches(s, batch) for s in subjects):
+            raise BusStartError(
+                f"NATS: stream {cfg.stream!r} holds {subjects}, not the batches' subject "
+                f"{batch!r}; add it to the stream or name another bus.stream"
+            )
+        replicas = info.config.num_replicas or 1
+        if replicas != cfg.replicas:
+            log.warning(
+                "NATS: stream %s has %d replica(s), bus.replicas says %d; the stream's own "
+                "setting holds (change it with 'nats stream edit')",
+                cfg.stream,
+                replicas,
+                cfg.replicas,
+            )
+
+    async def _ensure_consumer(self, js: JetStreamContext) -> None:
+        cfg = self.config
+        batch = cfg.batch_subject(self.topics)
+        try:
+            info = await js.consumer_info(cfg.stream, cfg.durable)
+        except nats.js.errors.NotFoundError:
+            info = await js.add_consumer(
+                cfg.stream,
+                ConsumerConfig(
+                    name=cfg.durable,
+                    durable_name=cfg.durable,
+                    deliver_policy=DeliverPolicy.ALL,
+                    ack_policy=AckPolicy.EXPLICIT,
+                    ack_wait=cfg.ack_wait_s,
+                    max_deliver=-1,
+                    max_ack_pending=MAX_ACK_PENDING,
+                    filter_subject=batch,
+                ),
+            )
+            log.info("NATS: created durable consumer %s on %s", cfg.durable, batch)
+        consumer = info.config
+        if consumer.deliver_subject:
+            raise BusStartError(
+                f"NATS: consumer {cfg.durable!r} of stream {cfg.stream!r} is a push consumer; "
+                "the verifier pulls: delete it or name another bus.durable"
+            )
+        if consumer.ack_policy != AckPolicy.EXPLICIT:
+            raise BusStartError(
+                f"NATS: consumer {cfg.durable!r} does not acknowledge explicitly "
+                f"({consumer.ack_policy}); a batch would count as done before its verdict "
+                "is stored: delete it or name another bus.durable"
+            )
+        if consumer.filter_subject and consumer.filter_subject != batch:
+            raise BusStartError(
+                f"NATS: consumer {cfg.durable!r} takes {consumer.filter_subject!r}, not the "
+                f"batches' subject {batch!r}: name another bus.durable"
+            )
+        if consumer.ack_wait is not None and not math.isclose(consumer.ack_wait, cfg.ack_wait_s):
+            log.warning(
+                "NATS: consumer %s waits %.1f s for acknowledgements, bus.ack_wait_s says "
+                "%.1f s; the consumer's own setting holds",
+                cfg.durable,
+                consumer.ack_wait,
+                cfg.ack_wait_s,
+            )
+
+    async def _pull(self, subscription: JetStreamContext.PullSubscription) -> None:
+        assert self._stopping is not None and self._room is not None
+        held = self._held
+        while not self._stopping.is_set():
+            room = self._max_outstanding - self._outstanding
+            if room <= 0:
+                self._room.clear()
+                waiting = asyncio.ensure_future(self._room.wait())
+                stopping = asyncio.ensure_future(self._stopping.wait())
+                await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                waiting.cancel()
+                stopping.cancel()
+                continue
+            try:
+                messages = await subscription.fetch(room, timeout=FETCH_WAIT_S)
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                continue  # nothing to do for now
+            except nats.errors.Error as exc:
+                # A reconnect or a consumer leader election: wait a little and pull again.
+                self._warn("NATS: pulling batches failed (%s); retrying", exc or type(exc).__name__)
+                await self._sleep(RETRY_S / 4)
+                continue
+            received = time.monotonic()
+            for message in messages:
+                topic = topic_of_subject(message.subject)
+                deliveries = message.metadata.num_delivered or 1
+                if deliveries > 1:
+                    log.info(
+                        "NATS: %s delivered again (delivery %d): a worker died or gave it "
+                        "back before storing its verdict",
+                        topic,
+                        deliveries,
+                    )
+                self._outstanding += 1
+                held[id(message)] = message
+                self._deliver(Inbound(topic, message.data, received, message))
+        # Stopping: what is pulled and not settled goes back for another worker now,
+        # instead of after ack_wait.
+        for message in list(held.values()):
+            try:
+                await message.nak()
+            except nats.errors.Error:
+                break  # the connection is gone: ack_wait returns them
+        if held:
+            log.info("NATS: gave back %d unsettled batch(es)", len(held))
+
+    async def _settle(
+        self, verdicts: Sequence[tuple[str, bytes]], delivered: Sequence[Inbound]
+    ) -> None:
+        nc = self._nc
+        if nc is None:
+            return
+        try:
+            for topic, payload in verdicts:
+                await nc.publish(subject_of_topic(topic), payload)
+            for inbound in delivered:
+                await _message(inbound).ack()
+        except nats.errors.Error as exc:
+            self._warn(
+                "NATS: could not write verdicts or acknowledgements (%s); the batches will "
+                "be delivered again and answered as duplicates",
+                exc,
+            )
+        finally:
+            for inbound in delivered:
+                if self._held.pop(id(inbound.handle), None) is not None:
+                    self._outstanding -= 1
+            if self._room is not None:
+                self._room.set()
+
+
+def _message(inbound: Inbound) -> Msg:
+    if not isinstance(inbound.handle, Msg):
+        raise TypeError(f"not a NATS message: {inbound.handle!r}")
+    return inbound.handle
