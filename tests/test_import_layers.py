@@ -28,11 +28,12 @@ ALLOWED: dict[str, frozenset[str]] = {
     "agent": frozenset({"wire", "native", "plumbing", "firmware_bridge"}),
     # the log's formats, its witnesses' protocol and the anchors (issue 13)
     "verifier": frozenset({"wire", "native", "plumbing", "tlog", "witness", "anchor"}),
+    "anchor": frozenset({"tlog", "native", "plumbing"}),
     "testing": frozenset({"wire", "native", "plumbing", "firmware_bridge"}),
     "tlog": frozenset({"native"}),  # C2SP formats and tiles over the native RFC 9162 core
     "witness": frozenset({"tlog", "native", "plumbing"}),
     "demo": frozenset(
-        {"wire", "native", "plumbing", "firmware_bridge", "agent", "verifier", "testing"}
+        {"wire", "native", "plumbing", "firmware_bridge", "agent", "verifier", "testing", "anchor"}
     ),
     "cli": frozenset(
         {
@@ -45,6 +46,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "demo",
             "tlog",
             "witness",
+            "anchor",
         }
     ),
 }
