@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from edgeseal import native
 from edgeseal.verifier.verdict import Reason
 from edgeseal.wire.batch import SealedBatch
-from edgeseal.wire.record import BadRecord, RecordColumns, decode_many
+from edgeseal.wire.event import EventRecord, split_leaves
+from edgeseal.wire.record import BadRecord, FormatError, RecordColumns, decode_many
 
 # Given the public key and the batch, return the indices of readings whose signature
 # does not verify. The service always uses the native batch verifier; the benchmark
@@ -44,6 +45,7 @@ PRECEDENCE: tuple[Reason, ...] = (
     Reason.ROOT_MISMATCH,
     Reason.RECORD_MISMATCH,
     Reason.REPLAY,
+    Reason.BAD_EVENT,
     Reason.FORK,
     Reason.TOO_FAR_AHEAD,
     Reason.HELD_LIMIT,
@@ -84,6 +86,10 @@ def packed_offsets(sealed: SealedBatch) -> array[int]:
 class ContentReport:
     records: RecordColumns | None  # None when a record did not decode
     problems: tuple[Problem, ...]
+    # Signed events among the leaves (docs/formats.md, "Event record"), with their leaf
+    # index; then ``leaf_indices`` gives each reading's leaf (None: reading i is leaf i).
+    events: tuple[tuple[int, EventRecord], ...] = ()
+    leaf_indices: tuple[int, ...] | None = None
 
 
 def _repeated_readings(records: RecordColumns) -> list[str]:
@@ -106,21 +112,46 @@ def check_contents(sealed: SealedBatch) -> ContentReport:
     header = sealed.header
     problems: list[Problem] = []
     try:
-        records = decode_many(sealed.records, sealed.record_offsets)
-    except BadRecord as exc:
+        split = split_leaves(sealed.records, sealed.record_offsets)
+    except FormatError as exc:
         return ContentReport(None, (Problem(Reason.MALFORMED, str(exc)),))
+    events: tuple[tuple[int, EventRecord], ...] = ()
+    leaf_indices: tuple[int, ...] | None = None
+    try:
+        if split is None:
+            records = decode_many(sealed.records, sealed.record_offsets)
+        else:
+            events, leaf_indices = split.events, split.reading_indices
+            records = decode_many(split.reading_records, split.reading_offsets)
+    except BadRecord as exc:
+        index = exc.index if leaf_indices is None else leaf_indices[exc.index]
+        return ContentReport(None, (Problem(Reason.MALFORMED, f"reading {index}: {exc.reason}"),))
 
     gateways = records.gateway_id
     if gateways.count(header.gateway_id) != len(gateways):
-        wrong_gateway = [i for i, g in enumerate(gateways) if g != header.gateway_id]
+        wrong_gateway = [
+            i if leaf_indices is None else leaf_indices[i]
+            for i, g in enumerate(gateways)
+            if g != header.gateway_id
+        ]
+        wrong = next(g for g in gateways if g != header.gateway_id)
         problems.append(
             Problem(
                 Reason.RECORD_MISMATCH,
                 f"readings at indices {list_indices(wrong_gateway)} name gateway "
-                f"{gateways[wrong_gateway[0]]!r}, the header names {header.gateway_id!r}",
+                f"{wrong!r}, the header names {header.gateway_id!r}",
             )
         )
-    times = records.gateway_time_us
+    wrong_events = [i for i, e in events if e.gateway_id != header.gateway_id]
+    if wrong_events:
+        problems.append(
+            Problem(
+                Reason.RECORD_MISMATCH,
+                f"events at leaf indices {list_indices(wrong_events)} name another gateway "
+                f"than the header's {header.gateway_id!r}",
+            )
+        )
+    times = records.gateway_time_us + tuple(e.gateway_time_us for _, e in events)
     low, high = min(times), max(times)
     if (low, high) != (header.first_time_us, header.last_time_us):
         problems.append(
@@ -151,7 +182,7 @@ def check_contents(sealed: SealedBatch) -> ContentReport:
                 f"the header says {header.root.hex()}",
             )
         )
-    return ContentReport(records, tuple(problems))
+    return ContentReport(records, tuple(problems), events, leaf_indices)
 
 
 def native_reading_verifier(public_key: bytes, sealed: SealedBatch) -> list[int]:

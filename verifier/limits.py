@@ -45,6 +45,9 @@ class StoreLimits:
     quarantine_bytes_total: int = 256 * _MIB
     # A verified batch's payload is kept whole up to this size; else digest and prefix.
     quarantine_payload_bytes: int = 64 * 1024
+    # Not a bound on the store: a hole in a device's account is reported as an
+    # unexplained gap once the chain is this many batches past it (accounts_store.py).
+    gap_margin_batches: int = 16
 
 
 LIMIT_KEYS = frozenset(f.name for f in fields(StoreLimits))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from edgeseal.verifier.chain import ChainState, Placement, place
 from edgeseal.verifier.checks import (
@@ -398,14 +398,22 @@ class BatchProcessor:
                 got, Outcome.PENDING, reason=Reason.GAP, detail=detail, waiting_for=state.next_seq
             )
         assert choice.key is not None and not choice.provisional and contents.records is not None
+        if contents.events:
+            bad = self._store.accounts.check_events(
+                header.gateway_id, contents.records, contents.events
+            )
+            if bad:
+                problem = Problem(Reason.BAD_EVENT, "; ".join(bad))
+                return self._quarantine(got, [problem], keep_payload=True)
         try:
-            self._store.accept(
+            batch_id = self._store.accept(
                 state=state,
                 sealed=sealed,
                 records=contents.records,
                 public_key=choice.key,
                 payload=got.payload,
                 worker=self._worker,
+                leaf_indices=contents.leaf_indices,
             )
         except ReplayDetected as exc:
             return self._quarantine(
@@ -419,11 +427,25 @@ class BatchProcessor:
                 ],
                 keep_payload=True,
             )
+        accounts = self._store.accounts
+        accounts.apply(
+            gateway_id=header.gateway_id,
+            batch_id=batch_id,
+            batch_seq=header.seq,
+            records=contents.records,
+            events=contents.events,
+        )
+        gaps = accounts.due_gaps(header.gateway_id, header.seq, self._limits.gap_margin_batches)
+        for gap in gaps:
+            log.warning("unexplained gap: %s", gap.describe())
         detail = ""
         if header.next_public_key is not None:
             detail = f"key rotation: batches after seq {header.seq} must be signed by {header.next_public_key.hex()}"
             log.info("gateway %s rotated its key at seq %d", header.gateway_id, header.seq)
-        return self._verdict(got, Outcome.ACCEPTED, detail=detail)
+        verdict = self._verdict(got, Outcome.ACCEPTED, detail=detail)
+        if gaps:
+            verdict = replace(verdict, unexplained_gaps=tuple(g.as_dict() for g in gaps))
+        return verdict
 
     def _lost_seq_detail(self, got: _Received) -> str | None:
         """Why a batch for a seq an operator declared lost is refused (None: not lost)."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeseal.plumbing.sqlite_tx import write_transaction
+from edgeseal.verifier.accounts_store import AccountBook, create_accounts
 from edgeseal.verifier.chain import ChainState
 from edgeseal.verifier.limits import QUARANTINE_PREFIX_BYTES, StoreLimits
 from edgeseal.verifier.log_store import LOG_SCHEMA, LogStore, backfill, log_entry
@@ -30,7 +31,7 @@ from edgeseal.wire.record import RecordColumns
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -343,6 +344,7 @@ class VerifierStore:
             raise StoreError(f"cannot open verifier store {self.path}: {exc}") from None
         self._create_schema()
         self.log = LogStore(self._conn)
+        self.accounts = AccountBook(self._conn)
 
     def _enable_wal(self, timeout_s: float) -> None:
         # Switching a new file to WAL needs an exclusive lock and SQLite does not wait
@@ -369,7 +371,7 @@ class VerifierStore:
                 row = self._conn.execute(
                     "SELECT value FROM meta WHERE key = 'schema_version'"
                 ).fetchone()
-                if row is not None and row[0] not in ("1", "2", "3", str(SCHEMA_VERSION)):
+                if row is not None and row[0] not in ("1", "2", "3", "4", str(SCHEMA_VERSION)):
                     raise StoreError(
                         f"{self.path} has schema version {row[0]}; this verifier reads {SCHEMA_VERSION}"
                     )
@@ -383,6 +385,9 @@ class VerifierStore:
                     for statement in LOG_SCHEMA:
                         self._conn.execute(statement)
                     backfill(self._conn, _entry_of_payload)
+                    # Schema 5: completeness accounts (accounts_store.py), started from
+                    # the readings stored so far.
+                    create_accounts(self._conn, backfill=True)
                     self._conn.execute(
                         "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                         (str(SCHEMA_VERSION),),
@@ -497,8 +502,12 @@ class VerifierStore:
         public_key: bytes,
         payload: bytes,
         worker: str,
+        leaf_indices: Sequence[int] | None = None,
     ) -> int:
         """Store an accepted batch and its readings and advance the chain head.
+
+        ``leaf_indices``: the leaf of each reading when the batch also holds events
+        (None: reading i is leaf i).
 
         Raises ReplayDetected (with nothing written) if any reading was accepted before.
         """
@@ -545,7 +554,7 @@ class VerifierStore:
                     to_i64_column(r.device_time_ms),
                     to_i64_column(r.gateway_time_us),
                     repeat(batch_id),
-                    count(),
+                    count() if leaf_indices is None else leaf_indices,
                 ),
             )
         except sqlite3.IntegrityError:

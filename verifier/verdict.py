@@ -35,6 +35,9 @@ class Reason(str, Enum):
     RECORD_MISMATCH = "record_mismatch"  # record gateway id or time outside header bounds
     FORK = "fork"  # a different batch for an accepted seq, or prev_hash not the accepted one
     REPLAY = "replay"  # readings that were already accepted (or repeat inside the batch)
+    # A signed event the accounts refuse: a loss notice for an unknown boot, or one that
+    # covers readings that are stored (accounts_store.py).
+    BAD_EVENT = "bad_event"
     # Refused for now, not held (limits.py); the gateway re-sends it later:
     TOO_FAR_AHEAD = "too_far_ahead"  # seq more than limits.max_seq_jump past the head
     HELD_LIMIT = "held_limit"  # the gateway's (or all) held batches are at their bound
@@ -52,9 +55,12 @@ class Verdict:
     detail: str = ""
     waiting_for: int | None = None  # PENDING: the seq whose arrival releases this batch
     worker: str = ""
+    # ACCEPTED: unexplained gaps this batch's chain position made due (accounts_store.py):
+    # {gateway_id, device_id, boot_id, first_seq, last_seq} each.
+    unexplained_gaps: tuple[dict[str, int | str], ...] = ()
 
     def to_json(self) -> bytes:
-        body = {
+        body: dict[str, object] = {
             "verdict": self.outcome.value,
             "gateway_id": self.gateway_id,
             "seq": self.seq,
@@ -65,6 +71,8 @@ class Verdict:
             "waiting_for": self.waiting_for,
             "worker": self.worker,
         }
+        if self.unexplained_gaps:
+            body["unexplained_gaps"] = list(self.unexplained_gaps)
         return json.dumps(body, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
     def describe(self) -> str:
