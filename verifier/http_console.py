@@ -19,6 +19,7 @@ from edgeseal.verifier.gateway_status import StatusBoard, StatusWatcher
 from edgeseal.verifier.http_api import ApiContext, Receipts, make_api_handler
 from edgeseal.verifier.http_server import HttpServer, tls_context
 from edgeseal.verifier.http_types import Handler
+from edgeseal.verifier.log_http import make_log_handler, read_only
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,10 @@ def start_console(
         if http.tls_cert is not None and http.tls_key is not None
         else None
     )
-    handlers = [*extra_handlers, make_api_handler(context), make_console_handler()]
+    handlers = [*extra_handlers]
+    if config.log.enabled:
+        handlers.append(make_log_handler(read_only(config.store.path)))
+    handlers += [make_api_handler(context), make_console_handler()]
     server = HttpServer(handlers, host=http.host, port=http.port, tls=tls).start()
     watcher = None
     if watch_status:

@@ -3,10 +3,12 @@ verifier's HTTP server on a free 127.0.0.1 port."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -26,6 +28,7 @@ from edgeseal.verifier.trust import TrustStore
 from edgeseal.wire.batch import SealedBatch
 
 TOKEN = "console-test-token-0123456789"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 @dataclass
@@ -88,3 +91,30 @@ def served(filled: Filled) -> Iterator[tuple[HttpServer, Filled]]:
     finally:
         server.close()
         context.receipts.close()
+
+
+# -- a real browser ------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; scripts/test installs it
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian chromium driven by Playwright (never a downloaded browser build)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing; scripts/test installs Debian's chromium package")
+    with sync_playwright() as p:
+        # --no-sandbox: the suite runs as root in CI, where chromium's sandbox refuses to start.
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def save_screenshot(page: Any, name: str) -> None:
+    """With EDGESEAL_UPDATE_SCREENSHOTS=1, keep the page's picture as docs/<name>."""
+    if os.environ.get("EDGESEAL_UPDATE_SCREENSHOTS") == "1":
+        page.screenshot(path=str(DOCS / name), full_page=True)

@@ -1,0 +1,143 @@
+"""The receipt checker page in a real browser, opened from a file with the network cut
+off: it says VALID for a genuine receipt, and for a tampered one it names the failing
+check, the same checks with the same outcomes as `edgeseal check-receipt`."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Filled, save_screenshot
+
+from edgeseal.verifier.console_files import CONSOLE_DIR
+from edgeseal.verifier.receipt import ReadingRef, build_receipt, check_receipt
+from edgeseal.verifier.store import VerifierStore
+
+PAGE = (CONSOLE_DIR / "receipt.html").as_uri()
+
+
+def flip(hex_text: str, byte: int) -> str:
+    raw = bytearray(bytes.fromhex(hex_text))
+    raw[byte] ^= 0x01
+    return raw.hex()
+
+
+@pytest.fixture
+def receipt(filled: Filled) -> dict[str, Any]:
+    # gw-1/7/12 is in batch 3, signed by the key that batch 2 rotated to: the page must
+    # follow key_history from the enrolled key.
+    with VerifierStore(filled.path) as store:
+        made = build_receipt(store, ReadingRef.parse("gw-1/7/12"))
+    assert made["key_history"], "the fixture's receipt should carry a key rotation"
+    return made
+
+
+@pytest.fixture
+def page(browser: Any) -> Any:
+    context = browser.new_context()
+    requests: list[str] = []
+
+    def only_files(route: Any) -> None:
+        requests.append(route.request.url)
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            route.abort()
+
+    context.route("**/*", only_files)
+    opened = context.new_page()
+    opened.goto(PAGE)
+    opened.wait_for_selector("body[data-ready='1']")
+    yield opened
+    context.close()
+    assert all(u.startswith("file:") for u in requests), requests
+
+
+def check_in_page(page: Any, tmp_path: Path, receipt: Any, key: bytes | None) -> tuple[str, list]:
+    path = tmp_path / f"receipt-{len(list(tmp_path.iterdir()))}.json"
+    path.write_text(json.dumps(receipt) if not isinstance(receipt, str) else receipt)
+    page.fill("#trusted-key", key.hex() if key is not None else "")
+    page.evaluate("document.getElementById('outcome').textContent = 'checking'")
+    page.set_input_files("#file", str(path))
+    page.wait_for_function("document.getElementById('outcome').textContent !== 'checking'")
+    rows = page.eval_on_selector_all(
+        "#checks li",
+        "items => items.map(li => [li.dataset.check, li.classList.contains('ok')])",
+    )
+    return page.inner_text("#outcome"), [tuple(r) for r in rows]
+
+
+def test_genuine_receipt_is_valid(page: Any, tmp_path: Path, filled: Filled, receipt) -> None:
+    outcome, rows = check_in_page(page, tmp_path, receipt, filled.gw1.enrolled_key)
+    assert outcome == "VALID"
+    expected = check_receipt(receipt, expected_public_key=filled.gw1.enrolled_key)
+    assert rows == [(c.name, c.ok) for c in expected]
+    assert ("inclusion proof", True) in rows and ("trusted key", True) in rows
+    assert "gw-1/7/12" in page.inner_text("#summary")
+    save_screenshot(page, "console-receipt-valid.png")
+    # Without the enrolled key the page does not call it valid.
+    outcome, _rows = check_in_page(page, tmp_path, receipt, None)
+    assert outcome.startswith("CONSISTENT, KEY NOT CHECKED")
+
+
+def tampered(receipt: dict[str, Any]) -> dict[str, Any]:
+    variants: dict[str, Any] = {}
+
+    def variant(name: str) -> dict[str, Any]:
+        variants[name] = copy.deepcopy(receipt)
+        return variants[name]
+
+    variant("record bit")["record"] = flip(receipt["record"], -1)
+    variant("signature bit")["signature"] = flip(receipt["signature"], 0)
+    variant("header signature bit")["batch"]["header_signature"] = flip(
+        receipt["batch"]["header_signature"], 63
+    )
+    path = receipt["inclusion_proof"]["path"]
+    variant("proof order")["inclusion_proof"]["path"] = [path[1], path[0], *path[2:]]
+    variant("proof truncated")["inclusion_proof"]["path"] = path[:-1]
+    variant("leaf index")["inclusion_proof"]["leaf_index"] ^= 1
+    variant("displayed value")["reading"]["mantissa"] += 1
+    variant("rotation dropped")["key_history"] = []
+    variant("batch seq copy")["batch"]["seq"] = 99
+    del variant("missing signature")["signature"]
+    variant("header tag")["batch"]["header"] = "00" + receipt["batch"]["header"][2:]
+    return variants
+
+
+def test_tampered_receipts_name_the_failing_check(
+    page: Any, tmp_path: Path, filled: Filled, receipt
+) -> None:
+    failures = {}
+    for name, bad in tampered(receipt).items():
+        outcome, rows = check_in_page(page, tmp_path, bad, filled.gw1.enrolled_key)
+        expected = check_receipt(bad, expected_public_key=filled.gw1.enrolled_key)
+        assert rows == [(c.name, c.ok) for c in expected], name
+        first = next(c.name for c in expected if not c.ok)
+        assert outcome.startswith(f"INVALID: the {first} check failed"), (name, outcome)
+        failures[name] = first
+        if name == "record bit":
+            save_screenshot(page, "console-receipt-tampered.png")
+    assert failures["record bit"] == "reading signature"
+    assert failures["header signature bit"] == "header signature"
+    assert failures["proof order"] == "inclusion proof"
+    assert failures["rotation dropped"] == "trusted key"
+    assert failures["missing signature"] == "receipt structure"
+    outcome, rows = check_in_page(page, tmp_path, "{not json", filled.gw1.enrolled_key)
+    assert outcome.startswith("INVALID: the receipt structure check failed")
+
+
+def test_a_dropped_file_is_checked(page: Any, filled: Filled, receipt) -> None:
+    page.fill("#trusted-key", filled.gw1.enrolled_key.hex())
+    page.evaluate(
+        """text => {
+            const data = new DataTransfer();
+            data.items.add(new File([text], "receipt.json", {type: "application/json"}));
+            document.getElementById("drop").dispatchEvent(
+                new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+        }""",
+        json.dumps(receipt),
+    )
+    page.wait_for_function("document.getElementById('outcome').textContent === 'VALID'")
