@@ -92,7 +92,8 @@ class BusConfig:
 
     def batch_subject(self, topics: Topics) -> str:
         """The consumer's filter: every gateway's batches."""
-        return subject_of_topic(topics.every_gateway(TopicKind.BATCH))
+        # MQTT's one-level wildcard '+' is NATS's '*'.
+        return f"{subject_of_topic(topics.prefix)}.*.{TopicKind.BATCH.value}"
 
     def stream_subjects(self, topics: Topics) -> tuple[str, ...]:
         return self.subjects or (self.batch_subject(topics),)
