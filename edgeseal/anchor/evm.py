@@ -129,15 +129,20 @@ def deploy_contract(
     w3: Web3, account: str | LocalAccount | None = None, *, timeout_s: float = 60.0
 ) -> str:
     """Deploy CheckpointAnchor from ``account`` (default: the node's first); its address."""
+    return str(_deploy(w3, account, timeout_s)["contractAddress"])
+
+
+def _deploy(w3: Web3, account: str | LocalAccount | None, timeout_s: float) -> Any:
     sender = _Sender.of(w3, account)
     factory = w3.eth.contract(abi=artifact()["abi"], bytecode=artifact()["bytecode"])
     try:
         receipt = sender.send(w3, factory.constructor(), timeout_s)
     except Web3Exception as e:
         raise AnchorError(f"could not deploy the anchor contract: {e}") from e
-    address = str(receipt["contractAddress"])
-    log.info("deployed %s at %s (gas %d)", CONTRACT_NAME, address, receipt["gasUsed"])
-    return address
+    log.info(
+        "deployed %s at %s (gas %d)", CONTRACT_NAME, receipt["contractAddress"], receipt["gasUsed"]
+    )
+    return receipt
 
 
 class EmbeddedChain:
@@ -153,7 +158,9 @@ class EmbeddedChain:
 
         self.w3 = Web3(EthereumTesterProvider(EthereumTester(PyEVMBackend())))
         self.account = Web3.to_checksum_address(self.w3.eth.accounts[0])
-        self.contract_address = deploy_contract(self.w3, self.account)
+        receipt = _deploy(self.w3, self.account, 60.0)
+        self.contract_address = str(receipt["contractAddress"])
+        self.deploy_gas = int(receipt["gasUsed"])
 
     def anchor(self) -> EvmAnchor:
         return EvmAnchor(self.w3, self.contract_address, self.account)
@@ -168,7 +175,9 @@ class EvmAnchor:
     ``chain``: a Web3, a JSON-RPC URL, or ``"embedded"`` (a new :class:`EmbeddedChain`,
     which deploys the contract; ``contract_address`` is then ignored). ``account``: an
     address the node unlocks, a private key (0x + 64 hex digits) or an eth-account
-    LocalAccount; default the node's first account.
+    LocalAccount; default the node's first account. ``from_block``: where a retry starts
+    looking for an earlier anchoring's event (the contract's deployment block keeps the
+    log query small on a long chain; public RPC providers limit its range).
     """
 
     kind = KIND
@@ -180,6 +189,7 @@ class EvmAnchor:
         account: str | LocalAccount | None = None,
         *,
         timeout_s: float = 60.0,
+        from_block: int = 0,
     ) -> None:
         self.embedded: EmbeddedChain | None = None
         if isinstance(chain, str) and chain == "embedded":
@@ -196,6 +206,7 @@ class EvmAnchor:
         self.contract = contract_at(self.w3, contract_address)
         self.sender = _Sender.of(self.w3, account)
         self.timeout_s = timeout_s
+        self.from_block = from_block
         self.last_gas_used: int | None = None
 
     def anchor(self, checkpoint: Checkpoint, note: bytes) -> AnchorEvidence:
@@ -236,7 +247,7 @@ class EvmAnchor:
         logs = self.w3.eth.get_logs(
             {
                 "address": self.contract.address,
-                "fromBlock": 0,
+                "fromBlock": self.from_block,
                 "toBlock": "latest",
                 "topics": topics,
             }
@@ -282,15 +293,12 @@ def measure_gas(origin: str = "example.org/edgeseal/log") -> GasFigures:
     """Deploy on a fresh embedded chain and anchor two checkpoints of one origin."""
     chain = EmbeddedChain()
     contract = contract_at(chain.w3, chain.contract_address)
-    deploy_receipt = chain.w3.eth.get_transaction_receipt(
-        chain.w3.eth.get_block(1)["transactions"][0]  # type: ignore[arg-type]
-    )
     used = []
     for size in (1, 2):
         root = size.to_bytes(32, "big")
         tx = contract.functions.anchor(origin, size, root).transact({"from": chain.account})
         used.append(int(chain.w3.eth.wait_for_transaction_receipt(tx)["gasUsed"]))
-    return GasFigures(int(deploy_receipt["gasUsed"]), used[0], used[1])
+    return GasFigures(chain.deploy_gas, used[0], used[1])
 
 
 def _field(data: dict[str, Any], name: str, kind: type) -> Any:
