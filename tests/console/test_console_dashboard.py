@@ -1,0 +1,60 @@
+"""The dashboard in a real browser against the real API on a filled store: chains with
+their state, quarantine reasons, completeness per device; the token stays out of URLs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import TOKEN
+
+
+def open_dashboard(browser: Any, url: str, token: str | None) -> tuple[Any, Any, list[str]]:
+    context = browser.new_context()
+    errors: list[str] = []
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{url}/" + (f"#token={token}" if token else ""))
+    return context, page, errors
+
+
+def test_dashboard_shows_chains_quarantine_and_devices(browser: Any, served) -> None:
+    server, _filled = served
+    context, page, errors = open_dashboard(browser, server.url, TOKEN)
+    try:
+        page.wait_for_selector("body[data-refreshes]")
+        assert "token" not in page.url  # taken from the fragment, then dropped from the URL
+        gw1 = page.locator("#gateways tr[data-gateway='gw-1']")
+        gw2 = page.locator("#gateways tr[data-gateway='gw-2']")
+        assert gw1.locator(".state").inner_text() == "live"
+        assert gw1.locator(".status").inner_text() == "online"
+        assert "(rotated)" in gw1.inner_text()
+        assert gw2.locator(".state").inner_text() == "gap"
+        assert "waiting for seq 2" in gw2.inner_text()
+        assert page.inner_text("#quarantine-total") == "1"
+        assert page.locator("#quarantine-reasons li[data-reason]").count() == 1
+        assert page.inner_text("#readings-total") == "18"
+        assert page.locator("#chart polyline[data-gateway='gw-1']").count() == 1
+        row = page.locator("#devices tr[data-device='gw-1/7/1']")
+        assert row.locator(".accepted").inner_text() == "15" and "100 %" in row.inner_text()
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_dashboard_without_a_token_asks_for_one(browser: Any, served) -> None:
+    server, _filled = served
+    context, page, errors = open_dashboard(browser, server.url, None)
+    try:
+        page.wait_for_selector("#token-form:not([hidden])")
+        page.fill("#token", "wrong-token-0123456789")
+        page.click("#token-form button")
+        page.wait_for_function(
+            "document.getElementById('token-error').textContent.includes('not one of')"
+        )
+        page.fill("#token", TOKEN)
+        page.click("#token-form button")
+        page.wait_for_selector("body[data-refreshes]")
+        assert page.locator("#gateways tr[data-gateway]").count() == 2
+        assert errors == []
+    finally:
+        context.close()
