@@ -44,6 +44,9 @@ from edgeseal.plumbing.keyfile import KeyFileError, load_private_key
 from edgeseal.plumbing.mqtt_settings import configure_client, describe_refusal, refusal_is_permanent
 from edgeseal.verifier.checks import ReadingVerifier, native_reading_verifier
 from edgeseal.verifier.config import ConfigError, VerifierConfig, load_config
+from edgeseal.verifier.http_config import parse_address
+from edgeseal.verifier.http_console import RunningConsole, start_console
+from edgeseal.verifier.http_server import HttpStartError
 from edgeseal.verifier.metrics import VerifierMetrics
 from edgeseal.verifier.pipeline import BatchProcessor
 from edgeseal.verifier.report import store_report
@@ -105,6 +108,8 @@ class VerifierService:
         # (message, monotonic time of arrival), from the network thread to the processor
         self._inbox: queue.SimpleQueue[tuple[mqtt.MQTTMessage, float]] = queue.SimpleQueue()
         self.metrics = VerifierMetrics()
+        # Where the console is served, once run() has started it ([http] address).
+        self.console_url: str | None = None
 
     # -- MQTT callbacks (network thread) --------------------------------------------
 
@@ -339,6 +344,17 @@ class VerifierService:
         self._client = client
         return client
 
+    def _start_console(self) -> RunningConsole | None:
+        """The console, API and log over HTTP when ``[http] address`` is set."""
+        if not self.config.http.enabled:
+            return None
+        try:
+            console = start_console(self.config)
+        except HttpStartError as exc:
+            raise ServiceStartError(str(exc)) from None
+        self.console_url = console.url
+        return console
+
     def run(self) -> int:
         """Serve until stop() (or a fatal error); returns the process exit status.
 
@@ -397,7 +413,9 @@ class VerifierService:
             cfg.store.path,
             len(cfg.gateways),
         )
+        console: RunningConsole | None = None
         try:
+            console = self._start_console()
             processing.start()
             reporter = open_store(cfg)
             tick = min(self._gap_interval, RESEND_TICK_S, cfg.signing.resend_after_s)
@@ -415,6 +433,8 @@ class VerifierService:
             self._stop.set()
             if processing.ident is not None:
                 processing.join()  # finishes the group in hand; what is still queued stays unacked
+            if console is not None:
+                console.close()
             client.disconnect()
             client.loop_stop()
             store.close()
@@ -451,6 +471,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--store", type=Path, help="override store.path")
     parser.add_argument(
+        "--http-address",
+        help='override [http] address ("host:port", or "off"): with several workers on '
+        "one configuration, only one serves the console, or each on its own port",
+    )
+    parser.add_argument(
         "--report",
         action="store_true",
         help="print chain heads, held batches and quarantine counts, then exit "
@@ -468,6 +493,17 @@ def run(args: argparse.Namespace) -> int:
         config = replace(config, mqtt=replace(config.mqtt, client_id=args.client_id))
     if args.store:
         config = replace(config, store=replace(config.store, path=args.store))
+    if args.http_address:
+        try:
+            host, port = (
+                ("", 0)
+                if args.http_address == "off"
+                else parse_address(args.http_address, "--http-address")
+            )
+        except ConfigError as exc:
+            log.error("%s", exc)
+            return 2
+        config = replace(config, http=replace(config.http, host=host, port=port))
     if args.report:
         return _print_report(config)
     service = VerifierService(config)
