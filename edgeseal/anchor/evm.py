@@ -352,7 +352,10 @@ def check_evm_evidence(
     if trust is not None:
         w3 = trust.evm_web3
         if w3 is None and trust.evm_rpc_url:
-            w3 = connect(trust.evm_rpc_url)
+            try:
+                w3 = connect(trust.evm_rpc_url)
+            except ValueError as e:
+                return str(e)
     if w3 is None:
         return "an online check of an evm anchor needs the chain (an RPC URL in trust)"
     try:

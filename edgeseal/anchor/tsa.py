@@ -320,7 +320,10 @@ def check_tsa_evidence(
     """None if the RFC 3161 evidence timestamps this checkpoint's body; else the reason."""
     data = evidence.data
     try:
-        token = base64.b64decode(str(data["token"]), validate=True)
+        encoded = str(data["token"])
+        if len(encoded) > MAX_REPLY * 4 // 3 + 4:
+            raise ValueError(f"the token is larger than {MAX_REPLY} bytes")
+        token = base64.b64decode(encoded, validate=True)
         hash_name = str(data["hash"])
         claimed = bytes.fromhex(str(data["digest"]))
         gen_time_text = str(data["gen_time"])

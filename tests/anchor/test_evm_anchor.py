@@ -19,6 +19,7 @@ from edgeseal.anchor.evm import (
     deploy_contract,
     measure_gas,
 )
+from edgeseal.testing.broker import free_port
 from edgeseal.testing.evm_node import GanacheNode
 from edgeseal.tlog.checkpoint import Checkpoint
 
@@ -203,3 +204,42 @@ def test_the_node_unlocked_account_path(
         other, checkpoint, note, online=True, trust=AnchorTrust(evm_rpc_url=ganache.url)
     )
     assert reason is not None and reason.startswith("the chain's id is 1337")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("contract", "zz", "malformed"),
+        ("contract", 5, "malformed"),
+        ("chain_id", True, "malformed"),
+        ("root", None, "malformed"),
+        ("origin", ["x"], "malformed"),
+        ("log_index", "0", "malformed"),
+        ("size", -1, "tree size -1"),
+        ("size", 2**70, "tree size 1180591620717411303424"),
+    ],
+)
+def test_hostile_evidence_fields_are_refused_with_a_reason(
+    embedded_chain: EmbeddedChain,
+    make_checkpoint: MakeCheckpoint,
+    field: str,
+    value: object,
+    expected: str,
+) -> None:
+    checkpoint, note = make_checkpoint(4, origin=f"example.org/hostile/{field}/{value!r}")
+    evidence = embedded_chain.anchor().anchor(checkpoint, note)
+    reason = check_evidence(_edited(evidence, **{field: value}), checkpoint, note)
+    assert reason is not None and expected in reason
+
+
+def test_an_unreachable_or_odd_rpc_url_is_a_reason(
+    embedded_chain: EmbeddedChain, make_checkpoint: MakeCheckpoint
+) -> None:
+    checkpoint, note = make_checkpoint(4, origin="example.org/unreachable")
+    evidence = embedded_chain.anchor().anchor(checkpoint, note)
+    closed = AnchorTrust(evm_rpc_url=f"http://127.0.0.1:{free_port()}")
+    reason = check_evidence(evidence, checkpoint, note, online=True, trust=closed)
+    assert reason is not None and reason.startswith("the chain could not be reached")
+    odd = AnchorTrust(evm_rpc_url="ftp://127.0.0.1/")
+    reason = check_evidence(evidence, checkpoint, note, online=True, trust=odd)
+    assert reason is not None and "http" in reason

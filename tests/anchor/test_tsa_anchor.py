@@ -157,3 +157,22 @@ def test_evidence_json_is_checked_on_load() -> None:
     evidence = AnchorEvidence("evm", {"size": 3})
     assert AnchorEvidence.from_json(evidence.to_json()) == evidence
     assert dataclasses.replace(evidence, kind="x").kind == "x"
+
+
+def test_hostile_rfc3161_fields_are_refused_with_a_reason(
+    tsa: LocalTsa, make_checkpoint: MakeCheckpoint
+) -> None:
+    checkpoint, note = make_checkpoint(80)
+    evidence = _anchor(tsa).anchor(checkpoint, note)
+    cases = {
+        "token": ("A" * 400_000, "larger than"),
+        "hash": ("md5", "unsupported hash"),
+        "digest": ("zz", "malformed"),
+        "gen_time": ("2000-01-01T00:00:00.000000Z", "not the token's"),
+    }
+    for field, (value, expected) in cases.items():
+        edited = AnchorEvidence("rfc3161", {**evidence.data, field: value})
+        reason = check_evidence(edited, checkpoint, note)
+        assert reason is not None and expected in reason, field
+    missing = AnchorEvidence("rfc3161", {k: v for k, v in evidence.data.items() if k != "token"})
+    assert "malformed" in (check_evidence(missing, checkpoint, note) or "")
