@@ -15,11 +15,16 @@ from typing import Any
 
 from edgeseal import native
 from edgeseal.verifier.checks import packed_offsets
+from edgeseal.verifier.receipt_log import LogTrust, build_log_part, check_log_part
 from edgeseal.verifier.store import VerifierStore
 from edgeseal.wire.batch import BatchHeader, SealedBatch, key_id_of
 from edgeseal.wire.record import FormatError, ReadingRecord
 
 RECEIPT_FORMAT = "edgeseal-receipt/1"
+# Version 2 adds the batch's place in the transparency log, the checkpoint and the
+# anchors (receipt_log.py); version 1 receipts still check.
+RECEIPT_FORMAT_V2 = "edgeseal-receipt/2"
+FORMATS = (RECEIPT_FORMAT, RECEIPT_FORMAT_V2)
 
 
 class ReceiptError(LookupError):
@@ -78,7 +83,7 @@ def build_receipt(store: VerifierStore, ref: ReadingRef) -> dict[str, Any]:
     rotations = [
         SealedBatch.from_payload(p) for p in store.rotations_before(header.gateway_id, header.seq)
     ]
-    return {
+    receipt = {
         "format": RECEIPT_FORMAT,
         "reading": asdict(ReadingRecord.decode(record)),
         "record": record.hex(),
@@ -102,6 +107,11 @@ def build_receipt(store: VerifierStore, ref: ReadingRef) -> dict[str, Any]:
             for r in rotations
         ],
     }
+    log_part = build_log_part(store, stored.batch_id)
+    if log_part is not None:  # else no published checkpoint includes the batch yet
+        receipt["format"] = RECEIPT_FORMAT_V2
+        receipt.update(log_part)
+    return receipt
 
 
 def receipt_json(receipt: dict[str, Any]) -> str:
@@ -198,11 +208,18 @@ def _follow_key_history(
     )
 
 
-def check_receipt(receipt: Any, *, expected_public_key: bytes | None = None) -> list[Check]:
+def check_receipt(
+    receipt: Any,
+    *,
+    expected_public_key: bytes | None = None,
+    log_trust: LogTrust | None = None,
+) -> list[Check]:
     """Every check of a receipt, in order; the receipt is valid iff all are ok.
 
     ``expected_public_key``: the gateway key the checker trusts (e.g. from the
     enrollment record); without it the receipt's own key is taken as given.
+    ``log_trust``: the log key, witnesses and anchors a version 2 receipt is checked
+    against (receipt_log.py; default: the receipt's own log key, no witness, one anchor).
     """
     checks: list[Check] = []
 
@@ -212,8 +229,8 @@ def check_receipt(receipt: Any, *, expected_public_key: bytes | None = None) -> 
 
     try:
         fmt = _field(receipt, "format")
-        if fmt != RECEIPT_FORMAT:
-            raise _Malformed(f"format is {fmt!r}; this checker reads {RECEIPT_FORMAT!r}")
+        if fmt not in FORMATS:
+            raise _Malformed(f"format is {fmt!r}; this checker reads {' and '.join(FORMATS)}")
         record = _hex(receipt, "record")
         signature = _hex(receipt, "signature", 64)
         public_key = _hex(receipt, "public_key", 32)
@@ -312,4 +329,6 @@ def check_receipt(receipt: Any, *, expected_public_key: bytes | None = None) -> 
                 batch[name] == expected,
                 f"receipt says {batch[name]!r}, the header gives {expected!r}",
             )
+    if fmt == RECEIPT_FORMAT_V2:
+        check_log_part(receipt, header_bytes, header_signature, log_trust or LogTrust(), add)
     return checks
