@@ -48,9 +48,7 @@ def test_dashboard_without_a_token_asks_for_one(browser: Any, served) -> None:
         page.wait_for_selector("#token-form:not([hidden])")
         page.fill("#token", "wrong-token-0123456789")
         page.click("#token-form button")
-        page.wait_for_function(
-            "document.getElementById('token-error').textContent.includes('not one of')"
-        )
+        page.wait_for_selector("#token-error:has-text('not one of')")
         page.fill("#token", TOKEN)
         page.click("#token-form button")
         page.wait_for_selector("body[data-refreshes]")
