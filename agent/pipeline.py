@@ -152,7 +152,10 @@ class Pipeline:
         self._held: list[HeldReading | HeldEvent] = []
         # (device, boot) whose boot this process has sealed an event for: a loss notice
         # for any other boot is preceded by a boot event, so the verifier knows the boot.
-        self._announced: set[tuple[int, int]] = set()
+        # True: from the device's own HELLO; False: inferred, firmware unknown.
+        self._announced: dict[tuple[int, int], bool] = {}
+        # Highest seq a loss notice of this process covers, per (device, boot).
+        self._lost_to: dict[tuple[int, int], int] = {}
         self._seen: dict[tuple[int, int], int] = {}  # highest seq taken per (device, boot)
         self._retry_store_at = 0.0
         self._retry_publish_at = 0.0
@@ -241,9 +244,9 @@ class Pipeline:
 
     def _boot_event(self, hello: DeviceHello, now_us: int) -> None:
         key = (hello.device_id, hello.boot_id)
-        if key in self._announced:
+        if self._announced.get(key):
             return  # the device repeats its HELLO (asked by the link); one event per boot
-        self._announced.add(key)
+        self._announced[key] = True
         public_key = hello.public_key if hello.public_key and len(hello.public_key) == 32 else None
         self.add_event(
             DeviceBoot(
@@ -259,17 +262,22 @@ class Pipeline:
     def _loss_notice(self, gap: SequenceGap, now_us: int) -> None:
         if gap.received <= gap.expected:
             return
-        key = (gap.device_id, gap.boot_id)
+        reason = _LOSS_REASONS.get(gap.reason, LossReason.DEVICE_OVERFLOW)
+        self._declare_lost(
+            gap.device_id, gap.boot_id, gap.expected, gap.received - 1, reason, now_us
+        )
+
+    def _declare_lost(
+        self, device_id: int, boot_id: int, first: int, last: int, reason: LossReason, now_us: int
+    ) -> None:
+        key = (device_id, boot_id)
         if key not in self._announced:
             # A boot this process never saw a HELLO of (e.g. the device's previous boot,
             # named by the next boot's HELLO): announce it as inferred, firmware unknown.
-            self._announced.add(key)
-            self.add_event(DeviceBoot(gap.device_id, gap.boot_id, 1, "", None, True), now_us)
-        reason = _LOSS_REASONS.get(gap.reason, LossReason.DEVICE_OVERFLOW)
-        self.add_event(
-            ReadingsLost(gap.device_id, gap.boot_id, gap.expected, gap.received - 1, reason),
-            now_us,
-        )
+            self._announced[key] = False
+            self.add_event(DeviceBoot(device_id, boot_id, 1, "", None, True), now_us)
+        self._lost_to[key] = max(self._lost_to.get(key, 0), last)
+        self.add_event(ReadingsLost(device_id, boot_id, first, last, reason), now_us)
 
     def handle_readings(self, readings: Sequence[ReadingLike], acks: AckSink) -> None:
         """Take readings without link events around them (benchmarks, tests)."""
@@ -285,6 +293,14 @@ class Pipeline:
         if last is None:
             stored = self.outbox.last_stored_seq(*key)
             last = -1 if stored is None else stored
+            start = self._lost_to.get(key, 0) + 1
+            if stored is None and reading.seq > start:
+                # The first reading this gateway gets of a boot it stored nothing of comes
+                # after seq 1: the device's ring overwrote the ones before it unsent (it
+                # sampled before the gateway was up, or while the agent was down).
+                self._declare_lost(
+                    key[0], key[1], start, reading.seq - 1, LossReason.DEVICE_OVERFLOW, now_us
+                )
         if reading.seq <= last:
             # The device resent it because our ACK was lost (e.g. we crashed after the
             # commit): it is stored already, so only the ACK is repeated.
