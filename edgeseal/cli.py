@@ -43,6 +43,10 @@ COMMANDS: dict[str, Command] = {
     "receipt": Command(
         "edgeseal.verifier.receipt_cli", "write a third-party receipt for one stored reading"
     ),
+    "completeness": Command(
+        "edgeseal.verifier.completeness_cli",
+        "per device and boot: readings stored, lost (signed notices) and unexplained gaps",
+    ),
     "check-receipt": Command(
         "edgeseal.verifier.check_receipt_cli", "check a receipt and explain any failure"
     ),
