@@ -51,10 +51,17 @@ def agent_config(
 
 
 def verifier_config(
-    *, store: Path, broker_port: int, protocol: str, public_key: bytes
+    *,
+    store: Path,
+    broker_port: int,
+    protocol: str,
+    public_key: bytes,
+    http_port: int | None = None,
+    token: str = "",
 ) -> dict[str, Any]:
-    """The verifier's configuration (docs/verifier.md): the broker, its store, the gateway's key."""
-    return {
+    """The verifier's configuration (docs/verifier.md): the broker, its store, the gateway's
+    key, and (``http_port``) its console on 127.0.0.1 with one API token."""
+    config: dict[str, Any] = {
         "mqtt": {
             "host": "127.0.0.1",
             "port": broker_port,
@@ -67,6 +74,9 @@ def verifier_config(
         "store": {"path": str(store)},
         "gateways": {GATEWAY_ID: public_key.hex()},
     }
+    if http_port is not None:
+        config["http"] = {"address": f"127.0.0.1:{http_port}", "tokens": [token]}
+    return config
 
 
 def write_config(path: Path, config: Mapping[str, Any]) -> None:

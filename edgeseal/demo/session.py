@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import secrets
 import shutil
 import signal
 import sys
@@ -113,6 +114,8 @@ def _run(settings: DemoSettings, workdir: Path, out: TextIO) -> int:
         )
 
         verifier_toml = workdir / "verifier.toml"
+        console_port = free_port()
+        token = secrets.token_urlsafe(24)
         write_config(
             verifier_toml,
             verifier_config(
@@ -120,6 +123,8 @@ def _run(settings: DemoSettings, workdir: Path, out: TextIO) -> int:
                 broker_port=broker.port,
                 protocol=broker.protocol,
                 public_key=key.public_key,
+                http_port=console_port,
+                token=token,
             ),
         )
         verifier = children.start(
@@ -128,6 +133,10 @@ def _run(settings: DemoSettings, workdir: Path, out: TextIO) -> int:
             ready_stderr="subscribed to",
         )
         children.wait_ready(verifier, "its subscription to the batch topic")
+        console = f"http://127.0.0.1:{console_port}"
+        # The token rides in the URL's fragment, which the browser never sends anywhere.
+        print(f"console: {console}/#token={token}")
+        print(f"receipt checker: {console}/console/receipt.html#key={key.public_key.hex()}")
         watcher = Watcher("127.0.0.1", broker.port, progress)
         watcher.start()
 
@@ -158,8 +167,18 @@ def _run(settings: DemoSettings, workdir: Path, out: TextIO) -> int:
             f"{settings.batch_delay_s:g} s) and publishing; verifier: checking every batch"
         )
 
+        if settings.keep:
+            print(
+                f"--keep: everything keeps running after {settings.seconds:g} s, "
+                "until Ctrl-C; then the demo winds down and sums up"
+            )
         metrics = _show_progress(
-            out, settings.seconds, [agent, verifier, *devices], metrics_port, progress
+            out,
+            settings.seconds,
+            [agent, verifier, *devices],
+            metrics_port,
+            progress,
+            until_interrupted=settings.keep,
         )
         outcome = wind_down(children, devices, agent, metrics_port, metrics, progress)
         with progress.lock:
@@ -204,8 +223,11 @@ def _show_progress(
     running: Sequence[Child],
     metrics_port: int,
     progress: Progress,
+    *,
+    until_interrupted: bool = False,
 ) -> dict[str, float]:
-    """Redraw the status line until ``seconds`` have passed; the agent's last metrics.
+    """Redraw the status line until ``seconds`` have passed (``until_interrupted``: until
+    Ctrl-C, however long that is); the agent's last metrics.
 
     DemoError as soon as one of the ``running`` children exits.
     """
@@ -213,13 +235,18 @@ def _show_progress(
     run_started = time.monotonic()
     metrics: dict[str, float] = {}
     try:
-        while (elapsed := time.monotonic() - run_started) < seconds:
-            for child in running:
-                child.check_running()
-            metrics = read_agent_metrics(metrics_port) or metrics
-            display.update(elapsed, metrics, progress)
-            time.sleep(TICK_S)
-        display.update(seconds, metrics, progress)
+        try:
+            while (elapsed := time.monotonic() - run_started) < seconds or until_interrupted:
+                for child in running:
+                    child.check_running()
+                metrics = read_agent_metrics(metrics_port) or metrics
+                display.update(elapsed, metrics, progress)
+                time.sleep(TICK_S)
+        except KeyboardInterrupt:
+            if not until_interrupted:
+                raise
+            # --keep: Ctrl-C ends the live phase; the wind-down and summary follow.
+        display.update(max(seconds, time.monotonic() - run_started), metrics, progress)
     finally:
         display.finish()
     return metrics

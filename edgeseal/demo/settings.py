@@ -62,7 +62,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="put configs, keys, stores and logs here (default: a temporary "
         "directory, removed at the end unless --keep)",
     )
-    parser.add_argument("--keep", action="store_true", help="keep the working directory")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep everything running after --seconds (devices, agent, broker, verifier and "
+        "its console) until Ctrl-C, then wind down and summarize; keep the working directory",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> DemoSettings:

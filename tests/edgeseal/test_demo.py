@@ -26,7 +26,8 @@ from edgeseal.wire.topics import Topics
 
 
 def _demo(workdir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "edgeseal", "demo", "--workdir", str(workdir), "--keep", *extra]
+    # A --workdir given is kept anyway; --keep would keep everything running until Ctrl-C.
+    return [sys.executable, "-m", "edgeseal", "demo", "--workdir", str(workdir), *extra]
 
 
 def _processes_using(path: Path) -> list[str]:
@@ -71,6 +72,7 @@ def test_demo_runs_the_chain_and_cleans_up(tmp_path: Path) -> None:
     out = proc.stdout
     assert proc.returncode == 0, f"rc={proc.returncode}\n{out}\n{proc.stderr[-4000:]}"
     assert "broker: mosquitto" in out
+    assert re.search(r"^console: http://127\.0\.0\.1:\d+/#token=\S+$", out, re.MULTILINE), out
     # Live progress was shown while it ran (not a terminal: a line every 2 s).
     assert len(re.findall(r"^\[[#-]+\] .* signed +\d+ \| published", out, re.MULTILINE)) >= 3, out
     generated = _number(r"(\d+) readings generated", out)

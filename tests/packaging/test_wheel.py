@@ -148,6 +148,14 @@ def test_wheel_is_abi3_and_complete(wheel: Path) -> None:
     ):
         init = f"edgeseal/{package}/__init__.py"
         assert init in names, f"package edgeseal.{package} missing from the wheel"
+    # The console's pages and OpenAPI document ship with the verifier (package data).
+    for data in (
+        "openapi.json",
+        "console/index.html",
+        "console/receipt.html",
+        "console/dashboard.js",
+    ):
+        assert f"edgeseal/verifier/{data}" in names, f"{data} missing from {wheel.name}"
     # One installed namespace: nothing but edgeseal/ and its dist-info at the top.
     tops = {n.split("/", 1)[0] for n in names}
     dist_info = {t for t in tops if t.endswith(".dist-info")}
