@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeseal.plumbing.config_toml import ConfigError, Section
-from edgeseal.tlog.note import NoteError, NoteVerifier
+from edgeseal.tlog.cosignature import CosignatureVerifier
+from edgeseal.tlog.note import NoteError
 
 LOG_KEYS = frozenset(
     {
@@ -123,9 +124,9 @@ def parse_log_config(section: Section) -> LogConfig:
     for w in section.tables("witnesses", _WITNESS_KEYS):
         vkey = w.required_str("vkey")
         try:
-            NoteVerifier.from_vkey(vkey)
+            CosignatureVerifier.from_vkey(vkey)  # tlog-cosignature: key type 0x04
         except (NoteError, ValueError) as exc:
-            raise ConfigError(f"{w.where('vkey')}: not a signed-note verifier key: {exc}") from None
+            raise ConfigError(f"{w.where('vkey')}: not a witness cosignature key: {exc}") from None
         witnesses.append(WitnessConfig(_url(w, "url"), vkey))
     names = [w.name for w in witnesses]
     if len(set(names)) != len(names):
