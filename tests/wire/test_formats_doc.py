@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edgeseal.agent.seal import seal_batch
 from edgeseal.wire.batch import ZERO_HASH, BatchHeader, SealedBatch, header_hash, key_id_of
+from edgeseal.wire.event import DeviceBoot, EventRecord, LossReason, ReadingsLost
 from edgeseal.wire.record import ReadingRecord
 from edgeseal.wire.resend import ResendRequest, open_resend_request
 from edgeseal.wire.verdict import SignedVerdict, VerdictOutcome, open_verdict, sign_verdict
@@ -97,7 +98,21 @@ def examples() -> dict[str, str]:
         "verdict-signature": VERIFIER_KEY.sign(verdict.signed_bytes()).hex(),
         "resend-signed": resend.signed_bytes().hex(),
         "resend-payload": resend.to_payload(VERIFIER_KEY).decode("utf-8"),
+        "event-boot": example_events()[0].encode().hex(),
+        "event-loss": example_events()[1].encode().hex(),
     }
+
+
+def example_events() -> list[EventRecord]:
+    """The device of the record example booted, then lost seqs 2..4 (ring overflow)."""
+    return [
+        EventRecord("gw-01", 1_767_225_599_000_000, DeviceBoot(7, 0x12345678, 1, "1.2.3")),
+        EventRecord(
+            "gw-01",
+            1_767_225_600_500_000,
+            ReadingsLost(7, 0x12345678, 2, 4, LossReason.DEVICE_OVERFLOW),
+        ),
+    ]
 
 
 def wrap(text: str) -> str:
