@@ -44,6 +44,7 @@ from edgeseal.plumbing.keyfile import KeyFileError, load_private_key
 from edgeseal.plumbing.mqtt_settings import configure_client, describe_refusal, refusal_is_permanent
 from edgeseal.verifier.checks import ReadingVerifier, native_reading_verifier
 from edgeseal.verifier.config import ConfigError, VerifierConfig, load_config
+from edgeseal.verifier.log_service import LogStartError, checkpoint_topic, start_sequencer
 from edgeseal.verifier.http_config import parse_address
 from edgeseal.verifier.http_console import RunningConsole, start_console
 from edgeseal.verifier.http_server import HttpStartError
@@ -406,6 +407,19 @@ class VerifierService:
         processing = threading.Thread(
             target=self._process_messages, args=(client,), name="verifier-processing"
         )
+
+        def publish_checkpoint(note: bytes) -> None:
+            # Retained: a new subscriber gets the newest checkpoint at once.
+            client.publish(checkpoint_topic(cfg.mqtt.topic_prefix), note, qos=1, retain=True)
+
+        try:
+            sequencer = start_sequencer(
+                cfg, worker=cfg.mqtt.client_id, publish=publish_checkpoint, metrics=self.metrics
+            )
+        except LogStartError as exc:
+            store.close()
+            self.metrics.close()
+            raise ServiceStartError(str(exc)) from None
         client.loop_start()
         log.info(
             "verifier %s started: store %s, %d enrolled gateway(s)",
@@ -435,6 +449,8 @@ class VerifierService:
                 processing.join()  # finishes the group in hand; what is still queued stays unacked
             if console is not None:
                 console.close()
+            if sequencer is not None:
+                sequencer.stop()
             client.disconnect()
             client.loop_stop()
             store.close()
