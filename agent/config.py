@@ -64,10 +64,21 @@ class BatchPolicy:
     max_delay_s: float = 2.0
 
 
+ON_FULL_POLICIES = ("block", "drop-oldest")
+
+
 @dataclass(frozen=True)
 class OutboxConfig:
     path: Path
     max_bytes: int = 64 * 1024 * 1024
+    # The oldest unsent item (unsealed reading or unacknowledged batch) may be at most
+    # this old; 0: no age bound. Past it the outbox counts as full.
+    max_age_s: float = 0.0
+    # When full: "block" stops ACKing the devices (they keep their data); "drop-oldest"
+    # keeps ACKing, pauses sealing and drops the oldest unsealed readings, each run
+    # named by a signed loss notice (reason gateway_policy). Sealed batches are never
+    # dropped: the chain stays whole.
+    on_full: str = "block"
 
 
 @dataclass(frozen=True)
@@ -151,9 +162,12 @@ def parse_config(data: Mapping[str, Any], *, base: Path, env: Mapping[str, str])
         max_delay_s=b.get_float("max_delay_s", 2.0, 0.001, 3600.0),
     )
 
-    o = top.table("outbox", {"path", "max_bytes"}, required=True)
+    o = top.table("outbox", {"path", "max_bytes", "max_age_s", "on_full"}, required=True)
     outbox = OutboxConfig(
-        o.required_path("path"), o.get_int("max_bytes", 64 * 1024 * 1024, 64 * 1024, 2**50)
+        o.required_path("path"),
+        o.get_int("max_bytes", 64 * 1024 * 1024, 64 * 1024, 2**50),
+        max_age_s=o.get_float("max_age_s", 0.0, 0.0, 10 * 365 * 86400.0),
+        on_full=o.get_choice("on_full", "block", ON_FULL_POLICIES),
     )
 
     m = top.table("mqtt", MQTT_KEYS | {"max_inflight", "flush_timeout_s"})

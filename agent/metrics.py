@@ -60,6 +60,14 @@ class AgentMetrics(PrivateMetrics):
             "held_readings",
             "Readings received but not yet stored (outbox full), not ACKed to the device",
         )
+        self.readings_dropped = counter(
+            "readings_dropped",
+            "Unsealed readings dropped by outbox.on_full = drop-oldest (each in a signed loss notice)",
+        )
+        self.outbox_oldest_age = gauge(
+            "outbox_oldest_unsent_age_seconds",
+            "Age of the oldest item not yet acknowledged (unsealed reading or batch)",
+        )
         self.backpressure = gauge("backpressure", "1 while the agent withholds device ACKs")
         self.broker_connected = gauge("broker_connected", "1 while connected to the MQTT broker")
         self.chain_seq = gauge("chain_seq", "Seq of the last sealed batch")

@@ -51,7 +51,8 @@ from pathlib import Path
 
 from edgeseal.agent.signer import SignedLeaf, SignedReading
 from edgeseal.plumbing.sqlite_tx import write_transaction
-from edgeseal.wire.batch import SealedBatch
+from edgeseal.wire.batch import BatchHeader, SealedBatch
+from edgeseal.wire.record import RECORD_TAG, ReadingRecord
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +260,10 @@ class Outbox:
         """Why new readings cannot be stored now (bound reached, disk full), or None."""
         if self.over_bound:
             return f"outbox holds {self._bytes} bytes, at its bound of {self.max_bytes} (outbox.max_bytes)"
+        return self.disk_refusal()
+
+    def disk_refusal(self) -> str | None:
+        """Why nothing at all can be stored now (disk full), or None."""
         if not self.restore_reserve():
             return (
                 f"outbox {self.path}: disk full (the space left is kept for sealing and "
@@ -289,7 +294,7 @@ class Outbox:
 
     # --- readings -----------------------------------------------------------------------
 
-    def add_readings(self, readings: Sequence[SignedLeaf]) -> None:
+    def add_readings(self, readings: Sequence[SignedLeaf], *, over_bound: bool = False) -> None:
         """Store readings (and events, sealed in the same order) durably in one
         transaction, or raise OutboxFull storing none.
 
@@ -298,7 +303,9 @@ class Outbox:
         """
         if not readings:
             return
-        reason = self.refusal()
+        # ``over_bound``: the caller dropped unsealed readings for these (drop-oldest);
+        # a full disk still refuses them.
+        reason = self.disk_refusal() if over_bound else self.refusal()
         if reason is not None:
             raise OutboxFull(reason)
         progress: dict[tuple[int, int], int] = {}
@@ -349,6 +356,53 @@ class Outbox:
             }
         self._pending += len(readings)
         self._bytes += sum(len(r.record) + len(r.signature) for r in readings)
+
+    def oldest_unsent_us(self) -> int | None:
+        """Gateway time (UNIX us) of the oldest item not yet acknowledged: the oldest
+        unsealed reading or event, or the first reading of the oldest stored batch."""
+        found: list[int] = []
+        row = self._db.execute("SELECT MIN(time_us) FROM pending").fetchone()
+        if row[0] is not None:
+            found.append(int(row[0]))
+        # Only the header is read: its first_time_us is the batch's oldest item.
+        head = self._db.execute(
+            "SELECT substr(payload, 1, 300) FROM batches ORDER BY seq LIMIT 1"
+        ).fetchone()
+        if head is not None:
+            prefix = bytes(head[0])
+            length = int.from_bytes(prefix[4:6], "big")
+            found.append(BatchHeader.decode(prefix[6 : 6 + length]).first_time_us)
+        return min(found) if found else None
+
+    def oldest_pending_readings(
+        self, limit: int, *, before_us: int | None = None
+    ) -> list[tuple[int, ReadingRecord]]:
+        """The oldest unsealed readings (never events), with their row ids; only those
+        that arrived before ``before_us`` if given."""
+        rows = self._db.execute(
+            "SELECT id, record FROM pending WHERE substr(record, 1, 4) = ?"
+            " AND time_us < ? ORDER BY id LIMIT ?",
+            (RECORD_TAG, 2**63 - 1 if before_us is None else before_us, limit),
+        ).fetchall()
+        return [(int(i), ReadingRecord.decode(bytes(r))) for i, r in rows]
+
+    def drop_pending(self, ids: Sequence[int], notices: Sequence[tuple[int, SignedLeaf]]) -> None:
+        """Drop unsealed readings and store the signed loss notices that name them, each
+        at the row id of the first reading it names (so it is sealed where they were),
+        in one transaction."""
+        sizes = self._db.execute(
+            f"SELECT COALESCE(SUM(LENGTH(record) + LENGTH(signature)), 0), COUNT(*) FROM pending"
+            f" WHERE id IN ({','.join('?' * len(ids))})",
+            list(ids),
+        ).fetchone()
+        with self._transaction():
+            self._db.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in ids])
+            self._db.executemany(
+                "INSERT INTO pending (id, record, signature, time_us) VALUES (?, ?, ?, ?)",
+                [(i, n.record, n.signature, n.time_us) for i, n in notices],
+            )
+        self._pending += len(notices) - int(sizes[1])
+        self._bytes += sum(len(n.record) + len(n.signature) for _, n in notices) - int(sizes[0])
 
     def take_pending(self, limit: int) -> list[PendingReading]:
         """The oldest ``limit`` unsealed readings, in arrival order (not removed)."""

@@ -56,7 +56,7 @@ from edgeseal.wire.event import (
     LossReason,
     ReadingsLost,
 )
-from edgeseal.wire.record import FormatError
+from edgeseal.wire.record import FormatError, ReadingRecord
 from edgeseal.wire.resend import open_resend_request
 from edgeseal.wire.verdict import (
     RETRY_LATER_REASONS,
@@ -319,7 +319,13 @@ class Pipeline:
         now = self._monotonic()
         if now < self._retry_store_at:
             return False
-        refusal = self.outbox.refusal()  # checked first: signing is the expensive part
+        # Checked first: signing is the expensive part.
+        refusal = self.outbox.disk_refusal() or self._full_reason()
+        over_bound = False
+        if refusal is not None and self._drop_oldest and self.outbox.disk_refusal() is None:
+            # drop-oldest: keep ACKing; make room among the unsealed readings instead
+            self._make_room(self.held_count)
+            refusal, over_bound = None, True
         if refusal is not None:
             self._set_backpressure(refusal)
             return False
@@ -332,7 +338,7 @@ class Pipeline:
             for h in self._held
         ]
         try:
-            self.outbox.add_readings(signed)
+            self.outbox.add_readings(signed, over_bound=over_bound)
         except OutboxFull as exc:
             self._retry_store_at = now + DISK_FULL_RETRY_S
             self._set_backpressure(str(exc))
@@ -382,6 +388,10 @@ class Pipeline:
         """Seal every batch that is due (all pending ones with ``force``); returns how many."""
         sealed = 0
         max_n = self.config.batch.max_readings
+        if self._drop_oldest and not force:
+            self._expire()
+            if self._full_reason() is not None:
+                return 0  # sealed batches are never dropped: the pending ones wait for room
         while self.outbox.pending_count and (force or self.clock.due(self._monotonic())):
             pending = self.outbox.take_pending(max_n)
             announce = self._rotation.announcement(
@@ -655,6 +665,83 @@ class Pipeline:
                 return False
             time.sleep(BUSY_POLL_S)
 
+    # --- store-and-forward policy (outbox.max_bytes, max_age_s, on_full) ---------------------
+
+    @property
+    def _drop_oldest(self) -> bool:
+        return self.config.outbox.on_full == "drop-oldest"
+
+    def _full_reason(self) -> str | None:
+        """Why the outbox counts as full (bytes or age bound), or None."""
+        if self.outbox.over_bound:
+            return (
+                f"outbox holds {self.outbox.stored_bytes} bytes, at its bound of "
+                f"{self.outbox.max_bytes} (outbox.max_bytes)"
+            )
+        max_age_s = self.config.outbox.max_age_s
+        if max_age_s > 0:
+            oldest = self.outbox.oldest_unsent_us()
+            if oldest is not None:
+                age_s = (self._wall_us() - oldest) / 1e6
+                if age_s >= max_age_s:
+                    return (
+                        f"the oldest unsent item is {age_s:.1f} s old, at the bound of "
+                        f"{max_age_s:g} s (outbox.max_age_s)"
+                    )
+        return None
+
+    def _make_room(self, incoming: int) -> None:
+        """drop-oldest while full: keep at most one batch of unsealed readings, dropping
+        the oldest ones with a signed loss notice naming them."""
+        excess = self.outbox.pending_count + incoming - self.config.batch.max_readings
+        if excess > 0:
+            self._drop(self.outbox.oldest_pending_readings(excess), "the outbox is full")
+
+    def _expire(self) -> None:
+        """drop-oldest: unsealed readings older than outbox.max_age_s are dropped."""
+        max_age_s = self.config.outbox.max_age_s
+        if max_age_s <= 0 or not self.outbox.pending_count:
+            return
+        before = self._wall_us() - int(max_age_s * 1e6)
+        rows = self.outbox.oldest_pending_readings(self.outbox.pending_count, before_us=before)
+        if rows:
+            self._drop(rows, f"older than outbox.max_age_s = {max_age_s:g} s")
+
+    def _drop(self, rows: Sequence[tuple[int, ReadingRecord]], why: str) -> None:
+        """Drop unsealed readings; each run of one boot gets a signed loss notice sealed
+        where its first reading was (gateway_policy)."""
+        if not rows:
+            return
+        runs: list[tuple[int, int, int, int, int]] = []  # (row id, device, boot, first, last)
+        for row_id, r in rows:
+            last = runs[-1] if runs else None
+            if (
+                last is not None
+                and (last[1], last[2]) == (r.device_id, r.boot_id)
+                and last[4] + 1 == r.device_seq
+            ):
+                runs[-1] = (*last[:4], r.device_seq)
+            else:
+                runs.append((row_id, r.device_id, r.boot_id, r.device_seq, r.device_seq))
+        now_us = self._wall_us()
+        sign_event = self._rotation.signer.sign_event
+        notices = [
+            (row_id, sign_event(ReadingsLost(d, b, f, la, LossReason.GATEWAY_POLICY), now_us))
+            for row_id, d, b, f, la in runs
+        ]
+        self.outbox.drop_pending([i for i, _ in rows], notices)
+        self.metrics.readings_dropped.inc(len(rows))
+        for _, d, b, f, la in runs:
+            log.warning(
+                "outbox on_full = drop-oldest: dropped readings %d..%d of device %d (boot %d), "
+                "%s; a signed loss notice names them",
+                f,
+                la,
+                d,
+                b,
+                why,
+            )
+
     def _update_gauges(self) -> None:
         m = self.metrics
         m.outbox_batches.set(self.outbox.batch_count)
@@ -663,3 +750,14 @@ class Pipeline:
         m.outbox_pending.set(self.outbox.pending_count)
         m.outbox_bytes.set(self.outbox.stored_bytes)
         m.held_readings.set(self.held_count)
+        oldest = self.outbox.oldest_unsent_us()
+        age_s = 0.0 if oldest is None else max(0.0, (self._wall_us() - oldest) / 1e6)
+        m.outbox_oldest_age.set(age_s)
+        # The retained status shows the backlog too; rounded so that it changes (and is
+        # published again) only when the backlog really moves.
+        self.publisher.set_status(
+            backlog_batches=self.outbox.batch_count,
+            backlog_pending=self.outbox.pending_count,
+            backlog_bytes=self.outbox.stored_bytes // 1024 * 1024,
+            oldest_unsent_age_s=int(age_s // 10 * 10),
+        )

@@ -175,12 +175,14 @@ class AccountBook:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
-    def _announced(self, gateway_id: str, key: _Key) -> bool:
+    def _known(self, gateway_id: str, key: _Key) -> bool:
+        """A boot event announced it, or readings of it are stored."""
         row = self._conn.execute(
-            "SELECT announced FROM accounts WHERE gateway_id = ? AND device_id = ? AND boot_id = ?",
+            "SELECT 1 FROM accounts WHERE gateway_id = ? AND device_id = ? AND boot_id = ?"
+            " AND (announced = 1 OR stored > 0)",
             (gateway_id, *key),
         ).fetchone()
-        return row is not None and bool(row[0])
+        return row is not None
 
     def check_events(
         self,
@@ -190,18 +192,18 @@ class AccountBook:
     ) -> list[str]:
         """Why the batch's events cannot be accepted, one message each (empty: fine).
 
-        A loss notice must name a boot a boot event announced (earlier in the chain or
-        earlier in this batch), and may not cover a reading that is stored or in this
-        batch: a device cannot have lost what the gateway delivered.
+        A loss notice must name a boot the verifier knows: one a boot event announced or
+        with readings stored, earlier in the chain or in this batch. It may not cover a
+        reading that is stored or in this batch: a device cannot have lost what the
+        gateway delivered.
         """
         problems: list[str] = []
-        announced_here: set[_Key] = set()
-        batch_seqs: dict[_Key, list[int]] | None = None
+        batch_seqs = readings_by_boot(records)
+        known_here = set(batch_seqs) | {
+            (e.body.device_id, e.body.boot_id) for _, e in events if isinstance(e.body, DeviceBoot)
+        }
         for leaf, event in events:
             body = event.body
-            if isinstance(body, DeviceBoot):
-                announced_here.add((body.device_id, body.boot_id))
-                continue
             if not isinstance(body, ReadingsLost):
                 continue
             key = (body.device_id, body.boot_id)
@@ -209,8 +211,11 @@ class AccountBook:
                 f"loss notice at leaf {leaf} (device {body.device_id} boot {body.boot_id}, "
                 f"seqs {body.first_seq}..{body.last_seq}, {body.reason.label})"
             )
-            if key not in announced_here and not self._announced(gateway_id, key):
-                problems.append(f"{what} names a boot no boot event announced (unknown boot)")
+            if key not in known_here and not self._known(gateway_id, key):
+                problems.append(
+                    f"{what} names a boot neither a boot event nor a stored reading makes known "
+                    "(unknown boot)"
+                )
                 continue
             rows = self._conn.execute(
                 "SELECT device_seq FROM readings WHERE gateway_id = ? AND device_id = ?"
@@ -218,8 +223,6 @@ class AccountBook:
                 (gateway_id, body.device_id, body.first_seq, body.last_seq, body.boot_id),
             ).fetchall()
             stored = [int(r[0]) for r in rows]
-            if batch_seqs is None:
-                batch_seqs = readings_by_boot(records)
             here = [s for s in batch_seqs.get(key, ()) if body.first_seq <= s <= body.last_seq]
             if stored or here:
                 listed = ", ".join(str(s) for s in sorted({*stored, *here})[:5])
