@@ -141,3 +141,71 @@ def test_a_dropped_file_is_checked(page: Any, filled: Filled, receipt) -> None:
         json.dumps(receipt),
     )
     page.wait_for_function("document.getElementById('outcome').textContent === 'VALID'")
+
+
+def test_version_2_receipts_log_links(page: Any, tmp_path: Path) -> None:
+    """Reading -> batch -> log entry -> signed checkpoint, checked by the page as by
+    check_receipt (the page checks no anchors, so neither does the reference here)."""
+    from log_helpers import accept, log_signer, sequencer, store_at
+    from verifier_builders import GatewayChain
+
+    from edgeseal.verifier.receipt_log import LogTrust
+
+    signer = log_signer()
+    gw = GatewayChain("gw-a")
+    with store_at(tmp_path / "v.sqlite") as store:
+        accept(store, [gw, GatewayChain("gw-b")], 9)
+        sequencer(store, signer).step()
+        good = build_receipt(store, ReadingRef("gw-a", 7, 3))
+    assert good["format"] == "edgeseal-receipt/2"
+    trust = LogTrust(log_key=signer.verifier_key(), anchors_needed=0)
+    page.fill("#log-key", signer.verifier_key())
+
+    def proof_bit(r: dict[str, Any]) -> None:
+        r["log"]["inclusion_proof"][0] = flip(r["log"]["inclusion_proof"][0], 0)
+
+    def checkpoint_root(r: dict[str, Any]) -> None:
+        lines = r["log"]["checkpoint"].split("\n")
+        lines[2] = "A" * 43 + "="
+        r["log"]["checkpoint"] = "\n".join(lines)
+
+    cases = {
+        "genuine": (lambda r: None, None),
+        "proof bit": (proof_bit, "log inclusion"),
+        "other index": (lambda r: r["log"].update(index=5), "log inclusion"),
+        "checkpoint root": (checkpoint_root, "checkpoint signature"),
+        "bigger tree": (lambda r: r["log"].update(tree_size=10), "checkpoint size"),
+        "no log": (lambda r: r.pop("log"), "log structure"),
+        "other log key": (
+            lambda r: r["log"].update(log_key=log_signer().verifier_key()),
+            None,  # the trusted key decides, not the receipt's
+        ),
+    }
+    for name, (change, failing) in cases.items():
+        receipt = copy.deepcopy(good)
+        change(receipt)
+        outcome, rows = check_in_page(page, tmp_path, receipt, gw.enrolled_key)
+        expected = check_receipt(receipt, expected_public_key=gw.enrolled_key, log_trust=trust)
+        assert rows == [(c.name, c.ok) for c in expected], name
+        if failing is None:
+            assert outcome == "VALID", (name, outcome)
+            assert ("log inclusion", True) in rows
+        else:
+            assert outcome.startswith(f"INVALID: the {failing} check failed"), (name, outcome)
+    # Trusting the receipt's own log key: another key's receipt fails its checkpoint.
+    page.fill("#log-key", "")
+    receipt = copy.deepcopy(good)
+    receipt["log"]["log_key"] = log_signer().verifier_key()
+    outcome, _rows = check_in_page(page, tmp_path, receipt, gw.enrolled_key)
+    assert outcome.startswith("INVALID: the checkpoint signature check failed"), outcome
+    outcome, _rows = check_in_page(page, tmp_path, good, gw.enrolled_key)
+    assert outcome == "VALID" and "log key was taken from the receipt" in page.inner_text(
+        "#summary"
+    )
+    # Anchors are listed as not checked here (check-receipt checks them), never as ok.
+    anchored = copy.deepcopy(good)
+    anchored["anchors"] = [{"kind": "tsa", "token": "00"}]
+    outcome, rows = check_in_page(page, tmp_path, anchored, gw.enrolled_key)
+    assert rows[-1] == ("anchor tsa", False)
+    assert page.locator("#checks li.skipped[data-check='anchor tsa']").count() == 1
+    assert "Not checked by this page: anchor tsa" in page.inner_text("#summary")
