@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from edgeseal.verifier.accounts import list_accounts
 from edgeseal.verifier.store import from_i64
 
 # A chain whose last batch is older than this, with nothing held, is "waiting".
@@ -182,8 +183,9 @@ class ApiQueries:
 
     def device_boots(self, gateway_id: str) -> list[dict[str, Any]]:
         """Per device and boot: readings accepted, the lowest and highest seq accepted, and
-        how many seqs between those two are not accepted (readings before the lowest or
-        after the highest are not known to the store alone)."""
+        how many seqs between those two are not accepted; with the boot's completeness
+        account (verifier/accounts.py: stored, lost by signed notice and why, unexplained
+        gaps) where the store keeps one, else ``account`` None."""
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT device_id, boot_id, COUNT(*), MIN(device_seq), MAX(device_seq),"
@@ -191,8 +193,13 @@ class ApiQueries:
                 " GROUP BY device_id, boot_id ORDER BY device_id, boot_id",
                 (gateway_id,),
             ).fetchall()
-        return [
-            {
+            accounts = {
+                (a.device_id, a.boot_id): a.to_json()
+                for a in list_accounts(conn, gateway_id=gateway_id)
+            }
+        boots: dict[tuple[int, int], dict[str, Any]] = {}
+        for r in rows:
+            boots[(r[0], r[1])] = {
                 "device_id": r[0],
                 "boot_id": r[1],
                 "accepted": r[2],
@@ -201,8 +208,23 @@ class ApiQueries:
                 "missing_between": r[4] - r[3] + 1 - r[2],
                 "last_reading_us": from_i64(r[5]),
             }
-            for r in rows
-        ]
+        for (device, boot), account in accounts.items():
+            # A boot whose every reading was lost has an account and no stored reading.
+            boots.setdefault(
+                (device, boot),
+                {
+                    "device_id": device,
+                    "boot_id": boot,
+                    "accepted": 0,
+                    "lowest_seq": None,
+                    "highest_seq": None,
+                    "missing_between": 0,
+                    "last_reading_us": None,
+                },
+            )
+        for key, view in boots.items():
+            view["account"] = accounts.get(key)
+        return [boots[k] for k in sorted(boots)]
 
     # -- quarantine ---------------------------------------------------------------------
 

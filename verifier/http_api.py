@@ -273,7 +273,7 @@ class _Api:
         self._known(gateway_id)
         return {
             "gateway_id": gateway_id,
-            "account": "accepted readings only",
+            "account": "accepted readings, and each boot's completeness account (or null)",
             "boots": self.c.queries.device_boots(gateway_id),
         }
 
