@@ -208,7 +208,7 @@ class ApiQueries:
                 "missing_between": r[4] - r[3] + 1 - r[2],
                 "last_reading_us": from_i64(r[5]),
             }
-        for (device, boot), account in accounts.items():
+        for device, boot in accounts:
             # A boot whose every reading was lost has an account and no stored reading.
             boots.setdefault(
                 (device, boot),
