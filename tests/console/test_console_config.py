@@ -47,3 +47,31 @@ def test_mistakes_name_the_key(tmp_path: Path, section: dict, message: str) -> N
     with pytest.raises(ConfigError) as caught:
         http(section, tmp_path)
     assert message in str(caught.value)
+
+
+def test_http_address_option_is_checked(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from edgeseal.cli import main
+
+    config = tmp_path / "verifier.toml"
+    config.write_text('[store]\npath = "v.sqlite"\n')
+    assert main(["verifier", "--config", str(config), "--http-address", "nowhere"]) == 2
+    assert "--http-address = 'nowhere': give \"host:port\"" in caplog.text
+
+
+def test_a_taken_console_address_stops_the_worker_at_start(tmp_path: Path) -> None:
+    import socket
+
+    from edgeseal.verifier.config import StoreConfig, VerifierConfig
+    from edgeseal.verifier.http_config import HttpConfig
+    from edgeseal.verifier.service import ServiceStartError, VerifierService
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = VerifierConfig(
+            store=StoreConfig(path=tmp_path / "v.sqlite"),
+            http=HttpConfig(host="127.0.0.1", port=port, tokens=(TOKEN,)),
+        )
+        with pytest.raises(ServiceStartError, match=f"cannot serve HTTP on 127.0.0.1:{port}"):
+            VerifierService(config).run()
