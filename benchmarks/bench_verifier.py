@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edgeseal.agent.seal import raw_public_key, seal_batch
 from edgeseal.testing.broker import MosquittoBroker
 from edgeseal.verifier.config import MqttConfig, StoreConfig, VerifierConfig
+from edgeseal.verifier.log_config import LogConfig
 from edgeseal.wire.batch import ZERO_HASH, SealedBatch
 from edgeseal.wire.record import RecordEncoder
 from edgeseal.wire.topics import Topics
@@ -66,10 +67,27 @@ def pynacl_one_by_one(public_key: bytes, sealed: SealedBatch) -> list[int]:
     return bad
 
 
-def _worker_main(config: VerifierConfig, verifier: str, stop: Any, ready: Any) -> None:
+def _worker_main(
+    config: VerifierConfig, verifier: str, stop: Any, ready: Any, log_entries: bool = True
+) -> None:
     # A worker process: the real service, with the verification switch applied.
+    from edgeseal.verifier import service as service_module
     from edgeseal.verifier.checks import native_reading_verifier
     from edgeseal.verifier.service import VerifierService
+    from edgeseal.verifier.store import VerifierStore
+
+    if not log_entries:
+        # The baseline of bench_log: the store without its transparency log, which no
+        # configuration can turn off (an accepted batch is always logged).
+        def open_store(c: VerifierConfig) -> VerifierStore:
+            return VerifierStore(
+                c.store.path,
+                synchronous=c.store.synchronous,
+                busy_timeout_s=c.store.busy_timeout_s,
+                log_entries=False,
+            )
+
+        service_module.open_store = open_store
 
     logging.basicConfig(
         level=logging.WARNING,
@@ -181,7 +199,11 @@ def run_case(
     synchronous: str,
     case_id: str,
     timeout_s: float,
+    log: LogConfig | None = None,
+    log_entries: bool = True,
 ) -> dict[str, Any]:
+    """One run; ``log``: the workers' [log] section, ``log_entries=False``: a store
+    without the transparency log (bench_log's baseline)."""
     store_path = workdir / f"{case_id}.sqlite"
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
@@ -200,9 +222,12 @@ def run_case(
             ),
             store=StoreConfig(path=store_path, synchronous=synchronous),
             gateways={g.gateway_id: raw_public_key(g.key) for g in gateways},
+            log=log if log is not None else LogConfig(),
         )
         p = ctx.Process(
-            target=_worker_main, args=(config, verifier, stop, ready), name=f"worker-{w}"
+            target=_worker_main,
+            args=(config, verifier, stop, ready, log_entries),
+            name=f"worker-{w}",
         )
         p.start()
         procs.append(p)

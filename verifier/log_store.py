@@ -34,7 +34,7 @@ LOG_SCHEMA = (
         "CREATE TABLE IF NOT EXISTS log_entries ("
         " log_index INTEGER PRIMARY KEY,"  # 0, 1, 2 ... in acceptance order
         " batch_id INTEGER NOT NULL UNIQUE REFERENCES batches (batch_id),"
-        " header_hash BLOB NOT NULL UNIQUE,"
+        " header_hash BLOB NOT NULL,"  # the batch's (unique in batches already)
         " entry BLOB NOT NULL,"  # header bytes || header signature (64 bytes)
         " leaf_hash BLOB NOT NULL)"  # RFC 9162 leaf hash: SHA-256(0x00 || entry)
     ),
