@@ -50,6 +50,10 @@ COMMANDS: dict[str, Command] = {
     "check-receipt": Command(
         "edgeseal.verifier.check_receipt_cli", "check a receipt and explain any failure"
     ),
+    "witness": Command(
+        "edgeseal.witness.cli",
+        "run a transparency-log witness (C2SP tlog-witness) that cosigns consistent checkpoints",
+    ),
     "demo": Command("edgeseal.demo", "run broker, devices, agent and verifier locally for a while"),
 }
 
