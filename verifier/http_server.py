@@ -9,6 +9,7 @@ names no internals.
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import ssl
@@ -52,6 +53,14 @@ def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
             f"cannot load the TLS certificate {cert} and key {key}: {exc}"
         ) from None
     return context
+
+
+def _refusal(target: str, status: int, message: str) -> HttpResponse:
+    """The server's own refusals: JSON under /api/ (what the API's clients parse), else text."""
+    if target.startswith("/api/"):
+        body = (json.dumps({"error": message}) + "\n").encode()
+        return HttpResponse(status, body, "application/json", (("Cache-Control", "no-store"),))
+    return text_response(status, message)
 
 
 def answer(handlers: Sequence[Handler], request: HttpRequest) -> HttpResponse:
@@ -144,14 +153,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if len(self.path.encode("utf-8", "replace")) > limits.max_target_bytes:
             self.close_connection = True
             self._send(
-                text_response(414, f"request target longer than {limits.max_target_bytes} bytes"),
+                _refusal(
+                    self.path, 414, f"request target longer than {limits.max_target_bytes} bytes"
+                ),
                 head=head,
             )
             return
         length_text = self.headers.get("Content-Length", "0")
         if self.headers.get("Transfer-Encoding") is not None:
             self.close_connection = True
-            self._send(text_response(411, "chunked request bodies are not accepted"), head=head)
+            self._send(
+                _refusal(self.path, 411, "chunked request bodies are not accepted"), head=head
+            )
             return
         try:
             length = int(length_text)
@@ -159,19 +172,21 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 raise ValueError
         except ValueError:
             self.close_connection = True
-            self._send(text_response(400, f"bad Content-Length {length_text!r}"), head=head)
+            self._send(_refusal(self.path, 400, f"bad Content-Length {length_text!r}"), head=head)
             return
         if length > limits.max_body_bytes:
             self.close_connection = True
             self._send(
-                text_response(413, f"request body over {limits.max_body_bytes} bytes"), head=head
+                _refusal(self.path, 413, f"request body over {limits.max_body_bytes} bytes"),
+                head=head,
             )
             return
         body = self.rfile.read(length) if length else b""
         target = urlsplit(self.path)
         path = unquote(target.path, errors="strict") if target.path else ""
         if not path.startswith("/") or "\x00" in path:
-            self._send(text_response(400, "the request path must start with /"), head=head)
+            why = "must start with /" if not path.startswith("/") else "holds a NUL character"
+            self._send(_refusal(self.path, 400, f"the request path {why}"), head=head)
             return
         try:
             query = parse_qs(
@@ -182,7 +197,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             )
         except ValueError:
             self._send(
-                text_response(400, f"more than {limits.max_query_fields} query parameters"),
+                _refusal(self.path, 400, f"more than {limits.max_query_fields} query parameters"),
                 head=head,
             )
             return
@@ -197,14 +212,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
             response = answer(self.server.handlers, request)
         except Exception:
             log.exception("HTTP handler failed on %s %s", self.command, path)
-            response = text_response(500, "internal error; the verifier's log has the details")
+            response = _refusal(path, 500, "internal error; the verifier's log has the details")
         self._send(response, head=head)
 
     def _handle_safely(self) -> None:
         try:
             self._handle()
         except UnicodeDecodeError:
-            self._send(text_response(400, "the request path is not valid UTF-8"))
+            self._send(_refusal(self.path, 400, "the request path is not valid UTF-8"))
 
     do_GET = _handle_safely
     do_HEAD = _handle_safely
