@@ -8,6 +8,7 @@ a LIMIT, or the newest rowids, so a request costs little even on a large store.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -39,12 +40,19 @@ def _cursor(row: tuple[int, int, int, int]) -> str:
     return ".".join(str(v) for v in row)
 
 
+_CURSOR_RE = re.compile(r"-?[0-9]{1,19}(?:\.-?[0-9]{1,19}){3}")
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
 def parse_cursor(text: str) -> tuple[int, int, int, int]:
-    """The ``after`` of a readings page: four integers ``time.device.boot.seq``."""
-    parts = text.split(".")
-    if len(parts) != 4 or not all(p.lstrip("-").isdigit() and len(p) <= 20 for p in parts):
+    """The ``after`` of a readings page: four integers ``time.device.boot.seq``.
+
+    Values beyond SQLite's 64-bit integers are clamped: no stored reading lies beyond
+    them, so the page is the same.
+    """
+    if _CURSOR_RE.fullmatch(text) is None:
         raise ValueError(f"after={text!r} is not a cursor from a previous page")
-    a, b, c, d = (int(p) for p in parts)
+    a, b, c, d = (min(max(int(p), _I64_MIN), _I64_MAX) for p in text.split("."))
     return a, b, c, d
 
 

@@ -31,6 +31,7 @@ OPERATIONS = [
     (path, op) for path, item in sorted(DOC["paths"].items()) for _method, op in item.items()
 ]
 GATEWAY_OP = DOC["paths"]["/gateways/{gateway_id}"]["get"]
+READINGS_OP = DOC["paths"]["/readings"]["get"]
 RECEIPT_OP = DOC["paths"]["/receipts/{gateway_id}/{device_id}/{device_seq}"]["get"]
 JUNK = st.one_of(
     st.sampled_from(["", "-1", "x", "1e3", "0x10", " 1", "1.5", "99999999999999999999999"]),
@@ -107,6 +108,10 @@ def test_api_answers_as_its_openapi_document_says(filled: Filled) -> None:
         @example(("/receipts/gw-1/7/3", RECEIPT_OP, True, TOKEN))
         # Found by this test: the server's own refusal of a NUL in the path was plain text.
         @example(("/gateways/%00", GATEWAY_OP, False, TOKEN))
+        # ... and a cursor beyond SQLite's 64-bit integers was a 500 (OverflowError).
+        @example(
+            ("/readings?gateway=gw-1&after=0.0.0.9999999999999999999", READINGS_OP, True, TOKEN)
+        )
         def check(request: tuple[str, dict[str, Any], bool, str | None]) -> None:
             url, op, valid, token = request
             status, headers, body = get(f"{server.url}/api/v1{url}", token)
