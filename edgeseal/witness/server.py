@@ -77,7 +77,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not 0 <= length <= self.server.max_body:
             self._fail(413, f"the request body is limited to {self.server.max_body} bytes")
             return
-        body = self.rfile.read(length)
+        try:
+            body = self.rfile.read(length)
+        except OSError as exc:  # includes the socket timeout of a stalled client
+            log.info("dropped a request from %s: %s", self.client_address[0], exc)
+            self.close_connection = True
+            return
         if len(body) != length:
             self._fail(400, "the request body ended early")
             return

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.client
+import socket
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ from edgeseal.witness.client import WitnessRefused, WitnessUnavailable, request_
 from edgeseal.witness.core import Witness
 from edgeseal.witness.protocol import encode_add_checkpoint
 from edgeseal.witness.server import WitnessServer
-from edgeseal.witness.state import WitnessState, origin_hash
+from edgeseal.witness.state import StateError, WitnessState, origin_hash
 
 NOW = 1_700_000_000
 
@@ -218,3 +220,53 @@ def test_client_errors(running: Running, log: SampleLog) -> None:
     running.close()
     with pytest.raises(WitnessUnavailable, match="unreachable"):
         request_cosignature(running.url, 0, [], log.note(1), 2)
+
+
+def test_concurrent_submissions_cosign_exactly_one(running: Running, log: SampleLog) -> None:
+    # tlog-witness: checking the old size and storing the new checkpoint are one atomic
+    # step. Eight clients all send a checkpoint from size 0 at once: one wins, the others
+    # learn the size it stored.
+    notes = [(size, log.note(size)) for size in range(3, 11)]
+    results: dict[int, object] = {}
+
+    def submit(size: int, note: bytes) -> None:
+        try:
+            results[size] = request_cosignature(running.url, 0, [], note, 10)
+        except WitnessRefused as exc:
+            results[size] = exc
+
+    threads = [threading.Thread(target=submit, args=pair) for pair in notes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [size for size, r in results.items() if isinstance(r, list)]
+    assert len(winners) == 1
+    losers = [r for r in results.values() if isinstance(r, WitnessRefused)]
+    assert len(losers) == 7
+    assert all(r.status == 409 and r.old_size == winners[0] for r in losers)
+    record = running.state.get(ORIGIN)
+    assert record is not None and record.size == winners[0]
+
+
+def test_a_stalled_client_is_disconnected(tmp_path: Path, log: SampleLog) -> None:
+    r = Running(tmp_path, log)
+    r.server.request_timeout_s = 0.2
+    try:
+        with socket.create_connection(("127.0.0.1", r.server.server_address[1])) as sock:
+            sock.sendall(b"POST /add-checkpoint HTTP/1.1\r\nContent-Length: 100\r\n\r\nold 0\n")
+            sock.settimeout(30)
+            # The server gives up on the missing body and closes the connection.
+            assert sock.recv(4096) == b""
+        assert r.add(log, 0, 2) == NOW  # and keeps serving others
+    finally:
+        r.close()
+
+
+def test_newer_state_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version=7")
+    conn.close()
+    with pytest.raises(StateError, match="schema version 7"):
+        WitnessState(path)
