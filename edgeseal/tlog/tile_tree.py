@@ -47,7 +47,12 @@ def _largest_power_of_two_below(n: int) -> int:
 
 
 class TileHashReader:
-    """Hashes of the tree of ``size`` leaves, read from its tiles (each read once)."""
+    """Hashes of the tree of ``size`` leaves, read from its tiles.
+
+    Each tile is read once and every hash computed between tile levels is kept: reuse one
+    reader for many proofs against the same tree size (a fresh reader per proof pays for
+    up to 247 node hashes per tile level again).
+    """
 
     def __init__(self, size: int, read_tile: ReadTile) -> None:
         if size < 0:
@@ -55,6 +60,7 @@ class TileHashReader:
         self.size = size
         self._read_tile = read_tile
         self._cache: dict[TileId, list[bytes]] = {}
+        self._nodes: dict[tuple[int, int], bytes] = {}
 
     def tile_for(self, level: int, position: int) -> TileId:
         """The tile of this tree (full or partial) holding hash ``position`` of tile ``level``."""
@@ -81,12 +87,21 @@ class TileHashReader:
                 f"the subtree at height {level}, index {index} is not complete "
                 f"in a tree of {self.size} leaves"
             )
+        return self._hash(level, index)
+
+    def _hash(self, level: int, index: int) -> bytes:
+        # Heights that tiles store are read; the seven in between are hashed from the
+        # two children and remembered, so proofs sharing a reader share the work.
         tile_level, sub = divmod(level, TILE_HEIGHT)
-        first = index << sub
-        t = self.tile_for(tile_level, first + (1 << sub) - 1)
-        hashes = self._tile(t)
-        start = first - t.index * TILE_WIDTH
-        return _reduce(hashes[start : start + (1 << sub)])
+        if sub == 0:
+            t = self.tile_for(tile_level, index)
+            return self._tile(t)[index - t.index * TILE_WIDTH]
+        key = (level, index)
+        got = self._nodes.get(key)
+        if got is None:
+            got = node_hash(self._hash(level - 1, 2 * index), self._hash(level - 1, 2 * index + 1))
+            self._nodes[key] = got
+        return got
 
     def subtree_hash(self, start: int, end: int) -> bytes:
         """MTH(D[start:end]) for the ranges proofs use: perfect, or ending at the tree's size."""

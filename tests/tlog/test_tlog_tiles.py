@@ -200,3 +200,15 @@ def test_wrong_tiles_and_ranges_are_reported() -> None:
         consistency_proof_from_tiles(11, 10, log.read)
     with pytest.raises(TileError, match="not 32"):
         TileIntegrator().integrate(10, [b"short"], log.read)
+
+
+def test_one_reader_serves_many_proofs() -> None:
+    log = TiledLog()
+    log.append(777)
+    reader = TileHashReader(777, log.read)
+    for index in range(777):
+        assert reader.inclusion_proof(index) == inclusion_proof(log.leaves, index), index
+    reads = len(log.reads)
+    for old in range(778):
+        assert reader.consistency_proof(old) == consistency_proof(log.leaves, old), old
+    assert len(log.reads) == reads  # every tile came from the reader's cache
