@@ -3,9 +3,13 @@ their state, quarantine reasons, completeness per device; the token stays out of
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from conftest import TOKEN
+
+from edgeseal.verifier.receipt import check_receipt
 
 
 def open_dashboard(browser: Any, url: str, token: str | None) -> tuple[Any, Any, list[str]]:
@@ -18,7 +22,7 @@ def open_dashboard(browser: Any, url: str, token: str | None) -> tuple[Any, Any,
 
 
 def test_dashboard_shows_chains_quarantine_and_devices(browser: Any, served) -> None:
-    server, _filled = served
+    server, filled = served
     context, page, errors = open_dashboard(browser, server.url, TOKEN)
     try:
         page.wait_for_selector("body[data-refreshes]")
@@ -38,6 +42,18 @@ def test_dashboard_shows_chains_quarantine_and_devices(browser: Any, served) -> 
         assert row.locator(".accepted").inner_text() == "15"
         assert row.locator(".status").inner_text() == "complete"
         assert row.locator(".gaps").inner_text() == "0"
+        # The receipt form downloads a receipt that checks.
+        page.fill("#receipt-gateway", "gw-1")
+        page.fill("#receipt-device", "7")
+        page.fill("#receipt-seq", "12")
+        with page.expect_download() as download:
+            page.click("#receipt-form button")
+        receipt = json.loads(Path(download.value.path()).read_text())
+        checks = check_receipt(receipt, expected_public_key=filled.gw1.enrolled_key)
+        assert all(c.ok for c in checks)
+        page.fill("#receipt-seq", "99")
+        page.click("#receipt-form button")
+        page.wait_for_selector("#receipt-error:has-text('no accepted reading gw-1/7/99')")
         assert errors == []
     finally:
         context.close()
