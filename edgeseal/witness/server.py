@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from edgeseal.witness.core import TEXT, Response, Witness
@@ -31,6 +32,8 @@ class WitnessServer(ThreadingHTTPServer):
         self.witness = witness
         self.max_body = max_body
         self.request_timeout_s = timeout_s
+        if ":" in address[0]:  # an IPv6 literal such as ::1
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
 
 
@@ -74,7 +77,10 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._fail(400, "Content-Length is not a number")
             return
-        if not 0 <= length <= self.server.max_body:
+        if length < 0:
+            self._fail(400, "Content-Length is negative")
+            return
+        if length > self.server.max_body:
             self._fail(413, f"the request body is limited to {self.server.max_body} bytes")
             return
         try:

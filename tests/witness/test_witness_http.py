@@ -270,3 +270,13 @@ def test_newer_state_schema_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StateError, match="schema version 7"):
         WitnessState(path)
+
+
+def test_negative_content_length_is_400(running: Running) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", running.server.server_address[1], timeout=5)
+    conn.putrequest("POST", "/add-checkpoint")
+    conn.putheader("Content-Length", "-5")
+    conn.endheaders()
+    resp = conn.getresponse()
+    assert resp.status == 400 and b"negative" in resp.read()
+    conn.close()
