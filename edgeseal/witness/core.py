@@ -96,11 +96,14 @@ class Witness:
             if old_size > 0 and not verify_consistency(
                 old_size, cp.size, have_root, cp.root_hash, proof
             ):
-                why = (
-                    f"checkpoint {cp.size} has another root than the one cosigned at that size"
-                    if old_size == cp.size
-                    else f"the consistency proof from {old_size} to {cp.size} does not verify"
-                )
+                if old_size != cp.size:
+                    why = f"the consistency proof from {old_size} to {cp.size} does not verify"
+                elif cp.root_hash != have_root:
+                    why = (
+                        f"checkpoint {cp.size} has another root than the one cosigned at that size"
+                    )
+                else:
+                    why = "a consistency proof between equal sizes must be empty"
                 log.warning("split view? %s refused: %s", cp.origin, why)
                 return _refuse(422, why)
             timestamp = max(1, int(self._clock()))

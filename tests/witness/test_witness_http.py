@@ -280,3 +280,9 @@ def test_negative_content_length_is_400(running: Running) -> None:
     resp = conn.getresponse()
     assert resp.status == 400 and b"negative" in resp.read()
     conn.close()
+
+
+def test_same_size_with_a_proof_is_422(running: Running, log: SampleLog) -> None:
+    running.add(log, 0, 4)
+    refused = running.refused(log, 4, 4, [b"\0" * 32])
+    assert refused.status == 422 and "equal sizes must be empty" in refused.detail
