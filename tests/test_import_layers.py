@@ -33,7 +33,17 @@ ALLOWED: dict[str, frozenset[str]] = {
     "tlog": frozenset({"native"}),  # C2SP formats and tiles over the native RFC 9162 core
     "witness": frozenset({"tlog", "native", "plumbing"}),
     "demo": frozenset(
-        {"wire", "native", "plumbing", "firmware_bridge", "agent", "verifier", "testing", "anchor"}
+        {
+            "wire",
+            "native",
+            "plumbing",
+            "firmware_bridge",
+            "agent",
+            "verifier",
+            "testing",
+            "anchor",
+            "tlog",  # the demo's log and witness keys (docs/anchoring.md)
+        }
     ),
     "cli": frozenset(
         {

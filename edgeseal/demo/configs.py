@@ -58,9 +58,11 @@ def verifier_config(
     public_key: bytes,
     http_port: int | None = None,
     token: str = "",
+    log: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The verifier's configuration (docs/verifier.md): the broker, its store, the gateway's
-    key, and (``http_port``) its console on 127.0.0.1 with one API token."""
+    key, (``http_port``) its console on 127.0.0.1 with one API token, and (``log``) its
+    transparency log section (docs/anchoring.md)."""
     config: dict[str, Any] = {
         "mqtt": {
             "host": "127.0.0.1",
@@ -76,6 +78,8 @@ def verifier_config(
     }
     if http_port is not None:
         config["http"] = {"address": f"127.0.0.1:{http_port}", "tokens": [token]}
+    if log is not None:
+        config["log"] = dict(log)
     return config
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from edgeseal.demo.anchoring import CHECKPOINT_INTERVAL_S, ORIGIN, DemoLog, start_log
 from edgeseal.demo.brokers import Broker, choose_broker, why_this_broker
 from edgeseal.demo.configs import agent_config, verifier_config, write_config
 from edgeseal.demo.display import Display
@@ -91,6 +92,7 @@ def _run(settings: DemoSettings, workdir: Path, out: TextIO) -> int:
     broker: Broker | None = None
     watcher: Watcher | None = None
     progress = Progress()
+    demo_log: DemoLog | None = None
     started = time.monotonic()
     try:
         try:
@@ -113,6 +115,11 @@ def _run(settings: DemoSettings, workdir: Path, out: TextIO) -> int:
             f"gateway {GATEWAY_ID}: new key, id {key.key_id.hex()}; configs and logs in {workdir}"
         )
 
+        demo_log = start_log(workdir, children)
+        print(
+            f"log: {ORIGIN}, a checkpoint every {CHECKPOINT_INTERVAL_S:g} s, cosigned by a "
+            f"witness, anchored at a local TSA ({demo_log.tsa.url}) and on an embedded EVM chain"
+        )
         verifier_toml = workdir / "verifier.toml"
         console_port = free_port()
         token = secrets.token_urlsafe(24)
@@ -125,6 +132,7 @@ def _run(settings: DemoSettings, workdir: Path, out: TextIO) -> int:
                 public_key=key.public_key,
                 http_port=console_port,
                 token=token,
+                log=demo_log.section,
             ),
         )
         verifier = children.start(
@@ -183,7 +191,9 @@ def _run(settings: DemoSettings, workdir: Path, out: TextIO) -> int:
         outcome = wind_down(children, devices, agent, metrics_port, metrics, progress)
         with progress.lock:
             candidate = progress.receipt_candidate
-        outcome.receipt = prove_one_reading(workdir, verifier_toml, key.public_key, candidate)
+        outcome.receipt = prove_one_reading(
+            workdir, verifier_toml, key.public_key, candidate, demo_log.check_args()
+        )
         children.stop(verifier)
         wall_s = time.monotonic() - started
         return print_summary(out, settings, broker.name, progress, outcome, wall_s)
@@ -198,6 +208,8 @@ def _run(settings: DemoSettings, workdir: Path, out: TextIO) -> int:
         return EXIT_FAILED
     finally:
         _stop_everything(children, watcher, broker)
+        if demo_log is not None:
+            demo_log.close()
 
 
 def _start_devices(children: Children, links: Sequence[Path], rate: float) -> list[Child]:

@@ -58,6 +58,16 @@ def print_summary(
     ]
     if receipt.valid:
         lines.append(
+            "            "
+            + (
+                "checked through the log: inclusion, the log's signature, the witness's "
+                "cosignature, the TSA token and the chain's record"
+                if receipt.anchored
+                else "NOT in a published checkpoint yet (the log part was not checked)"
+            )
+        )
+    if receipt.valid:
+        lines.append(
             "            a copy with the reading's value changed by one is "
             + ("refused, as it must be" if receipt.tamper_caught else "NOT refused (this is a bug)")
         )
@@ -68,6 +78,7 @@ def print_summary(
         and quarantined == 0
         and receipt.valid
         and receipt.tamper_caught
+        and receipt.anchored
         and all_verified
     )
     lines.append(

@@ -25,6 +25,8 @@ class Progress:
     # A reading from each batch on the wire, by header hash, so that one from an
     # accepted batch can be given a receipt: (device_id, boot_id, device_seq, batch seq).
     sample_reading: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+    seen_batches: set[str] = field(default_factory=set)  # header hashes counted
+    batch_readings: dict[str, int] = field(default_factory=dict)  # header hash -> readings
     receipt_candidate: tuple[int, int, int, int] | None = None
     problems: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -79,22 +81,30 @@ class Watcher:
 
     def _on_batch(self, payload: bytes) -> None:
         from edgeseal.wire.batch import SealedBatch
-        from edgeseal.wire.record import ReadingRecord
+        from edgeseal.wire.record import RECORD_TAG, ReadingRecord
 
         batch = SealedBatch.from_payload(payload)
-        middle = ReadingRecord.decode(batch.record(batch.count // 2))
+        # Leaves are readings or signed events (boot, loss notices): sample a reading.
+        readings = [
+            r for r in (batch.record(i) for i in range(batch.count)) if r.startswith(RECORD_TAG)
+        ]
         key = batch.hash.hex()
         with self.progress.lock:
-            if key in self.progress.sample_reading:
+            if key in self.progress.seen_batches:
                 return  # an exact re-send (after a reconnect): the same batch, counted once
+            self.progress.seen_batches.add(key)
             self.progress.batches_seen += 1
-            self.progress.readings_in_batches += batch.count
-            self.progress.sample_reading[key] = (
-                middle.device_id,
-                middle.boot_id,
-                middle.device_seq,
-                batch.header.seq,
-            )
+            # Readings only: the signed events among them are not readings.
+            self.progress.readings_in_batches += len(readings)
+            self.progress.batch_readings[key] = len(readings)
+            if readings:
+                middle = ReadingRecord.decode(readings[len(readings) // 2])
+                self.progress.sample_reading[key] = (
+                    middle.device_id,
+                    middle.boot_id,
+                    middle.device_seq,
+                    batch.header.seq,
+                )
 
     def _on_verdict(self, verdict: dict[str, Any]) -> None:
         outcome = str(verdict.get("verdict"))
@@ -102,7 +112,10 @@ class Watcher:
             p = self.progress
             p.verdicts[outcome] = p.verdicts.get(outcome, 0) + 1
             if outcome == "accepted":
-                p.readings_accepted += int(verdict.get("count") or 0)
+                # The verdict counts every leaf (events too): the batch's readings if seen.
+                p.readings_accepted += p.batch_readings.get(
+                    str(verdict.get("header_hash")), int(verdict.get("count") or 0)
+                )
                 p.last_accepted_seq = max(p.last_accepted_seq, int(verdict.get("seq") or 0))
                 sample = p.sample_reading.get(str(verdict.get("header_hash")))
                 if sample is not None and p.receipt_candidate is None:
