@@ -54,6 +54,10 @@ COMMANDS: dict[str, Command] = {
         "edgeseal.witness.cli",
         "run a transparency-log witness (C2SP tlog-witness) that cosigns consistent checkpoints",
     ),
+    "log": Command(
+        "edgeseal.verifier.log_cli",
+        "the transparency log: show its checkpoint, audit it, print inclusion/consistency proofs",
+    ),
     "demo": Command("edgeseal.demo", "run broker, devices, agent and verifier locally for a while"),
 }
 

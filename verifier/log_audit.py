@@ -28,7 +28,8 @@ class _Chain:
 
 
 class EntryAuditor:
-    """``check(index, entry)`` for ``audit_log``: a problem string, or None."""
+    """``check(index, entry)`` for ``audit_log``: a problem string, or None (the audit
+    names the entry's index)."""
 
     def __init__(self, enrolled: Mapping[str, bytes]) -> None:
         self._chains = {gw: _Chain(key) for gw, key in enrolled.items()}
@@ -41,8 +42,8 @@ class EntryAuditor:
             header_bytes, signature = split_entry(entry)
             header = BatchHeader.decode(header_bytes)
         except (ValueError, FormatError) as exc:
-            return f"entry {index}: not a batch header and signature: {exc}"
-        where = f"entry {index} ({header.gateway_id} seq {header.seq})"
+            return f"not a batch header and signature: {exc}"
+        where = f"batch {header.gateway_id} seq {header.seq}"
         chain = self._chains.get(header.gateway_id)
         if chain is None:
             return f"{where}: gateway {header.gateway_id!r} is not enrolled"
