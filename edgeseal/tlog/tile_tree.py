@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 
+from edgeseal.native.hashing import sha256_many
 from edgeseal.native.merkle import node_hash
 from edgeseal.tlog.tile_paths import HASH_LEN, TILE_HEIGHT, TILE_WIDTH, TileId
 
@@ -26,10 +27,19 @@ class TileError(ValueError):
     """A tile has the wrong size, or a hash outside the tree was asked for."""
 
 
+def parents(hashes: Sequence[bytes]) -> list[bytes]:
+    """RFC 9162 node hashes SHA-256(0x01 || left || right) of each pair (a last odd one is left out).
+
+    One native call for the whole level: the same hash as ``native.merkle.node_hash``, a
+    few times faster than one call per node when a tile's 255 inner nodes are needed.
+    """
+    return sha256_many([b"\x01" + hashes[i] + hashes[i + 1] for i in range(0, len(hashes) - 1, 2)])
+
+
 def _reduce(hashes: list[bytes]) -> bytes:
     """Root of a perfect tree whose leaves are ``hashes`` (a power of two of them)."""
     while len(hashes) > 1:
-        hashes = [node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
+        hashes = parents(hashes)
     return hashes[0]
 
 
@@ -59,8 +69,8 @@ class TileHashReader:
             raise TileError(f"tree size {size} is negative")
         self.size = size
         self._read_tile = read_tile
-        self._cache: dict[TileId, list[bytes]] = {}
-        self._nodes: dict[tuple[int, int], bytes] = {}
+        # Per tile: its hashes, then each level of inner nodes computed so far.
+        self._levels: dict[TileId, list[list[bytes]]] = {}
 
     def tile_for(self, level: int, position: int) -> TileId:
         """The tile of this tree (full or partial) holding hash ``position`` of tile ``level``."""
@@ -73,12 +83,15 @@ class TileHashReader:
         width = min(TILE_WIDTH, count - index * TILE_WIDTH)
         return TileId(level, index, width)
 
-    def _tile(self, t: TileId) -> list[bytes]:
-        hashes = self._cache.get(t)
-        if hashes is None:
-            hashes = _split(self._read_tile(t), t.width, t)
-            self._cache[t] = hashes
-        return hashes
+    def _tile_level(self, t: TileId, height: int) -> list[bytes]:
+        """The complete subtree hashes of ``height`` (0..7) inside tile ``t``."""
+        levels = self._levels.get(t)
+        if levels is None:
+            levels = [_split(self._read_tile(t), t.width, t)]
+            self._levels[t] = levels
+        while len(levels) <= height:
+            levels.append(parents(levels[-1]))
+        return levels[height]
 
     def hash_at(self, level: int, index: int) -> bytes:
         """MTH of the ``2^level`` leaves starting at ``index * 2^level`` (all inside the tree)."""
@@ -90,18 +103,12 @@ class TileHashReader:
         return self._hash(level, index)
 
     def _hash(self, level: int, index: int) -> bytes:
-        # Heights that tiles store are read; the seven in between are hashed from the
-        # two children and remembered, so proofs sharing a reader share the work.
+        # Heights that tiles store are read; the seven in between are hashed from them
+        # a whole tile level at a time and kept, so proofs sharing a reader share the work.
         tile_level, sub = divmod(level, TILE_HEIGHT)
-        if sub == 0:
-            t = self.tile_for(tile_level, index)
-            return self._tile(t)[index - t.index * TILE_WIDTH]
-        key = (level, index)
-        got = self._nodes.get(key)
-        if got is None:
-            got = node_hash(self._hash(level - 1, 2 * index), self._hash(level - 1, 2 * index + 1))
-            self._nodes[key] = got
-        return got
+        first = index << sub
+        t = self.tile_for(tile_level, first + (1 << sub) - 1)
+        return self._tile_level(t, sub)[index - (t.index * TILE_WIDTH >> sub)]
 
     def subtree_hash(self, start: int, end: int) -> bytes:
         """MTH(D[start:end]) for the ranges proofs use: perfect, or ending at the tree's size."""

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from edgeseal.native.merkle import consistency_proof, inclusion_proof, leaf_hash, merkle_root
+from edgeseal.native.merkle import (
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    merkle_root,
+    node_hash,
+)
+from edgeseal.tlog.tile_tree import parents
 from edgeseal.tlog.tiles import (
     EMPTY_ROOT,
     TileError,
@@ -212,3 +219,9 @@ def test_one_reader_serves_many_proofs() -> None:
     for old in range(778):
         assert reader.consistency_proof(old) == consistency_proof(log.leaves, old), old
     assert len(log.reads) == reads  # every tile came from the reader's cache
+
+
+def test_batched_node_hashes_are_rfc9162_node_hashes() -> None:
+    hashes = [leaf_hash(bytes([i])) for i in range(7)]
+    assert parents(hashes) == [node_hash(hashes[i], hashes[i + 1]) for i in (0, 2, 4)]
+    assert parents(hashes[:1]) == []
