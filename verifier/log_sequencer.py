@@ -240,6 +240,8 @@ class LogSequencer:
                 pending=pending,
                 attempt_us=now_us(),
             )
+            if published:
+                self._log.supersede_before(cp.size)
         if not published:
             log.error(
                 "checkpoint %d has %d cosignature(s), the witness policy needs %d: not "

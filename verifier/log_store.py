@@ -239,6 +239,14 @@ class LogStore:
             ),
         )
 
+    def supersede_before(self, size: int) -> int:
+        """Stop completing the checkpoints older than ``size`` (a newer one is published:
+        witnesses and the contract refuse smaller trees anyway); how many there were."""
+        cursor = self._conn.execute(
+            "UPDATE log_checkpoints SET pending = '' WHERE size < ? AND pending != ''", (size,)
+        )
+        return cursor.rowcount
+
     def claim_incomplete(self, older_than_us: int, now_us: int) -> StoredCheckpoint | None:
         """The newest checkpoint still missing cosignatures or anchors whose last attempt
         is older than ``older_than_us``, marked as attempted now (inside write())."""

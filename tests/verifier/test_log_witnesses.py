@@ -134,3 +134,34 @@ def test_a_split_view_is_refused_by_the_witness(tmp_path: Path) -> None:
             done = sequencer(fork, log_key, config).step()
             assert done is not None and not done.published and done.cosignatures == 0
             assert fork.log.latest_checkpoint() is None
+
+
+def test_older_checkpoints_left_incomplete_are_not_retried_once_a_newer_one_is_published(
+    tmp_path: Path,
+) -> None:
+    log_key = log_signer()
+    with store_at(tmp_path / "v.sqlite") as store:
+        with witness(tmp_path, "w1", log_key) as (url, w_signer):
+            pass  # its port is closed now: the first checkpoint stays incomplete
+        config = log_config(
+            interval_s=0.05, witnesses=[WitnessConfig(url, w_signer.verifier_key())]
+        )
+        seq = sequencer(store, log_key, config)
+        accept(store, [GatewayChain("gw-a")], 3)
+        first = seq.step()
+        assert first is not None and not first.published
+        accept(store, [GatewayChain("gw-b")], 4)
+        time.sleep(0.06)
+        second = seq.step()  # issues size 7, the witness is still down
+        assert second is not None and second.size == 7 and not second.published
+        port = int(url.rsplit(":", 1)[1])
+        with witness(tmp_path, "w1", log_key, signer=w_signer, port=port):
+            time.sleep(0.06)
+            done = seq.step()
+            assert done is not None and done.size == 7 and done.published
+            time.sleep(0.06)
+            assert seq.step() is None  # size 3 is not sent to the witness again
+        pending = store._conn.execute(
+            "SELECT size FROM log_checkpoints WHERE pending != ''"
+        ).fetchall()
+        assert pending == []
