@@ -6,8 +6,8 @@ checkpoint into tiles and signs the new checkpoint inside one write transaction,
 only one worker ever issues a checkpoint for a given size. ``complete`` then gathers
 what needs the network, outside the lock: a cosignature from each witness (C2SP
 tlog-witness, with a consistency proof from the size that witness last cosigned) and
-the anchors' evidence (RFC 3161 token, EVM transaction). A checkpoint with enough
-cosignatures (``witness_policy``) is published: served at /log/checkpoint, put in
+the anchors' evidence (RFC 3161 token, EVM transaction) once it has enough cosignatures
+(``witness_policy``). Such a checkpoint is published: served at /log/checkpoint, put in
 receipts and sent retained to ``<prefix>/log/checkpoint``. Whatever failed (a witness,
 the TSA or the chain down) is logged, counted, and tried again an interval later by
 whichever worker gets to it first; accepting batches never waits for any of it.
@@ -214,15 +214,17 @@ class LogSequencer:
             if sig is not None:
                 have[witness.name] = sig
         cosigs = [have[w.name] for w, _v in self._witnesses if w.name in have]
+        published = len(cosigs) >= self._config.witness_policy
         evidence = list(cp.evidence)
         kinds = {e.get("kind") for e in evidence}
-        for anchor in self._anchors:
+        # Only what the witnesses accepted is anchored: a checkpoint they refuse (a split
+        # view, a truncated log) must not get a timestamp or a record on the chain.
+        for anchor in self._anchors if published else ():
             if anchor.kind in kinds:
                 continue
             found = self._anchor(anchor, checkpoint, cp.note)
             if found is not None:
                 evidence.append(found.to_json())
-        published = len(cosigs) >= self._config.witness_policy
         missing = []
         if len(cosigs) < len(self._witnesses):
             missing.append("witnesses")
