@@ -357,6 +357,27 @@ class Outbox:
         self._pending += len(readings)
         self._bytes += sum(len(r.record) + len(r.signature) for r in readings)
 
+    def sealed_bytes(self) -> int:
+        """Bytes of the sealed batches held (the part of ``stored_bytes`` not pending)."""
+        row = self._db.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM batches").fetchone()
+        return int(row[0])
+
+    def is_pending(self, row_id: int) -> bool:
+        return (
+            self._db.execute("SELECT 1 FROM pending WHERE id = ?", (row_id,)).fetchone() is not None
+        )
+
+    def oldest_batch_time_us(self) -> int | None:
+        """first_time_us of the oldest stored batch (only its header is read), or None."""
+        head = self._db.execute(
+            "SELECT substr(payload, 1, 300) FROM batches ORDER BY seq LIMIT 1"
+        ).fetchone()
+        if head is None:
+            return None
+        prefix = bytes(head[0])
+        length = int.from_bytes(prefix[4:6], "big")
+        return BatchHeader.decode(prefix[6 : 6 + length]).first_time_us
+
     def oldest_unsent_us(self) -> int | None:
         """Gateway time (UNIX us) of the oldest item not yet acknowledged: the oldest
         unsealed reading or event, or the first reading of the oldest stored batch."""
@@ -364,14 +385,9 @@ class Outbox:
         row = self._db.execute("SELECT MIN(time_us) FROM pending").fetchone()
         if row[0] is not None:
             found.append(int(row[0]))
-        # Only the header is read: its first_time_us is the batch's oldest item.
-        head = self._db.execute(
-            "SELECT substr(payload, 1, 300) FROM batches ORDER BY seq LIMIT 1"
-        ).fetchone()
-        if head is not None:
-            prefix = bytes(head[0])
-            length = int.from_bytes(prefix[4:6], "big")
-            found.append(BatchHeader.decode(prefix[6 : 6 + length]).first_time_us)
+        oldest_batch = self.oldest_batch_time_us()
+        if oldest_batch is not None:
+            found.append(oldest_batch)
         return min(found) if found else None
 
     def oldest_pending_readings(

@@ -156,6 +156,10 @@ class Pipeline:
         self._announced: dict[tuple[int, int], bool] = {}
         # Highest seq a loss notice of this process covers, per (device, boot).
         self._lost_to: dict[tuple[int, int], int] = {}
+        # drop-oldest: the unsealed gateway_policy notice per (device, boot), (row id,
+        # first, last), extended while the drop run goes on; the first seq logged.
+        self._open_notices: dict[tuple[int, int], tuple[int, int, int]] = {}
+        self._told_dropping: dict[tuple[int, int], int] = {}
         self._seen: dict[tuple[int, int], int] = {}  # highest seq taken per (device, boot)
         self._retry_store_at = 0.0
         self._retry_publish_at = 0.0
@@ -263,9 +267,20 @@ class Pipeline:
         if gap.received <= gap.expected:
             return
         reason = _LOSS_REASONS.get(gap.reason, LossReason.DEVICE_OVERFLOW)
+        self._lost_before_first((gap.device_id, gap.boot_id), gap.expected, now_us)
         self._declare_lost(
             gap.device_id, gap.boot_id, gap.expected, gap.received - 1, reason, now_us
         )
+
+    def _lost_before_first(self, key: tuple[int, int], first: int, now_us: int) -> None:
+        """The first seq this gateway learns of a boot it stored nothing of (a reading or
+        a gap) is past 1: the device's ring overwrote the ones before it unsent (it sampled
+        before the gateway was up, or while the agent was down)."""
+        if key in self._seen or self.outbox.last_stored_seq(*key) is not None:
+            return
+        start = self._lost_to.get(key, 0) + 1
+        if first > start:
+            self._declare_lost(key[0], key[1], start, first - 1, LossReason.DEVICE_OVERFLOW, now_us)
 
     def _declare_lost(
         self, device_id: int, boot_id: int, first: int, last: int, reason: LossReason, now_us: int
@@ -293,14 +308,8 @@ class Pipeline:
         if last is None:
             stored = self.outbox.last_stored_seq(*key)
             last = -1 if stored is None else stored
-            start = self._lost_to.get(key, 0) + 1
-            if stored is None and reading.seq > start:
-                # The first reading this gateway gets of a boot it stored nothing of comes
-                # after seq 1: the device's ring overwrote the ones before it unsent (it
-                # sampled before the gateway was up, or while the agent was down).
-                self._declare_lost(
-                    key[0], key[1], start, reading.seq - 1, LossReason.DEVICE_OVERFLOW, now_us
-                )
+            if stored is None:
+                self._lost_before_first(key, reading.seq, now_us)
         if reading.seq <= last:
             # The device resent it because our ACK was lost (e.g. we crashed after the
             # commit): it is stored already, so only the ACK is repeated.
@@ -390,7 +399,7 @@ class Pipeline:
         max_n = self.config.batch.max_readings
         if self._drop_oldest and not force:
             self._expire()
-            if self._full_reason() is not None:
+            if self._sealing_paused():
                 return 0  # sealed batches are never dropped: the pending ones wait for room
         while self.outbox.pending_count and (force or self.clock.due(self._monotonic())):
             pending = self.outbox.take_pending(max_n)
@@ -690,6 +699,16 @@ class Pipeline:
                     )
         return None
 
+    def _sealing_paused(self) -> bool:
+        """drop-oldest: sealed batches alone fill the outbox (bytes or age), so sealing
+        waits and new readings replace the oldest unsealed ones. Pending readings and
+        notices never pause it: sealing them is the only way out."""
+        if self.outbox.sealed_bytes() >= self.outbox.max_bytes:
+            return True
+        max_age_s = self.config.outbox.max_age_s
+        oldest = self.outbox.oldest_batch_time_us() if max_age_s > 0 else None
+        return oldest is not None and (self._wall_us() - oldest) / 1e6 >= max_age_s
+
     def _make_room(self, incoming: int) -> None:
         """drop-oldest while full: keep at most one batch of unsealed readings, dropping
         the oldest ones with a signed loss notice naming them."""
@@ -713,7 +732,20 @@ class Pipeline:
         if not rows:
             return
         runs: list[tuple[int, int, int, int, int]] = []  # (row id, device, boot, first, last)
+        replaced: list[int] = []
         for row_id, r in rows:
+            key = (r.device_id, r.boot_id)
+            open_notice = self._open_notices.get(key)
+            if (
+                not runs
+                and open_notice is not None
+                and open_notice[2] + 1 == r.device_seq
+                and self.outbox.is_pending(open_notice[0])
+            ):
+                # extends the unsealed notice of the run before it: one notice, rewritten
+                replaced.append(open_notice[0])
+                runs.append((open_notice[0], *key, open_notice[1], r.device_seq))
+                continue
             last = runs[-1] if runs else None
             if (
                 last is not None
@@ -729,9 +761,14 @@ class Pipeline:
             (row_id, sign_event(ReadingsLost(d, b, f, la, LossReason.GATEWAY_POLICY), now_us))
             for row_id, d, b, f, la in runs
         ]
-        self.outbox.drop_pending([i for i, _ in rows], notices)
+        self.outbox.drop_pending([i for i, _ in rows] + replaced, notices)
         self.metrics.readings_dropped.inc(len(rows))
+        for row_id, d, b, f, la in runs:
+            self._open_notices[(d, b)] = (row_id, f, la)
         for _, d, b, f, la in runs:
+            if self._told_dropping.get((d, b)) == f:
+                continue  # the same run growing: said once
+            self._told_dropping[(d, b)] = f
             log.warning(
                 "outbox on_full = drop-oldest: dropped readings %d..%d of device %d (boot %d), "
                 "%s; a signed loss notice names them",

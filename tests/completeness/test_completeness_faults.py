@@ -9,7 +9,7 @@ one mosquitto. Faults, in order: the agent is SIGKILLed for 1.2 s (the ring over
 SIGKILLed again and the device reboots meanwhile (``rebooted``). At the end, for every
 boot the simulator reports, each seq 1..generated is exactly one of: a reading the
 verifier stored, or inside a signed loss notice the verifier accepted; the last boot's
-notices cover exactly as many readings as the simulator says it overwrote; every account
+notices cover at most as many readings as the simulator says it overwrote; every account
 is complete (no hole, no unexplained gap).
 """
 
@@ -170,7 +170,9 @@ def test_accounts_match_the_simulators_ground_truth_seq_by_seq(tmp_path: Path) -
             assert account.announced
         last = boots[-1]
         last_covered = covered_seqs(db, trial.gateway_id, trial.device_id, last["boot_id"])
-        assert len(last_covered) == summary["overwritten"]
+        # the ring overwrote these; a few of them had reached the gateway before (sent,
+        # not yet ACKed), so the device's count is an upper bound
+        assert len(last_covered) <= summary["overwritten"]
     # not vacuous: each fault really lost readings, each with its own reason
     assert {"device_overflow", "link_down", "rebooted"} <= reasons, reasons
     assert b["acked"] == b["generated"]
