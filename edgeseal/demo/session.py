@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
+from urllib.parse import quote
 
 from edgeseal.demo.anchoring import CHECKPOINT_INTERVAL_S, ORIGIN, DemoLog, start_log
 from edgeseal.demo.brokers import Broker, choose_broker, why_this_broker
@@ -144,7 +145,9 @@ def _run(settings: DemoSettings, workdir: Path, out: TextIO) -> int:
         console = f"http://127.0.0.1:{console_port}"
         # The token rides in the URL's fragment, which the browser never sends anywhere.
         print(f"console: {console}/#token={token}")
-        print(f"receipt checker: {console}/console/receipt.html#key={key.public_key.hex()}")
+        # The keys a checker trusts: the gateway's and the log's ("+" and "/" escaped).
+        trusted = f"key={key.public_key.hex()}&log_key={quote(demo_log.log_vkey, safe='')}"
+        print(f"receipt checker: {console}/console/receipt.html#{trusted}")
         watcher = Watcher("127.0.0.1", broker.port, progress)
         watcher.start()
 

@@ -10,11 +10,15 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
 
 from console_client import get_json
 
+from edgeseal.verifier.console_files import CONSOLE_DIR
 
-def test_demo_keep_runs_until_ctrl_c_with_the_console_up(tmp_path: Path) -> None:
+
+def test_demo_keep_runs_until_ctrl_c_with_the_console_up(browser: Any, tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgeseal", "demo", "--workdir", str(workdir), "--keep"]
@@ -56,3 +60,21 @@ def test_demo_keep_runs_until_ctrl_c_with_the_console_up(tmp_path: Path) -> None
     # interrupted run), with the run's own checks passed.
     assert rc == 0, out + (proc.stderr.read() if proc.stderr else "")
     assert "result: OK" in out and "check-receipt: VALID" in out, out
+
+    # The demo's receipt (version 2: through the log) in the checker page, opened from
+    # disk with the trusted keys the demo printed in its URL.
+    checker = re.search(r"^receipt checker: \S+/console/receipt\.html#(\S+)$", out, re.MULTILINE)
+    assert checker, out
+    page = browser.new_page()
+    try:
+        page.goto(f"{(CONSOLE_DIR / 'receipt.html').as_uri()}#{checker.group(1)}")
+        page.wait_for_selector("body[data-ready='1']")
+        # The escaped verifier key arrived whole ("+" would have become a space).
+        (log_key,) = parse_qs(checker.group(1))["log_key"]
+        assert page.input_value("#log-key") == log_key and " " not in log_key
+        page.set_input_files("#file", str(workdir / "receipt.json"))
+        page.wait_for_selector("#outcome.valid, #outcome.invalid, #outcome.unchecked")
+        assert page.inner_text("#outcome") == "VALID", page.inner_text("#checks")
+        assert page.locator("#checks li.ok[data-check='log inclusion']").count() == 1
+    finally:
+        page.close()
