@@ -5,7 +5,8 @@ while the agent was SIGKILLed, and agent SIGKILLs.
 A simulated device on a pty (ring of 256 readings, ``--overwrite``: a full ring drops
 its oldest reading, as real firmware does), `edgeseal agent`, one `edgeseal verifier`,
 one mosquitto. Faults, in order: the agent is SIGKILLed for 1.2 s (the ring overflows:
-``device_overflow``), the device is unplugged for 1 s (``link_down``), the agent is
+``device_overflow``), the broker is stopped for 1 s (nothing lost: the outbox keeps it),
+the device is unplugged for 1 s (``link_down``), the agent is
 SIGKILLed again and the device reboots meanwhile (``rebooted``). At the end, for every
 boot the simulator reports, each seq 1..generated is exactly one of: a reading the
 verifier stored, or inside a signed loss notice the verifier accepted; the last boot's
@@ -29,6 +30,7 @@ from agent_helpers import persistent_broker, start_agent
 from campaign_trial import Trial, TrialPlan
 from verifier_mqtt import wait_until
 
+from edgeseal.testing.broker import MosquittoBroker
 from edgeseal.testing.devices import SimulatorHandle, simulated_device
 from edgeseal.verifier.accounts import AccountStatus, covered_seqs, list_accounts
 
@@ -84,7 +86,7 @@ def _diagnose(trial: Trial, boots: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _run_faults(trial: Trial, dev: SimulatorHandle) -> None:
+def _run_faults(trial: Trial, dev: SimulatorHandle, broker: MosquittoBroker) -> None:
     config = trial.agent_config(dev.port)
     trial.workers = [None]
     trial.start_verifier(0)
@@ -100,12 +102,16 @@ def _run_faults(trial: Trial, dev: SimulatorHandle) -> None:
         20,
         "the restarted agent to report the ring's overflow",
     )
-    # 2. unplugged for 1 s (the simulator's --disconnect-for): overwritten meanwhile
+    # 2. the broker is down for 1 s: the outbox keeps everything (nothing lost)
+    broker.stop()
+    time.sleep(1.0)
+    broker.start()
+    # 3. unplugged for 1 s (the simulator's --disconnect-for): overwritten meanwhile
     time.sleep(0.5)
     dev.unplug()
     wait_until(lambda: any(r.get("event") == "replugged" for r in dev.records), 10, "the replug")
     time.sleep(0.8)
-    # 3. SIGKILL, and the device reboots while the agent is down
+    # 4. SIGKILL, and the device reboots while the agent is down
     trial.wait_for_a_stored_reading(dev)
     trial.kill_agent()
     boot = trial.reboot(dev)
@@ -132,7 +138,7 @@ def test_accounts_match_the_simulators_ground_truth_seq_by_seq(tmp_path: Path) -
                 seed=plan.seed,
                 link=trial.tmp / "ttyDEV",
             ) as dev:
-                _run_faults(trial, dev)
+                _run_faults(trial, dev, broker)
             summary = dev.summary
             assert summary is not None
             boots: list[dict[str, Any]] = summary["boots"]
