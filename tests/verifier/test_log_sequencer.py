@@ -3,6 +3,7 @@ log served as C2SP tlog-tiles over a real loopback HTTP server."""
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -11,6 +12,10 @@ from log_helpers import ORIGIN, accept, log_config, log_signer, sequencer, serve
 from verifier_builders import GatewayChain
 
 from edgeseal import native
+from edgeseal.anchor.tsa import TsaAnchor
+from edgeseal.plumbing.metrics_http import PrivateMetrics
+from edgeseal.testing.broker import free_port
+from edgeseal.testing.tsa import LocalTsa
 from edgeseal.tlog.checkpoint import open_checkpoint
 from edgeseal.tlog.note import NoteVerifier
 from edgeseal.tlog.tiles import (
@@ -23,6 +28,7 @@ from edgeseal.tlog.tiles import (
 )
 from edgeseal.verifier.http_types import HttpRequest, HttpResponse
 from edgeseal.verifier.log_http import make_log_handler, read_only
+from edgeseal.verifier.log_sequencer import LogMetrics
 
 
 def test_checkpoints_commit_to_every_entry_in_acceptance_order(tmp_path: Path) -> None:
@@ -156,3 +162,26 @@ def test_a_tiles_client_proves_inclusion_over_real_http(tmp_path: Path) -> None:
                 assert exc.code == 404
             else:
                 raise AssertionError("a tile beyond the checkpoint was served")
+
+
+def test_an_unreachable_tsa_is_counted_and_its_anchor_made_later(tmp_path: Path) -> None:
+    """Accepting and publishing go on while the TSA is down; the missing anchor is made
+    by a later attempt (here after the operator fixed the TSA's URL and restarted)."""
+    signer = log_signer()
+    metrics = LogMetrics(PrivateMetrics("test"))
+    closed = f"http://127.0.0.1:{free_port()}/"
+    with store_at(tmp_path / "v.sqlite") as store:
+        accept(store, [GatewayChain()], 4)
+        config = log_config(interval_s=0.05)
+        down = sequencer(store, signer, config, anchors=[TsaAnchor(closed)], metrics=metrics)
+        done = down.step()
+        assert done is not None and done.published and done.pending == "anchors"
+        assert metrics.anchor_failures.labels("rfc3161")._value.get() == 1
+        assert store.log.latest_checkpoint() is not None  # published all the same
+        with LocalTsa() as tsa:
+            up = sequencer(store, signer, config, anchors=[TsaAnchor(tsa.url)])
+            time.sleep(0.06)  # retried one interval after the last attempt
+            again = up.step()
+        assert again is not None and again.size == 4 and again.pending == ""
+        latest = store.log.latest_checkpoint()
+        assert latest is not None and [e["kind"] for e in latest.evidence] == ["rfc3161"]
