@@ -163,3 +163,18 @@ def covered_seqs(
     ):
         seqs.update(range(int(first), int(last) + 1))
     return seqs
+
+
+def receipt_part(account: BootAccount | None) -> dict[str, Any]:
+    """What a receipt says of its reading's device and boot (informational: the
+    verifier's account when the receipt was written; not signed, not checked)."""
+    if account is None:
+        return {"status": "unknown"}
+    return {
+        "status": account.status.value,
+        "complete": account.status is AccountStatus.COMPLETE,
+        "last_seq": account.last_seq,
+        "stored": account.stored,
+        "lost": account.lost,
+        "unexplained_gaps": [[g.first_seq, g.last_seq] for g in account.unexplained],
+    }

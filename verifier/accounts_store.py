@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from edgeseal.verifier.accounts import BootAccount, account_for
 from edgeseal.wire.event import (
     AgentStart,
     AgentStop,
@@ -374,6 +375,10 @@ class AccountBook:
                         (*ident, a, b, seen, reported),
                     )
         return filled
+
+    def account(self, gateway_id: str, device_id: int, boot_id: int) -> BootAccount | None:
+        """The account of one device boot, as ``accounts.account_for`` reads it."""
+        return account_for(self._conn, gateway_id, device_id, boot_id)
 
     def due_gaps(self, gateway_id: str, head_seq: int, margin: int) -> list[GapFound]:
         """Holes the chain has passed by ``margin`` batches and that were not reported yet;

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from edgeseal import native
+from edgeseal.verifier.accounts import receipt_part
 from edgeseal.verifier.checks import packed_offsets
 from edgeseal.verifier.receipt_log import LogTrust, build_log_part, check_log_part
 from edgeseal.verifier.store import VerifierStore
@@ -107,6 +108,10 @@ def build_receipt(store: VerifierStore, ref: ReadingRef) -> dict[str, Any]:
             for r in rotations
         ],
     }
+    # Whether the reading's device boot is fully accounted for (docs/receipts.md).
+    receipt["account"] = receipt_part(
+        store.accounts.account(stored.gateway_id, stored.device_id, stored.boot_id)
+    )
     log_part = build_log_part(store, stored.batch_id)
     if log_part is not None:  # else no published checkpoint includes the batch yet
         receipt["format"] = RECEIPT_FORMAT_V2

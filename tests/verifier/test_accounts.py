@@ -107,6 +107,7 @@ def test_readings_and_loss_notices_make_a_complete_account(store: VerifierStore)
     # the readings keep their own leaf index: a receipt of one after an event checks out
     receipt = build_receipt(store, ReadingRef(GW, DEV, 2, BOOT))
     assert receipt["inclusion_proof"]["leaf_index"] == 2
+    assert receipt["account"]["complete"] is True and receipt["account"]["lost"] == 2
     checks = check_receipt(receipt, expected_public_key=raw_public_key(gw.key))
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
 
