@@ -99,7 +99,11 @@ def make_log_handler(
             return HttpResponse(
                 405, b"the log is read-only: use GET\n", headers=(("Allow", "GET, HEAD"),)
             )
-        conn = connect()
+        try:
+            conn = connect()
+        except sqlite3.Error as exc:
+            log.error("cannot read the log from the store: %s", exc)
+            return text_response(503, "the log's store cannot be read now; try again later")
         try:
             conn.execute("BEGIN")  # one snapshot: the checkpoint and its tiles agree
             return _serve(LogStore(conn), request.path[len(prefix) :], request.method == "HEAD")

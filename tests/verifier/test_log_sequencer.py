@@ -185,3 +185,9 @@ def test_an_unreachable_tsa_is_counted_and_its_anchor_made_later(tmp_path: Path)
         assert again is not None and again.size == 4 and again.pending == ""
         latest = store.log.latest_checkpoint()
         assert latest is not None and [e["kind"] for e in latest.evidence] == ["rfc3161"]
+
+
+def test_the_handler_without_a_store_answers_503_not_a_traceback(tmp_path: Path) -> None:
+    handler = make_log_handler(read_only(tmp_path / "not-yet.sqlite"))
+    got = _get(handler, "/log/checkpoint")
+    assert got.status == 503 and b"try again" in got.body
