@@ -56,6 +56,13 @@ def parse_cursor(text: str) -> tuple[int, int, int, int]:
     return a, b, c, d
 
 
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
+    return row is not None
+
+
 class ApiQueries:
     def __init__(self, store_path: Path, *, busy_timeout_s: float = 5.0) -> None:
         self.store_path = Path(store_path)
@@ -189,50 +196,14 @@ class ApiQueries:
 
     # -- devices ------------------------------------------------------------------------
 
-    def device_boots(self, gateway_id: str) -> list[dict[str, Any]]:
-        """Per device and boot: readings accepted, the lowest and highest seq accepted, and
-        how many seqs between those two are not accepted; with the boot's completeness
-        account (verifier/accounts.py: stored, lost by signed notice and why, unexplained
-        gaps) where the store keeps one, else ``account`` None."""
+    def device_boots(self, gateway_id: str) -> tuple[bool, list[dict[str, Any]]]:
+        """(whether the store keeps completeness accounts, the account of every device boot
+        of the gateway): stored readings, seqs lost by signed notice and why, gaps nothing
+        explains, status (verifier/accounts.py). One row per boot, whatever the number of
+        readings: the pipeline keeps the accounts as it stores (and backfills old stores)."""
         with self._read() as conn:
-            rows = conn.execute(
-                "SELECT device_id, boot_id, COUNT(*), MIN(device_seq), MAX(device_seq),"
-                " MAX(gateway_time_us) FROM readings WHERE gateway_id = ?"
-                " GROUP BY device_id, boot_id ORDER BY device_id, boot_id",
-                (gateway_id,),
-            ).fetchall()
-            accounts = {
-                (a.device_id, a.boot_id): a.to_json()
-                for a in list_accounts(conn, gateway_id=gateway_id)
-            }
-        boots: dict[tuple[int, int], dict[str, Any]] = {}
-        for r in rows:
-            boots[(r[0], r[1])] = {
-                "device_id": r[0],
-                "boot_id": r[1],
-                "accepted": r[2],
-                "lowest_seq": r[3],
-                "highest_seq": r[4],
-                "missing_between": r[4] - r[3] + 1 - r[2],
-                "last_reading_us": from_i64(r[5]),
-            }
-        for device, boot in accounts:
-            # A boot whose every reading was lost has an account and no stored reading.
-            boots.setdefault(
-                (device, boot),
-                {
-                    "device_id": device,
-                    "boot_id": boot,
-                    "accepted": 0,
-                    "lowest_seq": None,
-                    "highest_seq": None,
-                    "missing_between": 0,
-                    "last_reading_us": None,
-                },
-            )
-        for key, view in boots.items():
-            view["account"] = accounts.get(key)
-        return [boots[k] for k in sorted(boots)]
+            kept = _has_table(conn, "accounts")
+            return kept, [a.to_json() for a in list_accounts(conn, gateway_id=gateway_id)]
 
     # -- quarantine ---------------------------------------------------------------------
 

@@ -271,11 +271,8 @@ class _Api:
 
     def _devices(self, gateway_id: str) -> dict[str, Any]:
         self._known(gateway_id)
-        return {
-            "gateway_id": gateway_id,
-            "account": "accepted readings, and each boot's completeness account (or null)",
-            "boots": self.c.queries.device_boots(gateway_id),
-        }
+        kept, boots = self.c.queries.device_boots(gateway_id)
+        return {"gateway_id": gateway_id, "accounts_kept": kept, "boots": boots}
 
     # -- quarantine, readings, throughput ---------------------------------------------
 

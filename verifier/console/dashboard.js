@@ -137,28 +137,20 @@ function drawQuarantine(q, nowUs) {
 function drawDevices(perGateway) {
   const rows = [];
   for (const d of perGateway) {
-    for (const b of d.boots) {
-      const a = b.account;
-      const seqs = b.lowest_seq === null ? "-" : `${b.lowest_seq}..${b.highest_seq}`;
-      // The completeness account (signed boot and loss notices) where the store keeps one;
-      // otherwise only what the accepted readings show.
-      const lost = a ? a.lost_by_reason.map((l) => `${l.readings} ${l.reason}`).join(", ") || "0" : "-";
-      const gaps = a ? String(a.unexplained_readings) + (a.gaps.length > a.gaps.filter((g) => g.reported).length ? " (+ open)" : "") : String(b.missing_between);
-      let status;
-      if (a) {
-        status = el("span", { class: `badge account account-${a.status}` }, a.status);
-      } else {
-        const span = b.highest_seq === null ? 0 : b.highest_seq - b.lowest_seq + 1;
-        const pct = span > 0 ? (100 * b.accepted) / span : 100;
-        status = el("span", { class: "badge account" }, `${pct.toFixed(pct === 100 ? 0 : 2)} %`);
-      }
-      rows.push(el("tr", { "data-device": `${d.gateway_id}/${b.device_id}/${b.boot_id}` },
-        el("td", { class: "mono" }, d.gateway_id), el("td", {}, b.device_id), el("td", {}, b.boot_id),
-        el("td", { class: "accepted" }, b.accepted), el("td", {}, seqs),
-        el("td", { class: "lost" }, lost), el("td", { class: "gaps" }, gaps), el("td", { class: "status" }, status)));
+    for (const a of d.boots) {
+      const lost = a.lost_by_reason.map((l) => `${l.readings} ${l.reason}`).join(", ") || "0";
+      const open = a.gaps.filter((g) => !g.reported).reduce((n, g) => n + g.last_seq - g.first_seq + 1, 0);
+      rows.push(el("tr", { "data-device": `${d.gateway_id}/${a.device_id}/${a.boot_id}` },
+        el("td", { class: "mono" }, d.gateway_id), el("td", {}, a.device_id), el("td", {}, a.boot_id),
+        el("td", { class: "accepted" }, a.stored), el("td", {}, `1..${a.last_seq}`),
+        el("td", { class: "lost" }, lost),
+        el("td", { class: "gaps" }, String(a.unexplained_readings) + (open ? ` (+${open} open)` : "")),
+        el("td", { class: "status" }, el("span", { class: `badge account account-${a.status}` }, a.status))));
     }
   }
   $("devices").tBodies[0].replaceChildren(...rows);
+  const none = perGateway.find((d) => !d.accounts_kept);
+  if (none) $("devices-note").textContent = "this store keeps no completeness accounts yet (a verifier upgrades it when it opens it)";
 }
 
 // -- refreshing -------------------------------------------------------------------------
