@@ -4,6 +4,7 @@ verifier's HTTP server on a free 127.0.0.1 port."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -95,19 +96,21 @@ def served(filled: Filled) -> Iterator[tuple[HttpServer, Filled]]:
 
 # -- a real browser ------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's package; scripts/test installs it
+# The distribution's package (Debian: chromium; scripts/test installs it).
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """Headless Debian chromium driven by Playwright (never a downloaded browser build)."""
+    """Headless system Chromium driven by Playwright (never a downloaded browser build)."""
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; scripts/test installs Debian's chromium package")
+    found = next((p for p in map(shutil.which, CHROMIUM_NAMES) if p is not None), None)
+    if found is None:
+        pytest.fail("no chromium on PATH; scripts/test installs Debian's chromium package")
     with sync_playwright() as p:
         # --no-sandbox: the suite runs as root in CI, where chromium's sandbox refuses to start.
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        launched = p.chromium.launch(executable_path=found, args=["--no-sandbox"])
         try:
             yield launched
         finally:
