@@ -44,6 +44,7 @@ from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
+    ConsumerInfo,
     DeliverPolicy,
     RetentionPolicy,
     StorageType,
@@ -183,10 +184,13 @@ class NatsBus:
                 await self._pull(subscription)
         finally:
             self.ready.clear()
+            # Flush (the acknowledgements and naks just written), then close. Not drain():
+            # it waits for the pull inbox's queue, which nobody reads any more.
             try:
-                await asyncio.wait_for(nc.drain(), 5.0)
+                await nc.flush(timeout=2)
             except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:  # closing anyway
-                log.info("NATS: closing the connection: %s", exc)
+                log.info("NATS: flushing before closing: %s", exc)
+            await nc.close()
             self.connected.clear()
 
     async def _connect(self) -> NatsClient | None:
@@ -271,21 +275,22 @@ class NatsBus:
         try:
             info = await js.stream_info(cfg.stream)
         except nats.js.errors.NotFoundError:
+            subjects = list(cfg.stream_subjects(self.topics))
             try:
                 info = await js.add_stream(
                     StreamConfig(
                         name=cfg.stream,
-                        subjects=list(cfg.stream_subjects(self.topics)),
+                        subjects=subjects,
                         retention=RetentionPolicy.WORK_QUEUE,
                         storage=StorageType.FILE,
                         num_replicas=cfg.replicas,
                     )
                 )
-            except nats.js.errors.BadRequestError as exc:
+            except (nats.js.errors.BadRequestError, nats.js.errors.ServerError) as exc:
+                # Refused for good (400, 500); 503 (no leader yet) is retried by _bind.
                 raise BusStartError(
-                    f"NATS: cannot create stream {cfg.stream!r} with {cfg.replicas} replica(s): "
-                    f"{exc.description}; set bus.replicas to at most the number of JetStream "
-                    "servers (1 for a single server)"
+                    f"NATS: cannot create stream {cfg.stream!r} for {subjects} with "
+                    f"{cfg.replicas} replica(s): {exc.description}; {_stream_advice(exc)}"
                 ) from None
             log.info("NATS: created stream %s for %s", cfg.stream, info.config.subjects)
         subjects = info.config.subjects or []
@@ -310,7 +315,14 @@ class NatsBus:
         try:
             info = await js.consumer_info(cfg.stream, cfg.durable)
         except nats.js.errors.NotFoundError:
-            info = await js.add_consumer(
+            info = await self._add_consumer(js, batch)
+            log.info("NATS: created durable consumer %s on %s", cfg.durable, batch)
+        self._check_consumer(info.config, batch)
+
+    async def _add_consumer(self, js: JetStreamContext, batch: str) -> ConsumerInfo:
+        cfg = self.config
+        try:
+            return await js.add_consumer(
                 cfg.stream,
                 ConsumerConfig(
                     name=cfg.durable,
@@ -323,8 +335,14 @@ class NatsBus:
                     filter_subject=batch,
                 ),
             )
-            log.info("NATS: created durable consumer %s on %s", cfg.durable, batch)
-        consumer = info.config
+        except (nats.js.errors.BadRequestError, nats.js.errors.ServerError) as exc:
+            raise BusStartError(
+                f"NATS: cannot create consumer {cfg.durable!r} on stream {cfg.stream!r}: "
+                f"{exc.description}; name another bus.durable, or fix the stream"
+            ) from None
+
+    def _check_consumer(self, consumer: ConsumerConfig, batch: str) -> None:
+        cfg = self.config
         if consumer.deliver_subject:
             raise BusStartError(
                 f"NATS: consumer {cfg.durable!r} of stream {cfg.stream!r} is a push consumer; "
@@ -425,3 +443,16 @@ def _message(inbound: Inbound) -> Msg:
     if not isinstance(inbound.handle, Msg):
         raise TypeError(f"not a NATS message: {inbound.handle!r}")
     return inbound.handle
+
+
+def _stream_advice(exc: nats.js.errors.APIError) -> str:
+    """What to change when nats-server refuses to create the stream."""
+    text = (exc.description or "").lower()
+    if "overlap" in text:
+        return (
+            "another stream captures these subjects already: name it in bus.stream, "
+            "or set bus.subjects"
+        )
+    if "replica" in text or "peer" in text or "resources" in text:
+        return "set bus.replicas to at most the number of JetStream servers (1 for a single server)"
+    return "check the stream settings in [bus]"

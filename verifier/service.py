@@ -16,6 +16,9 @@ The MQTT network thread only queues messages; one processing thread takes what h
 queued up (at most ``MAX_GROUP_MESSAGES`` or ``MAX_GROUP_BYTES``), settles it in one
 store transaction, then publishes the verdicts and acknowledges each message. A
 backlog of small batches thus shares one commit instead of paying one each.
+
+With ``[bus] kind = "nats"`` the batches come from a durable NATS JetStream consumer
+instead (verifier/bus_nats.py); the processing thread is the same.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -42,12 +45,13 @@ from paho.mqtt.properties import Properties
 
 from edgeseal.plumbing.keyfile import KeyFileError, load_private_key
 from edgeseal.plumbing.mqtt_settings import configure_client, describe_refusal, refusal_is_permanent
+from edgeseal.verifier.bus import BatchLink, Inbound, PahoLink, mqtt_inbound
 from edgeseal.verifier.checks import ReadingVerifier, native_reading_verifier
 from edgeseal.verifier.config import ConfigError, VerifierConfig, load_config
-from edgeseal.verifier.log_service import LogStartError, checkpoint_topic, start_sequencer
 from edgeseal.verifier.http_config import parse_address
 from edgeseal.verifier.http_console import RunningConsole, start_console
 from edgeseal.verifier.http_server import HttpStartError
+from edgeseal.verifier.log_service import LogStartError, checkpoint_topic, start_sequencer
 from edgeseal.verifier.metrics import VerifierMetrics
 from edgeseal.verifier.pipeline import BatchProcessor
 from edgeseal.verifier.report import store_report
@@ -56,6 +60,9 @@ from edgeseal.verifier.store import Gap, StoreError, VerifierStore, now_us
 from edgeseal.verifier.trust import TrustStore
 from edgeseal.verifier.verdict import Verdict
 from edgeseal.wire.verdict import SignedVerdict, VerdictOutcome, sign_verdict
+
+if TYPE_CHECKING:  # nats-py is an extra: imported only with [bus] kind = "nats"
+    from edgeseal.verifier.bus_nats import NatsBus
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +113,8 @@ class VerifierService:
         )
         self._processor: BatchProcessor | None = None
         self._store: VerifierStore | None = None
-        # (message, monotonic time of arrival), from the network thread to the processor
-        self._inbox: queue.SimpleQueue[tuple[mqtt.MQTTMessage, float]] = queue.SimpleQueue()
+        # Batches from the bus's network thread to the processor
+        self._inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         self.metrics = VerifierMetrics()
         # Where the console is served, once run() has started it ([http] address).
         self.console_url: str | None = None
@@ -180,43 +187,41 @@ class VerifierService:
             )
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put((msg, time.monotonic()))
+        self._inbox.put(mqtt_inbound(msg, time.monotonic()))
 
     # -- processing thread -------------------------------------------------------------
 
-    def _next_group(self) -> list[tuple[mqtt.MQTTMessage, float]]:
+    def _next_group(self) -> list[Inbound]:
         """The queued messages (waits up to 0.1 s for the first), within the group bounds."""
         try:
             group = [self._inbox.get(timeout=0.1)]
         except queue.Empty:
             return []
-        size = len(group[0][0].payload)
+        size = len(group[0].payload)
         while len(group) < MAX_GROUP_MESSAGES and size < MAX_GROUP_BYTES:
             try:
                 group.append(self._inbox.get_nowait())
             except queue.Empty:
                 break
-            size += len(group[-1][0].payload)
+            size += len(group[-1].payload)
         return group
 
-    def _process_messages(self, client: mqtt.Client) -> None:
+    def _process_messages(self, link: BatchLink) -> None:
         try:
-            self._process_groups(client)
+            self._process_groups(link)
         except Exception as exc:  # publishing or acknowledging failed: stop, do not hang
             log.exception("the processing thread failed; stopping the worker")
             self._failure = exc
             self._stop.set()
 
-    def _process_groups(self, client: mqtt.Client) -> None:
+    def _process_groups(self, link: BatchLink) -> None:
         assert self._processor is not None
         while not self._stop.is_set():
             group = self._next_group()
             if not group:
                 continue
             try:
-                results = self._processor.handle_many(
-                    [(msg.topic, bytes(msg.payload)) for msg, _t in group]
-                )
+                results = self._processor.handle_many([(msg.topic, msg.payload) for msg in group])
             except sqlite3.Error as exc:
                 # Disk full, I/O error, a lock held too long: the operator's to fix, one
                 # line says what happened. Nothing of the group was committed.
@@ -225,7 +230,7 @@ class VerifierService:
                     "stopping, they are not acknowledged and the broker delivers them again: "
                     "fix the store's disk (e.g. free space) and restart the worker",
                     len(group),
-                    group[0][0].topic,
+                    group[0].topic,
                     self.config.store.path,
                     exc,
                 )
@@ -237,26 +242,25 @@ class VerifierService:
                     "could not store the verdicts of %d message(s) (first on %s); stopping "
                     "without acknowledging them so that the broker delivers them again",
                     len(group),
-                    group[0][0].topic,
+                    group[0].topic,
                 )
                 self._failure = exc
                 self._stop.set()
                 return
             stored = time.monotonic()
-            for (msg, received), verdicts in zip(group, results):
-                for verdict in verdicts:
-                    self._publish(client, verdict)
-                client.ack(msg.mid, msg.qos)
-                self.metrics.observe(verdicts, stored - received)
-
-    def _publish(self, client: mqtt.Client, verdict: Verdict) -> None:
-        if verdict.gateway_id is None:
-            return  # the topic named no valid gateway: nowhere to publish; it is in quarantine
-        client.publish(
-            self.config.mqtt.topics.verdict(verdict.gateway_id),
-            self._verdict_payload(verdict),
-            qos=1,
-        )
+            outgoing = [
+                (
+                    self.config.mqtt.topics.verdict(verdict.gateway_id),
+                    self._verdict_payload(verdict),
+                )
+                for verdicts in results
+                for verdict in verdicts
+                # No valid gateway in the topic: nowhere to publish; it is in quarantine.
+                if verdict.gateway_id is not None
+            ]
+            link.settle(outgoing, group)
+            for msg, verdicts in zip(group, results):
+                self.metrics.observe(verdicts, stored - msg.received)
 
     def _verdict_payload(self, verdict: Verdict) -> bytes:
         """The JSON verdict, signed when a key is configured and it names one batch."""
@@ -290,7 +294,7 @@ class VerifierService:
                 gap.waiting_for,
             )
 
-    def _request_resends(self, client: mqtt.Client, gaps: list[Gap]) -> None:
+    def _request_resends(self, link: BatchLink, gaps: list[Gap]) -> None:
         """Publish the signed resend requests that are due (verifier/resend.py)."""
         key = self._signing_key
         if key is None:
@@ -304,8 +308,8 @@ class VerifierService:
                 request.last_seq,
             )
             self.metrics.resend_requests.inc()
-            client.publish(
-                self.config.mqtt.topics.resend(request.gateway_id), request.to_payload(key), qos=1
+            link.publish(
+                self.config.mqtt.topics.resend(request.gateway_id), request.to_payload(key)
             )
         for gap in self._resends.unfilled.values():
             log.error(
@@ -356,6 +360,44 @@ class VerifierService:
         self.console_url = console.url
         return console
 
+    def _connect(self, client: mqtt.Client) -> None:
+        cfg = self.config.mqtt
+        if cfg.v5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = cfg.session_expiry_s
+            client.connect_async(
+                cfg.host, cfg.port, keepalive=cfg.keepalive_s, clean_start=False, properties=props
+            )
+        else:
+            client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+
+    def _make_nats_bus(self) -> NatsBus:
+        try:
+            from edgeseal.verifier.bus_nats import NatsBus
+        except ImportError as exc:
+            raise ServiceStartError(
+                f'[bus] kind = "nats" needs the nats-py package ({exc}); install it with '
+                "pip install 'edgeseal[nats]'"
+            ) from None
+        return NatsBus(
+            self.config.bus,
+            self.config.mqtt.topics,
+            name=self.config.mqtt.client_id,
+            deliver=self._inbox.put,
+            # Held batches wait at most about two groups: far less than bus.ack_wait_s.
+            max_outstanding=2 * MAX_GROUP_MESSAGES,
+        )
+
+    def _watch_nats(self, bus: NatsBus) -> None:
+        if bus.failure is not None:
+            if self._refusal is None:
+                self._refusal = bus.failure
+            self._stop.set()
+        elif bus.ready.is_set() and not self.subscribed.is_set():
+            log.info("consuming batches from NATS stream %s", self.config.bus.stream)
+            self.metrics.broker_connected.set(1)
+            self.subscribed.set()
+
     def run(self) -> int:
         """Serve until stop() (or a fatal error); returns the process exit status.
 
@@ -374,7 +416,15 @@ class VerifierService:
                 "no [verifier] key_path: verdicts are published unsigned and no resend "
                 "requests are made; agents with a [verifier] public_key keep every batch"
             )
-        client = self._make_client()
+        nats_bus: NatsBus | None = None
+        client: mqtt.Client | None = None
+        link: BatchLink
+        if cfg.bus.nats:
+            nats_bus = self._make_nats_bus()
+            link = nats_bus
+        else:
+            client = self._make_client()
+            link = PahoLink(client)
         if cfg.metrics_port:
             try:
                 self.metrics.serve(cfg.metrics_port)
@@ -392,25 +442,18 @@ class VerifierService:
             topics=cfg.mqtt.topics,
             limits=cfg.limits,
         )
-        if cfg.mqtt.v5:
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = cfg.mqtt.session_expiry_s
-            client.connect_async(
-                cfg.mqtt.host,
-                cfg.mqtt.port,
-                keepalive=cfg.mqtt.keepalive_s,
-                clean_start=False,
-                properties=props,
-            )
-        else:
-            client.connect_async(cfg.mqtt.host, cfg.mqtt.port, keepalive=cfg.mqtt.keepalive_s)
+        if client is not None:
+            self._connect(client)
         processing = threading.Thread(
-            target=self._process_messages, args=(client,), name="verifier-processing"
+            target=self._process_messages, args=(link,), name="verifier-processing"
         )
 
         def publish_checkpoint(note: bytes) -> None:
             # Retained: a new subscriber gets the newest checkpoint at once.
-            client.publish(checkpoint_topic(cfg.mqtt.topic_prefix), note, qos=1, retain=True)
+            if client is not None:
+                client.publish(checkpoint_topic(cfg.mqtt.topic_prefix), note, qos=1, retain=True)
+            else:  # core NATS keeps nothing: only current subscribers get it
+                link.publish(checkpoint_topic(cfg.mqtt.topic_prefix), note)
 
         try:
             sequencer = start_sequencer(
@@ -420,7 +463,10 @@ class VerifierService:
             store.close()
             self.metrics.close()
             raise ServiceStartError(str(exc)) from None
-        client.loop_start()
+        if client is not None:
+            client.loop_start()
+        if nats_bus is not None:
+            nats_bus.start()
         log.info(
             "verifier %s started: store %s, %d enrolled gateway(s)",
             cfg.mqtt.client_id,
@@ -436,8 +482,10 @@ class VerifierService:
             next_report = time.monotonic() + self._gap_interval
             try:
                 while not self._stop.wait(tick):
+                    if nats_bus is not None:
+                        self._watch_nats(nats_bus)
                     gaps = reporter.gaps()
-                    self._request_resends(client, gaps)
+                    self._request_resends(link, gaps)
                     if time.monotonic() >= next_report:
                         next_report = time.monotonic() + self._gap_interval
                         self._report_gaps(gaps)
@@ -447,12 +495,15 @@ class VerifierService:
             self._stop.set()
             if processing.ident is not None:
                 processing.join()  # finishes the group in hand; what is still queued stays unacked
-            if console is not None:
-                console.close()
             if sequencer is not None:
                 sequencer.stop()
-            client.disconnect()
-            client.loop_stop()
+            if console is not None:
+                console.close()
+            if client is not None:
+                client.disconnect()
+                client.loop_stop()
+            if nats_bus is not None:
+                nats_bus.stop()  # gives back what is still queued (nak)
             store.close()
             self.metrics.close()
         if self._refusal is not None:
