@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 # After the disk filled up, retry storing at most this often (signing is wasted work).
 DISK_FULL_RETRY_S = 1.0
 IDLE_POLL_S = 0.25
+BACKLOG_STATUS_S = 1.0  # the oldest unsent age and the status' backlog, at most this often
 BUSY_POLL_S = 0.02
 
 
@@ -159,6 +160,7 @@ class Pipeline:
         # drop-oldest: the unsealed gateway_policy notice per (device, boot), (row id,
         # first, last), extended while the drop run goes on; the first seq logged.
         self._open_notices: dict[tuple[int, int], tuple[int, int, int]] = {}
+        self._backlog_shown_at = float("-inf")
         self._told_dropping: dict[tuple[int, int], int] = {}
         self._seen: dict[tuple[int, int], int] = {}  # highest seq taken per (device, boot)
         self._retry_store_at = 0.0
@@ -787,6 +789,10 @@ class Pipeline:
         m.outbox_pending.set(self.outbox.pending_count)
         m.outbox_bytes.set(self.outbox.stored_bytes)
         m.held_readings.set(self.held_count)
+        now = self._monotonic()
+        if now - self._backlog_shown_at < BACKLOG_STATUS_S:
+            return  # the age needs two queries: at most once a second, off the hot path
+        self._backlog_shown_at = now
         oldest = self.outbox.oldest_unsent_us()
         age_s = 0.0 if oldest is None else max(0.0, (self._wall_us() - oldest) / 1e6)
         m.outbox_oldest_age.set(age_s)
