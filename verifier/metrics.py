@@ -33,6 +33,14 @@ class VerifierMetrics(PrivateMetrics):
             "gaps_unfilled",
             "Gateways whose missing seqs stayed missing after repeated resend requests",
         )
+        self.unexplained_gaps = self.counter(
+            "unexplained_gaps",
+            "Holes in device accounts the chain passed by gap_margin_batches: neither stored "
+            "nor covered by a signed loss notice",
+        )
+        self.unexplained_readings = self.counter(
+            "unexplained_readings", "Seqs inside the unexplained gaps reported"
+        )
         self.broker_connected = self.gauge(
             "broker_connected", "1 while connected to the MQTT broker"
         )
@@ -43,6 +51,9 @@ class VerifierMetrics(PrivateMetrics):
             self.verdicts.labels(v.outcome.value, v.reason.value if v.reason else "").inc()
             if v.outcome is Outcome.ACCEPTED and v.count:
                 self.readings_accepted.inc(v.count)
+            for gap in v.unexplained_gaps:
+                self.unexplained_gaps.inc()
+                self.unexplained_readings.inc(int(gap["last_seq"]) - int(gap["first_seq"]) + 1)
 
     def observe_gaps(self, all_gaps: Sequence[Gap], open_gaps: Sequence[Gap]) -> None:
         self.batches_held.set(sum(g.held for g in all_gaps))

@@ -16,6 +16,7 @@ from verifier_builders import GatewayChain, batch_topic, reading
 from edgeseal.agent.seal import raw_public_key, seal_batch
 from edgeseal.verifier.accounts import AccountStatus, account_for, list_accounts
 from edgeseal.verifier.limits import StoreLimits
+from edgeseal.verifier.metrics import VerifierMetrics
 from edgeseal.verifier.pipeline import BatchProcessor
 from edgeseal.verifier.receipt import ReadingRef, build_receipt, check_receipt
 from edgeseal.verifier.store import VerifierStore
@@ -130,6 +131,10 @@ def test_a_hole_becomes_an_unexplained_gap_once_the_chain_is_past_it(
         {"gateway_id": GW, "device_id": DEV, "boot_id": BOOT, "first_seq": 3, "last_seq": 5},
     )
     assert b'"unexplained_gaps"' in due.to_json()
+    metrics = VerifierMetrics()
+    metrics.observe([due], 0.001)
+    assert metrics.unexplained_gaps._value.get() == 1
+    assert metrics.unexplained_readings._value.get() == 3
     assert not send(proc, gw.batch(readings([10]))).unexplained_gaps  # reported once
     with conn_of(store) as conn:
         (account,) = list_accounts(conn, gateway_id=GW)
