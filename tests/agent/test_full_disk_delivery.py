@@ -30,6 +30,7 @@ from edgeseal.testing.broker import MosquittoBroker
 from edgeseal.testing.devices import simulated_device
 from edgeseal.testing.filesystems import small_filesystem
 from edgeseal.wire.batch import SealedBatch
+from edgeseal.wire.event import is_event
 from edgeseal.wire.record import ReadingRecord
 from edgeseal.wire.topics import Topics
 from edgeseal.wire.verdict import SignedVerdict, VerdictOutcome, sign_verdict
@@ -92,6 +93,8 @@ class AcceptingVerifier:
         keys = set()
         for b in batches:
             for i in range(b.header.count):
+                if is_event(b.record(i)):
+                    continue  # a signed device or agent event, not a reading
                 rec = ReadingRecord.decode(b.record(i))
                 keys.add((rec.device_id, rec.boot_id, rec.device_seq))
         return keys
@@ -175,11 +178,15 @@ def _readings_in_outbox(path: Path) -> set[tuple[int, int, int]]:
     try:
         keys = set()
         for (record,) in db.execute("SELECT record FROM pending"):
+            if is_event(bytes(record)):
+                continue
             rec = ReadingRecord.decode(bytes(record))
             keys.add((rec.device_id, rec.boot_id, rec.device_seq))
         for (payload,) in db.execute("SELECT payload FROM batches"):
             b = SealedBatch.from_payload(bytes(payload))
             for i in range(b.header.count):
+                if is_event(b.record(i)):
+                    continue  # a signed device or agent event, not a reading
                 rec = ReadingRecord.decode(b.record(i))
                 keys.add((rec.device_id, rec.boot_id, rec.device_seq))
         return keys
