@@ -104,8 +104,10 @@ class NatsBus:
         self._outstanding = 0  # read and written on the loop only
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="verifier-nats", daemon=True)
-        self._stopping: asyncio.Event | None = None
-        self._room: asyncio.Event | None = None
+        # Bound to the loop on first use (Python 3.10+), so made here: stop() may come
+        # before the loop runs.
+        self._stopping = asyncio.Event()
+        self._room = asyncio.Event()
         self._nc: NatsClient | None = None
         # Pulled and not yet settled, by id(): given back (nak) when the worker stops.
         self._held: dict[int, Msg] = {}
@@ -143,9 +145,7 @@ class NatsBus:
         """Give back what was pulled and not settled (nak: redelivered at once), close."""
         if not self._thread.is_alive():
             return
-        stopping = self._stopping
-        if stopping is not None:
-            self._loop.call_soon_threadsafe(stopping.set)
+        self._loop.call_soon_threadsafe(self._stopping.set)
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.warning("NATS: the bus thread did not stop within %.0f s", timeout)
@@ -170,8 +170,6 @@ class NatsBus:
             log.warning(message, *args)
 
     async def _main(self) -> None:
-        self._stopping = asyncio.Event()
-        self._room = asyncio.Event()
         nc = await self._connect()
         if nc is None:
             return
@@ -194,7 +192,6 @@ class NatsBus:
             self.connected.clear()
 
     async def _connect(self) -> NatsClient | None:
-        assert self._stopping is not None
 
         async def disconnected() -> None:
             self.connected.clear()
@@ -239,10 +236,9 @@ class NatsBus:
         return url.netloc if url is not None else "?"
 
     def _stopping_set(self) -> bool:
-        return self._stopping is not None and self._stopping.is_set()
+        return self._stopping.is_set()
 
     async def _sleep(self, seconds: float) -> None:
-        assert self._stopping is not None
         try:
             await asyncio.wait_for(self._stopping.wait(), seconds)
         except asyncio.TimeoutError:
@@ -369,7 +365,6 @@ class NatsBus:
             )
 
     async def _pull(self, subscription: JetStreamContext.PullSubscription) -> None:
-        assert self._stopping is not None and self._room is not None
         held = self._held
         while not self._stopping.is_set():
             room = self._max_outstanding - self._outstanding
@@ -435,8 +430,7 @@ class NatsBus:
             for inbound in delivered:
                 if self._held.pop(id(inbound.handle), None) is not None:
                     self._outstanding -= 1
-            if self._room is not None:
-                self._room.set()
+            self._room.set()
 
 
 def _message(inbound: Inbound) -> Msg:
