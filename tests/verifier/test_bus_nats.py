@@ -156,13 +156,19 @@ def outbox_batches(path: Path) -> int:
         return int(db.execute("SELECT COUNT(*) FROM batches").fetchone()[0])
 
 
-def test_a_worker_killed_mid_stream_has_its_batches_redelivered_not_accepted_twice(
-    cluster: NatsCluster, tmp_path: Path
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM"])
+def test_a_worker_stopped_mid_stream_has_its_batches_redelivered_not_accepted_twice(
+    cluster: NatsCluster, tmp_path: Path, signal_name: str
 ) -> None:
+    """SIGKILL: what it pulled comes back after ack_wait_s (3 s). SIGTERM: it gives back
+    (naks) what it pulled and did not store, which comes back at once: with ack_wait_s
+    at 60 s, the test's 30 s would not see it otherwise."""
     chains = [GatewayChain(f"gw-{i}", device_id=i) for i in range(2)]
     config, _public = verifier_toml(
         tmp_path, cluster, {c.gateway_id: c.enrolled_key for c in chains}, prefix="edgeseal/v1"
     )
+    if signal_name == "SIGTERM":
+        config.write_text(config.read_text().replace("ack_wait_s = 3.0", "ack_wait_s = 60.0"))
     workers = start_workers(config, tmp_path)
     batches = {c.gateway_id: c.batches(150, n=16) for c in chains}
     topics = Topics("edgeseal/v1")
@@ -180,8 +186,12 @@ def test_a_worker_killed_mid_stream_has_its_batches_redelivered_not_accepted_twi
             info.wait_for_publish(20)
         with VerifierStore(tmp_path / "verifier.sqlite") as store:
             wait_until(lambda: store.reading_count() >= 20 * 16, 60, "the first batches")
-            workers[0].kill()  # SIGKILL: its pulled batches are neither stored nor acked
-            wait_until(lambda: store.reading_count() == 300 * 16, 60, "every batch")
+            if signal_name == "SIGKILL":
+                workers[0].kill()  # its pulled batches are neither stored nor acked
+            else:
+                assert workers[0].stop() == 0, workers[0].log_text()[-3000:]
+                assert "gave back" in workers[0].log_text(), workers[0].log_text()[-3000:]
+            wait_until(lambda: store.reading_count() == 300 * 16, 30, "every batch")
             assert store.quarantined() == [] and store.gaps() == []
             for gw_id, chain in batches.items():
                 assert store.accepted_batches(gw_id) == [
