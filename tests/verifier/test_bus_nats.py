@@ -79,9 +79,13 @@ def other_than(cluster: NatsCluster, name: str) -> NatsNode:
     return next(n for n in cluster.nodes if n.name != name)
 
 
+@pytest.mark.parametrize("agent_node", ["another node", "the killed node"])
 def test_a_nats_node_killed_mid_stream_loses_nothing_and_accepts_nothing_twice(
-    cluster: NatsCluster, tmp_path: Path
+    cluster: NatsCluster, tmp_path: Path, agent_node: str
 ) -> None:
+    """The node that leads the stream is killed. The agent talks MQTT either to another
+    node (its batches meet a stream electing a new leader) or to that very node (it
+    loses its broker, then gets its persistent session back from the cluster)."""
     gw, prefix = "gw-nats", "fleet/v1"
     gateway = make_key(tmp_path / "gateway.key")
     config, verifier_public = verifier_toml(
@@ -90,9 +94,8 @@ def test_a_nats_node_killed_mid_stream_loses_nothing_and_accepts_nothing_twice(
     workers = start_workers(config, tmp_path)
     leader = cluster.stream_leader("BATCHES")
     assert leader is not None
-    # The agent talks MQTT to a node that survives; the node that leads the stream dies.
-    entry = other_than(cluster, leader)
     victim = cluster.node(leader)
+    entry = other_than(cluster, leader) if agent_node == "another node" else victim
     outbox = tmp_path / "outbox.sqlite"
     agent_log = tmp_path / "agent.log"
     agent: subprocess.Popen[bytes] | None = None
