@@ -159,7 +159,7 @@ class NatsCluster:
             f"server_name: {_quote(node.name)}",
             f"listen: {_quote(f'{node.host}:{node.client_port}')}",
             f"http: {_quote(f'{node.host}:{node.http_port}')}",
-            # Big batches: the default 1 MiB payload limit is also the agent's order.
+            # nats-server refuses messages over 1 MiB by default; big batches need more.
             "max_payload: 8MB",
             "jetstream {",
             f"  store_dir: {_quote(str(node.workdir / 'jetstream'))}",
