@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from edgeseal.anchor.evidence import Anchor
+from edgeseal.anchor.evidence import EVM_EXTRA_MISSING, Anchor
 from edgeseal.plumbing.keyfile import KeyFileError, load_private_key
 from edgeseal.plumbing.metrics_http import PrivateMetrics
 from edgeseal.tlog.note import NoteSigner
@@ -58,7 +58,10 @@ def make_anchors(config: LogConfig) -> list[Anchor]:
             raise LogStartError(f"log.anchors.tsa: {exc}") from None
     if config.evm is not None:
         # web3 is big: imported only when an EVM anchor is configured.
-        from edgeseal.anchor.evm import EvmAnchor
+        try:
+            from edgeseal.anchor.evm import EvmAnchor
+        except ImportError as exc:
+            raise LogStartError(f"log.anchors.evm: {EVM_EXTRA_MISSING} ({exc})") from None
 
         account = None
         if config.evm.account_key_path is not None:

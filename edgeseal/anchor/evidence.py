@@ -20,6 +20,10 @@ EVIDENCE_VERSION = 1
 KINDS = ("rfc3161", "evm")
 
 
+# web3 and its in-process chain are an extra (a gateway never needs them).
+EVM_EXTRA_MISSING = "EVM anchors need web3: install edgeseal[evm]"
+
+
 class AnchorError(RuntimeError):
     """Anchoring failed: the TSA or the chain could not be reached, or refused it."""
 
@@ -113,8 +117,10 @@ def check_evidence(
 
             return check_tsa_evidence(evidence, checkpoint, online=online, trust=trust)
         case "evm":
-            from edgeseal.anchor.evm import check_evm_evidence
-
+            try:
+                from edgeseal.anchor.evm import check_evm_evidence
+            except ImportError as exc:
+                return f"{EVM_EXTRA_MISSING} ({exc})"
             return check_evm_evidence(evidence, checkpoint, online=online, trust=trust)
         case other:
             return f"unknown anchor evidence kind {other!r}"
