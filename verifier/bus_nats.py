@@ -254,9 +254,7 @@ class NatsBus:
             try:
                 await self._ensure_stream(js)
                 await self._ensure_consumer(js)
-                return await js.pull_subscribe_bind(
-                    self.config.durable, stream=self.config.stream, pending_msgs_limit=-1
-                )
+                return await js.pull_subscribe_bind(self.config.durable, stream=self.config.stream)
             except BusStartError as exc:
                 self.failure = str(exc)
                 return None
