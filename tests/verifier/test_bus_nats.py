@@ -181,12 +181,18 @@ def test_a_worker_stopped_mid_stream_has_its_batches_redelivered_not_accepted_tw
     publisher.connect("127.0.0.1", cluster.nodes[0].mqtt_port)
     publisher.loop_start()
     try:
+        # A backlog, whatever the machine's speed: the workers are frozen while the
+        # batches go in, so each holds a full window of pulled batches when one stops.
+        for w in workers:
+            w.process.send_signal(signal.SIGSTOP)
         sent = []
-        for i in range(150):  # a backlog: each worker holds pulled, unacknowledged batches
+        for i in range(150):
             for gw_id, chain in batches.items():
                 sent.append(publisher.publish(topics.batch(gw_id), chain[i].to_payload(), qos=1))
         for info in sent:
             info.wait_for_publish(20)
+        for w in workers:
+            w.process.send_signal(signal.SIGCONT)
         with VerifierStore(tmp_path / "verifier.sqlite") as store:
             wait_until(lambda: store.reading_count() >= 20 * 16, 60, "the first batches")
             if signal_name == "SIGKILL":
