@@ -393,9 +393,11 @@ class VerifierService:
             if self._refusal is None:
                 self._refusal = bus.failure
             self._stop.set()
-        elif bus.ready.is_set() and not self.subscribed.is_set():
+            return
+        flowing = bus.ready.is_set() and bus.connected.is_set()
+        self.metrics.broker_connected.set(1 if flowing else 0)
+        if flowing and not self.subscribed.is_set():
             log.info("consuming batches from NATS stream %s", self.config.bus.stream)
-            self.metrics.broker_connected.set(1)
             self.subscribed.set()
 
     def run(self) -> int:

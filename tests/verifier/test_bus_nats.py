@@ -4,9 +4,10 @@ Real processes only: a three-node nats-server cluster on loopback (JetStream, MQ
 listeners, every stream replicated three ways), `edgeseal agent` publishing with
 paho-mqtt (MQTT 3.1.1) to one node's MQTT listener, and two `edgeseal verifier`
 workers sharing one durable pull consumer and one SQLite store. One NATS node is
-killed with SIGKILL mid-stream and started again; a worker is killed with SIGKILL
-mid-stream. Every reading is accepted exactly once, the chains stay intact and the
-agent forgets each batch only on a signed verdict.
+killed with SIGKILL mid-stream and started again; a worker is killed with SIGKILL (or
+stopped with SIGTERM) mid-stream. Every reading is accepted exactly once, the chains
+stay intact and the agent forgets each batch only on a signed verdict. A stream that
+nats-server refuses stops the worker with a message saying what to change.
 """
 
 from __future__ import annotations
