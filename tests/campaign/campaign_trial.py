@@ -423,6 +423,10 @@ class Trial:
             readings = db.execute(
                 "SELECT COUNT(*) FROM readings WHERE gateway_id = ?", (self.gateway_id,)
             ).fetchone()[0]
+            # batch counts include the signed events sealed among the readings
+            in_batches -= db.execute(
+                "SELECT COUNT(*) FROM device_events WHERE gateway_id = ?", (self.gateway_id,)
+            ).fetchone()[0]
             held = db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
             quarantined = db.execute("SELECT reason, detail FROM quarantine").fetchall()
         problems = []
