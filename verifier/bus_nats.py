@@ -192,10 +192,9 @@ class NatsBus:
             self.connected.clear()
 
     async def _connect(self) -> NatsClient | None:
-
         async def disconnected() -> None:
             self.connected.clear()
-            if not self._stopping_set():
+            if not self._stopping.is_set():
                 log.warning("NATS: lost the server; reconnecting to one of %s", self.config.servers)
 
         async def reconnected() -> None:
@@ -235,9 +234,6 @@ class NatsBus:
         url = self._nc.connected_url if self._nc is not None else None
         return url.netloc if url is not None else "?"
 
-    def _stopping_set(self) -> bool:
-        return self._stopping.is_set()
-
     async def _sleep(self, seconds: float) -> None:
         try:
             await asyncio.wait_for(self._stopping.wait(), seconds)
@@ -250,7 +246,7 @@ class NatsBus:
         Retried while JetStream is not ready (no leader yet); a stream or consumer that
         cannot serve our batches stops the worker with ``failure`` set.
         """
-        while not self._stopping_set():
+        while not self._stopping.is_set():
             try:
                 await self._ensure_stream(js)
                 await self._ensure_consumer(js)
