@@ -226,8 +226,13 @@ def test_a_stream_that_cannot_be_made_stops_the_worker_saying_what_to_change(
 
         def refusal(name: str) -> str:
             worker = ProcessWorker(config, name, tmp_path / f"{name}.log")
-            assert worker.process.wait(60) == 2, worker.log_text()[-3000:]
-            worker.stop()
+            try:
+                assert worker.process.wait(60) == 2, worker.log_text()[-3000:]
+            finally:
+                if worker.process.poll() is None:
+                    worker.kill()  # it did not stop by itself: do not leave it running
+                else:
+                    worker.stop()
             return worker.log_text()
 
         # Three replicas on one server.
