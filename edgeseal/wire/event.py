@@ -9,13 +9,13 @@ lost for good and why, that the agent applied back-pressure, started or stopped.
 
 from __future__ import annotations
 
+import bisect
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
 from edgeseal.wire.record import (
-    RECORD_TAG,
     FormatError,
     check_gateway_id,
     check_tag,
@@ -278,28 +278,39 @@ def split_leaves(records: bytes, offsets: Sequence[int]) -> LeafSplit | None:
     """Separate events from readings; None when the batch holds readings only (the
     usual case, recognised without touching the records one by one).
 
-    Raises ``FormatError`` naming the leaf of an event that does not decode.
+    Event leaves are found by searching the buffer for their tag and keeping the hits
+    that start a record (few: events are rare), so the readings stay in a handful of
+    contiguous runs that keep ``decode_many``'s fast path. Raises ``FormatError``
+    naming the leaf of an event that does not decode.
     """
     n = len(offsets) - 1
-    if n < 1 or records.count(EVENT_TAG[:3]) == 0:
+    context = EVENT_TAG[:3]
+    found = records.find(context, offsets[0] if n >= 1 else 0)
+    if n < 1 or found < 0:
         return None
-    kinds = [records[offsets[i] : offsets[i] + 3] for i in range(n)]
-    if kinds.count(RECORD_TAG[:3]) == n:
+    event_indices: list[int] = []
+    while 0 <= found < offsets[n]:
+        i = bisect.bisect_left(offsets, found, 0, n)
+        if i < n and offsets[i] == found:
+            event_indices.append(i)
+        found = records.find(context, found + 1)
+    if not event_indices:
         return None
-    reading_indices: list[int] = []
-    parts: list[bytes] = []
     events: list[tuple[int, EventRecord]] = []
-    for i, tag in enumerate(kinds):
-        record = records[offsets[i] : offsets[i + 1]]
-        if tag == EVENT_TAG[:3]:
-            try:
-                events.append((i, EventRecord.decode(record)))
-            except FormatError as exc:
-                raise FormatError(f"leaf {i}: {exc}") from None
-        else:
-            reading_indices.append(i)
-            parts.append(record)
+    for i in event_indices:
+        try:
+            events.append((i, EventRecord.decode(records[offsets[i] : offsets[i + 1]])))
+        except FormatError as exc:
+            raise FormatError(f"leaf {i}: {exc}") from None
+    parts: list[bytes] = []
+    reading_indices: list[int] = []
     reading_offsets = [0]
-    for part in parts:
-        reading_offsets.append(reading_offsets[-1] + len(part))
+    start = 0
+    for stop in [*event_indices, n]:
+        if stop > start:  # leaves start..stop-1 are readings, one contiguous run
+            base, shift = reading_offsets[-1], offsets[start]
+            parts.append(records[shift : offsets[stop]])
+            reading_indices.extend(range(start, stop))
+            reading_offsets.extend(o - shift + base for o in offsets[start + 1 : stop + 1])
+        start = stop + 1
     return LeafSplit(tuple(reading_indices), b"".join(parts), tuple(reading_offsets), tuple(events))
