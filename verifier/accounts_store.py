@@ -293,8 +293,44 @@ class AccountBook:
             )
         for body in boots:
             self._announce(gateway_id, body, now)
-        for key, ranges in coverage.items():
-            self._cover(gateway_id, key, sorted(ranges), batch_seq, now)
+        if not coverage:
+            return
+        # One query for every account the batch moves and one statement to write them:
+        # a batch usually names a few devices, and this runs for every batch.
+        keys = list(coverage)
+        current = {
+            (int(d), int(b)): (int(h), int(st), int(lo))
+            for d, b, h, st, lo in self._conn.execute(
+                "SELECT device_id, boot_id, high_seq, stored, lost FROM accounts"
+                " WHERE gateway_id = ? AND (device_id, boot_id) IN (VALUES "
+                + ", ".join("(?, ?)" for _ in keys)
+                + ")",
+                [gateway_id, *itertools.chain.from_iterable(keys)],
+            )
+        }
+        updates = [
+            (
+                gateway_id,
+                *key,
+                *self._cover(
+                    gateway_id,
+                    key,
+                    sorted(ranges),
+                    batch_seq,
+                    current.get(key, (0, 0, 0)),
+                ),
+                now,
+            )
+            for key, ranges in coverage.items()
+        ]
+        self._conn.executemany(
+            "INSERT INTO accounts (gateway_id, device_id, boot_id, announced, first_seq,"
+            " firmware, high_seq, stored, lost, updated_us) VALUES (?, ?, ?, 0, NULL, '', ?, ?, ?, ?)"
+            " ON CONFLICT (gateway_id, device_id, boot_id) DO UPDATE SET"
+            " high_seq = excluded.high_seq, stored = excluded.stored, lost = excluded.lost,"
+            " updated_us = excluded.updated_us",
+            updates,
+        )
 
     def _announce(self, gateway_id: str, body: DeviceBoot, now: int) -> None:
         self._conn.execute(
@@ -313,16 +349,12 @@ class AccountBook:
         key: _Key,
         ranges: list[tuple[int, int, bool]],
         batch_seq: int,
-        now: int,
-    ) -> None:
+        account: tuple[int, int, int],
+    ) -> tuple[int, int, int]:
+        """Cover ``ranges`` in one account (high_seq, stored, lost); its new values."""
         conn = self._conn
         ident = (gateway_id, *key)
-        row = conn.execute(
-            "SELECT high_seq, stored, lost FROM accounts"
-            " WHERE gateway_id = ? AND device_id = ? AND boot_id = ?",
-            ident,
-        ).fetchone()
-        high, stored, lost = (0, 0, 0) if row is None else (int(row[0]), int(row[1]), int(row[2]))
+        high, stored, lost = account
         for first, last, is_loss in ranges:
             newly = 0
             if first <= high:
@@ -341,14 +373,7 @@ class AccountBook:
                 lost += newly
             else:
                 stored += last - first + 1
-        conn.execute(
-            "INSERT INTO accounts (gateway_id, device_id, boot_id, announced, first_seq,"
-            " firmware, high_seq, stored, lost, updated_us) VALUES (?, ?, ?, 0, NULL, '', ?, ?, ?, ?)"
-            " ON CONFLICT (gateway_id, device_id, boot_id) DO UPDATE SET"
-            " high_seq = excluded.high_seq, stored = excluded.stored, lost = excluded.lost,"
-            " updated_us = excluded.updated_us",
-            (*ident, high, stored, lost, now),
-        )
+        return high, stored, lost
 
     def _fill(self, ident: tuple[str, int, int], first: int, last: int) -> int:
         """Remove ``first..last`` from the account's holes; how many seqs it filled."""
