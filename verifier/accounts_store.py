@@ -175,6 +175,13 @@ class AccountBook:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        # check_events and apply group the same batch's readings: once is enough
+        self._grouped: tuple[RecordColumns, dict[_Key, list[int]]] | None = None
+
+    def _by_boot(self, records: RecordColumns) -> dict[_Key, list[int]]:
+        if self._grouped is None or self._grouped[0] is not records:
+            self._grouped = (records, readings_by_boot(records))
+        return self._grouped[1]
 
     def _known(self, gateway_id: str, key: _Key) -> bool:
         """A boot event announced it, or readings of it are stored."""
@@ -199,7 +206,7 @@ class AccountBook:
         gateway delivered.
         """
         problems: list[str] = []
-        batch_seqs = readings_by_boot(records)
+        batch_seqs = self._by_boot(records)
         known_here = set(batch_seqs) | {
             (e.body.device_id, e.body.boot_id) for _, e in events if isinstance(e.body, DeviceBoot)
         }
@@ -244,7 +251,7 @@ class AccountBook:
         """Record the events of an accepted batch and move its accounts forward."""
         now = time.time_ns() // 1000
         coverage: dict[_Key, list[tuple[int, int, bool]]] = {}  # (first, last, is_loss)
-        for key, seqs in readings_by_boot(records).items():
+        for key, seqs in self._by_boot(records).items():
             coverage[key] = [(a, b, False) for a, b in _runs(seqs)]
         boots: list[DeviceBoot] = []
         rows = []
