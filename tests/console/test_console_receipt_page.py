@@ -56,18 +56,38 @@ def page(browser: Any) -> Any:
     assert all(u.startswith("file:") for u in requests), requests
 
 
+def page_lines(page: Any) -> list[tuple[str, str, str]]:
+    """(name, link, state) of every line the page shows; state is ok, fail, skipped (not
+    checked here) or note (decides nothing by itself)."""
+    rows = page.eval_on_selector_all(
+        "#checks li", "items => items.map(li => [li.dataset.check, li.dataset.link, li.className])"
+    )
+    return [(name, link, state) for name, link, state in rows]
+
+
+def by_link(lines: list[tuple[str, str, str]]) -> list[tuple[str, bool]]:
+    """The page's lines as check_receipt's checks: consecutive checked lines of one link
+    (an anchor's steps, the witnesses and their policy) are one check, ok if all are."""
+    out: list[tuple[str, bool]] = []
+    for _name, link, state in lines:
+        if state in ("skipped", "note"):
+            continue
+        if out and out[-1][0] == link:
+            out[-1] = (link, out[-1][1] and state == "ok")
+        else:
+            out.append((link, state == "ok"))
+    return out
+
+
 def check_in_page(page: Any, tmp_path: Path, receipt: Any, key: bytes | None) -> tuple[str, list]:
+    """The page's outcome and its checks grouped as check_receipt's (``by_link``)."""
     path = tmp_path / f"receipt-{len(list(tmp_path.iterdir()))}.json"
     path.write_text(json.dumps(receipt) if not isinstance(receipt, str) else receipt)
     page.fill("#trusted-key", key.hex() if key is not None else "")
     page.evaluate("document.getElementById('outcome').textContent = 'checking'")
     page.set_input_files("#file", str(path))
     page.wait_for_function("document.getElementById('outcome').textContent !== 'checking'")
-    rows = page.eval_on_selector_all(
-        "#checks li",
-        "items => items.map(li => [li.dataset.check, li.classList.contains('ok')])",
-    )
-    return page.inner_text("#outcome"), [tuple(r) for r in rows]
+    return page.inner_text("#outcome"), by_link(page_lines(page))
 
 
 def test_genuine_receipt_is_valid(page: Any, tmp_path: Path, filled: Filled, receipt) -> None:
@@ -145,7 +165,7 @@ def test_a_dropped_file_is_checked(page: Any, filled: Filled, receipt) -> None:
 
 def test_version_2_receipts_log_links(page: Any, tmp_path: Path) -> None:
     """Reading -> batch -> log entry -> signed checkpoint, checked by the page as by
-    check_receipt (the page checks no anchors, so neither does the reference here)."""
+    check_receipt (a log without anchors: both are told that none is needed)."""
     from log_helpers import accept, log_signer, sequencer, store_at
     from verifier_builders import GatewayChain
 
@@ -160,6 +180,7 @@ def test_version_2_receipts_log_links(page: Any, tmp_path: Path) -> None:
     assert good["format"] == "edgeseal-receipt/2"
     trust = LogTrust(log_key=signer.verifier_key(), anchors_needed=0)
     page.fill("#log-key", signer.verifier_key())
+    page.fill("#anchors-needed", "0")
 
     def proof_bit(r: dict[str, Any]) -> None:
         r["log"]["inclusion_proof"][0] = flip(r["log"]["inclusion_proof"][0], 0)
@@ -192,20 +213,30 @@ def test_version_2_receipts_log_links(page: Any, tmp_path: Path) -> None:
             assert ("log inclusion", True) in rows
         else:
             assert outcome.startswith(f"INVALID: the {failing} check failed"), (name, outcome)
+    # No witness key given: the cosignatures are listed as not checked, never as ok.
+    assert page.locator("#checks li.skipped[data-check='cosignatures']").count() == 1
     # Trusting the receipt's own log key: another key's receipt fails its checkpoint.
     page.fill("#log-key", "")
     receipt = copy.deepcopy(good)
     receipt["log"]["log_key"] = log_signer().verifier_key()
     outcome, _rows = check_in_page(page, tmp_path, receipt, gw.enrolled_key)
     assert outcome.startswith("INVALID: the checkpoint signature check failed"), outcome
+    # As check-receipt without --log-key: consistent, but the log key is not checked.
     outcome, _rows = check_in_page(page, tmp_path, good, gw.enrolled_key)
-    assert outcome == "VALID" and "log key was taken from the receipt" in page.inner_text(
-        "#summary"
-    )
-    # Anchors are listed as not checked here (check-receipt checks them), never as ok.
+    assert outcome.startswith("CONSISTENT, LOG KEY NOT CHECKED"), outcome
+    assert "log key was taken from the receipt" in page.inner_text("#summary")
+    outcome, _rows = check_in_page(page, tmp_path, good, None)
+    assert outcome.startswith("CONSISTENT, KEYS NOT CHECKED"), outcome
+    # The policy of check-receipt: one anchor needed unless told otherwise; evidence of an
+    # unknown kind is refused, as check_receipt refuses it.
+    page.fill("#log-key", signer.verifier_key())
+    page.fill("#anchors-needed", "")
     anchored = copy.deepcopy(good)
-    anchored["anchors"] = [{"kind": "tsa", "token": "00"}]
+    anchored["anchors"] = [{"kind": "tsa", "version": 1, "token": "00"}]
     outcome, rows = check_in_page(page, tmp_path, anchored, gw.enrolled_key)
-    assert rows[-1] == ("anchor tsa", False)
-    assert page.locator("#checks li.skipped[data-check='anchor tsa']").count() == 1
-    assert "Not checked by this page: anchor tsa" in page.inner_text("#summary")
+    expected = check_receipt(
+        anchored, expected_public_key=gw.enrolled_key, log_trust=LogTrust(signer.verifier_key())
+    )
+    assert rows == [(c.name, c.ok) for c in expected]
+    assert rows[-2:] == [("anchor 0", False), ("anchored", False)]
+    assert outcome.startswith("INVALID: the anchor 0 check failed"), outcome

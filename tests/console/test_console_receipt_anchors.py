@@ -1,0 +1,281 @@
+"""The receipt checker page on the links past the checkpoint, in a real browser opened from
+a file with the network cut off: witness cosignatures (C2SP tlog-cosignature), an RFC 3161
+token from a real TSA (openssl behind edgeseal.testing.tsa.LocalTsa) and EVM evidence from
+the embedded chain, each checked by the browser's own WebCrypto and compared with
+check_receipt on the same file."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from log_helpers import ORIGIN, World, full_log, store_at
+from test_console_receipt_page import check_in_page, page, page_lines  # noqa: F401 - fixture
+
+from edgeseal.anchor.evm import EmbeddedChain
+from edgeseal.anchor.tsa import TsaAnchor
+from edgeseal.testing.tsa import LocalTsa, TsaCertificates, make_certificates
+from edgeseal.tlog.checkpoint import Checkpoint
+from edgeseal.verifier.receipt import ReadingRef, build_receipt, check_receipt
+from edgeseal.verifier.receipt_log import LogTrust
+
+
+@dataclass
+class Anchored:
+    world: World
+    receipt: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def anchored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Anchored]:
+    """A v2 receipt through a real witness, a real TSA and the embedded chain."""
+    chain = EmbeddedChain()
+    with full_log(tmp_path_factory.mktemp("log"), chain.anchor(), chain.trust(), 4) as world:
+        with store_at(world.path) as store:
+            receipt = build_receipt(store, ReadingRef("gw-1", 7, 2))
+        assert {a["kind"] for a in receipt["anchors"]} == {"rfc3161", "evm"}
+        yield Anchored(world, receipt)
+
+
+def trust_inputs(page: Any, world: World, trust: LogTrust) -> None:
+    """Type into the page what ``trust`` says (the keys, the policy, the CA, contracts)."""
+    roots = trust.anchors.tsa_roots if trust.anchors else ()
+    contracts = trust.anchors.evm_contracts if trust.anchors else ()
+    page.fill("#log-key", trust.log_key or "")
+    page.fill("#witness-keys", "\n".join(trust.witness_keys))
+    needed = trust.witnesses_needed
+    page.fill("#witnesses-needed", "" if needed is None else str(needed))
+    page.fill("#anchors-needed", str(trust.anchors_needed))
+    page.fill("#tsa-ca", b"".join(roots).decode())
+    page.fill("#evm-contracts", " ".join(contracts))
+
+
+def compare(page: Any, tmp_path: Path, anchored: Anchored, receipt: Any, trust: LogTrust):
+    """Check ``receipt`` in the page and with check_receipt under the same trust: the same
+    checks with the same outcomes. The page's outcome, lines, and check_receipt's checks."""
+    world = anchored.world
+    trust_inputs(page, world, trust)
+    outcome, rows = check_in_page(page, tmp_path, receipt, world.gw.enrolled_key)
+    expected = check_receipt(receipt, expected_public_key=world.gw.enrolled_key, log_trust=trust)
+    assert rows == [(c.name, c.ok) for c in expected], page.inner_text("#checks")
+    if all(c.ok for c in expected):
+        assert outcome == "VALID", outcome
+    return outcome, page_lines(page), expected
+
+
+def states(lines: list[tuple[str, str, str]]) -> dict[str, str]:
+    return {name: state for name, _link, state in lines}
+
+
+def test_every_link_of_a_genuine_receipt_passes(
+    page: Any, tmp_path: Path, anchored: Anchored
+) -> None:
+    world = anchored.world
+    outcome, lines, _ = compare(page, tmp_path, anchored, anchored.receipt, world.trust())
+    assert outcome == "VALID"
+    shown = states(lines)
+    for name in (
+        "log inclusion",
+        "witness witness-1",
+        "cosignatures",
+        "TSA message imprint",
+        "TSA signed attributes",
+        "TSA signature",
+        "TSA certificate",
+        "TSA gen time",
+        "TSA root",
+        "EVM evidence",
+        "EVM checkpoint",
+        "EVM contract",
+        "anchored",
+    ):
+        assert shown[name] == "ok", (name, page.inner_text("#checks"))
+    # The chain is not re-read in the browser, and the page says so.
+    assert shown["EVM chain"] == "skipped"
+    text = page.inner_text("#checks")
+    assert "check-receipt --online" in text
+    tsa = next(a for a in anchored.receipt["anchors"] if a["kind"] == "rfc3161")
+    evm = next(a for a in anchored.receipt["anchors"] if a["kind"] == "evm")
+    assert tsa["gen_time"] in text and evm["tx_hash"] in text and f"chain {evm['chain_id']}" in text
+    assert "witness-1+" in text and "cosigned the checkpoint at" in text
+
+
+def test_without_witness_keys_or_a_ca_the_page_says_what_it_did_not_check(
+    page: Any, tmp_path: Path, anchored: Anchored
+) -> None:
+    world = anchored.world
+    bare = LogTrust(log_key=world.log_key.verifier_key(), anchors_needed=2)
+    outcome, lines, _ = compare(page, tmp_path, anchored, anchored.receipt, bare)
+    shown = states(lines)
+    assert shown["cosignatures"] == "skipped" and shown["TSA root"] == "skipped"
+    assert shown["EVM contract"] == "skipped"
+    text = page.inner_text("#checks")
+    assert "not checked: no witness key given" in text and "witness-1" in text
+    assert "TSA certificate not checked against a root" in text
+    assert outcome == "VALID"  # as check_receipt offline with no witness key and no CA
+    assert "Not checked by this page: cosignatures, TSA root, EVM contract, EVM chain" in (
+        page.inner_text("#summary")
+    )
+    # Witnesses asked for without a key to check them: never valid.
+    page.fill("#witnesses-needed", "1")
+    page.dispatch_event("#witnesses-needed", "change")
+    page.wait_for_function("document.getElementById('outcome').className === 'invalid'")
+    assert page.inner_text("#outcome").startswith("INVALID: the cosignatures check failed")
+
+
+def flip_cosignature(receipt: dict[str, Any], witness: str) -> None:
+    lines = receipt["log"]["checkpoint"].split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith(f"\u2014 {witness} "):
+            raw = bytearray(base64.b64decode(line.split(" ")[2]))
+            raw[4 + 8 + 10] ^= 0x01  # inside the Ed25519 signature, after key id and time
+            lines[i] = f"\u2014 {witness} {base64.b64encode(bytes(raw)).decode()}"
+            break
+    else:
+        raise AssertionError(f"no cosignature by {witness}")
+    receipt["log"]["checkpoint"] = "\n".join(lines)
+
+
+def evidence(receipt: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(a for a in receipt["anchors"] if a["kind"] == kind)
+
+
+def broken_token_signature(token_b64: str) -> str:
+    # The SignerInfo's signature is the token's last element (no unsigned attributes): its
+    # last byte is the ECDSA s value's, so the DER stays well formed.
+    token = bytearray(base64.b64decode(token_b64))
+    token[-1] ^= 0x01
+    return base64.b64encode(bytes(token)).decode()
+
+
+def test_each_tampered_link_is_named(page: Any, tmp_path: Path, anchored: Anchored) -> None:
+    world = anchored.world
+    other_hash = TsaAnchor(world.tsa.url).anchor(Checkpoint(ORIGIN, 9, bytes(32)), b"")
+
+    def cosignature(r: dict[str, Any]) -> None:
+        flip_cosignature(r, "witness-1")
+
+    def tsa_other_hash(r: dict[str, Any]) -> None:
+        evidence(r, "rfc3161")["token"] = other_hash.data["token"]
+
+    def tsa_signature(r: dict[str, Any]) -> None:
+        e = evidence(r, "rfc3161")
+        e["token"] = broken_token_signature(e["token"])
+
+    def evm_root(r: dict[str, Any]) -> None:
+        evidence(r, "evm")["root"] = "0x" + "ab" * 32
+
+    cases = {
+        "cosignature byte": (cosignature, "witness witness-1", "cosignatures"),
+        "TSA token for another hash": (tsa_other_hash, "TSA message imprint", "anchor rfc3161"),
+        "TSA signature broken": (tsa_signature, "TSA signature", "anchor rfc3161"),
+        "EVM other root": (evm_root, "EVM checkpoint", "anchor evm"),
+    }
+    for name, (change, line, link) in cases.items():
+        receipt = copy.deepcopy(anchored.receipt)
+        change(receipt)
+        outcome, lines, expected = compare(page, tmp_path, anchored, receipt, world.trust())
+        first = next(c.name for c in expected if not c.ok)
+        assert first == link, (name, first)
+        shown = states(lines)
+        if link == "cosignatures":
+            # The witness did not count; the policy line is what fails.
+            assert shown[line] == "note" and shown["cosignatures"] == "fail", lines
+            assert "does NOT verify" in page.inner_text(f"#checks li[data-check='{line}']")
+            assert outcome.startswith("INVALID: the cosignatures check failed"), outcome
+        else:
+            failed = [n for n, _link, s in lines if s == "fail"]
+            assert failed[0] == line, (name, lines)
+            assert outcome.startswith(f"INVALID: the {line} check failed ({link})"), outcome
+        # With both anchors needed, one broken anchor leaves the receipt unanchored too.
+        assert shown.get("anchored") == ("ok" if link == "cosignatures" else "fail")
+
+
+def test_the_tsa_root_is_checked_against_the_ca_given(
+    page: Any, tmp_path: Path, anchored: Anchored
+) -> None:
+    world = anchored.world
+    stranger = make_certificates("another TSA").ca_pem
+    trust = world.trust()
+    assert trust.anchors is not None
+    other_root = replace(trust, anchors=replace(trust.anchors, tsa_roots=(stranger,)))
+    outcome, lines, _ = compare(page, tmp_path, anchored, anchored.receipt, other_root)
+    assert states(lines)["TSA root"] == "fail", lines
+    assert outcome.startswith("INVALID: the TSA root check failed (anchor rfc3161)"), outcome
+    # Either of two CAs will do, as for check_receipt.
+    both = replace(trust, anchors=replace(trust.anchors, tsa_roots=(stranger, world.tsa.ca_pem)))
+    outcome, lines, _ = compare(page, tmp_path, anchored, anchored.receipt, both)
+    assert outcome == "VALID" and states(lines)["TSA root"] == "ok"
+    # Another contract than the trusted one: refused by both.
+    elsewhere = replace(trust, anchors=replace(trust.anchors, evm_contracts=("0x" + "12" * 20,)))
+    outcome, lines, _ = compare(page, tmp_path, anchored, anchored.receipt, elsewhere)
+    assert outcome.startswith("INVALID: the EVM contract check failed (anchor evm)"), outcome
+
+
+def rsa_certificates() -> TsaCertificates:
+    """A CA and a TSA certificate with RSA keys (openssl ts then signs with PKCS#1 v1.5)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = rsa.generate_private_key(65537, 2048)
+    tsa_key = rsa.generate_private_key(65537, 2048)
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "edgeseal RSA test CA")])
+
+    def cert(subject: x509.Name, key: Any, extensions: list[tuple[Any, bool]]) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+        )
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical)
+        return builder.sign(ca_key, hashes.SHA256())
+
+    ca = cert(ca_name, ca_key, [(x509.BasicConstraints(ca=True, path_length=0), True)])
+    tsa_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "edgeseal RSA test TSA")])
+    tsa = cert(
+        tsa_name, tsa_key, [(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), True)]
+    )
+    pem = serialization.Encoding.PEM
+    return TsaCertificates(
+        ca.public_bytes(pem),
+        tsa.public_bytes(pem),
+        tsa_key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+    )
+
+
+def test_an_rsa_tsa_token(page: Any, tmp_path: Path, anchored: Anchored) -> None:
+    """A TSA with an RSA key (PKCS#1 v1.5 signatures, as many public TSAs): the page checks
+    its token and its root as check_receipt does."""
+    world = anchored.world
+    checkpoint_text = anchored.receipt["log"]["checkpoint"]
+    body = checkpoint_text[: checkpoint_text.index("\n\n") + 1]
+    origin, size, root = body.split("\n")[:3]
+    checkpoint = Checkpoint(origin, int(size), base64.b64decode(root))
+    with LocalTsa(certificates=rsa_certificates()) as rsa_tsa:
+        token = TsaAnchor(rsa_tsa.url).anchor(checkpoint, checkpoint_text.encode())
+        receipt = copy.deepcopy(anchored.receipt)
+        receipt["anchors"] = [token.to_json(), evidence(receipt, "evm")]
+        trust = world.trust()
+        assert trust.anchors is not None
+        rsa_root = replace(trust, anchors=replace(trust.anchors, tsa_roots=(rsa_tsa.ca_pem,)))
+        outcome, lines, _ = compare(page, tmp_path, anchored, receipt, rsa_root)
+        assert outcome == "VALID"
+        assert "RSA PKCS#1 v1.5" in page.inner_text("#checks li[data-check='TSA signature']")
+        receipt["anchors"][0]["token"] = broken_token_signature(token.data["token"])
+        outcome, lines, _ = compare(page, tmp_path, anchored, receipt, rsa_root)
+        assert outcome.startswith("INVALID: the TSA signature check failed"), outcome
