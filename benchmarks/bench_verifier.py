@@ -113,10 +113,11 @@ class Gateway:
     times: list[int]
 
 
-def make_gateways(n_gateways: int, readings_each: int) -> list[Gateway]:
-    """Signed records (the expensive part) made once and sealed per batch size later."""
+def make_gateways(n_gateways: int, readings_each: int, first: int = 0) -> list[Gateway]:
+    """Signed records (the expensive part) made once and sealed per batch size later;
+    the gateways are bench-gw-<first> ... bench-gw-<first + n_gateways - 1>."""
     out = []
-    for g in range(n_gateways):
+    for g in range(first, first + n_gateways):
         key = Ed25519PrivateKey.generate()
         gw_id = f"bench-gw-{g}"
         enc = RecordEncoder(gw_id)
