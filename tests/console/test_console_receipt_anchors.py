@@ -20,7 +20,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from log_helpers import ORIGIN, World, full_log, store_at
-from test_console_receipt_page import check_in_page, page, page_lines  # noqa: F401 - fixture
+from test_console_receipt_page import (  # noqa: F401 - offline_page is the page fixture
+    check_in_page,
+    offline_page,
+    page_lines,
+)
 
 from edgeseal.anchor.evm import EmbeddedChain
 from edgeseal.anchor.tsa import TsaAnchor
@@ -252,9 +256,7 @@ def rsa_certificates() -> TsaCertificates:
     return TsaCertificates(
         ca.public_bytes(pem),
         tsa.public_bytes(pem),
-        tsa_key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
+        tsa_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
     )
 
 
@@ -274,8 +276,8 @@ def test_an_rsa_tsa_token(page: Any, tmp_path: Path, anchored: Anchored) -> None
         assert trust.anchors is not None
         rsa_root = replace(trust, anchors=replace(trust.anchors, tsa_roots=(rsa_tsa.ca_pem,)))
         outcome, lines, _ = compare(page, tmp_path, anchored, receipt, rsa_root)
-        assert outcome == "VALID"
+        assert outcome == "VALID" and states(lines)["TSA root"] == "ok"
         assert "RSA PKCS#1 v1.5" in page.inner_text("#checks li[data-check='TSA signature']")
         receipt["anchors"][0]["token"] = broken_token_signature(token.data["token"])
-        outcome, lines, _ = compare(page, tmp_path, anchored, receipt, rsa_root)
+        outcome, _lines, _ = compare(page, tmp_path, anchored, receipt, rsa_root)
         assert outcome.startswith("INVALID: the TSA signature check failed"), outcome

@@ -35,8 +35,9 @@ def receipt(filled: Filled) -> dict[str, Any]:
     return made
 
 
-@pytest.fixture
-def page(browser: Any) -> Any:
+@pytest.fixture(name="page")
+def offline_page(browser: Any) -> Any:
+    """The page opened from its file, every request but file: ones refused."""
     context = browser.new_context()
     requests: list[str] = []
 
