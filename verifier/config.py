@@ -23,6 +23,7 @@ from edgeseal.verifier.bus_config import BUS_KEYS, BusConfig, parse_bus
 from edgeseal.verifier.http_config import HTTP_KEYS, HttpConfig, parse_http
 from edgeseal.verifier.limits import LIMIT_KEYS, StoreLimits, parse_limits
 from edgeseal.verifier.log_config import LOG_KEYS, LogConfig, parse_log_config
+from edgeseal.verifier.store_postgres import is_postgres_url, redacted
 from edgeseal.wire.record import GATEWAY_ID_RE
 from edgeseal.wire.topics import DEFAULT_PREFIX, TopicKind, Topics, check_prefix
 
@@ -80,6 +81,19 @@ class StoreConfig:
     # process (SIGKILL) but the last commits may be lost on power loss (WAL mode).
     synchronous: str = "full"
     busy_timeout_s: float = 30.0
+    # "postgresql://user@host:port/db": the store is that PostgreSQL database instead of
+    # the SQLite file at path (store_postgres.py); "" (the default): SQLite.
+    url: str = ""
+
+    @property
+    def location(self) -> Path | str:
+        """What VerifierStore opens: the PostgreSQL URL if set, else the SQLite file."""
+        return self.url or self.path
+
+    @property
+    def where(self) -> str:
+        """The store as messages name it (never with a password)."""
+        return redacted(self.url) if self.url else str(self.path)
 
 
 @dataclass(frozen=True)
@@ -148,7 +162,13 @@ def config_from_mapping(
             'and run one worker, or use protocol "5"'
         )
 
-    st = top.table("store", {"path", "synchronous", "busy_timeout_s"})
+    st = top.table("store", {"path", "synchronous", "busy_timeout_s", "url"})
+    url = st.get_str("url", "")
+    if url and not is_postgres_url(url):
+        raise ConfigError(
+            f"store.url = {redacted(url)!r}: only PostgreSQL URLs (postgresql://user@host/db) "
+            "are supported; for SQLite set store.path instead"
+        )
     store = StoreConfig(
         path=st.get_path("path", str(StoreConfig.path)),
         synchronous=st.get_choice(
@@ -157,6 +177,7 @@ def config_from_mapping(
         busy_timeout_s=st.get_float(
             "busy_timeout_s", StoreConfig.busy_timeout_s, 0, 3600, low_open=True
         ),
+        url=url,
     )
 
     metrics_port = top.table("metrics", {"port"}).get_int("port", 0, 0, 65535)

@@ -81,7 +81,7 @@ class ServiceStartError(RuntimeError):
 
 def open_store(config: VerifierConfig) -> VerifierStore:
     return VerifierStore(
-        config.store.path,
+        config.store.location,
         synchronous=config.store.synchronous,
         busy_timeout_s=config.store.busy_timeout_s,
     )
@@ -228,10 +228,11 @@ class VerifierService:
                 log.error(
                     "cannot store the verdicts of %d message(s) (first on %s) in %s: %s; "
                     "stopping, they are not acknowledged and the broker delivers them again: "
-                    "fix the store's disk (e.g. free space) and restart the worker",
+                    "fix the store (its disk, e.g. free space, or its database server) and "
+                    "restart the worker",
                     len(group),
                     group[0].topic,
-                    self.config.store.path,
+                    self.config.store.where,
                     exc,
                 )
                 self._failure = exc
@@ -472,7 +473,7 @@ class VerifierService:
         log.info(
             "verifier %s started: store %s, %d enrolled gateway(s)",
             cfg.mqtt.client_id,
-            cfg.store.path,
+            cfg.store.where,
             len(cfg.gateways),
         )
         console: RunningConsole | None = None
@@ -486,7 +487,13 @@ class VerifierService:
                 while not self._stop.wait(tick):
                     if nats_bus is not None:
                         self._watch_nats(nats_bus)
-                    gaps = reporter.gaps()
+                    try:
+                        gaps = reporter.gaps()
+                    except sqlite3.OperationalError as exc:
+                        # A database server restarting: the processing thread says so
+                        # and stops if it cannot store; gap reports wait for it.
+                        log.warning("cannot read the held batches from the store: %s", exc)
+                        continue
                     self._request_resends(link, gaps)
                     if time.monotonic() >= next_report:
                         next_report = time.monotonic() + self._gap_interval
@@ -517,7 +524,7 @@ class VerifierService:
 
 
 def _print_report(config: VerifierConfig) -> int:
-    if not config.store.path.exists():
+    if not config.store.url and not config.store.path.exists():
         log.error("store %s does not exist (has the verifier run yet?)", config.store.path)
         return 2
     try:

@@ -14,18 +14,24 @@ import hashlib
 import logging
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from itertools import count, repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from edgeseal.plumbing.sqlite_tx import write_transaction
-from edgeseal.verifier.accounts_store import AccountBook, create_accounts
+from edgeseal.verifier.accounts_store import ACCOUNTS_SCHEMA, AccountBook, create_accounts
 from edgeseal.verifier.chain import ChainState
 from edgeseal.verifier.limits import QUARANTINE_PREFIX_BYTES, StoreLimits
 from edgeseal.verifier.log_store import LOG_SCHEMA, LogStore, backfill, log_entry
+from edgeseal.verifier.store_postgres import (
+    QUARANTINE_USAGE_TRIGGERS,
+    PgConnection,
+    begin_locked,
+    is_postgres_url,
+)
 from edgeseal.wire.batch import SealedBatch
 from edgeseal.wire.record import RecordColumns
 
@@ -167,10 +173,24 @@ _SCHEMA_V3 = (
 # Per quarantine row, besides its payload, detail and topic (ids, times, index entries).
 QUARANTINE_ROW_OVERHEAD = 128
 
+_READING_COLUMNS = (
+    "gateway_id",
+    "device_id",
+    "device_seq",
+    "boot_id",
+    "channel",
+    "unit",
+    "mantissa",
+    "exponent",
+    "time_kind",
+    "device_time_ms",
+    "gateway_time_us",
+    "batch_id",
+    "leaf_index",
+)
 _INSERT_READING = (
-    "INSERT INTO readings (gateway_id, device_id, device_seq, boot_id, channel, unit, mantissa,"
-    " exponent, time_kind, device_time_ms, gateway_time_us, batch_id, leaf_index)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO readings ({', '.join(_READING_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(_READING_COLUMNS))})"
 )
 # SQLite copies the WAL back into the database (a checkpoint, with an fsync of both
 # files even at synchronous=NORMAL) after every 1000 pages by default: with small
@@ -197,6 +217,49 @@ def to_i64_column(values: tuple[int, ...]) -> Sequence[int]:
 
 def from_i64(value: int) -> int:
     return value + _U64 if value < 0 else value
+
+
+def create_postgres_schema(conn: PgConnection) -> str | None:
+    """Create the tables of schema SCHEMA_VERSION in an empty PostgreSQL database (inside
+    write()); the version the database had (None: it was empty). A PostgreSQL store was
+    never older than schema 5, so there is nothing to upgrade yet; a newer one is refused.
+    """
+    row = None
+    if conn.execute("SELECT to_regclass('meta')").fetchone()[0] is not None:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if row is not None:
+        check_schema_version(row[0], conn.where)
+        return str(row[0])
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    for name, decl in _QUARANTINE_COLUMNS_V2:
+        conn.execute(f"ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS {name} {decl}")
+    for statement in _SCHEMA_V2:
+        if "TRIGGER" not in statement:
+            conn.execute(statement)
+    for statement in QUARANTINE_USAGE_TRIGGERS:
+        conn.execute(statement)
+    for statement in (*_SCHEMA_V3, *LOG_SCHEMA, *ACCOUNTS_SCHEMA):
+        conn.execute(statement)
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+        (str(SCHEMA_VERSION),),
+    )
+    return None
+
+
+def check_schema_version(found: str, where: str) -> None:
+    """Refuse a store this code cannot read (written by a newer verifier, or foreign)."""
+    if found in {str(v) for v in range(1, SCHEMA_VERSION + 1)}:
+        return
+    if found.isdigit() and int(found) > SCHEMA_VERSION:
+        raise StoreError(
+            f"{where} has schema version {found}, newer than this verifier's "
+            f"{SCHEMA_VERSION}: it was written by a newer edgeseal; upgrade edgeseal "
+            "(stores are never downgraded)"
+        )
+    raise StoreError(f"{where} has schema version {found!r}; this verifier reads {SCHEMA_VERSION}")
 
 
 def _sha256(data: bytes) -> bytes:
@@ -313,21 +376,29 @@ class QuarantinedBatch:
 
 
 class VerifierStore:
-    """One connection to the store file; not shared between threads."""
+    """One connection to the store (a SQLite file or a PostgreSQL database); not shared
+    between threads."""
 
     def __init__(
         self,
-        path: Path,
+        path: Path | str,
         *,
         synchronous: str = "full",
         busy_timeout_s: float = 30.0,
         log_entries: bool = True,
     ) -> None:
-        """``log_entries=False`` leaves accepted batches out of the transparency log: only
+        """``path``: the SQLite file, or a ``postgresql://`` URL (store_postgres.py).
+
+        ``log_entries=False`` leaves accepted batches out of the transparency log: only
         for measuring what the log costs (benchmarks); such a store's log is incomplete."""
-        self.path = Path(path)
         self._log_entries = log_entries
         self._busy_timeout_s = busy_timeout_s
+        self.postgres: PgConnection | None = None
+        if isinstance(path, str) and is_postgres_url(path):
+            self._open_postgres(path)
+            return
+        self.path = Path(path)
+        self.where = str(self.path)
         try:
             self._conn = sqlite3.connect(
                 str(self.path),
@@ -343,6 +414,25 @@ class VerifierStore:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open verifier store {self.path}: {exc}") from None
         self._create_schema()
+        self.log = LogStore(self._conn)
+        self.accounts = AccountBook(self._conn)
+
+    def _open_postgres(self, url: str) -> None:
+        try:
+            pg = PgConnection(url, connect_timeout_s=self._busy_timeout_s)
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from None
+        self.postgres = pg
+        self.path = Path(pg.where)  # only named in messages; nothing opens it
+        self.where = pg.where
+        # The store's SQL runs on PostgreSQL through PgConnection, which offers the
+        # methods of sqlite3.Connection the store uses (store_postgres.py).
+        self._conn = cast(sqlite3.Connection, pg)
+        try:
+            with self.write():
+                create_postgres_schema(pg)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{pg.where} is not a usable verifier store: {exc}") from None
         self.log = LogStore(self._conn)
         self.accounts = AccountBook(self._conn)
 
@@ -371,10 +461,8 @@ class VerifierStore:
                 row = self._conn.execute(
                     "SELECT value FROM meta WHERE key = 'schema_version'"
                 ).fetchone()
-                if row is not None and row[0] not in ("1", "2", "3", "4", str(SCHEMA_VERSION)):
-                    raise StoreError(
-                        f"{self.path} has schema version {row[0]}; this verifier reads {SCHEMA_VERSION}"
-                    )
+                if row is not None:
+                    check_schema_version(row[0], str(self.path))
                 if row is None or row[0] == "1":
                     self._upgrade_quarantine()
                 if row is None or row[0] != str(SCHEMA_VERSION):
@@ -434,7 +522,13 @@ class VerifierStore:
         Committed when the block returns; rolled back when it raises or when COMMIT
         fails, so a failed group leaves nothing behind and releases the lock.
         """
+        if self.postgres is not None:
+            return write_transaction(self._conn, begin=self._begin_postgres)
         return write_transaction(self._conn, begin=self._begin_immediate)
+
+    def _begin_postgres(self, conn: sqlite3.Connection) -> None:
+        assert self.postgres is not None
+        begin_locked(self.postgres)
 
     def _begin_immediate(self, conn: sqlite3.Connection) -> None:
         """BEGIN IMMEDIATE, waiting up to busy_timeout_s for another worker's write lock.
@@ -539,7 +633,8 @@ class VerifierStore:
             assert batch_id is not None
             # Rows zipped from the decoded columns: no Python code runs per reading.
             r = records
-            conn.executemany(
+            insert = conn.executemany if self.postgres is None else self._copy_readings
+            insert(
                 _INSERT_READING,
                 zip(
                     r.gateway_id,
@@ -558,6 +653,7 @@ class VerifierStore:
                 ),
             )
         except sqlite3.IntegrityError:
+            # (PostgreSQL: the savepoint also ends the transaction's aborted state.)
             conn.execute("ROLLBACK TO accept_batch")
             conn.execute("RELEASE accept_batch")
             indices, batch_ids = self._already_accepted(records)
@@ -581,6 +677,10 @@ class VerifierStore:
         )
         conn.execute("DELETE FROM pending WHERE header_hash = ?", (header_hash,))
         return batch_id
+
+    def _copy_readings(self, _sql: str, rows: Iterable[Sequence[object]]) -> None:
+        assert self.postgres is not None
+        self.postgres.copy_rows("readings", _READING_COLUMNS, rows)
 
     def _already_accepted(self, records: RecordColumns) -> tuple[list[int], list[int]]:
         indices: list[int] = []
@@ -829,7 +929,7 @@ class VerifierStore:
         rows = self._conn.execute(
             "SELECT p.gateway_id, COALESCE(h.head_seq, 0) + 1, COUNT(*), GROUP_CONCAT(p.seq),"
             " MIN(p.received_us) FROM pending p LEFT JOIN chain_heads h USING (gateway_id)"
-            " GROUP BY p.gateway_id ORDER BY p.gateway_id"
+            " GROUP BY p.gateway_id, h.head_seq ORDER BY p.gateway_id"
         ).fetchall()
         return [
             Gap(r[0], r[1], r[2], tuple(sorted(int(s) for s in str(r[3]).split(","))), r[4])
@@ -904,7 +1004,7 @@ class VerifierStore:
         rows = self._conn.execute(
             "SELECT gw, reason, SUM(n) FROM ("
             " SELECT gateway_id AS gw, reason, times_seen AS n FROM quarantine"
-            " UNION ALL SELECT NULLIF(budget, ''), reason, refused FROM quarantine_overflow)"
+            " UNION ALL SELECT NULLIF(budget, ''), reason, refused FROM quarantine_overflow) AS q"
             " GROUP BY gw, reason ORDER BY gw, reason"
         ).fetchall()
         return [(r[0], r[1], r[2]) for r in rows]
