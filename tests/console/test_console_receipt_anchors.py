@@ -281,3 +281,28 @@ def test_an_rsa_tsa_token(page: Any, tmp_path: Path, anchored: Anchored) -> None
         receipt["anchors"][0]["token"] = broken_token_signature(token.data["token"])
         outcome, _lines, _ = compare(page, tmp_path, anchored, receipt, rsa_root)
         assert outcome.startswith("INVALID: the TSA signature check failed"), outcome
+
+
+def test_damaged_tokens_get_the_verdict_check_receipt_gives(
+    page: Any, tmp_path: Path, anchored: Anchored
+) -> None:
+    """Bit flips spread over the whole token and truncations: the page's strict DER reader
+    never hangs or throws, and its verdict is check_receipt's (a byte outside what is
+    signed and read, e.g. the SignedData version, may stay valid in both)."""
+    world = anchored.world
+    good = base64.b64decode(evidence(anchored.receipt, "rfc3161")["token"])
+    damaged = [good[:n] for n in (0, 2, len(good) // 2, len(good) - 1)]
+    for at in range(0, len(good), max(1, len(good) // 20)):
+        flipped = bytearray(good)
+        flipped[at] ^= 0x04
+        damaged.append(bytes(flipped))
+    trust = world.trust()
+    verdicts = []
+    for token in damaged:
+        receipt = copy.deepcopy(anchored.receipt)
+        evidence(receipt, "rfc3161")["token"] = base64.b64encode(token).decode()
+        outcome, lines, expected = compare(page, tmp_path, anchored, receipt, trust)
+        verdicts.append(all(c.ok for c in expected))
+        assert outcome == "VALID" if verdicts[-1] else outcome.startswith("INVALID"), outcome
+        assert "checker" not in states(lines), page.inner_text("#checks")
+    assert verdicts.count(False) >= len(damaged) - 3, verdicts
