@@ -40,6 +40,10 @@ COMMANDS: dict[str, Command] = {
         "edgeseal.verifier.accept_loss",
         "record an operator's audited decision that seqs N..M of a gateway are lost",
     ),
+    "verifier-migrate": Command(
+        "edgeseal.verifier.migrate",
+        "upgrade the verifier's store (SQLite or PostgreSQL) to this version's schema",
+    ),
     "receipt": Command(
         "edgeseal.verifier.receipt_cli", "write a third-party receipt for one stored reading"
     ),

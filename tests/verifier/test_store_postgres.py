@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from pathlib import Path
 
+import psycopg
 import pytest
 from test_log_store import *
 from test_verifier_accept_loss import *
@@ -14,11 +16,16 @@ from test_verifier_accept_loss import *
 # The same tests, collected again in this module: its ``store`` fixture overrides the
 # SQLite one of conftest.py.
 from test_verifier_pipeline import *
+from test_verifier_pipeline import processor as pipeline_processor
+from test_verifier_pipeline import send as pipeline_send
 from test_verifier_receipts import *
 from test_verifier_store_limits import *
+from verifier_builders import GatewayChain, config_toml
 
+from edgeseal.cli import main as edgeseal_main
 from edgeseal.testing.postgres import PostgresServer
-from edgeseal.verifier.store import VerifierStore
+from edgeseal.verifier.migrate import schema_version
+from edgeseal.verifier.store import StoreError, VerifierStore
 
 # These two write a verifier.toml naming the store by its SQLite path; the PostgreSQL
 # report is tested below with store.url.
@@ -45,3 +52,55 @@ def store(postgres: PostgresServer) -> Iterator[VerifierStore]:
         yield s
     finally:
         s.close()
+
+
+def _pg_config(tmp_path: Path, url: str) -> Path:
+    config = tmp_path / "verifier.toml"
+    text = config_toml(tmp_path / "unused.sqlite", {}, port=1883)
+    config.write_text(
+        text.replace(f'path = "{tmp_path / "unused.sqlite"}"', f'url = "{url}"'),
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_migrate_creates_then_finds_a_postgres_store_and_refuses_a_newer_one(
+    postgres: PostgresServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = postgres.create_database("migrate")
+    config = _pg_config(tmp_path, url)
+    assert edgeseal_main(["verifier-migrate", "--config", str(config), "--dry-run"]) == 0
+    assert "empty; it will be created at schema version 5" in capsys.readouterr().out
+    assert schema_version(url) is None
+    assert edgeseal_main(["verifier-migrate", "--config", str(config)]) == 0
+    assert "now at schema version 5" in capsys.readouterr().out
+    assert edgeseal_main(["verifier-migrate", "--config", str(config)]) == 0
+    assert "schema version 5, up to date" in capsys.readouterr().out
+
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    assert edgeseal_main(["verifier-migrate", "--config", str(config)]) == 2
+    assert "newer than this verifier's 5" in capsys.readouterr().err
+    with pytest.raises(StoreError, match="schema version 6, newer"):
+        VerifierStore(url)
+
+
+def test_report_reads_a_postgres_store_named_by_url(
+    postgres: PostgresServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = postgres.create_database("report")
+    gw = GatewayChain()
+    with VerifierStore(url) as store:
+        proc = pipeline_processor(store, gw)
+        b1, _lost, b3 = gw.batches(3)
+        pipeline_send(proc, b1)
+        pipeline_send(proc, b3)
+        pipeline_send(proc, b"junk")
+    config = _pg_config(tmp_path, url)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text + f'"gw-1" = "{gw.enrolled_key.hex()}"\n', encoding="utf-8")
+    assert edgeseal_main(["verifier", "--config", str(config), "--report"]) == 1  # a gap
+    out = capsys.readouterr().out
+    assert "gw-1: seq 1, 4 readings" in out
+    assert "gw-1: WAITING FOR SEQ 2; holding 1 batch(es) (seqs 3)" in out
+    assert "gw-1: malformed x 1" in out
