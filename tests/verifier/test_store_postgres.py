@@ -20,12 +20,13 @@ from test_verifier_pipeline import processor as pipeline_processor
 from test_verifier_pipeline import send as pipeline_send
 from test_verifier_receipts import *
 from test_verifier_store_limits import *
-from verifier_builders import GatewayChain, config_toml
+from verifier_builders import GatewayChain, batch_topic, config_toml
 
 from edgeseal.cli import main as edgeseal_main
 from edgeseal.testing.postgres import PostgresServer
 from edgeseal.verifier.migrate import schema_version
 from edgeseal.verifier.store import StoreError, VerifierStore
+from edgeseal.wire.batch import SealedBatch
 
 # These two write a verifier.toml naming the store by its SQLite path; the PostgreSQL
 # report is tested below with store.url.
@@ -104,3 +105,58 @@ def test_report_reads_a_postgres_store_named_by_url(
     assert "gw-1: seq 1, 4 readings" in out
     assert "gw-1: WAITING FOR SEQ 2; holding 1 batch(es) (seqs 3)" in out
     assert "gw-1: malformed x 1" in out
+
+
+def _race_worker(
+    url: str, keys: dict[str, bytes], work: list[tuple[str, bytes]], name: str
+) -> None:
+    from edgeseal.verifier.pipeline import BatchProcessor
+    from edgeseal.verifier.trust import TrustStore
+
+    with VerifierStore(url) as store:
+        proc = BatchProcessor(store, TrustStore(keys), worker=name)
+        for topic, payload in work:
+            proc.handle(topic, payload)
+
+
+def test_two_worker_processes_race_on_the_same_gateways_and_accept_each_batch_once(
+    postgres: PostgresServer,
+) -> None:
+    """Two processes get every batch of three gateways (as a redelivering bus would give
+    them), plus a fork of each gateway's seq 2: each batch is accepted once, no fork,
+    and the transparency log has one entry per accepted batch, indexes 0..n-1."""
+    import multiprocessing
+
+    url = postgres.create_database("race")
+    VerifierStore(url).close()
+    chains = [GatewayChain(gateway_id=f"gw-{i}") for i in range(3)]
+    work: list[tuple[str, bytes]] = []
+    forks: list[tuple[str, bytes]] = []
+    for chain in chains:
+        batches = chain.batches(12)
+        work += [(batch_topic(chain.gateway_id), b.to_payload()) for b in batches]
+        rival = GatewayChain(gateway_id=chain.gateway_id, key=chain.key)
+        rival.next_batch()
+        rival.prev_hash = batches[0].hash
+        forks.append((batch_topic(chain.gateway_id), rival.next_batch(5).to_payload()))
+    keys = {c.gateway_id: c.enrolled_key for c in chains}
+    ctx = multiprocessing.get_context("fork")
+    workers = [
+        ctx.Process(target=_race_worker, args=(url, keys, order, f"w{n}"))
+        for n, order in enumerate([work + forks, list(reversed(work)) + forks])
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+        assert w.exitcode == 0
+    with VerifierStore(url) as store:
+        for chain in chains:
+            seqs = [s for _g, s, _h in store.accepted_batches(chain.gateway_id)]
+            assert seqs == list(range(1, 13))
+            assert store.reading_count(chain.gateway_id) == 12 * 4
+        accepted = {h for _g, _s, h in store.accepted_batches()}
+        assert {SealedBatch.from_payload(f[1]).hash for f in forks}.isdisjoint(accepted)
+        assert store.log.size() == 36
+        indexes = store._conn.execute("SELECT log_index FROM log_entries ORDER BY 1").fetchall()
+        assert [r[0] for r in indexes] == list(range(36))
