@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asn1crypto import cms
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from log_helpers import ORIGIN, World, full_log, store_at
 from test_console_receipt_page import (  # noqa: F401 - offline_page is the page fixture
@@ -71,7 +72,7 @@ def compare(page: Any, tmp_path: Path, anchored: Anchored, receipt: Any, trust: 
     trust_inputs(page, world, trust)
     outcome, rows = check_in_page(page, tmp_path, receipt, world.gw.enrolled_key)
     expected = check_receipt(receipt, expected_public_key=world.gw.enrolled_key, log_trust=trust)
-    assert rows == [(c.name, c.ok) for c in expected], page.inner_text("#checks")
+    assert rows == [(c.name, c.ok) for c in expected], [c for c in expected if not c.ok]
     if all(c.ok for c in expected):
         assert outcome == "VALID", outcome
     return outcome, page_lines(page), expected
@@ -226,12 +227,19 @@ def test_the_tsa_root_is_checked_against_the_ca_given(
     assert outcome.startswith("INVALID: the EVM contract check failed (anchor evm)"), outcome
 
 
-def rsa_certificates() -> TsaCertificates:
-    """A CA and a TSA certificate with RSA keys (openssl ts then signs with PKCS#1 v1.5)."""
+def tsa_certificates(kind: str, *, ca_is_ca: bool = True) -> TsaCertificates:
+    """A CA and a TSA certificate with ``kind`` keys ("rsa": openssl ts then signs with
+    PKCS#1 v1.5; "p384": ECDSA on P-384), CA signatures of the same kind. ``ca_is_ca``
+    False: the "CA" is an end entity (basic constraints cA false) that signed anyway."""
+
+    def new_key() -> Any:
+        if kind == "rsa":
+            return rsa.generate_private_key(65537, 2048)
+        return ec.generate_private_key(ec.SECP384R1())
+
     now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = rsa.generate_private_key(65537, 2048)
-    tsa_key = rsa.generate_private_key(65537, 2048)
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "edgeseal RSA test CA")])
+    ca_key, tsa_key = new_key(), new_key()
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"edgeseal {kind} test CA")])
 
     def cert(subject: x509.Name, key: Any, extensions: list[tuple[Any, bool]]) -> x509.Certificate:
         builder = (
@@ -245,12 +253,42 @@ def rsa_certificates() -> TsaCertificates:
         )
         for extension, critical in extensions:
             builder = builder.add_extension(extension, critical)
-        return builder.sign(ca_key, hashes.SHA256())
+        return builder.sign(ca_key, hashes.SHA384() if kind == "p384" else hashes.SHA256())
 
-    ca = cert(ca_name, ca_key, [(x509.BasicConstraints(ca=True, path_length=0), True)])
-    tsa_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "edgeseal RSA test TSA")])
+    def usage(*, sign: bool, certify: bool) -> x509.KeyUsage:
+        return x509.KeyUsage(
+            digital_signature=sign,
+            content_commitment=sign,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=certify,
+            crl_sign=certify,
+            encipher_only=False,
+            decipher_only=False,
+        )
+
+    # The extensions a TSA chain needs to pass OpenSSL's (rfc3161-client's) path checks.
+    ca = cert(
+        ca_name,
+        ca_key,
+        [
+            (x509.BasicConstraints(ca=ca_is_ca, path_length=0 if ca_is_ca else None), True),
+            (usage(sign=not ca_is_ca, certify=ca_is_ca), True),
+            (x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False),
+        ],
+    )
+    tsa_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"edgeseal {kind} test TSA")])
     tsa = cert(
-        tsa_name, tsa_key, [(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), True)]
+        tsa_name,
+        tsa_key,
+        [
+            (x509.BasicConstraints(ca=False, path_length=None), True),
+            (usage(sign=True, certify=False), True),
+            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), True),
+            (x509.SubjectKeyIdentifier.from_public_key(tsa_key.public_key()), False),
+            (x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False),
+        ],
     )
     pem = serialization.Encoding.PEM
     return TsaCertificates(
@@ -260,27 +298,86 @@ def rsa_certificates() -> TsaCertificates:
     )
 
 
-def test_an_rsa_tsa_token(page: Any, tmp_path: Path, anchored: Anchored) -> None:
-    """A TSA with an RSA key (PKCS#1 v1.5 signatures, as many public TSAs): the page checks
-    its token and its root as check_receipt does."""
+def resigned_with_pss(token_b64: str, key_pem: bytes) -> str:
+    """The RSA token with its SignerInfo re-signed as RSASSA-PSS (SHA-256, MGF1-SHA-256,
+    salt 32): openssl ts signs PKCS#1 v1.5 only, some TSAs sign PSS."""
+    key = serialization.load_pem_private_key(key_pem, None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    info = cms.ContentInfo.load(base64.b64decode(token_b64))
+    signer = info["content"]["signer_infos"][0]
+    signer["signature_algorithm"] = {
+        "algorithm": "rsassa_pss",
+        "parameters": {
+            "hash_algorithm": {"algorithm": "sha256"},
+            "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": "sha256"}},
+            "salt_length": 32,
+        },
+    }
+    to_sign = b"\x31" + signer["signed_attrs"].dump()[1:]
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+    signer["signature"] = key.sign(to_sign, pss, hashes.SHA256())
+    return base64.b64encode(info.dump(force=True)).decode()
+
+
+@pytest.mark.parametrize("kind", ["rsa", "p384"])
+def test_tsa_tokens_of_other_key_types(
+    page: Any, tmp_path: Path, anchored: Anchored, kind: str
+) -> None:
+    """TSAs with RSA keys (PKCS#1 v1.5 as many public TSAs, and RSA-PSS) and with a P-384
+    key: the page checks their tokens and roots as check_receipt does."""
     world = anchored.world
     checkpoint_text = anchored.receipt["log"]["checkpoint"]
     body = checkpoint_text[: checkpoint_text.index("\n\n") + 1]
     origin, size, root = body.split("\n")[:3]
     checkpoint = Checkpoint(origin, int(size), base64.b64decode(root))
-    with LocalTsa(certificates=rsa_certificates()) as rsa_tsa:
-        token = TsaAnchor(rsa_tsa.url).anchor(checkpoint, checkpoint_text.encode())
-        receipt = copy.deepcopy(anchored.receipt)
-        receipt["anchors"] = [token.to_json(), evidence(receipt, "evm")]
-        trust = world.trust()
-        assert trust.anchors is not None
-        rsa_root = replace(trust, anchors=replace(trust.anchors, tsa_roots=(rsa_tsa.ca_pem,)))
-        outcome, lines, _ = compare(page, tmp_path, anchored, receipt, rsa_root)
-        assert outcome == "VALID" and states(lines)["TSA root"] == "ok"
-        assert "RSA PKCS#1 v1.5" in page.inner_text("#checks li[data-check='TSA signature']")
-        receipt["anchors"][0]["token"] = broken_token_signature(token.data["token"])
-        outcome, _lines, _ = compare(page, tmp_path, anchored, receipt, rsa_root)
-        assert outcome.startswith("INVALID: the TSA signature check failed"), outcome
+    certificates = tsa_certificates(kind)
+    with LocalTsa(certificates=certificates) as other_tsa:
+        token = TsaAnchor(other_tsa.url).anchor(checkpoint, checkpoint_text.encode())
+    receipt = copy.deepcopy(anchored.receipt)
+    receipt["anchors"] = [token.to_json(), evidence(receipt, "evm")]
+    trust = world.trust()
+    assert trust.anchors is not None
+    own_root = replace(trust, anchors=replace(trust.anchors, tsa_roots=(certificates.ca_pem,)))
+    outcome, lines, _ = compare(page, tmp_path, anchored, receipt, own_root)
+    assert outcome == "VALID" and states(lines)["TSA root"] == "ok"
+    signature_line = page.inner_text("#checks li[data-check='TSA signature']")
+    assert ("RSA PKCS#1 v1.5" if kind == "rsa" else "ECDSA SHA-256") in signature_line
+    good_token = token.data["token"]
+    receipt["anchors"][0]["token"] = broken_token_signature(good_token)
+    outcome, _lines, _ = compare(page, tmp_path, anchored, receipt, own_root)
+    assert outcome.startswith("INVALID: the TSA signature check failed"), outcome
+    if kind != "rsa":
+        return
+    # RSA-PSS, compared without a root: check_receipt's chain step (rfc3161-client, on
+    # OpenSSL's PKCS7 code) refuses PSS signatures whatever the CA.
+    no_root = replace(own_root, anchors=replace(trust.anchors, tsa_roots=()))
+    receipt["anchors"][0]["token"] = resigned_with_pss(good_token, certificates.tsa_key_pem)
+    outcome, _lines, _ = compare(page, tmp_path, anchored, receipt, no_root)
+    assert outcome == "VALID", page.inner_text("#checks")
+    assert "RSA-PSS" in page.inner_text("#checks li[data-check='TSA signature']")
+    receipt["anchors"][0]["token"] = broken_token_signature(receipt["anchors"][0]["token"])
+    outcome, _lines, _ = compare(page, tmp_path, anchored, receipt, no_root)
+    assert outcome.startswith("INVALID: the TSA signature check failed"), outcome
+
+
+def test_a_root_that_is_no_ca_is_refused(page: Any, tmp_path: Path, anchored: Anchored) -> None:
+    world = anchored.world
+    checkpoint_text = anchored.receipt["log"]["checkpoint"]
+    body = checkpoint_text[: checkpoint_text.index("\n\n") + 1]
+    origin, size, root = body.split("\n")[:3]
+    certificates = tsa_certificates("p384", ca_is_ca=False)
+    with LocalTsa(certificates=certificates) as other_tsa:
+        token = TsaAnchor(other_tsa.url).anchor(
+            Checkpoint(origin, int(size), base64.b64decode(root)), checkpoint_text.encode()
+        )
+    receipt = copy.deepcopy(anchored.receipt)
+    receipt["anchors"] = [token.to_json(), evidence(receipt, "evm")]
+    trust = world.trust()
+    assert trust.anchors is not None
+    not_a_ca = replace(trust, anchors=replace(trust.anchors, tsa_roots=(certificates.ca_pem,)))
+    outcome, _lines, _ = compare(page, tmp_path, anchored, receipt, not_a_ca)
+    assert outcome.startswith("INVALID: the TSA root check failed"), outcome
+    assert "is not a CA" in page.inner_text("#checks li[data-check='TSA root']")
 
 
 def test_damaged_tokens_get_the_verdict_check_receipt_gives(
