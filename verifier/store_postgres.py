@@ -180,11 +180,12 @@ class PgConnection:
 
     def _error(self, exc: Exception) -> sqlite3.Error:
         psycopg = self._psycopg
+        text = " ".join(str(exc).split())  # libpq's messages span lines
         if isinstance(exc, psycopg.errors.IntegrityError):
-            return sqlite3.IntegrityError(f"{exc}")
+            return sqlite3.IntegrityError(text)
         if isinstance(exc, psycopg.OperationalError):
-            return sqlite3.OperationalError(f"{self.where}: {exc}".strip())
-        return sqlite3.DatabaseError(f"{self.where}: {exc}".strip())
+            return sqlite3.OperationalError(f"{self.where}: {text}")
+        return sqlite3.DatabaseError(f"{self.where}: {text}")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> PgCursor:
         statement = translate(sql)
