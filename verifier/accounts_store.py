@@ -343,10 +343,14 @@ class AccountBook:
         self._conn.execute(
             "INSERT INTO accounts (gateway_id, device_id, boot_id, announced, first_seq,"
             " firmware, high_seq, stored, lost, updated_us) VALUES (?, ?, ?, 1, ?, ?, 0, 0, 0, ?)"
+            # Columns qualified and no two-argument MIN(): PostgreSQL reads an unqualified
+            # column here as ambiguous (existing row or excluded) and has no scalar MIN.
             " ON CONFLICT (gateway_id, device_id, boot_id) DO UPDATE SET announced = 1,"
-            " first_seq = MIN(COALESCE(first_seq, excluded.first_seq), excluded.first_seq),"
+            " first_seq = CASE WHEN accounts.first_seq IS NULL"
+            " OR excluded.first_seq < accounts.first_seq THEN excluded.first_seq"
+            " ELSE accounts.first_seq END,"
             " firmware = CASE WHEN excluded.firmware != '' THEN excluded.firmware"
-            " ELSE firmware END, updated_us = excluded.updated_us",
+            " ELSE accounts.firmware END, updated_us = excluded.updated_us",
             (gateway_id, body.device_id, body.boot_id, body.first_seq, body.firmware_version, now),
         )
 
