@@ -1,9 +1,10 @@
 """The back end on several hosts, for real (issue 15).
 
 Each host is a network namespace cabled to a private switch (edgeseal.testing.netns):
-one runs the store, one the broker (mosquitto), two run a verifier worker process
-each, one runs `edgeseal agent` reading a simulated device on a pty. The workers share
-one MQTT 5 shared subscription and one store. Mid-stream a verifier host's process is
+one runs PostgreSQL (the store, ``[store] url``), one the broker (mosquitto), two run a
+verifier worker process each, one runs `edgeseal agent` reading a simulated device on a
+pty. The workers share one MQTT 5 shared subscription and one database, each over its
+own TCP connection across the switch. Mid-stream a verifier host's process is
 killed with SIGKILL, the agent host's link is cut for a few seconds, the killed worker
 is restarted, and the other verifier host's link is cut while it works. Every reading
 the device had acknowledged is accepted exactly once, the chain has no gap and no
@@ -14,13 +15,16 @@ workers at once: exactly one is accepted, the other is quarantined as a fork.
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import psycopg
 from agent_helpers import make_key, start_agent, write_config
 from verifier_builders import config_toml, reading, seal
 from verifier_mqtt import ProcessWorker, wait_until
@@ -29,12 +33,14 @@ from edgeseal.agent.identity import load_key
 from edgeseal.testing.broker import MosquittoBroker
 from edgeseal.testing.devices import simulated_device
 from edgeseal.testing.netns import Host, Network
+from edgeseal.testing.postgres import PostgresServer
 from edgeseal.verifier.store import VerifierStore
 from edgeseal.verifier.verdict import Reason
 from edgeseal.wire.topics import Topics
 
 GW = "gw-hosts"
 MQTT_PORT = 1883
+PG_PORT = 5432
 
 
 def start_broker(host: Host, workdir: Path) -> MosquittoBroker:
@@ -45,13 +51,38 @@ def start_broker(host: Host, workdir: Path) -> MosquittoBroker:
     return broker
 
 
+def start_postgres(host: Host) -> tuple[PostgresServer, str]:
+    """PostgreSQL inside ``host``, listening on its address, trusting the switch's
+    subnet (initdb trusts loopback only); the store's URL."""
+    server = host.call(PostgresServer, host=host.address, port=PG_PORT)
+    try:
+        host.call(server.start)
+        subnet = host.address.rsplit(".", 1)[0] + ".0/24"
+        with (server.data_dir / "pg_hba.conf").open("a") as hba:
+            hba.write(f"host all all {subnet} trust\n")
+        postmaster = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGHUP)  # reload pg_hba.conf
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                return server, host.call(server.create_database, "verifier")
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+    except BaseException:
+        server.close()
+        raise
+
+
 def verifier_config(
-    tmp_path: Path, broker: Host, store: Path, gateway_key: bytes
+    tmp_path: Path, broker: Host, store_url: str, gateway_key: bytes
 ) -> tuple[Path, str]:
     """The workers' configuration and the verifier's public key (hex) for the agent."""
     key = make_key(tmp_path / "verifier.key")
-    text = config_toml(store, {GW: gateway_key}, port=MQTT_PORT)
+    text = config_toml(tmp_path / "unused.sqlite", {GW: gateway_key}, port=MQTT_PORT)
     text = text.replace('host = "127.0.0.1"', f'host = "{broker.address}"')
+    text = text.replace("[store]\n", f'[store]\nurl = "{store_url}"\n')
     path = tmp_path / "verifier.toml"
     path.write_text(
         text
@@ -105,24 +136,27 @@ def test_verifiers_on_two_hosts_survive_a_kill_and_cut_links_accepting_each_read
     broker_host = network.add_host("broker")
     v1, v2 = network.add_host("verifier1"), network.add_host("verifier2")
     agent_host = network.add_host("agent")
-    store_path = tmp_path / "store" / "verifier.sqlite"
-    store_path.parent.mkdir()
-    # SQLite is a file, not a server: the "store host" only holds it. Both verifier hosts
-    # reach it through the shared file system, as they would a network volume.
-    assert db_host.address
-
-    broker = start_broker(broker_host, tmp_path / "broker")
-    gateway = make_key(tmp_path / "gateway.key")
-    config, verifier_public = verifier_config(tmp_path, broker_host, store_path, gateway.public_key)
-    workers = {
-        v1.name: start_worker(v1, config, tmp_path),
-        v2.name: start_worker(v2, config, tmp_path),
-    }
-    assert v1.reaches(broker_host.address, MQTT_PORT)
-    outbox = tmp_path / "outbox.sqlite"
-    agent_log = tmp_path / "agent.log"
     with ExitStack() as stack:
+        broker = start_broker(broker_host, tmp_path / "broker")
         stack.callback(broker.close)
+        pg, store_url = start_postgres(db_host)
+        stack.callback(pg.close)
+
+        def open_store() -> VerifierStore:
+            # The test reads the database from the store host (the socket stays there).
+            return db_host.call(VerifierStore, store_url)
+
+        gateway = make_key(tmp_path / "gateway.key")
+        config, verifier_public = verifier_config(
+            tmp_path, broker_host, store_url, gateway.public_key
+        )
+        workers = {
+            v1.name: start_worker(v1, config, tmp_path),
+            v2.name: start_worker(v2, config, tmp_path),
+        }
+        assert v1.reaches(broker_host.address, MQTT_PORT)
+        outbox = tmp_path / "outbox.sqlite"
+        agent_log = tmp_path / "agent.log"
         dev = stack.enter_context(
             simulated_device(device_id=91, rate=150, link=tmp_path / "ttyDEV91")
         )
@@ -145,7 +179,7 @@ def test_verifiers_on_two_hosts_survive_a_kill_and_cut_links_accepting_each_read
         )
         agent: subprocess.Popen[bytes] = agent_host.call(start_agent, agent_toml, agent_log)
         network.processes.append(agent)
-        with VerifierStore(store_path) as store:
+        with open_store() as store:
             wait_until(
                 lambda: store.reading_count(GW) > 100, 30, f"the first readings ({agent_log})"
             )
@@ -168,7 +202,7 @@ def test_verifiers_on_two_hosts_survive_a_kill_and_cut_links_accepting_each_read
             else set()
         )
         assert len(acked) > 600, f"the device produced too little to prove anything ({len(acked)})"
-        with VerifierStore(store_path) as store:
+        with open_store() as store:
             wait_until(lambda: acked <= store.reading_keys(GW), 30, f"every reading ({agent_log})")
             wait_until(lambda: store.gaps() == [], 10, "no held batches")
             accepted = store.accepted_batches(GW)
@@ -183,7 +217,7 @@ def test_verifiers_on_two_hosts_survive_a_kill_and_cut_links_accepting_each_read
         # one right after the other: the shared subscription hands them to both workers.
         # (The agent sealed what it still held when it stopped: wait for that batch too.)
         wait_until(lambda: outbox_batches(outbox) == 0, 20, "the agent's last batch")
-        with VerifierStore(store_path) as store:
+        with open_store() as store:
             ((_gw, head_seq, head_hash),) = store.chain_heads()
         key = load_key(tmp_path / "gateway.key").private_key
         forks = [
@@ -198,7 +232,7 @@ def test_verifiers_on_two_hosts_survive_a_kill_and_cut_links_accepting_each_read
         ]
         topic = Topics().batch(GW)
         publish_from(agent_host, broker_host, [(topic, f.to_payload()) for f in forks])
-        with VerifierStore(store_path) as store:
+        with open_store() as store:
             wait_until(lambda: len(store.quarantined()) == 1, 20, "the fork to be quarantined")
             accepted_next = [b for b in store.accepted_batches(GW) if b[1] == head_seq + 1]
             assert len(accepted_next) == 1, accepted_next
