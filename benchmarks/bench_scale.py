@@ -22,6 +22,8 @@
    ``run_case``: mosquitto, real worker processes, batch 64) with 1 and 2 workers, over
    the native batch-verify rate at the same batch size on as many cores (the
    ``verify_batch_packed`` rate of stage 1 times the workers).
+5. **PostgreSQL**: stage 1's pipeline into a PostgreSQL store (a private server on
+   loopback, fsync on): the worker's and the server's CPU and the wall time per reading.
 
 Results: ``benchmarks/results/bench_scale.json``; docs/scaling.md turns them into the
 model for 10^4, 10^6 and 10^8 gateways.
@@ -51,6 +53,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from benchmarks.bench_verifier import Gateway, make_gateways, run_case, seal_all
 from edgeseal.agent.seal import raw_public_key
 from edgeseal.testing.broker import MosquittoBroker
+from edgeseal.testing.postgres import PostgresServer
 from edgeseal.verifier.checks import check_contents, check_signatures, native_reading_verifier
 from edgeseal.verifier.decode import decode_batch
 from edgeseal.verifier.pipeline import BatchProcessor
@@ -122,6 +125,56 @@ def stage_costs(
         # The in-process pipeline against its verify stage alone: the ceiling of the
         # end-to-end ratio, before any bus.
         "in_process_efficiency": round(us["batch_verify_native"] / us["pipeline"], 3),
+    }
+
+
+def _server_cpu_seconds(server: PostgresServer) -> float:
+    """CPU seconds of the PostgreSQL server so far: the postmaster and its children."""
+    postmaster = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+    total = _proc_cpu_seconds(postmaster)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat[1]) == postmaster:
+            total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def postgres_costs(
+    messages: list[tuple[str, bytes]], trust: TrustStore, stages: dict[str, Any], repeat: int
+) -> dict[str, Any]:
+    """The same pipeline into a PostgreSQL store (a private server on loopback, fsync on):
+    the worker's CPU, the server's CPU and the wall time per reading."""
+    readings = len(messages) * BATCH_SIZE
+    best: dict[str, float] = {}
+    with PostgresServer(durable=True) as server:
+        for attempt in range(repeat):
+            url = server.create_database(f"stages_{attempt}")
+            with VerifierStore(url) as store:
+                processor = BatchProcessor(store, trust, worker="bench")
+                server_cpu = _server_cpu_seconds(server)
+                cpu, wall = _cpu(), time.perf_counter()
+                for i in range(0, len(messages), GROUP):
+                    processor.handle_many(messages[i : i + GROUP])
+                for stage, seconds in (
+                    ("pipeline", _cpu() - cpu),
+                    ("pipeline_wall", time.perf_counter() - wall),
+                    ("server", _server_cpu_seconds(server) - server_cpu),
+                ):
+                    best[stage] = min(best.get(stage, seconds), seconds)
+                if store.reading_count() != readings:
+                    raise RuntimeError("the PostgreSQL pipeline did not accept every reading")
+    us = {stage: seconds / readings * 1e6 for stage, seconds in best.items()}
+    checks = sum(stages["us_per_reading"][k] for k in ("decode", "contents", "verify"))
+    us["store_worker"] = us["pipeline"] - checks
+    return {
+        "readings": readings,
+        "us_per_reading": {k: round(v, 3) for k, v in us.items()},
+        "pipeline_readings_per_s_wall": round(readings / best["pipeline_wall"]),
     }
 
 
@@ -306,30 +359,35 @@ def efficiency(
     gateways: Sequence[Gateway],
     messages: list[tuple[str, bytes]],
     native_rate: float,
+    repeat: int,
 ) -> dict[str, Any]:
-    """End-to-end readings/s (1 and 2 workers) over the native batch-verify rate on as
-    many cores."""
+    """End-to-end readings/s (1 and 2 workers, best of ``repeat``) over the native
+    batch-verify rate on as many cores."""
     rows: dict[str, Any] = {}
     total = len(messages) * BATCH_SIZE
     (workdir / "e2e").mkdir()
     with MosquittoBroker(workdir=workdir / "e2e") as broker:
         for workers in (1, 2):
-            row = run_case(
-                broker,
-                workdir,
-                gateways,
-                messages,
-                total=total,
-                workers=workers,
-                verifier="native",
-                synchronous="normal",
-                case_id=f"scale-w{workers}",
-                timeout_s=600,
-            )
+            runs = [
+                run_case(
+                    broker,
+                    workdir,
+                    gateways,
+                    messages,
+                    total=total,
+                    workers=workers,
+                    verifier="native",
+                    synchronous="normal",
+                    case_id=f"scale-w{workers}-r{attempt}",
+                    timeout_s=600,
+                )["readings_per_s"]
+                for attempt in range(repeat)
+            ]
             rows[f"w{workers}"] = {
-                "readings_per_s": row["readings_per_s"],
+                "readings_per_s": max(runs),
+                "runs_readings_per_s": runs,
                 "native_batch_verify_readings_per_s": round(native_rate * workers),
-                "ratio": round(row["readings_per_s"] / (native_rate * workers), 3),
+                "ratio": round(max(runs) / (native_rate * workers), 3),
             }
             log.info("end to end, %d worker(s): %s", workers, rows[f"w{workers}"])
     return rows
@@ -361,8 +419,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("bus costs: %s", bus)
         simulated = simulated_fleet(workdir, n_gateways, stages)
         log.info("simulated fleet: %s", simulated)
+        trust = TrustStore({g.gateway_id: raw_public_key(g.key) for g in gateways})
+        postgres = postgres_costs(messages, trust, stages, repeat)
+        log.info("PostgreSQL store: %s", postgres)
         ratios = efficiency(
-            workdir, gateways, messages, stages["native_batch_verify_readings_per_s"]
+            workdir, gateways, messages, stages["native_batch_verify_readings_per_s"], repeat
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -377,9 +438,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "stages": stages,
+        "postgres": postgres,
         "bus": bus,
         "simulated_fleet": simulated,
         "efficiency": ratios,
+        # The CPU the back end spends per reading (worker stages, its bus client, the
+        # broker) against the native batch verification alone: the wall-clock ratio's
+        # ceiling on a machine whose cores all work for the verifier.
+        "cpu_efficiency": round(
+            stages["us_per_reading"]["batch_verify_native"]
+            / (
+                stages["us_per_reading"]["pipeline"]
+                + bus["consumer_us_per_reading"]
+                + bus["broker_us_per_reading"]
+            ),
+            3,
+        ),
         "ratios": {
             "efficiency_batch64_w1": ratios["w1"]["ratio"],
             "efficiency_batch64_w2": ratios["w2"]["ratio"],
