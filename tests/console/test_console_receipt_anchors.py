@@ -19,6 +19,7 @@ from asn1crypto import cms
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from log_helpers import ORIGIN, World, full_log, store_at
 from test_console_receipt_page import (  # noqa: F401 - offline_page is the page fixture
@@ -31,6 +32,7 @@ from edgeseal.anchor.evm import EmbeddedChain
 from edgeseal.anchor.tsa import TsaAnchor
 from edgeseal.testing.tsa import LocalTsa, TsaCertificates, make_certificates
 from edgeseal.tlog.checkpoint import Checkpoint
+from edgeseal.tlog.cosignature import CosignatureSigner
 from edgeseal.verifier.receipt import ReadingRef, build_receipt, check_receipt
 from edgeseal.verifier.receipt_log import LogTrust
 
@@ -136,6 +138,38 @@ def test_without_witness_keys_or_a_ca_the_page_says_what_it_did_not_check(
     page.dispatch_event("#witnesses-needed", "change")
     page.wait_for_function("document.getElementById('outcome').className === 'invalid'")
     assert page.inner_text("#outcome").startswith("INVALID: the cosignatures check failed")
+
+
+def checkpoint_of(receipt: dict[str, Any]) -> Checkpoint:
+    note = receipt["log"]["checkpoint"]
+    origin, size, root = note[: note.index("\n\n")].split("\n")[:3]
+    return Checkpoint(origin, int(size), base64.b64decode(root))
+
+
+def test_the_witness_policy_counts_witnesses_not_lines(
+    page: Any, tmp_path: Path, anchored: Anchored
+) -> None:
+    world = anchored.world
+    receipt = copy.deepcopy(anchored.receipt)
+    # witness-1 cosigns a second time, at another time: still one witness.
+    again = world.witness_key.sign(checkpoint_of(receipt), 1_700_000_000).line()
+    receipt["log"]["checkpoint"] += again
+    absent = CosignatureSigner("witness-2", Ed25519PrivateKey.generate()).verifier_key()
+    trust = world.trust()
+    two_keys = replace(trust, witness_keys=(*trust.witness_keys, absent), witnesses_needed=1)
+    outcome, lines, _ = compare(page, tmp_path, anchored, receipt, two_keys)
+    assert outcome == "VALID"
+    assert states(lines)["witness witness-2"] == "note"
+    assert "did not cosign" in page.inner_text("#checks li[data-check='witness witness-2']")
+    assert "1700000000 (2023-11-14T22:13:20Z)" in page.inner_text(
+        "#checks li[data-check='witness witness-1']"
+    )
+    trust_inputs(page, world, replace(two_keys, witnesses_needed=2))
+    outcome, _rows = check_in_page(page, tmp_path, receipt, world.gw.enrolled_key)
+    assert outcome.startswith("INVALID: the cosignatures check failed"), outcome
+    assert "1 of the trusted witnesses cosigned" in page.inner_text(
+        "#checks li[data-check='cosignatures']"
+    )
 
 
 def flip_cosignature(receipt: dict[str, Any], witness: str) -> None:
