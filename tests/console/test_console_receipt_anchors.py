@@ -416,6 +416,26 @@ def test_a_root_that_is_no_ca_is_refused(page: Any, tmp_path: Path, anchored: An
     assert "is not a CA" in page.inner_text("#checks li[data-check='TSA root']")
 
 
+def test_the_der_reader_is_strict(page: Any, tmp_path: Path, anchored: Anchored) -> None:
+    """BER the token must not be in: a length in more octets than needed, an indefinite
+    length. The page names the encoding rule, whatever other readers make of it."""
+    world = anchored.world
+    good = base64.b64decode(evidence(anchored.receipt, "rfc3161")["token"])
+    assert good[:2] == b"\x30\x82", good[:4].hex()  # SEQUENCE, length in two octets
+    body = good[4:]
+    variants = {
+        "not minimally encoded": b"\x30\x83\x00" + good[2:],
+        "indefinite length": b"\x30\x80" + body + b"\x00\x00",
+    }
+    trust_inputs(page, world, world.trust())
+    for rule, token in variants.items():
+        receipt = copy.deepcopy(anchored.receipt)
+        evidence(receipt, "rfc3161")["token"] = base64.b64encode(token).decode()
+        outcome, _rows = check_in_page(page, tmp_path, receipt, world.gw.enrolled_key)
+        assert outcome.startswith("INVALID: the TSA message imprint check failed"), outcome
+        assert rule in page.inner_text("#checks li[data-check='TSA message imprint']"), rule
+
+
 def test_damaged_tokens_get_the_verdict_check_receipt_gives(
     page: Any, tmp_path: Path, anchored: Anchored
 ) -> None:
