@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from asn1crypto import cms
+from asn1crypto import x509 as asn1_x509
 from conftest import save_screenshot
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -414,6 +416,63 @@ def test_a_root_that_is_no_ca_is_refused(page: Any, tmp_path: Path, anchored: An
     outcome, _lines, _ = compare(page, tmp_path, anchored, receipt, not_a_ca)
     assert outcome.startswith("INVALID: the TSA root check failed"), outcome
     assert "is not a CA" in page.inner_text("#checks li[data-check='TSA root']")
+
+
+def forged_token(tsa: LocalTsa, token_b64: str, *, name_new_cert: bool) -> str:
+    """The token carrying a certificate of the TSA's own key for client authentication
+    instead of time stamping, re-signed with that key (which the test holds).
+    ``name_new_cert``: the ESS attribute names the new certificate (else the old one)."""
+    assert tsa.certificates is not None
+    key = serialization.load_pem_private_key(tsa.certificates.tsa_key_pem, None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    original = x509.load_pem_x509_certificate(tsa.tsa_pem)
+    cert_der = (
+        x509.CertificateBuilder()
+        .subject_name(original.subject)
+        .issuer_name(original.issuer)
+        .public_key(original.public_key())
+        .serial_number(original.serial_number)
+        .not_valid_before(original.not_valid_before_utc)
+        .not_valid_after(original.not_valid_after_utc)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=True)
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.DER)
+    )
+    info = cms.ContentInfo.load(base64.b64decode(token_b64))
+    signed = info["content"]
+    signed["certificates"] = [
+        cms.CertificateChoices("certificate", asn1_x509.Certificate.load(cert_der))
+    ]
+    signer = signed["signer_infos"][0]
+    attributes = []
+    for attribute in signer["signed_attrs"]:
+        if attribute["type"].native == "signing_certificate_v2" and name_new_cert:
+            value = attribute["values"][0]
+            value["certs"][0]["cert_hash"] = hashlib.sha256(cert_der).digest()
+            attribute = cms.CMSAttribute({"type": "signing_certificate_v2", "values": [value]})
+        attributes.append(attribute)
+    signer["signed_attrs"] = cms.CMSAttributes(attributes)
+    to_sign = b"\x31" + signer["signed_attrs"].dump(force=True)[1:]
+    signer["signature"] = key.sign(to_sign, ec.ECDSA(hashes.SHA256()))
+    return base64.b64encode(info.dump(force=True)).decode()
+
+
+def test_a_token_signed_by_a_certificate_not_for_time_stamping(
+    page: Any, tmp_path: Path, anchored: Anchored
+) -> None:
+    world = anchored.world
+    good = evidence(anchored.receipt, "rfc3161")["token"]
+    for name_new_cert, line, reason in (
+        (True, "TSA certificate", "not for time stamping"),
+        (False, "TSA signed attributes", "names another signing certificate"),
+    ):
+        receipt = copy.deepcopy(anchored.receipt)
+        token = forged_token(world.tsa, good, name_new_cert=name_new_cert)
+        evidence(receipt, "rfc3161")["token"] = token
+        outcome, _lines, expected = compare(page, tmp_path, anchored, receipt, world.trust())
+        assert outcome.startswith(f"INVALID: the {line} check failed (anchor rfc3161)"), outcome
+        assert reason in page.inner_text(f"#checks li[data-check='{line}']")
+        assert any(reason in c.detail for c in expected if c.name == "anchor rfc3161")
 
 
 def test_the_der_reader_is_strict(page: Any, tmp_path: Path, anchored: Anchored) -> None:
