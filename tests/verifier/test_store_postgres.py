@@ -4,17 +4,25 @@ fresh database per test), plus what only PostgreSQL has."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from test_log_store import *
-from test_verifier_accept_loss import *
+import test_accounts
 
 # The same tests, collected again in this module: its ``store`` fixture overrides the
 # SQLite one of conftest.py.
+from test_accounts import (  # noqa: F401
+    test_a_loss_notice_for_an_unknown_boot_is_refused,
+    test_a_loss_notice_over_stored_readings_is_refused,
+    test_an_old_format_batch_of_readings_only_is_read_and_accounted,
+    test_readings_and_loss_notices_make_a_complete_account,
+)
+from test_log_store import *
+from test_verifier_accept_loss import *
 from test_verifier_pipeline import *
 from test_verifier_pipeline import processor as pipeline_processor
 from test_verifier_pipeline import send as pipeline_send
@@ -28,7 +36,7 @@ from edgeseal.verifier.migrate import schema_version
 from edgeseal.verifier.store import StoreError, VerifierStore
 from edgeseal.wire.batch import SealedBatch
 
-# These two write a verifier.toml naming the store by its SQLite path; the PostgreSQL
+# These write a verifier.toml naming the store by its SQLite path; the PostgreSQL
 # report is tested below with store.url.
 del test_operator_report_shows_heads_gaps_and_quarantine  # noqa: F821
 del test_the_report_names_enrolled_gateways_with_no_accepted_batch  # noqa: F821
@@ -40,15 +48,34 @@ del test_cli_writes_and_checks_a_receipt  # noqa: F821
 _names = itertools.count()
 
 
+@pytest.fixture(autouse=True)
+def _accounts_read_through_the_store(store: VerifierStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """test_accounts reads the accounts through a second, read-only SQLite connection to
+    the store's file; here they are read through the PostgreSQL store's own."""
+    monkeypatch.setattr(
+        test_accounts, "conn_of", lambda _store: contextlib.nullcontext(store._conn)
+    )
+
+
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
     with PostgresServer() as server:
         yield server
 
 
+@pytest.fixture(scope="module")
+def stores_database(postgres: PostgresServer) -> str:
+    return postgres.create_database("stores")
+
+
 @pytest.fixture
-def store(postgres: PostgresServer) -> Iterator[VerifierStore]:
-    s = VerifierStore(postgres.create_database(f"store_{next(_names)}"))
+def store(stores_database: str) -> Iterator[VerifierStore]:
+    """A store of its own for each test: a fresh schema of one database (much cheaper
+    than a database per test), named by the URL's search_path."""
+    schema = f"store_{next(_names)}"
+    with psycopg.connect(stores_database, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    s = VerifierStore(f"{stores_database}?options=-csearch_path%3D{schema}")
     try:
         yield s
     finally:
