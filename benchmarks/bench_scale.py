@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
@@ -144,6 +145,13 @@ def _server_cpu_seconds(server: PostgresServer) -> float:
     return total
 
 
+def _database_bytes(url: str) -> float:
+    with psycopg.connect(url) as conn:
+        size = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    assert size is not None
+    return float(size[0])
+
+
 def postgres_costs(
     messages: list[tuple[str, bytes]], trust: TrustStore, stages: dict[str, Any], repeat: int
 ) -> dict[str, Any]:
@@ -152,6 +160,9 @@ def postgres_costs(
     readings = len(messages) * BATCH_SIZE
     best: dict[str, float] = {}
     with PostgresServer(durable=True) as server:
+        empty = server.create_database("empty")
+        VerifierStore(empty).close()  # its schema, without readings
+        empty_bytes = _database_bytes(empty)
         for attempt in range(repeat):
             url = server.create_database(f"stages_{attempt}")
             with VerifierStore(url) as store:
@@ -168,6 +179,8 @@ def postgres_costs(
                     best[stage] = min(best.get(stage, seconds), seconds)
                 if store.reading_count() != readings:
                     raise RuntimeError("the PostgreSQL pipeline did not accept every reading")
+            best["bytes"] = _database_bytes(url) - empty_bytes
+    database_bytes = best.pop("bytes")
     us = {stage: seconds / readings * 1e6 for stage, seconds in best.items()}
     checks = sum(stages["us_per_reading"][k] for k in ("decode", "contents", "verify"))
     us["store_worker"] = us["pipeline"] - checks
@@ -175,6 +188,8 @@ def postgres_costs(
         "readings": readings,
         "us_per_reading": {k: round(v, 3) for k, v in us.items()},
         "pipeline_readings_per_s_wall": round(readings / best["pipeline_wall"]),
+        # The database's growth (over an empty store's) per reading stored.
+        "database_bytes_per_reading": round(database_bytes / readings, 1),
     }
 
 
