@@ -408,6 +408,57 @@ def efficiency(
     return rows
 
 
+FLEETS = (10_000, 1_000_000, 100_000_000)
+READINGS_PER_GATEWAY_S = 1.0  # the model's stated load: one reading per second per gateway
+DAY_S = 86_400
+
+
+def scale_model(
+    result: dict[str, Any], rate: float = READINGS_PER_GATEWAY_S
+) -> list[dict[str, Any]]:
+    """What 10^4, 10^6 and 10^8 gateways at ``rate`` readings/s each need, from the
+    measured per-reading figures of ``result`` (CPU fully busy: plan headroom on top)."""
+    us = result["stages"]["us_per_reading"]
+    pg = result["postgres"]["us_per_reading"]
+    bus = result["bus"]
+    checks = us["decode"] + us["contents"] + us["verify"]
+    # One store serialises its write transactions (PostgreSQL: one advisory lock): the
+    # store work of every reading, the worker's and the server's, runs one at a time.
+    store_ceiling = 1e6 / (pg["store_worker"] + pg["server"])
+    rows = []
+    for gateways in FLEETS:
+        r = gateways * rate
+        rows.append(
+            {
+                "gateways": gateways,
+                "readings_per_s": r,
+                "verify_cores": round(r * checks / 1e6, 2),
+                "worker_cores_sqlite": round(
+                    r * (us["pipeline"] + bus["consumer_us_per_reading"]) / 1e6, 2
+                ),
+                "worker_cores_postgres": round(
+                    r * (checks + pg["store_worker"] + bus["consumer_us_per_reading"]) / 1e6, 2
+                ),
+                "database_server_cores_postgres": round(r * pg["server"] / 1e6, 2),
+                "broker_cores_mqtt": round(r * bus["broker_us_per_reading"] / 1e6, 3),
+                "database_rows_per_s": round(r * (1 + 2 / BATCH_SIZE)),  # readings, batches, log
+                "database_bytes_per_day_sqlite": round(
+                    r * DAY_S * result["simulated_fleet"]["store_bytes_per_reading"]
+                ),
+                "database_bytes_per_day_postgres": round(
+                    r * DAY_S * result["postgres"]["database_bytes_per_reading"]
+                ),
+                "bus_batches_per_s": round(r / BATCH_SIZE, 1),
+                "bus_bytes_per_s_in": round(r * bus["payload_bytes_per_reading"]),
+                "bus_bytes_per_s_out": round(r / BATCH_SIZE * VERDICT_BYTES),
+                "store_ceiling_readings_per_s": round(store_ceiling),
+                # At half the ceiling each, so that a partition can catch up after an outage.
+                "partitions_min": max(1, -(-int(r) // int(store_ceiling / 2))),
+            }
+        )
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller fleet and stage runs")
@@ -417,8 +468,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, help="passes per stage, best counts (default 3)")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--model-from",
+        type=Path,
+        help="print the scale model from an earlier result file, and measure nothing",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.model_from is not None:
+        print(json.dumps(scale_model(json.loads(args.model_from.read_text())), indent=1))
+        return 0
     n_gateways = args.gateways or (1000 if args.quick else 10_000)
     readings = args.readings or (16384 if args.quick else 65536)
     repeat = args.repeat or (2 if args.quick else 3)
@@ -469,12 +528,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             3,
         ),
+        "model_readings_per_gateway_s": READINGS_PER_GATEWAY_S,
         "ratios": {
             "efficiency_batch64_w1": ratios["w1"]["ratio"],
             "efficiency_batch64_w2": ratios["w2"]["ratio"],
             "fleet_measured_over_predicted": simulated["measured_over_predicted"],
         },
     }
+    result["model"] = scale_model(result)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
