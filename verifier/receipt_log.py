@@ -140,9 +140,14 @@ def _check_cosignatures(
     trust: LogTrust,
     add: Callable[[str, bool, str], bool],
 ) -> None:
+    needed = len(trust.witness_keys) if trust.witnesses_needed is None else trust.witnesses_needed
     if not trust.witness_keys:
+        if needed > 0:
+            add("cosignatures", False, f"{needed} witnesses needed, but no witness key was given")
         return
-    valid = []
+    # A policy of N means N distinct witnesses: a witness that signed twice, or a key
+    # given twice, counts once.
+    valid: dict[tuple[str, bytes], str] = {}
     for vkey in trust.witness_keys:
         try:
             verifier = CosignatureVerifier.from_vkey(vkey)
@@ -153,12 +158,13 @@ def _check_cosignatures(
             if verifier.matches(sig):
                 stamp = verifier.verify(checkpoint, sig)
                 if stamp is not None:
-                    valid.append(f"{verifier.name} (at {stamp})")
-    needed = len(trust.witness_keys) if trust.witnesses_needed is None else trust.witnesses_needed
+                    valid.setdefault(
+                        (verifier.name, verifier.key_id), f"{verifier.name} (at {stamp})"
+                    )
     add(
         "cosignatures",
         len(valid) >= needed,
-        f"{len(valid)} of the trusted witnesses cosigned ({', '.join(valid) or 'none'}); "
+        f"{len(valid)} of the trusted witnesses cosigned ({', '.join(valid.values()) or 'none'}); "
         f"{needed} needed",
     )
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from log_helpers import ORIGIN, accept, full_log, log_signer, sequencer, store_at
 from verifier_builders import GatewayChain
 
@@ -17,7 +18,9 @@ from edgeseal.anchor.evidence import AnchorTrust
 from edgeseal.anchor.evm import EvmAnchor, connect, deploy_contract
 from edgeseal.anchor.tsa import TsaAnchor
 from edgeseal.testing.evm_node import GanacheNode
-from edgeseal.tlog.checkpoint import Checkpoint
+from edgeseal.tlog.checkpoint import Checkpoint, parse_checkpoint
+from edgeseal.tlog.cosignature import CosignatureSigner
+from edgeseal.tlog.note import add_signatures, parse_note
 from edgeseal.verifier.receipt import (
     RECEIPT_FORMAT,
     RECEIPT_FORMAT_V2,
@@ -157,3 +160,43 @@ def test_the_documented_log_script_checks_a_real_receipt_through_to_the_chain(
                 if e["kind"] == "evm":
                     e["size"] = 4
             assert "another checkpoint" in run(forged, node.url).stdout
+
+
+def test_a_witness_policy_counts_distinct_witnesses_not_cosignature_lines(
+    tmp_path: Path,
+) -> None:
+    """Regression: one witness cosigning twice (two timestamps), or one key given twice,
+    met a policy of two witnesses."""
+    signer = log_signer()
+    with store_at(tmp_path / "v.sqlite") as store:
+        accept(store, [GatewayChain("gw-a")], 5)
+        sequencer(store, signer).step()
+        receipt = build_receipt(store, ReadingRef("gw-a", 7, 2))
+    note = receipt["log"]["checkpoint"].encode()
+    checkpoint = parse_checkpoint(parse_note(note).text)
+    one, other = (CosignatureSigner(name, Ed25519PrivateKey.generate()) for name in "ab")
+    twice = add_signatures(
+        note, [one.sign(checkpoint, 1_700_000_000), one.sign(checkpoint, 1_700_000_001)]
+    )
+    receipt["log"]["checkpoint"] = twice.decode()
+
+    def failed(*keys: str, needed: int | None = None) -> list[str]:
+        trust = LogTrust(
+            log_key=signer.verifier_key(),
+            witness_keys=keys,
+            witnesses_needed=needed,
+            anchors_needed=0,
+        )
+        return _failed(check_receipt(receipt, log_trust=trust))
+
+    assert failed(one.verifier_key()) == []
+    assert failed(one.verifier_key(), needed=2) == ["cosignatures"]
+    assert failed(one.verifier_key(), one.verifier_key()) == ["cosignatures"]
+    assert failed(one.verifier_key(), other.verifier_key(), needed=1) == []
+    assert failed(one.verifier_key(), other.verifier_key()) == ["cosignatures"]
+    receipt["log"]["checkpoint"] = add_signatures(
+        twice, [other.sign(checkpoint, 1_700_000_002)]
+    ).decode()
+    assert failed(one.verifier_key(), other.verifier_key()) == []
+    # Witnesses asked for without a key to check them by: not met, never silently passed.
+    assert failed(needed=1) == ["cosignatures"]
