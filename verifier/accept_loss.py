@@ -213,8 +213,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
-    path = args.store if args.store else config.store.path
-    if not path.exists():
+    path: Path | str = args.store if args.store else config.store.location
+    if isinstance(path, Path) and not path.exists():
         log.error("store %s does not exist (has the verifier run yet?)", path)
         return 2
     try:

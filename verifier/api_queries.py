@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from edgeseal.verifier.accounts import list_accounts
 from edgeseal.verifier.store import from_i64
+from edgeseal.verifier.store_postgres import connect_read_only, is_postgres_url, redacted
 
 # A chain whose last batch is older than this, with nothing held, is "waiting".
 LIVE_WITHIN_US = 30_000_000
@@ -64,15 +65,26 @@ def _has_table(conn: sqlite3.Connection, name: str) -> bool:
 
 
 class ApiQueries:
-    def __init__(self, store_path: Path, *, busy_timeout_s: float = 5.0) -> None:
-        self.store_path = Path(store_path)
-        self._uri = f"file:{quote(str(self.store_path.absolute()))}?mode=ro"
+    def __init__(self, store_path: Path | str, *, busy_timeout_s: float = 5.0) -> None:
+        """``store_path``: the SQLite file, or a PostgreSQL URL (store_postgres.py)."""
+        self._url = store_path if isinstance(store_path, str) else ""
+        if self._url and is_postgres_url(self._url):
+            self.store_path: Path | str = redacted(self._url)
+        else:
+            self._url = ""
+            self.store_path = Path(store_path)
+            self._uri = f"file:{quote(str(self.store_path.absolute()))}?mode=ro"
         self._timeout = busy_timeout_s
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._url:
+            return connect_read_only(self._url, timeout_s=self._timeout)
+        return sqlite3.connect(self._uri, uri=True, timeout=self._timeout)
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         try:
-            conn = sqlite3.connect(self._uri, uri=True, timeout=self._timeout)
+            conn = self._connect()
         except sqlite3.OperationalError as exc:
             raise QueryError(f"cannot open the store {self.store_path} read-only: {exc}") from None
         try:
@@ -215,8 +227,8 @@ class ApiQueries:
                 "SELECT reason, SUM(n) FROM ("
                 " SELECT gateway_id AS gw, reason, times_seen AS n FROM quarantine"
                 " UNION ALL SELECT NULLIF(budget, ''), reason, refused FROM quarantine_overflow)"
-                " WHERE ?1 IS NULL OR gw = ?1 GROUP BY reason ORDER BY reason",
-                (gateway_id,),
+                f" AS q {where.replace('gateway_id', 'gw')} GROUP BY reason ORDER BY reason",
+                params,
             ).fetchall()
             items = conn.execute(
                 "SELECT quarantine_id, gateway_id, seq, header_hash, reason, detail, topic,"

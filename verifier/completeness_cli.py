@@ -17,6 +17,8 @@ from pathlib import Path
 from edgeseal.plumbing.config_toml import ConfigError
 from edgeseal.verifier.accounts import AccountStatus, BootAccount, list_accounts
 from edgeseal.verifier.config import load_config
+from edgeseal.verifier.store_postgres import connect_read_only
+from edgeseal.verifier.store_postgres import describe as store_name
 
 
 def parse_since(text: str) -> int:
@@ -37,7 +39,9 @@ def parse_since(text: str) -> int:
 def configure(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--store", type=Path, help="the verifier's SQLite store")
-    source.add_argument("--config", type=Path, help="verifier.toml (its store.path is used)")
+    source.add_argument(
+        "--config", type=Path, help="verifier.toml (its store.url or store.path is used)"
+    )
     parser.add_argument("--gateway", help="only this gateway id")
     parser.add_argument("--device", type=int, help="only this device id")
     parser.add_argument(
@@ -72,16 +76,22 @@ def describe(account: BootAccount) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        path = args.store if args.store is not None else load_config(args.config).store.path
+        path: Path | str = (
+            args.store if args.store is not None else load_config(args.config).store.location
+        )
         since = None if args.since is None else parse_since(args.since)
     except (ValueError, ConfigError) as exc:
         print(f"edgeseal completeness: {exc}", file=sys.stderr)
         return 2
-    if not path.exists():
+    if isinstance(path, Path) and not path.exists():
         print(f"edgeseal completeness: store {path} does not exist", file=sys.stderr)
         return 2
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = (
+            sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            if isinstance(path, Path)
+            else connect_read_only(path)
+        )
         try:
             accounts = list_accounts(
                 conn, gateway_id=args.gateway, device_id=args.device, since_us=since
@@ -89,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        print(f"edgeseal completeness: cannot read {path}: {exc}", file=sys.stderr)
+        print(f"edgeseal completeness: cannot read {store_name(path)}: {exc}", file=sys.stderr)
         return 2
     incomplete = [a for a in accounts if a.status is AccountStatus.INCOMPLETE]
     if args.json:

@@ -25,6 +25,7 @@ from edgeseal.verifier.gateway_status import StatusBoard
 from edgeseal.verifier.http_types import Handler, HttpRequest, HttpResponse
 from edgeseal.verifier.receipt import ReadingRef, ReceiptError, build_receipt
 from edgeseal.verifier.store import StoreError, VerifierStore
+from edgeseal.verifier.store_postgres import describe
 from edgeseal.wire.record import GATEWAY_ID_RE
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,13 @@ def error_response(exc: ApiError) -> HttpResponse:
 class Receipts:
     """Builds receipts on one store connection, one at a time (verifier/receipt.py)."""
 
-    store_path: Path
+    store_path: Path | str  # the SQLite file or a PostgreSQL URL
     _store: VerifierStore | None = None
+
+    @property
+    def where(self) -> str:
+        return describe(self.store_path)
+
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def build(self, ref: ReadingRef) -> dict[str, Any]:
@@ -336,7 +342,7 @@ class _Api:
             # The store's path is the operator's business, not the client's.
             message = (
                 str(exc)
-                .replace(f" in {self.c.receipts.store_path}", "")
+                .replace(f" in {self.c.receipts.where}", "")
                 .replace("choose one with --boot", "choose one with ?boot=<id>")
             )
             status = 409 if "several device boots" in message else 404

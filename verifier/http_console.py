@@ -50,10 +50,10 @@ def start_console(
     """Serve ``config.http`` (which must be enabled); HttpStartError if it cannot bind."""
     http = config.http
     assert http.enabled, "start_console needs an [http] address"
-    receipts = Receipts(config.store.path)
+    receipts = Receipts(config.store.location)
     board = StatusBoard()
     context = ApiContext(
-        queries=ApiQueries(config.store.path, busy_timeout_s=config.store.busy_timeout_s),
+        queries=ApiQueries(config.store.location, busy_timeout_s=config.store.busy_timeout_s),
         enrolled=dict(config.gateways),
         tokens=http.tokens,
         receipts=receipts,
@@ -66,7 +66,7 @@ def start_console(
     )
     handlers = [*extra_handlers]
     if config.log.enabled:
-        handlers.append(make_log_handler(read_only(config.store.path)))
+        handlers.append(make_log_handler(read_only(config.store.location)))
     handlers += [make_api_handler(context), make_console_handler()]
     server = HttpServer(handlers, host=http.host, port=http.port, tls=tls).start()
     watcher = None

@@ -76,9 +76,9 @@ def _fail(message: str) -> int:
 
 def _show_store(path: Path) -> int:
     config = load_config(path)
-    if not config.store.path.exists():
+    if not config.store.url and not config.store.path.exists():
         return _fail(f"store {config.store.path} does not exist (has the verifier run yet?)")
-    with VerifierStore(config.store.path) as store:
+    with VerifierStore(config.store.location) as store:
         latest = store.log.latest_checkpoint(published=False)
         published = store.log.latest_checkpoint()
         size = store.log.size()

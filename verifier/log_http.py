@@ -26,6 +26,7 @@ from edgeseal.tlog.tiles import (
 )
 from edgeseal.verifier.http_types import Handler, HttpRequest, HttpResponse, text_response
 from edgeseal.verifier.log_store import LogStore
+from edgeseal.verifier.store_postgres import connect_read_only, is_postgres_url
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,12 @@ def width_at(size: int, level: int, index: int) -> int:
     return max(0, min(TILE_WIDTH, count - index * TILE_WIDTH))
 
 
-def read_only(path: Path) -> Callable[[], sqlite3.Connection]:
-    """Opens a read-only connection to the store, one per request (threads share none)."""
+def read_only(path: Path | str) -> Callable[[], sqlite3.Connection]:
+    """Opens a read-only connection to the store, one per request (threads share none);
+    ``path``: the SQLite file or a PostgreSQL URL."""
+    if isinstance(path, str) and is_postgres_url(path):
+        url = path
+        return lambda: connect_read_only(url)
 
     def connect() -> sqlite3.Connection:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)

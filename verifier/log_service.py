@@ -96,7 +96,7 @@ def start_sequencer(
 
     def make() -> LogSequencer:
         store = VerifierStore(
-            config.store.path,
+            config.store.location,
             synchronous=config.store.synchronous,
             busy_timeout_s=config.store.busy_timeout_s,
         )

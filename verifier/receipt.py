@@ -62,7 +62,7 @@ def build_receipt(store: VerifierStore, ref: ReadingRef) -> dict[str, Any]:
     """The receipt of one accepted reading, from the store alone."""
     found = store.find_readings(ref.gateway_id, ref.device_id, ref.device_seq, ref.boot_id)
     if not found:
-        raise ReceiptError(f"no accepted reading {ref} in {store.path}")
+        raise ReceiptError(f"no accepted reading {ref} in {store.where}")
     if len(found) > 1:
         boots = ", ".join(str(r.boot_id) for r in found)
         raise ReceiptError(
@@ -71,7 +71,7 @@ def build_receipt(store: VerifierStore, ref: ReadingRef) -> dict[str, Any]:
     stored = found[0]
     batch = store.batch(stored.batch_id)
     if batch is None:
-        raise ReceiptError(f"store {store.path} lost batch {stored.batch_id} of reading {ref}")
+        raise ReceiptError(f"store {store.where} lost batch {stored.batch_id} of reading {ref}")
     sealed = SealedBatch.from_payload(batch.payload)
     i = stored.leaf_index
     record = sealed.record(i)

@@ -23,18 +23,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--store", type=Path, help="the verifier's SQLite store")
-    source.add_argument("--config", type=Path, help="verifier.toml (its store.path is used)")
+    source.add_argument(
+        "--config", type=Path, help="verifier.toml (its store.url or store.path is used)"
+    )
     parser.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         ref = ReadingRef.parse(args.reading, args.boot)
-        path = args.store if args.store is not None else load_config(args.config).store.path
+        path: Path | str = (
+            args.store if args.store is not None else load_config(args.config).store.location
+        )
     except (ValueError, ConfigError) as exc:
         print(f"edgeseal receipt: {exc}", file=sys.stderr)
         return 2
-    if not path.exists():
+    if isinstance(path, Path) and not path.exists():
         print(f"edgeseal receipt: store {path} does not exist", file=sys.stderr)
         return 2
     try:

@@ -77,7 +77,7 @@ def store_report(
     """The report over ``store``; ``enrolled`` are the gateways of ``[gateways]``, and
     ``topics`` the topics this verifier reads (its ``mqtt.topic_prefix``)."""
     topics = topics if topics is not None else Topics()
-    lines = [f"verifier store {store.path}", "", "chain heads:"]
+    lines = [f"verifier store {store.where}", "", "chain heads:"]
     heads = store.chain_heads()
     lines += [
         f"  {gw}: seq {seq}, {store.reading_count(gw)} readings, head {h.hex()[:16]}..."

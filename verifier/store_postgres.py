@@ -30,7 +30,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,13 @@ _ROWID_KEY = re.compile(r"\b(\w+) INTEGER PRIMARY KEY\b")
 
 def is_postgres_url(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
+
+
+def describe(location: object) -> str:
+    """How messages name a store: its SQLite path, or its PostgreSQL URL (no password)."""
+    if isinstance(location, str) and is_postgres_url(location):
+        return f"PostgreSQL store {redacted(location)}"
+    return str(location)
 
 
 def redacted(url: str) -> str:
@@ -76,6 +83,7 @@ def translate(sql: str) -> str:
         "FROM sqlite_master WHERE type = 'table' AND name =",
         "FROM pg_tables WHERE schemaname = current_schema() AND tablename =",
     )
+    out = out.replace(" IN ()", " IN (NULL)")  # SQLite allows an empty list
     out = re.sub(r"GROUP_CONCAT\(([\w.]+)\)", r"string_agg(\1::text, ',')", out)
     if re.match(r"\s*INSERT OR REPLACE INTO meta\b", out):
         out = out.replace("INSERT OR REPLACE INTO", "INSERT INTO", 1)
@@ -136,7 +144,12 @@ class PgConnection:
     dropped is replaced by a new one at the next statement outside a transaction.
     """
 
-    def __init__(self, url: str, *, connect_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, url: str, *, connect_timeout_s: float = 10.0, read_only: bool = False
+    ) -> None:
+        """``read_only``: every transaction is READ ONLY, and a bare BEGIN takes one
+        snapshot for the whole transaction (REPEATABLE READ), as a SQLite read
+        transaction does."""
         try:
             import psycopg
         except ImportError:
@@ -145,8 +158,9 @@ class PgConnection:
             ) from None
         self._psycopg = psycopg
         self.url = url
-        self.where = f"PostgreSQL store {redacted(url)}"
+        self.where = describe(url)
         self._timeout = connect_timeout_s
+        self._read_only = read_only
         self._loader = _load_numeric_as_int(psycopg)
         self._conn: Any = None
         self._connect()
@@ -160,6 +174,8 @@ class PgConnection:
         except psycopg.Error as exc:
             raise sqlite3.OperationalError(f"cannot connect to {self.where}: {exc}") from None
         conn.adapters.register_loader("numeric", self._loader)
+        if self._read_only:
+            conn.execute("SET default_transaction_read_only = on")
         self._conn = conn
 
     @property
@@ -183,12 +199,17 @@ class PgConnection:
         text = " ".join(str(exc).split())  # libpq's messages span lines
         if isinstance(exc, psycopg.errors.IntegrityError):
             return sqlite3.IntegrityError(text)
+        if isinstance(exc, psycopg.errors.UndefinedTable):
+            # Callers tell a store not created yet by SQLite's words.
+            return sqlite3.OperationalError(f"no such table ({self.where}: {text})")
         if isinstance(exc, psycopg.OperationalError):
             return sqlite3.OperationalError(f"{self.where}: {text}")
         return sqlite3.DatabaseError(f"{self.where}: {text}")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> PgCursor:
         statement = translate(sql)
+        if self._read_only and statement == "BEGIN":
+            statement = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
         conn = self._conn if self.in_transaction else self._usable()
         try:
             cur = conn.execute(statement, tuple(params) if params else None)
@@ -252,6 +273,12 @@ QUARANTINE_USAGE_TRIGGERS = (
         " FOR EACH ROW EXECUTE FUNCTION edgeseal_quarantine_usage()"
     ),
 )
+
+
+def connect_read_only(url: str, *, timeout_s: float = 5.0) -> sqlite3.Connection:
+    """A read-only connection to a PostgreSQL store, typed as the sqlite3.Connection whose
+    methods it offers: the console's and the log's HTTP reads, one per request."""
+    return cast(sqlite3.Connection, PgConnection(url, connect_timeout_s=timeout_s, read_only=True))
 
 
 def begin_locked(conn: PgConnection) -> None:

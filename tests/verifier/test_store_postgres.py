@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,8 +33,11 @@ from verifier_builders import GatewayChain, batch_topic, config_toml
 
 from edgeseal.cli import main as edgeseal_main
 from edgeseal.testing.postgres import PostgresServer
+from edgeseal.verifier.api_queries import ApiQueries
+from edgeseal.verifier.log_http import read_only
+from edgeseal.verifier.log_store import LogStore
 from edgeseal.verifier.migrate import schema_version
-from edgeseal.verifier.store import StoreError, VerifierStore
+from edgeseal.verifier.store import StoreError, VerifierStore, now_us
 from edgeseal.wire.batch import SealedBatch
 
 # These write a verifier.toml naming the store by its SQLite path; the PostgreSQL
@@ -187,3 +191,47 @@ def test_two_worker_processes_race_on_the_same_gateways_and_accept_each_batch_on
         assert store.log.size() == 36
         indexes = store._conn.execute("SELECT log_index FROM log_entries ORDER BY 1").fetchall()
         assert [r[0] for r in indexes] == list(range(36))
+
+
+def test_the_console_queries_and_the_read_commands_read_a_postgres_store(
+    store: VerifierStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What reads the store beside the workers: the console's API queries, the log's HTTP
+    reads, ``edgeseal receipt`` and ``edgeseal completeness`` (store.url in the config)."""
+    assert store.postgres is not None
+    url = store.postgres.url
+    gw = GatewayChain()
+    proc = pipeline_processor(store, gw)
+    b1, b2, _lost, b4 = gw.batches(4)
+    for sealed in (b1, b2, b4):
+        pipeline_send(proc, sealed)
+    pipeline_send(proc, b"junk")
+    queries = ApiQueries(url)
+    (summary,) = queries.gateways({"gw-1": gw.enrolled_key}, now_us())
+    assert summary["gateway_id"] == "gw-1" and summary["head_seq"] == 2
+    assert summary["held"] == 1
+    assert queries.has_gateway("gw-1") and not queries.has_gateway("gw-9")
+    assert queries.quarantine(latest=5, gateway_id=None)["by_reason"] == {"malformed": 1}
+    assert queries.quarantine(latest=5, gateway_id="gw-1")["by_reason"] == {"malformed": 1}
+    assert queries.quarantine(latest=5, gateway_id="gw-9")["by_reason"] == {}
+    page = queries.readings("gw-1", device_id=None, from_us=0, to_us=2**62, limit=5, after=None)
+    assert len(page.items) == 5 and page.next_after is not None
+    assert [i["batch_seq"] for i in page.items] == [1, 1, 1, 1, 2]
+    empty = queries.readings("gw-9", device_id=None, from_us=0, to_us=1, limit=5, after=None)
+    assert empty.items == []
+    assert queries.device_boots("gw-1")[0] is True
+    conn = read_only(url)()
+    try:
+        conn.execute("BEGIN")
+        assert LogStore(conn).size() == 2
+        with pytest.raises(sqlite3.Error):
+            conn.execute("DELETE FROM log_entries")  # the console's connections only read
+    finally:
+        conn.close()
+
+    config = _pg_config(tmp_path, url)
+    reading = f"gw-1/{gw.device_id}/1"
+    assert edgeseal_main(["receipt", "--reading", reading, "--config", str(config)]) == 0
+    assert '"inclusion_proof"' in capsys.readouterr().out
+    assert edgeseal_main(["completeness", "--config", str(config)]) == 0
+    assert "account(s)" in capsys.readouterr().out
