@@ -14,6 +14,11 @@ a private mosquitto is started, the workers subscribe, every batch is published 
 QoS 1 and the clock runs from the first publish until the last batch is committed
 (its ``accepted_us`` in the store). Batches come from several gateways, as in the
 field. Results: ``benchmarks/results/bench_verifier.json``.
+
+``--postgres`` adds, in the same run, the native cases with 1 and 2 workers on a
+PostgreSQL store (a private server from edgeseal.testing.postgres, fsync and
+synchronous_commit on: as durable as SQLite's ``full``), one fresh database per case;
+``--no-pynacl`` leaves out the PyNaCl baseline.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edgeseal.agent.seal import raw_public_key, seal_batch
 from edgeseal.testing.broker import MosquittoBroker
+from edgeseal.testing.postgres import PostgresServer
 from edgeseal.verifier.config import MqttConfig, StoreConfig, VerifierConfig
 from edgeseal.verifier.log_config import LogConfig
 from edgeseal.wire.batch import ZERO_HASH, SealedBatch
@@ -174,8 +180,23 @@ def seal_all(
     return [m for group in itertools.zip_longest(*per_gateway) for m in group if m is not None]
 
 
-def _store_progress(path: Path) -> tuple[int, int | None, int, int]:
+_PROGRESS = (
+    "SELECT COALESCE(SUM(count), 0), MAX(accepted_us) FROM batches",
+    "SELECT COUNT(*) FROM quarantine",
+    "SELECT COUNT(*) FROM pending",
+)
+
+
+def _store_progress(path: Path | str) -> tuple[int, int | None, int, int]:
     """(stored readings, last accepted_us, quarantined, held) — read-only peek."""
+    if isinstance(path, str):  # a PostgreSQL URL
+        import psycopg
+
+        with psycopg.connect(path, autocommit=True) as pg:
+            readings, last = pg.execute(_PROGRESS[0]).fetchone() or (0, None)
+            quarantined = (pg.execute(_PROGRESS[1]).fetchone() or (0,))[0]
+            held = (pg.execute(_PROGRESS[2]).fetchone() or (0,))[0]
+            return int(readings), last, int(quarantined), int(held)
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
         readings = conn.execute(
@@ -202,10 +223,16 @@ def run_case(
     timeout_s: float,
     log: LogConfig | None = None,
     log_entries: bool = True,
+    postgres: PostgresServer | None = None,
 ) -> dict[str, Any]:
     """One run; ``log``: the workers' [log] section, ``log_entries=False``: a store
-    without the transparency log (bench_log's baseline)."""
+    without the transparency log (bench_log's baseline); ``postgres``: the store is a
+    new database of that server instead of a SQLite file."""
     store_path = workdir / f"{case_id}.sqlite"
+    url = ""
+    if postgres is not None:
+        url = postgres.create_database(case_id.replace("-", "_"))
+    progress: Path | str = url or store_path
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     group = f"bench-{case_id}"
@@ -221,7 +248,7 @@ def run_case(
                 session_expiry_s=60,
                 keepalive_s=30,
             ),
-            store=StoreConfig(path=store_path, synchronous=synchronous),
+            store=StoreConfig(path=store_path, synchronous=synchronous, url=url),
             gateways={g.gateway_id: raw_public_key(g.key) for g in gateways},
             log=log if log is not None else LogConfig(),
         )
@@ -260,7 +287,7 @@ def run_case(
         deadline = time.monotonic() + timeout_s
         stored, last_us, quarantined, held = 0, None, 0, 0
         while time.monotonic() < deadline:
-            stored, last_us, quarantined, held = _store_progress(store_path)
+            stored, last_us, quarantined, held = _store_progress(progress)
             if stored >= total or quarantined:
                 break
             dead = [p for p in procs if not p.is_alive()]
@@ -287,6 +314,7 @@ def run_case(
         "workers": workers,
         "verifier": verifier,
         "synchronous": synchronous,
+        "store": "postgresql" if url else "sqlite",
         "readings": total,
         "batches": len(messages),
         "seconds": round(seconds, 3),
@@ -311,6 +339,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--repeat", type=int, help="runs per case, the best counts (default 2, quick 1)"
     )
     parser.add_argument("--gateways", type=int, default=4)
+    parser.add_argument(
+        "--postgres", action="store_true", help="also the native cases on a PostgreSQL store"
+    )
+    parser.add_argument("--no-pynacl", action="store_true", help="leave out the PyNaCl baseline")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -329,17 +361,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     gateways = make_gateways(args.gateways, max(per_size.values()))
 
+    verifiers = ("native",) if args.no_pynacl else ("native", "pynacl")
     cases = [
         (size, workers, verifier, "normal")
         for size in sizes
         for workers in (1, 2)
-        for verifier in ("native", "pynacl")
+        for verifier in verifiers
     ]
     # Full durability (fsync per commit) for the shipped configuration at 2 workers.
     cases += [(size, 2, "native", "full") for size in sizes]
+    if args.postgres:
+        cases += [(size, workers, "native", "postgres") for size in sizes for workers in (1, 2)]
     rows = []
     workdir = Path(tempfile.mkdtemp(prefix="bench-verifier-"))
+    pg: PostgresServer | None = None
     try:
+        if args.postgres:
+            pg = PostgresServer(durable=True)
+            pg.start()
         with MosquittoBroker(workdir=workdir) as broker:
             for size in sizes:
                 messages = seal_all(gateways, size, per_size[size])
@@ -359,9 +398,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 total=total,
                                 workers=workers,
                                 verifier=verifier,
-                                synchronous=sync,
+                                synchronous="full" if sync == "postgres" else sync,
                                 case_id=case_id,
                                 timeout_s=600,
+                                postgres=pg if sync == "postgres" else None,
                             )
                         )
                         log.info(
@@ -374,31 +414,43 @@ def main(argv: Sequence[str] | None = None) -> int:
                     row["runs_readings_per_s"] = [r["readings_per_s"] for r in runs]
                     rows.append(row)
     finally:
+        if pg is not None:
+            pg.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    def best(workers: int, verifier: str, sync: str = "normal") -> int:
+    def best(workers: int, verifier: str, sync: str = "normal", store: str = "sqlite") -> int:
         return max(
             (
                 r["readings_per_s"]
                 for r in rows
-                if (r["workers"], r["verifier"], r["synchronous"]) == (workers, verifier, sync)
+                if (r["workers"], r["verifier"], r["synchronous"], r["store"])
+                == (workers, verifier, sync, store)
             ),
             default=0,
         )
 
     def baseline(row: dict[str, Any]) -> int:
         """The PyNaCl figure of the same batch size, worker count and durability."""
-        same = ("batch_size", "workers", "synchronous")
+        same = ("batch_size", "workers", "synchronous", "store")
         return next(
             p["readings_per_s"]
             for p in rows
             if p["verifier"] == "pynacl" and all(p[k] == row[k] for k in same)
         )
 
-    speedups = {
-        f"{r['batch_size']}/w{r['workers']}": round(r["readings_per_s"] / baseline(r), 2)
+    speedups = (
+        {}
+        if args.no_pynacl
+        else {
+            f"{r['batch_size']}/w{r['workers']}": round(r["readings_per_s"] / baseline(r), 2)
+            for r in rows
+            if r["verifier"] == "native" and r["synchronous"] == "normal" and r["store"] == "sqlite"
+        }
+    )
+    postgres_rows = {
+        f"{r['batch_size']}/w{r['workers']}": r["readings_per_s"]
         for r in rows
-        if r["verifier"] == "native" and r["synchronous"] == "normal"
+        if r["store"] == "postgresql"
     }
     doc = {
         "benchmark": "verifier",
@@ -414,6 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "best_native_1_worker": best(1, "native"),
         "best_pynacl_2_workers": best(2, "pynacl"),
         "native_over_pynacl": speedups,
+        "postgresql_readings_per_s": postgres_rows,
         "meets_target": best(2, "native") >= TARGET_READINGS_PER_S,
         "rows": rows,
     }
