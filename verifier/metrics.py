@@ -50,7 +50,7 @@ class VerifierMetrics(PrivateMetrics):
         for v in verdicts:
             self.verdicts.labels(v.outcome.value, v.reason.value if v.reason else "").inc()
             if v.outcome is Outcome.ACCEPTED and v.count:
-                self.readings_accepted.inc(v.count)
+                self.readings_accepted.inc(v.readings if v.readings is not None else v.count)
             for gap in v.unexplained_gaps:
                 self.unexplained_gaps.inc()
                 self.unexplained_readings.inc(int(gap["last_seq"]) - int(gap["first_seq"]) + 1)

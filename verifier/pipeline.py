@@ -442,7 +442,9 @@ class BatchProcessor:
         if header.next_public_key is not None:
             detail = f"key rotation: batches after seq {header.seq} must be signed by {header.next_public_key.hex()}"
             log.info("gateway %s rotated its key at seq %d", header.gateway_id, header.seq)
-        verdict = self._verdict(got, Outcome.ACCEPTED, detail=detail)
+        verdict = replace(
+            self._verdict(got, Outcome.ACCEPTED, detail=detail), readings=len(contents.records)
+        )
         if gaps:
             verdict = replace(verdict, unexplained_gaps=tuple(g.as_dict() for g in gaps))
         return verdict

@@ -58,6 +58,8 @@ class Verdict:
     # ACCEPTED: unexplained gaps this batch's chain position made due (accounts_store.py):
     # {gateway_id, device_id, boot_id, first_seq, last_seq} each.
     unexplained_gaps: tuple[dict[str, int | str], ...] = ()
+    # ACCEPTED: readings stored (``count`` also counts the events among the leaves)
+    readings: int | None = None
 
     def to_json(self) -> bytes:
         body: dict[str, object] = {

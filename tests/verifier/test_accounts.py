@@ -95,6 +95,7 @@ def test_readings_and_loss_notices_make_a_complete_account(store: VerifierStore)
     boot = DeviceBoot(DEV, BOOT, 1, "fw 1.2", b"\x05" * 32)
     first = send(proc, gw.batch([boot, *readings(range(1, 5)), Backpressure(True, "full")]))
     assert first.outcome is Outcome.ACCEPTED, first.detail
+    assert (first.count, first.readings) == (6, 4)  # leaves: a boot and a back-pressure event
     lost = ReadingsLost(DEV, BOOT, 5, 6, LossReason.DEVICE_OVERFLOW)
     second = send(proc, gw.batch([lost, *readings(range(7, 10))]))
     assert second.outcome is Outcome.ACCEPTED, second.detail
