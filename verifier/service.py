@@ -567,8 +567,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.client_id:
         config = replace(config, mqtt=replace(config.mqtt, client_id=args.client_id))
-    if args.store:
-        config = replace(config, store=replace(config.store, path=args.store))
+    if args.store:  # a SQLite file, also when the config names a PostgreSQL store
+        config = replace(config, store=replace(config.store, path=args.store, url=""))
     if args.http_address:
         try:
             host, port = (

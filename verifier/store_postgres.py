@@ -174,6 +174,9 @@ class PgConnection:
         except psycopg.Error as exc:
             raise sqlite3.OperationalError(f"cannot connect to {self.where}: {exc}") from None
         conn.adapters.register_loader("numeric", self._loader)
+        # As SQLite's busy timeout: a writer waiting longer than this for the write lock
+        # (or any lock) fails with an error instead of waiting for ever.
+        conn.execute(f"SET lock_timeout = {max(1, int(self._timeout * 1000))}")
         if self._read_only:
             conn.execute("SET default_transaction_read_only = on")
         self._conn = conn
@@ -284,4 +287,12 @@ def connect_read_only(url: str, *, timeout_s: float = 5.0) -> sqlite3.Connection
 def begin_locked(conn: PgConnection) -> None:
     """BEGIN and take the store's write lock (held until COMMIT or ROLLBACK)."""
     conn.execute("BEGIN")
-    conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+    try:
+        conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+    except BaseException:
+        # No transaction for write_transaction to roll back yet (as when SQLite's BEGIN
+        # IMMEDIATE fails): end this one here, or the connection stays in an aborted
+        # transaction and refuses every later statement.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

@@ -235,3 +235,37 @@ def test_the_console_queries_and_the_read_commands_read_a_postgres_store(
     assert '"inclusion_proof"' in capsys.readouterr().out
     assert edgeseal_main(["completeness", "--config", str(config)]) == 0
     assert "account(s)" in capsys.readouterr().out
+
+
+def test_a_store_reconnects_after_the_server_restarts(postgres: PostgresServer) -> None:
+    url = postgres.create_database("restart")
+    gw = GatewayChain()
+    with VerifierStore(url) as store:
+        proc = pipeline_processor(store, gw)
+        b1, b2 = gw.batches(2)
+        pipeline_send(proc, b1)
+        postgres.stop()
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="PostgreSQL store"):
+                pipeline_send(proc, b2)
+        finally:
+            postgres.start()
+        # The same store object: a new connection at the next transaction.
+        assert pipeline_send(proc, b2)[0].outcome.value == "accepted"
+        assert [s for _g, s, _h in store.accepted_batches()] == [1, 2]
+        assert store.log.size() == 2
+
+
+def test_a_writer_waits_for_the_write_lock_no_longer_than_busy_timeout(
+    postgres: PostgresServer,
+) -> None:
+    url = postgres.create_database("locked")
+    with VerifierStore(url) as holder, VerifierStore(url, busy_timeout_s=0.5) as waiter:
+        with (
+            holder.write(),
+            pytest.raises(sqlite3.OperationalError, match="lock timeout"),
+            waiter.write(),
+        ):
+            pass
+        with waiter.write():  # free again, and the failed transaction left nothing open
+            pass
