@@ -4,6 +4,9 @@ under a worker loses nothing that was acknowledged."""
 
 from __future__ import annotations
 
+import signal
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +15,12 @@ from verifier_builders import GatewayChain, batch_topic, config_toml
 from verifier_mqtt import ProcessWorker, Publisher, wait_until
 
 from edgeseal.testing.broker import MosquittoBroker
+from edgeseal.testing.devices import simulated_device
 from edgeseal.testing.postgres import PostgresServer
 from edgeseal.verifier.store import VerifierStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
+from agent_helpers import make_key, start_agent, write_config
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +121,62 @@ def test_the_database_going_away_stops_the_worker_and_loses_nothing_acknowledged
         worker.stop()
         if not postgres.running:
             postgres.start()
+
+
+def test_a_real_agent_and_two_workers_on_postgres_accept_every_acknowledged_reading_once(
+    postgres: PostgresServer, mqtt_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    """Simulated devices -> `edgeseal agent` -> mosquitto -> two `edgeseal verifier`
+    processes sharing one PostgreSQL store."""
+    gw = "gw-pg-agent"
+    key = make_key(tmp_path / "gw.key")
+    url = postgres.create_database("agent")
+    config = _config(tmp_path, url, {gw: key.public_key}, mqtt_broker.port)
+    workers = [ProcessWorker(config, f"worker-{i}", tmp_path / f"worker-{i}.log") for i in range(2)]
+    agent_log = tmp_path / "agent.log"
+    try:
+        for w in workers:
+            w.wait_subscribed()
+        with (
+            simulated_device(device_id=61, rate=200, link=tmp_path / "ttyDEV61") as dev1,
+            simulated_device(device_id=62, rate=200, link=tmp_path / "ttyDEV62") as dev2,
+        ):
+            agent_config = write_config(
+                tmp_path / "agent.toml",
+                gateway_id=gw,
+                key_path=tmp_path / "gw.key",
+                outbox_path=tmp_path / "outbox.sqlite",
+                broker_port=mqtt_broker.port,
+                ports=[dev1.port, dev2.port],
+                max_readings=16,  # many small batches: both workers get some of each chain
+                max_delay_s=0.1,
+            )
+            agent = start_agent(agent_config, agent_log)
+            time.sleep(3.0)
+            agent.send_signal(signal.SIGTERM)  # seals what it holds, waits for PUBACKs
+            assert agent.wait(30) == 0, agent_log.read_text()[-3000:]
+            dev1.stop()
+            dev2.stop()
+        acked = {
+            (dev.summary["device_id"], b["boot_id"], s)
+            for dev in (dev1, dev2)
+            for b in dev.summary["boots"]
+            for s in range(1, b["acked"] + 1)
+        }
+        assert len(acked) > 100, "the devices produced too little to prove anything"
+        with VerifierStore(url) as store:
+            wait_until(lambda: acked <= store.reading_keys(gw), 60, "every acknowledged reading")
+            wait_until(lambda: store.gaps() == [], 30, "no held batches")
+            accepted = store.accepted_batches(gw)
+            assert [seq for _g, seq, _h in accepted] == list(range(1, len(accepted) + 1))
+            assert store.reading_count(gw) == len(store.reading_keys(gw))
+            assert store.quarantined() == []
+            assert store.log.size() == len(accepted)
+            # mosquitto hands a shared subscription's messages round robin: both took part
+            by_worker = store._conn.execute(
+                "SELECT worker, COUNT(*) FROM batches GROUP BY worker ORDER BY worker"
+            ).fetchall()
+            assert [w for w, _n in by_worker] == ["worker-0", "worker-1"], by_worker
+    finally:
+        for w in workers:
+            assert w.stop() == 0, w.log_text()[-3000:]
