@@ -778,7 +778,9 @@ class VerifierStore:
             refused = self._conn.execute(
                 "INSERT INTO quarantine_overflow (budget, reason, refused, payload_bytes,"
                 " last_received_us) VALUES (?, ?, 1, ?, ?) ON CONFLICT (budget, reason) DO UPDATE"
-                " SET refused = refused + 1, payload_bytes = payload_bytes + excluded.payload_bytes,"
+                # Qualified: PostgreSQL reads a bare column here as ambiguous (row or excluded).
+                " SET refused = quarantine_overflow.refused + 1,"
+                " payload_bytes = quarantine_overflow.payload_bytes + excluded.payload_bytes,"
                 " last_received_us = excluded.last_received_us RETURNING refused",
                 (budget, reason, len(payload), received),
             ).fetchone()[0]

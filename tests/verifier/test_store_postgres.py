@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import test_accounts
+import test_verifier_store_limits
 
 # The same tests, collected again in this module: its ``store`` fixture overrides the
 # SQLite one of conftest.py.
@@ -44,21 +45,31 @@ from edgeseal.wire.batch import SealedBatch
 # report is tested below with store.url.
 del test_operator_report_shows_heads_gaps_and_quarantine  # noqa: F821
 del test_the_report_names_enrolled_gateways_with_no_accepted_batch  # noqa: F821
-# These open the SQLite file by its path (a second connection, the receipt command).
-del test_forged_batches_ahead_under_an_unknown_key_are_not_held  # noqa: F821
-del test_quarantine_keeps_bounded_bytes_per_gateway_and_overall  # noqa: F821
+# This one gives the receipt command the SQLite file's path.
 del test_cli_writes_and_checks_a_receipt  # noqa: F821
 
 _names = itertools.count()
 
 
 @pytest.fixture(autouse=True)
-def _accounts_read_through_the_store(store: VerifierStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    """test_accounts reads the accounts through a second, read-only SQLite connection to
-    the store's file; here they are read through the PostgreSQL store's own."""
+def _read_through_the_store(store: VerifierStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SQLite tests read the store's file beside the store: test_accounts through a
+    second, read-only connection, test_verifier_store_limits for its size. Here the
+    accounts are read through the PostgreSQL store's own connection, and the size is
+    that of the test's tables (TOAST and indexes included)."""
     monkeypatch.setattr(
         test_accounts, "conn_of", lambda _store: contextlib.nullcontext(store._conn)
     )
+    monkeypatch.setattr(test_verifier_store_limits, "store_bytes", _tables_bytes)
+
+
+def _tables_bytes(store: VerifierStore) -> int:
+    row = store._conn.execute(
+        "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+    ).fetchone()
+    return int(row[0])
 
 
 @pytest.fixture(scope="module")
