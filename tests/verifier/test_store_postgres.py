@@ -25,6 +25,7 @@ from test_accounts import (  # noqa: F401
 )
 from test_log_store import *
 from test_verifier_accept_loss import *
+from test_verifier_altered_copies import *
 from test_verifier_pipeline import *
 from test_verifier_pipeline import processor as pipeline_processor
 from test_verifier_pipeline import send as pipeline_send
