@@ -76,6 +76,9 @@ class PostgresServer:
     port: int = 0
     workdir: Path | None = None
     durable: bool = False
+    # Networks (CIDR, e.g. "10.77.0.0/24") whose clients are trusted besides loopback:
+    # for a server listening on another address than 127.0.0.1 (network namespaces).
+    trust_networks: tuple[str, ...] = ()
     _bin: Path | None = field(default=None, init=False, repr=False)
     _own_workdir: bool = field(default=False, init=False, repr=False)
     _initialised: bool = field(default=False, init=False, repr=False)
@@ -102,6 +105,11 @@ class PostgresServer:
     @property
     def running(self) -> bool:
         return self._running
+
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id (the server's parent process), while it runs."""
+        return int((self.data_dir / "postmaster.pid").read_text().split()[0])
 
     def url(self, database: str = "postgres") -> str:
         """The URL of one database of this server (``[store] url`` takes it as is)."""
@@ -161,6 +169,10 @@ class PostgresServer:
             ],
             "initdb",
         )
+        if self.trust_networks:
+            with (self.data_dir / "pg_hba.conf").open("a", encoding="utf-8") as hba:
+                for network in self.trust_networks:
+                    hba.write(f"host all all {network} trust\n")
         self._initialised = True
 
     def start(self, timeout: float = 60.0) -> None:

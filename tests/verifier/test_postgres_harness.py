@@ -33,3 +33,10 @@ def test_server_keeps_committed_rows_across_an_immediate_stop() -> None:
 def test_database_names_are_checked() -> None:
     with PostgresServer() as pg, pytest.raises(ValueError, match="database name"):
         pg.create_database("x; DROP")
+
+
+def test_trusted_networks_are_written_before_the_first_start() -> None:
+    with PostgresServer(trust_networks=("10.77.0.0/24",)) as pg:
+        hba = (pg.data_dir / "pg_hba.conf").read_text(encoding="utf-8")
+        assert "host all all 10.77.0.0/24 trust" in hba
+        os.kill(pg.pid, 0)  # the postmaster runs
