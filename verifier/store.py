@@ -188,6 +188,8 @@ _READING_COLUMNS = (
     "batch_id",
     "leaf_index",
 )
+# Their PostgreSQL types (INTEGER is BIGINT there), for the binary COPY.
+_READING_TYPES = ("text", *["int8"] * (len(_READING_COLUMNS) - 1))
 _INSERT_READING = (
     f"INSERT INTO readings ({', '.join(_READING_COLUMNS)})"
     f" VALUES ({', '.join('?' * len(_READING_COLUMNS))})"
@@ -680,7 +682,7 @@ class VerifierStore:
 
     def _copy_readings(self, _sql: str, rows: Iterable[Sequence[object]]) -> None:
         assert self.postgres is not None
-        self.postgres.copy_rows("readings", _READING_COLUMNS, rows)
+        self.postgres.copy_rows("readings", _READING_COLUMNS, _READING_TYPES, rows)
 
     def _already_accepted(self, records: RecordColumns) -> tuple[list[int], list[int]]:
         indices: list[int] = []
