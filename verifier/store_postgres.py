@@ -172,7 +172,8 @@ class PgConnection:
                 self.url, autocommit=True, connect_timeout=max(1, int(self._timeout))
             )
         except psycopg.Error as exc:
-            raise sqlite3.OperationalError(f"cannot connect to {self.where}: {exc}") from None
+            text = " ".join(str(exc).split())  # libpq's messages span lines
+            raise sqlite3.OperationalError(f"cannot connect to {self.where}: {text}") from None
         conn.adapters.register_loader("numeric", self._loader)
         # As SQLite's busy timeout: a writer waiting longer than this for the write lock
         # (or any lock) fails with an error instead of waiting for ever.
