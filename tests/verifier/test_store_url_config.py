@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from edgeseal.testing.broker import free_port
 from edgeseal.verifier.config import ConfigError, load_config
+from edgeseal.verifier.store import StoreError, VerifierStore
 from edgeseal.verifier.store_postgres import redacted, translate
 
 
@@ -70,3 +72,12 @@ def test_redacted_keeps_urls_without_a_password() -> None:
 )
 def test_the_dialect_layer_rewrites_sqlite_spellings(sqlite: str, postgres: str) -> None:
     assert translate(sqlite) == postgres
+
+
+def test_a_store_url_nobody_answers_is_a_one_line_store_error() -> None:
+    url = f"postgresql://edgeseal:pw@127.0.0.1:{free_port()}/verifier"
+    with pytest.raises(StoreError) as caught:
+        VerifierStore(url, busy_timeout_s=1)
+    message = str(caught.value)
+    assert message.startswith("cannot connect to PostgreSQL store postgresql://edgeseal:***@")
+    assert "\n" not in message and ":pw@" not in message
