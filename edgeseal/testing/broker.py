@@ -10,17 +10,23 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from typing_extensions import Self  # typing.Self from Python 3.11 on
+from edgeseal.testing.processes import (
+    Harness,
+    Startup,
+    accepts_connections,
+    free_port,
+    kill_process,
+    stop_process,
+    wait_until_ready,
+)
+
+# free_port lived here first; tests, the demo and the other harnesses import it from here.
+__all__ = ["BrokerError", "MosquittoBroker", "find_mosquitto", "free_port"]
 
 log = logging.getLogger(__name__)
 
@@ -42,23 +48,8 @@ def find_mosquitto() -> str | None:
     return None
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago (the broker binds it right after)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def _accepts_connections(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 @dataclass
-class MosquittoBroker:
+class MosquittoBroker(Harness):
     """A mosquitto process listening on ``host:port``; restartable on the same port.
 
     ``persistent=True`` keeps the broker's session store across stop/start, as a
@@ -134,55 +125,36 @@ class MosquittoBroker:
             )
         finally:
             logfile.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+        process = self._process
+        match wait_until_ready(process, lambda: accepts_connections(self.host, self.port), timeout):
+            case Startup.READY:
+                log.debug("mosquitto listening on %s:%d", self.host, self.port)
+            case Startup.EXITED:
                 raise BrokerError(
-                    f"mosquitto exited with status {self._process.returncode} on port "
+                    f"mosquitto exited with status {process.returncode} on port "
                     f"{self.port}; its log: {self.log_path.read_text(errors='replace')[-2000:]}"
                 )
-            if _accepts_connections(self.host, self.port):
-                log.debug("mosquitto listening on %s:%d", self.host, self.port)
-                return
-            time.sleep(0.05)
-        self.kill()
-        raise BrokerError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout} s")
+            case Startup.TIMED_OUT:
+                self.kill()
+                raise BrokerError(
+                    f"mosquitto did not listen on {self.host}:{self.port} within {timeout} s"
+                )
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop gracefully (SIGTERM), as an operator restarting the broker would."""
         if self._process is None:
             return
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        stop_process(self._process, timeout)
         self._process = None
 
     def kill(self) -> None:
         """Stop abruptly (SIGKILL), as a crashed broker would."""
         if self._process is None:
             return
-        if self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
+        kill_process(self._process)
         self._process = None
 
     def close(self) -> None:
         self.stop()
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
