@@ -11,22 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
-import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING
 
-from edgeseal.testing.broker import free_port
-
-if TYPE_CHECKING:
-    from typing_extensions import Self  # typing.Self from Python 3.11 on
+from edgeseal.testing.processes import Harness, Startup, free_port, stop_process, wait_until_ready
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +41,7 @@ def _rpc(url: str, method: str, timeout_s: float = 1.0) -> object:
 
 
 @dataclass
-class GanacheNode:
+class GanacheNode(Harness):
     """``ganache`` on ``http://127.0.0.1:<port>``, instamining, with one funded account.
 
     The account's key is ``private_key`` (fresh per node); the node also unlocks it, so
@@ -99,49 +91,34 @@ class GanacheNode:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        deadline = time.monotonic() + self.start_timeout_s
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                err = (
-                    self._process.stderr.read().decode(errors="replace")
-                    if self._process.stderr
-                    else ""
-                )
+        process = self._process
+        match wait_until_ready(process, self._answers, self.start_timeout_s, interval_s=0.1):
+            case Startup.READY:
+                log.info("ganache answering on %s", self.url)
+            case Startup.EXITED:
+                err = process.stderr.read().decode(errors="replace") if process.stderr else ""
                 self._process = None
                 raise EvmNodeError(f"ganache exited while starting: {err.strip()}")
-            try:
-                if _rpc(self.url, "eth_chainId") == hex(self.chain_id):
-                    log.info("ganache answering on %s", self.url)
-                    return
-            except (urllib.error.URLError, OSError, ValueError, KeyError):
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise EvmNodeError(f"ganache did not answer on {self.url} in {self.start_timeout_s} s")
+            case Startup.TIMED_OUT:
+                self.stop()
+                raise EvmNodeError(
+                    f"ganache did not answer on {self.url} in {self.start_timeout_s} s"
+                )
+
+    def _answers(self) -> bool:
+        try:
+            return bool(_rpc(self.url, "eth_chainId") == hex(self.chain_id))
+        except (urllib.error.URLError, OSError, ValueError, KeyError):
+            return False
 
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is None:
             return
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        if process.stderr is not None:
-            process.stderr.close()
+        # The whole group: npm's shim starts node as its child, and signalling the shim
+        # alone would leave the node running. Waiting after SIGKILL is bounded too.
+        stop_process(process, 10, group=True, kill_timeout_s=10)
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """The same as :meth:`stop` (the node keeps nothing on disk)."""
         self.stop()
