@@ -24,16 +24,13 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-if TYPE_CHECKING:
-    from typing_extensions import Self  # typing.Self from Python 3.11 on
+from edgeseal.testing.processes import Harness
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +166,7 @@ def _openssl_config(workdir: Path) -> str:
 
 
 @dataclass
-class LocalTsa:
+class LocalTsa(Harness):
     """An ``openssl ts`` TSA answering on ``http://127.0.0.1:<port>/``.
 
     ``certificates`` defaults to a fresh CA and TSA certificate; pass your own to run a
@@ -242,6 +239,10 @@ class LocalTsa:
             self.workdir = None
             self._own_workdir = False
 
+    def close(self) -> None:
+        """The same as :meth:`stop`, which already deletes a work directory made here."""
+        self.stop()
+
     def reply(self, query: bytes) -> bytes:
         """The DER TimeStampResp that openssl makes for a DER TimeStampReq."""
         assert self.workdir is not None and self.openssl is not None
@@ -270,18 +271,6 @@ class LocalTsa:
                 )
             self.requests_answered += 1
             return (work / "reply.tsr").read_bytes()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _handler_for(tsa: LocalTsa) -> type[BaseHTTPRequestHandler]:
