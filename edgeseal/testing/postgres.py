@@ -27,13 +27,8 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING
 
-from edgeseal.testing.broker import free_port
-
-if TYPE_CHECKING:
-    from typing_extensions import Self
+from edgeseal.testing.processes import Harness, free_port
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +59,7 @@ def find_postgres_bin() -> Path | None:
 
 
 @dataclass
-class PostgresServer:
+class PostgresServer(Harness):
     """A PostgreSQL server on ``host:port`` with its data in ``workdir``; restartable.
 
     ``durable=False`` (the default) turns fsync off: the data survives the server being
@@ -244,15 +239,3 @@ class PostgresServer:
         finally:
             if self._own_workdir and self.workdir is not None:
                 shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
