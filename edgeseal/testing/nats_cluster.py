@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -26,13 +25,16 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from edgeseal.testing.broker import free_port
-
-if TYPE_CHECKING:
-    from typing_extensions import Self
+from edgeseal.testing.processes import (
+    Harness,
+    Startup,
+    free_port,
+    kill_process,
+    stop_process,
+    wait_until_ready,
+)
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,14 @@ class NatsNode:
             document: dict[str, Any] = json.loads(response.read())
         return document
 
+    def serves(self) -> bool:
+        """Whether the monitoring endpoint answers (the server is up)."""
+        try:
+            self.monitor("/varz", timeout=0.5)
+        except (OSError, ValueError):
+            return False
+        return True
+
     def tail_log(self, chars: int = 2000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-chars:]
@@ -102,7 +112,7 @@ class NatsNode:
 
 
 @dataclass
-class NatsCluster:
+class NatsCluster(Harness):
     """``size`` nats-server nodes routed to each other, each with JetStream and MQTT."""
 
     size: int = 3
@@ -210,19 +220,19 @@ class NatsCluster:
             )
         finally:
             logfile.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if node._process.poll() is not None:
+        process = node._process
+        match wait_until_ready(process, node.serves, timeout):
+            case Startup.READY:
+                pass
+            case Startup.EXITED:
                 raise NatsClusterError(
-                    f"nats-server {node.name} exited with status {node._process.returncode}; "
+                    f"nats-server {node.name} exited with status {process.returncode}; "
                     f"its log: {node.tail_log()}"
                 )
-            try:
-                node.monitor("/varz", timeout=0.5)
-                return
-            except (OSError, ValueError):
-                time.sleep(0.05)
-        raise NatsClusterError(f"nats-server {node.name} did not serve within {timeout} s")
+            case Startup.TIMED_OUT:
+                # Unlike the other harnesses the slow node is left running: it is still
+                # the cluster's node, so stop() and close() end it with the others.
+                raise NatsClusterError(f"nats-server {node.name} did not serve within {timeout} s")
 
     def start(self, timeout: float = 30.0) -> None:
         """Start every node and wait until JetStream has a meta leader."""
@@ -287,9 +297,7 @@ class NatsCluster:
         process = node._process
         if process is None:
             return
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
+        kill_process(process)
         node._process = None
         log.info("nats-server %s killed", node.name)
 
@@ -297,13 +305,7 @@ class NatsCluster:
         process = node._process
         if process is None:
             return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, timeout)
         node._process = None
 
     def stop(self) -> None:
@@ -314,15 +316,3 @@ class NatsCluster:
         self.stop()
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
