@@ -38,11 +38,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-if TYPE_CHECKING:
-    from typing_extensions import Self
+from edgeseal.testing.processes import Closing, kill_process
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +209,7 @@ class Host:
 
 
 @dataclass
-class Network:
+class Network(Closing):
     """Hosts on one switch; everything made is removed by :meth:`close` (or on exit)."""
 
     subnet: str = "10.77.0"
@@ -295,21 +293,8 @@ class Network:
     def close(self) -> None:
         """Kill the processes started in the hosts, delete every namespace made."""
         for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait(10)
+            kill_process(process, 10)
         for name in reversed(self._made):
             _delete_namespace(name)
         self._made.clear()
         self.hosts.clear()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
