@@ -19,6 +19,7 @@ from edgeseal.testing.processes import (
     Harness,
     Startup,
     accepts_connections,
+    find_executable,
     free_port,
     kill_process,
     stop_process,
@@ -39,13 +40,7 @@ class BrokerError(RuntimeError):
 
 
 def find_mosquitto() -> str | None:
-    found = shutil.which("mosquitto")
-    if found:
-        return found
-    for candidate in _EXTRA_LOCATIONS:
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return None
+    return find_executable("mosquitto", _EXTRA_LOCATIONS)
 
 
 @dataclass

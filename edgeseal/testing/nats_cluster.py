@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import subprocess
 import tempfile
@@ -30,6 +29,7 @@ from typing import Any
 from edgeseal.testing.processes import (
     Harness,
     Startup,
+    find_executable,
     free_port,
     kill_process,
     stop_process,
@@ -46,13 +46,7 @@ class NatsClusterError(RuntimeError):
 
 
 def find_nats_server() -> str | None:
-    found = shutil.which("nats-server")
-    if found:
-        return found
-    for candidate in _EXTRA_LOCATIONS:
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return None
+    return find_executable("nats-server", _EXTRA_LOCATIONS)
 
 
 def _quote(text: str) -> str:

@@ -29,7 +29,6 @@ import ctypes
 import logging
 import os
 import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -40,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from edgeseal.testing.processes import Closing, kill_process
+from edgeseal.testing.processes import Closing, find_executable, kill_process
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +58,7 @@ class NetnsError(RuntimeError):
 
 
 def find_ip() -> str | None:
-    found = shutil.which("ip")
-    if found:
-        return found
-    return next((p for p in _IP_LOCATIONS if os.access(p, os.X_OK)), None)
+    return find_executable("ip", _IP_LOCATIONS)
 
 
 def unavailable_reason() -> str | None:

@@ -10,18 +10,28 @@ processes the same way.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self from Python 3.11 on
+
+
+def find_executable(name: str, elsewhere: Sequence[str] = ()) -> str | None:
+    """``name`` on PATH, else the first executable of ``elsewhere`` (Debian puts servers
+    in /usr/sbin, which is not on every user's PATH), else None."""
+    found = shutil.which(name)
+    if found:
+        return found
+    return next((path for path in elsewhere if os.access(path, os.X_OK)), None)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -14,6 +14,7 @@ from edgeseal.testing.processes import (
     Harness,
     Startup,
     accepts_connections,
+    find_executable,
     free_port,
     kill_process,
     stop_process,
@@ -126,3 +127,13 @@ def test_harness_starts_on_entry_and_closes_on_exit_even_after_an_error() -> Non
     with _Made() as made:
         assert not made.closed
     assert made.closed
+
+
+def test_find_executable_looks_on_path_then_elsewhere(tmp_path: Path) -> None:
+    assert find_executable("sh") is not None
+    name = "edgeseal-no-such-server"
+    tool = tmp_path / name
+    tool.write_text("#!/bin/sh\n")
+    assert find_executable(name, [str(tool)]) is None  # not executable
+    tool.chmod(0o755)
+    assert find_executable(name, [str(tmp_path / "absent"), str(tool)]) == str(tool)
