@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "verifier"))  # verifier_builders
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "anchor"))  # tsa_forgery
 
 from verifier_builders import GatewayChain, batch_topic
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import copy
 import datetime
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 
 import pytest
 from asn1crypto import cms
-from asn1crypto import x509 as asn1_x509
 from conftest import save_screenshot
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -30,6 +28,7 @@ from test_console_receipt_page import (  # noqa: F401 - offline_page is the page
     offline_page,
     page_lines,
 )
+from tsa_forgery import client_auth_certificate, resigned_token
 
 from edgeseal.anchor.evm import EmbeddedChain
 from edgeseal.anchor.tsa import TsaAnchor
@@ -365,12 +364,11 @@ def test_tsa_tokens_of_other_key_types(
     key: the page checks their tokens and roots as check_receipt does."""
     world = anchored.world
     checkpoint_text = anchored.receipt["log"]["checkpoint"]
-    body = checkpoint_text[: checkpoint_text.index("\n\n") + 1]
-    origin, size, root = body.split("\n")[:3]
-    checkpoint = Checkpoint(origin, int(size), base64.b64decode(root))
     certificates = tsa_certificates(kind)
     with LocalTsa(certificates=certificates) as other_tsa:
-        token = TsaAnchor(other_tsa.url).anchor(checkpoint, checkpoint_text.encode())
+        token = TsaAnchor(other_tsa.url).anchor(
+            checkpoint_of(anchored.receipt), checkpoint_text.encode()
+        )
     receipt = copy.deepcopy(anchored.receipt)
     receipt["anchors"] = [token.to_json(), evidence(receipt, "evm")]
     trust = world.trust()
@@ -401,12 +399,10 @@ def test_tsa_tokens_of_other_key_types(
 def test_a_root_that_is_no_ca_is_refused(page: Any, tmp_path: Path, anchored: Anchored) -> None:
     world = anchored.world
     checkpoint_text = anchored.receipt["log"]["checkpoint"]
-    body = checkpoint_text[: checkpoint_text.index("\n\n") + 1]
-    origin, size, root = body.split("\n")[:3]
     certificates = tsa_certificates("p384", ca_is_ca=False)
     with LocalTsa(certificates=certificates) as other_tsa:
         token = TsaAnchor(other_tsa.url).anchor(
-            Checkpoint(origin, int(size), base64.b64decode(root)), checkpoint_text.encode()
+            checkpoint_of(anchored.receipt), checkpoint_text.encode()
         )
     receipt = copy.deepcopy(anchored.receipt)
     receipt["anchors"] = [token.to_json(), evidence(receipt, "evm")]
@@ -420,41 +416,10 @@ def test_a_root_that_is_no_ca_is_refused(page: Any, tmp_path: Path, anchored: An
 
 def forged_token(tsa: LocalTsa, token_b64: str, *, name_new_cert: bool) -> str:
     """The token carrying a certificate of the TSA's own key for client authentication
-    instead of time stamping, re-signed with that key (which the test holds).
-    ``name_new_cert``: the ESS attribute names the new certificate (else the old one)."""
-    assert tsa.certificates is not None
-    key = serialization.load_pem_private_key(tsa.certificates.tsa_key_pem, None)
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
-    original = x509.load_pem_x509_certificate(tsa.tsa_pem)
-    cert_der = (
-        x509.CertificateBuilder()
-        .subject_name(original.subject)
-        .issuer_name(original.issuer)
-        .public_key(original.public_key())
-        .serial_number(original.serial_number)
-        .not_valid_before(original.not_valid_before_utc)
-        .not_valid_after(original.not_valid_after_utc)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=True)
-        .sign(key, hashes.SHA256())
-        .public_bytes(serialization.Encoding.DER)
-    )
-    info = cms.ContentInfo.load(base64.b64decode(token_b64))
-    signed = info["content"]
-    signed["certificates"] = [
-        cms.CertificateChoices("certificate", asn1_x509.Certificate.load(cert_der))
-    ]
-    signer = signed["signer_infos"][0]
-    attributes = []
-    for attribute in signer["signed_attrs"]:
-        if attribute["type"].native == "signing_certificate_v2" and name_new_cert:
-            value = attribute["values"][0]
-            value["certs"][0]["cert_hash"] = hashlib.sha256(cert_der).digest()
-            attribute = cms.CMSAttribute({"type": "signing_certificate_v2", "values": [value]})
-        attributes.append(attribute)
-    signer["signed_attrs"] = cms.CMSAttributes(attributes)
-    to_sign = b"\x31" + signer["signed_attrs"].dump(force=True)[1:]
-    signer["signature"] = key.sign(to_sign, ec.ECDSA(hashes.SHA256()))
-    return base64.b64encode(info.dump(force=True)).decode()
+    instead of time stamping, re-signed with that key (the anchor tests' forgery)."""
+    token = base64.b64decode(token_b64)
+    forged = resigned_token(tsa, token, client_auth_certificate(tsa), name_new_cert=name_new_cert)
+    return base64.b64encode(forged).decode()
 
 
 def test_a_token_signed_by_a_certificate_not_for_time_stamping(
