@@ -16,7 +16,6 @@ is complete (no hole, no unexplained gap).
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ sys.path.insert(0, str(TESTS / "agent"))
 sys.path.insert(0, str(TESTS / "verifier"))
 from agent_helpers import persistent_broker, start_agent
 from campaign_trial import Trial, TrialPlan
+from ground_truth import open_store, stored_seqs, wait_until_accounted
 from verifier_mqtt import wait_until
 
 from edgeseal.testing.broker import MosquittoBroker
@@ -36,54 +36,6 @@ from edgeseal.verifier.accounts import AccountStatus, covered_seqs, list_account
 
 RATE = 600  # the link is back ~0.5 s after the replug: 300 readings overflow the 256-slot ring
 READINGS = 6600  # 11 s of sampling: the device is still sampling at the last fault
-
-
-def _accounted(trial: Trial, boots: list[dict[str, Any]]) -> bool:
-    """Every generated reading is stored or inside a loss notice the verifier accepted."""
-    if not trial.store_path.exists():
-        return False
-    try:
-        with sqlite3.connect(f"file:{trial.store_path}?mode=ro", uri=True) as db:
-            for b in boots:
-                stored = {
-                    s
-                    for (s,) in db.execute(
-                        "SELECT device_seq FROM readings WHERE gateway_id = ? AND device_id = ?"
-                        " AND boot_id = ?",
-                        (trial.gateway_id, trial.device_id, b["boot_id"]),
-                    )
-                }
-                covered = covered_seqs(db, trial.gateway_id, trial.device_id, b["boot_id"])
-                if not set(range(1, b["generated"] + 1)) <= stored | covered:
-                    return False
-    except sqlite3.OperationalError:
-        return False  # the store's schema is not there yet
-    return True
-
-
-def _diagnose(trial: Trial, boots: list[dict[str, Any]]) -> str:
-    """What is missing, refused or held, for the failure message."""
-    lines = [f"files in {trial.tmp}; simulator boots {boots}"]
-    with sqlite3.connect(f"file:{trial.store_path}?mode=ro", uri=True) as db:
-        for b in boots:
-            stored = {
-                s
-                for (s,) in db.execute(
-                    "SELECT device_seq FROM readings WHERE device_id = ? AND boot_id = ?",
-                    (trial.device_id, b["boot_id"]),
-                )
-            }
-            covered = covered_seqs(db, trial.gateway_id, trial.device_id, b["boot_id"])
-            missing = sorted(set(range(1, b["generated"] + 1)) - stored - covered)
-            lines.append(f"boot {b['boot_id']}: missing {missing[:10]}..{missing[-3:]}")
-        lines += [str(r) for r in db.execute("SELECT reason, detail FROM quarantine LIMIT 3")]
-        lines += [
-            str(r)
-            for r in db.execute(
-                "SELECT kind, device_id, boot_id, first_seq, last_seq, reason FROM device_events"
-            )
-        ]
-    return "\n".join(lines)
 
 
 def _run_faults(trial: Trial, dev: SimulatorHandle, broker: MosquittoBroker) -> None:
@@ -142,15 +94,12 @@ def test_accounts_match_the_simulators_ground_truth_seq_by_seq(tmp_path: Path) -
             summary = dev.summary
             assert summary is not None
             boots: list[dict[str, Any]] = summary["boots"]
-            try:
-                wait_until(lambda: _accounted(trial, boots), 40, "every reading accounted for")
-            except AssertionError as exc:
-                raise AssertionError(f"{exc}\n{_diagnose(trial, boots)}") from None
+            wait_until_accounted(trial, boots, 40)
             wait_until(trial.outbox_empty, 20, "the agent's outbox to empty")
         finally:
             trial.stop()
     assert len(boots) == 2
-    with sqlite3.connect(f"file:{trial.store_path}?mode=ro", uri=True) as db:
+    with open_store(trial) as db:
         accounts = {a.boot_id: a for a in list_accounts(db, gateway_id=trial.gateway_id)}
         reasons = {
             r
@@ -158,14 +107,7 @@ def test_accounts_match_the_simulators_ground_truth_seq_by_seq(tmp_path: Path) -
         }
         for b in boots:
             boot_id, generated = b["boot_id"], b["generated"]
-            stored = {
-                s
-                for (s,) in db.execute(
-                    "SELECT device_seq FROM readings WHERE gateway_id = ? AND device_id = ?"
-                    " AND boot_id = ?",
-                    (trial.gateway_id, trial.device_id, boot_id),
-                )
-            }
+            stored = stored_seqs(db, trial, boot_id)
             covered = covered_seqs(db, trial.gateway_id, trial.device_id, boot_id)
             assert not stored & covered, f"boot {boot_id}: stored yet declared lost"
             assert stored | covered == set(range(1, generated + 1)), f"boot {boot_id}"

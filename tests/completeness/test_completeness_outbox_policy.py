@@ -11,7 +11,6 @@ signed loss notice, never both, and the account is complete.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import tomli_w
 import tomllib
 from agent_helpers import persistent_broker, start_agent
 from campaign_trial import Trial, TrialPlan
-from test_completeness_faults import _accounted, _diagnose
+from ground_truth import open_store, stored_seqs, wait_until_accounted
 from verifier_mqtt import wait_until
 
 from edgeseal.testing.devices import simulated_device
@@ -72,21 +71,12 @@ def test_a_full_outbox_loses_nothing_unexplained(tmp_path: Path, policy: str) ->
             summary = dev.summary
             assert summary is not None
             boots: list[dict[str, Any]] = summary["boots"]
-            try:
-                wait_until(lambda: _accounted(trial, boots), 60, "every reading accounted for")
-            except AssertionError as exc:
-                raise AssertionError(f"{exc}\n{_diagnose(trial, boots)}") from None
+            wait_until_accounted(trial, boots, 60)
         finally:
             trial.stop()
     (boot,) = boots
-    with sqlite3.connect(f"file:{trial.store_path}?mode=ro", uri=True) as db:
-        stored = {
-            s
-            for (s,) in db.execute(
-                "SELECT device_seq FROM readings WHERE device_id = ? AND boot_id = ?",
-                (trial.device_id, boot["boot_id"]),
-            )
-        }
+    with open_store(trial) as db:
+        stored = stored_seqs(db, trial, boot["boot_id"])
         covered = covered_seqs(db, trial.gateway_id, trial.device_id, boot["boot_id"])
         (account,) = list_accounts(db, gateway_id=trial.gateway_id)
         events = db.execute("SELECT kind, reason FROM device_events").fetchall()
