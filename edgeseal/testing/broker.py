@@ -22,6 +22,7 @@ from edgeseal.testing.processes import (
     find_executable,
     free_port,
     kill_process,
+    spawn_logged,
     stop_process,
     wait_until_ready,
 )
@@ -110,17 +111,7 @@ class MosquittoBroker(Harness):
                 "install it with 'apt-get install mosquitto'"
             )
         conf = self._write_config()
-        logfile = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
-        try:
-            self._process = subprocess.Popen(
-                [self.executable, "-c", str(conf)],
-                stdout=logfile,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        finally:
-            logfile.close()
-        process = self._process
+        process = self._process = spawn_logged([self.executable, "-c", str(conf)], self.log_path)
         match wait_until_ready(process, lambda: accepts_connections(self.host, self.port), timeout):
             case Startup.READY:
                 log.debug("mosquitto listening on %s:%d", self.host, self.port)

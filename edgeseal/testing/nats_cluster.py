@@ -32,6 +32,7 @@ from edgeseal.testing.processes import (
     find_executable,
     free_port,
     kill_process,
+    spawn_logged,
     stop_process,
     wait_until_ready,
 )
@@ -204,17 +205,7 @@ class NatsCluster(Harness):
                 "install it with 'apt-get install nats-server'"
             )
         conf = self._write_config(node)
-        logfile = open(node.log_path, "ab")  # noqa: SIM115 - handed to the child process
-        try:
-            node._process = subprocess.Popen(
-                [self.executable, "-c", str(conf)],
-                stdout=logfile,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        finally:
-            logfile.close()
-        process = node._process
+        process = node._process = spawn_logged([self.executable, "-c", str(conf)], node.log_path)
         match wait_until_ready(process, node.serves, timeout):
             case Startup.READY:
                 pass

@@ -18,6 +18,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from enum import Enum
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,16 @@ def accepts_connections(host: str, port: int, timeout_s: float = 0.2) -> bool:
             return True
     except OSError:
         return False
+
+
+def spawn_logged(argv: Sequence[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with its stdout and stderr appended to ``log_path`` (read it when
+    the server fails) and no stdin."""
+    with open(log_path, "ab") as logfile:
+        # The child keeps its own copy of the descriptor; ours can close at once.
+        return subprocess.Popen(
+            list(argv), stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
 
 
 class Startup(Enum):

@@ -17,6 +17,7 @@ from edgeseal.testing.processes import (
     find_executable,
     free_port,
     kill_process,
+    spawn_logged,
     stop_process,
     wait_until_ready,
 )
@@ -137,3 +138,11 @@ def test_find_executable_looks_on_path_then_elsewhere(tmp_path: Path) -> None:
     assert find_executable(name, [str(tool)]) is None  # not executable
     tool.chmod(0o755)
     assert find_executable(name, [str(tmp_path / "absent"), str(tool)]) == str(tool)
+
+
+def test_spawn_logged_appends_both_streams_to_the_log(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    log.write_bytes(b"earlier run\n")
+    process = spawn_logged(["sh", "-c", "echo out; echo err >&2; read x || echo no-stdin"], log)
+    assert process.wait(10) == 0
+    assert log.read_text().splitlines() == ["earlier run", "out", "err", "no-stdin"]
