@@ -356,29 +356,37 @@ def resigned_with_pss(token_b64: str, key_pem: bytes) -> str:
     return base64.b64encode(info.dump(force=True)).decode()
 
 
-@pytest.mark.parametrize("kind", ["rsa", "p384"])
-def test_tsa_tokens_of_other_key_types(
-    page: Any, tmp_path: Path, anchored: Anchored, kind: str
-) -> None:
-    """TSAs with RSA keys (PKCS#1 v1.5 as many public TSAs, and RSA-PSS) and with a P-384
-    key: the page checks their tokens and roots as check_receipt does."""
-    world = anchored.world
+def stamped_by_another_tsa(
+    anchored: Anchored, certificates: TsaCertificates
+) -> tuple[dict[str, Any], LogTrust]:
+    """The receipt with its RFC 3161 token from a TSA holding ``certificates`` (and its EVM
+    evidence), and the trust whose only TSA root is that TSA's CA."""
     checkpoint_text = anchored.receipt["log"]["checkpoint"]
-    certificates = tsa_certificates(kind)
     with LocalTsa(certificates=certificates) as other_tsa:
         token = TsaAnchor(other_tsa.url).anchor(
             checkpoint_of(anchored.receipt), checkpoint_text.encode()
         )
     receipt = copy.deepcopy(anchored.receipt)
     receipt["anchors"] = [token.to_json(), evidence(receipt, "evm")]
-    trust = world.trust()
+    trust = anchored.world.trust()
     assert trust.anchors is not None
     own_root = replace(trust, anchors=replace(trust.anchors, tsa_roots=(certificates.ca_pem,)))
+    return receipt, own_root
+
+
+@pytest.mark.parametrize("kind", ["rsa", "p384"])
+def test_tsa_tokens_of_other_key_types(
+    page: Any, tmp_path: Path, anchored: Anchored, kind: str
+) -> None:
+    """TSAs with RSA keys (PKCS#1 v1.5 as many public TSAs, and RSA-PSS) and with a P-384
+    key: the page checks their tokens and roots as check_receipt does."""
+    certificates = tsa_certificates(kind)
+    receipt, own_root = stamped_by_another_tsa(anchored, certificates)
     outcome, lines, _ = compare(page, tmp_path, anchored, receipt, own_root)
     assert outcome == "VALID" and states(lines)["TSA root"] == "ok"
     signature_line = page.inner_text("#checks li[data-check='TSA signature']")
     assert ("RSA PKCS#1 v1.5" if kind == "rsa" else "ECDSA SHA-256") in signature_line
-    good_token = token.data["token"]
+    good_token = receipt["anchors"][0]["token"]
     receipt["anchors"][0]["token"] = broken_token_signature(good_token)
     outcome, _lines, _ = compare(page, tmp_path, anchored, receipt, own_root)
     assert outcome.startswith("INVALID: the TSA signature check failed"), outcome
@@ -386,7 +394,8 @@ def test_tsa_tokens_of_other_key_types(
         return
     # RSA-PSS, compared without a root: check_receipt's chain step (rfc3161-client, on
     # OpenSSL's PKCS7 code) refuses PSS signatures whatever the CA.
-    no_root = replace(own_root, anchors=replace(trust.anchors, tsa_roots=()))
+    assert own_root.anchors is not None
+    no_root = replace(own_root, anchors=replace(own_root.anchors, tsa_roots=()))
     receipt["anchors"][0]["token"] = resigned_with_pss(good_token, certificates.tsa_key_pem)
     outcome, _lines, _ = compare(page, tmp_path, anchored, receipt, no_root)
     assert outcome == "VALID", page.inner_text("#checks")
@@ -397,18 +406,7 @@ def test_tsa_tokens_of_other_key_types(
 
 
 def test_a_root_that_is_no_ca_is_refused(page: Any, tmp_path: Path, anchored: Anchored) -> None:
-    world = anchored.world
-    checkpoint_text = anchored.receipt["log"]["checkpoint"]
-    certificates = tsa_certificates("p384", ca_is_ca=False)
-    with LocalTsa(certificates=certificates) as other_tsa:
-        token = TsaAnchor(other_tsa.url).anchor(
-            checkpoint_of(anchored.receipt), checkpoint_text.encode()
-        )
-    receipt = copy.deepcopy(anchored.receipt)
-    receipt["anchors"] = [token.to_json(), evidence(receipt, "evm")]
-    trust = world.trust()
-    assert trust.anchors is not None
-    not_a_ca = replace(trust, anchors=replace(trust.anchors, tsa_roots=(certificates.ca_pem,)))
+    receipt, not_a_ca = stamped_by_another_tsa(anchored, tsa_certificates("p384", ca_is_ca=False))
     outcome, _lines, _ = compare(page, tmp_path, anchored, receipt, not_a_ca)
     assert outcome.startswith("INVALID: the TSA root check failed"), outcome
     assert "is not a CA" in page.inner_text("#checks li[data-check='TSA root']")
