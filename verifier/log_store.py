@@ -5,7 +5,9 @@ its entry is the batch header bytes followed by the header's 64-byte Ed25519 sig
 (docs/formats.md, "Log entry"), so an auditor can check every entry's gateway
 signature without the readings. ``append_entry`` runs inside the transaction that
 accepts the batch (store.py), so a batch is accepted iff it is in the log, and the
-index order is the acceptance order (the write lock serialises all workers).
+index order is the commit order: SQLite's write lock serialises all workers; on
+PostgreSQL the entries of a group are appended just before its COMMIT under the log
+lock, held to COMMIT (store_postgres.py, "Locking").
 
 Tiles (C2SP tlog-tiles) are kept one row per (level, index): always the widest version
 written so far, since a narrower (partial) tile of the same tree is a prefix of it. The
@@ -148,6 +150,20 @@ class LogStore:
             (index, batch_id, header_hash, entry, native.leaf_hash(entry)),
         )
         return index
+
+    def append_entries(self, entries: Sequence[tuple[int, bytes, bytes]]) -> int:
+        """Append (batch id, header hash, entry) at the next indexes, in order, with one
+        read of the log's size; the index of the first."""
+        first = self.size()
+        self._conn.executemany(
+            "INSERT INTO log_entries (log_index, batch_id, header_hash, entry, leaf_hash)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [
+                (first + i, batch_id, header_hash, entry, native.leaf_hash(entry))
+                for i, (batch_id, header_hash, entry) in enumerate(entries)
+            ],
+        )
+        return first
 
     def size(self) -> int:
         """How many entries the log holds (integrated into tiles or not)."""

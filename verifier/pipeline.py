@@ -107,7 +107,11 @@ class BatchProcessor:
         group is committed and the exception propagates: acknowledge none of them.
         """
         prepared = [self._check(topic, payload) for topic, payload in messages]
-        with self._store.write():
+        # Settling a message touches the chain of its header's gateway only (a held batch
+        # it releases is of the same gateway): lock those, and let other workers write
+        # other gateways meanwhile (PostgreSQL; SQLite writers run one at a time anyway).
+        gateway_ids = {i.got.sealed.header.gateway_id for i in prepared if i.got is not None}
+        with self._store.write(gateway_ids):
             results = [self._settle(item) for item in prepared]
         for verdicts in results:
             for v in verdicts:

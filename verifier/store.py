@@ -14,8 +14,8 @@ import hashlib
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from itertools import count, repeat
 from pathlib import Path
@@ -31,6 +31,7 @@ from edgeseal.verifier.store_postgres import (
     PgConnection,
     begin_locked,
     is_postgres_url,
+    lock_log,
 )
 from edgeseal.wire.batch import SealedBatch
 from edgeseal.wire.record import RecordColumns
@@ -395,6 +396,10 @@ class VerifierStore:
         for measuring what the log costs (benchmarks); such a store's log is incomplete."""
         self._log_entries = log_entries
         self._busy_timeout_s = busy_timeout_s
+        # PostgreSQL writes for given gateways (write()): whether the log lock is held, and
+        # the log entries waiting for the end of the transaction (None: append at once).
+        self._log_locked = False
+        self._log_deferred: list[tuple[int, bytes, bytes]] | None = None
         self.postgres: PgConnection | None = None
         if isinstance(path, str) and is_postgres_url(path):
             self._open_postgres(path)
@@ -518,19 +523,54 @@ class VerifierStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def write(self) -> AbstractContextManager[None]:
-        """A write transaction that holds SQLite's write lock from its first statement.
+    def write(self, gateway_ids: Iterable[str] | None = None) -> AbstractContextManager[None]:
+        """A write transaction that holds the store's write lock from its first statement.
 
         Committed when the block returns; rolled back when it raises or when COMMIT
         fails, so a failed group leaves nothing behind and releases the lock.
+
+        ``gateway_ids``: the only gateways whose chains the block touches (accepts, holds,
+        accounts). On PostgreSQL the block then locks just those gateways and writers of
+        other gateways run at the same time (store_postgres.py, "Locking"); without it
+        the block runs alone. SQLite's BEGIN IMMEDIATE always runs it alone.
         """
         if self.postgres is not None:
-            return write_transaction(self._conn, begin=self._begin_postgres)
+            ids = None if gateway_ids is None else tuple(gateway_ids)
+            return self._write_postgres(ids)
         return write_transaction(self._conn, begin=self._begin_immediate)
 
-    def _begin_postgres(self, conn: sqlite3.Connection) -> None:
-        assert self.postgres is not None
-        begin_locked(self.postgres)
+    @contextmanager
+    def _write_postgres(self, gateway_ids: tuple[str, ...] | None) -> Iterator[None]:
+        pg = self.postgres
+        assert pg is not None
+        # Alone (gateway_ids None): the log is appended to at once, as on SQLite.
+        # Beside other writers: the log's entries wait for the end of the block.
+        self._log_locked = gateway_ids is None
+        self._log_deferred = None if gateway_ids is None else []
+        try:
+            with write_transaction(self._conn, begin=lambda _c: begin_locked(pg, gateway_ids)):
+                yield
+                self._append_deferred_log()
+        finally:
+            self._log_deferred = None
+            self._log_locked = False
+
+    def _lock_log(self) -> None:
+        """Inside a PostgreSQL write for given gateways: take the log lock (to COMMIT)
+        before touching the log or rows shared by all gateways."""
+        # (Alone, on SQLite or outside write(): nothing to take, or nothing to hold it.)
+        if self.postgres is not None and self._log_deferred is not None and not self._log_locked:
+            lock_log(self.postgres)
+            self._log_locked = True
+
+    def _append_deferred_log(self) -> None:
+        """The log's entries of this block's accepted batches, at the next indexes, under
+        the log lock held to COMMIT: indexes stay gap-free and in commit order."""
+        entries = self._log_deferred
+        if not entries:
+            return
+        self._lock_log()
+        self.log.append_entries(entries)
 
     def _begin_immediate(self, conn: sqlite3.Connection) -> None:
         """BEGIN IMMEDIATE, waiting up to busy_timeout_s for another worker's write lock.
@@ -665,9 +705,11 @@ class VerifierStore:
         conn.execute("RELEASE accept_batch")
         # In the same transaction: an accepted batch is always in the log, and only then.
         if self._log_entries:
-            self.log.append_entry(
-                batch_id, header_hash, log_entry(sealed.header_bytes, sealed.header_signature)
-            )
+            entry = log_entry(sealed.header_bytes, sealed.header_signature)
+            if self._log_deferred is not None:
+                self._log_deferred.append((batch_id, header_hash, entry))
+            else:
+                self.log.append_entry(batch_id, header_hash, entry)
         next_key = header.next_public_key if header.next_public_key is not None else public_key
         conn.execute(
             "INSERT INTO chain_heads (gateway_id, head_seq, head_hash, public_key, updated_us)"
@@ -746,6 +788,9 @@ class VerifierStore:
         to ``limits.quarantine_payload_bytes``); ``budget``: whose quarantine bytes the
         row counts against (the gateway id if enrolled, else ``""``).
         """
+        # Budgets and their counters are shared (all unenrolled ids share one, and the
+        # total is over every gateway): beside other writers, under the log lock.
+        self._lock_log()
         if header_hash is not None:
             self._conn.execute("DELETE FROM pending WHERE header_hash = ?", (header_hash,))
         digest = _sha256(payload)
@@ -902,7 +947,11 @@ class VerifierStore:
         ]
 
     def held_usage(self, gateway_id: str) -> tuple[int, int, int]:
-        """(batches held for the gateway, their payload bytes, payload bytes held in all)."""
+        """(batches held for the gateway, their payload bytes, payload bytes held in all).
+
+        Read to decide whether one more may be held: the total is over all gateways, so
+        beside other writers this takes the log lock first (store_postgres.py)."""
+        self._lock_log()
         count, size = self._conn.execute(
             "SELECT COUNT(*), COALESCE(SUM(length(payload)), 0) FROM pending WHERE gateway_id = ?",
             (gateway_id,),

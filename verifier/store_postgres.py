@@ -11,19 +11,29 @@ exception classes the store and the service already handle (IntegrityError for a
 unique violation, OperationalError when the server cannot be reached), each naming the
 server.
 
-Locking (the store's ``write()``): every write transaction takes one transaction-level
-advisory lock (``pg_advisory_xact_lock``), held until COMMIT or ROLLBACK, so writers
-run one at a time exactly as SQLite's BEGIN IMMEDIATE makes them. A per-gateway lock
-(``SELECT ... FOR UPDATE`` on the chain head) would not let more run at once: every
-accepted batch also takes the next index of the one transparency log in the same
-transaction, and that index must be gap-free and in commit order, which only a lock
-held to COMMIT gives. Whatever the locking, two verifiers can never both accept seq N
-of a gateway or a fork of it: ``UNIQUE (gateway_id, seq)`` and ``UNIQUE
-(header_hash)`` on batches and the readings' primary key are checked by the server.
+Locking (the store's ``write()``), with transaction-level advisory locks held to COMMIT
+or ROLLBACK, always taken in one order (gate, gateways in key order, log), so no two
+writers deadlock on them:
+
+* A write for given gateways (a worker's group of messages) takes the gate shared and one
+  lock per gateway, so writers of different gateways run at once and two writers of one
+  gateway one after the other: its chain head is read and advanced under its lock.
+* What has one global order or shared rows waits for the log lock, taken as late as
+  possible and held to COMMIT: the transparency log's entries of the accepted batches are
+  appended just before COMMIT (gap-free indexes in commit order), and the quarantine
+  (budgets and counters shared by gateways, the total) and the held batches' limits
+  (the total held) take it before they read what they check.
+* Any other write (schema, the log's sequencer, an operator's loss decision) takes the
+  gate exclusive: it runs alone, as under SQLite's BEGIN IMMEDIATE.
+
+Whatever the locking, two verifiers can never both accept seq N of a gateway or a fork of
+it: ``UNIQUE (gateway_id, seq)`` and ``UNIQUE (header_hash)`` on batches and the readings'
+primary key are checked by the server.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import sqlite3
@@ -35,8 +45,18 @@ from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 
-# The advisory lock key of the store's write transaction (any constant; "edgeseal").
+# Advisory lock keys (any constants): the gate every writer takes, shared by writers of
+# given gateways, exclusive for the others ("edgeseal"); the log's ("edgelog!").
 WRITE_LOCK_KEY = 0x65646765_7365616C & 0x7FFFFFFFFFFFFFFF
+LOG_LOCK_KEY = 0x65646765_6C6F6721
+
+
+def gateway_lock_key(gateway_id: str) -> int:
+    """The advisory lock key of one gateway: 64 bits of a hash of its id (a collision
+    only makes two gateways' writers wait for each other)."""
+    digest = hashlib.sha256(b"edgeseal gateway lock\0" + gateway_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
 
 # Tables whose INSERT reports a generated key (sqlite3's lastrowid): their key column.
 _GENERATED_KEYS = {
@@ -294,11 +314,23 @@ def connect_read_only(url: str, *, timeout_s: float = 5.0) -> sqlite3.Connection
     return cast(sqlite3.Connection, PgConnection(url, connect_timeout_s=timeout_s, read_only=True))
 
 
-def begin_locked(conn: PgConnection) -> None:
-    """BEGIN and take the store's write lock (held until COMMIT or ROLLBACK)."""
+def begin_locked(conn: PgConnection, gateway_ids: Iterable[str] | None = None) -> None:
+    """BEGIN and take the write locks (held until COMMIT or ROLLBACK): the gate exclusive,
+    or, for given gateways, the gate shared and each gateway's lock in key order."""
     conn.execute("BEGIN")
     try:
-        conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+        if gateway_ids is None:
+            conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+        else:
+            keys = [WRITE_LOCK_KEY, *sorted({gateway_lock_key(g) for g in gateway_ids})]
+            # One round trip; the function scan yields the keys in array order, so every
+            # writer takes its locks in the same order.
+            conn.execute(
+                "SELECT count(CASE WHEN i = 1 THEN pg_advisory_xact_lock_shared(k)"
+                " ELSE pg_advisory_xact_lock(k) END)"
+                " FROM unnest(?::bigint[]) WITH ORDINALITY AS t(k, i)",
+                (keys,),
+            )
     except BaseException:
         # No transaction for write_transaction to roll back yet (as when SQLite's BEGIN
         # IMMEDIATE fails): end this one here, or the connection stays in an aborted
@@ -306,3 +338,8 @@ def begin_locked(conn: PgConnection) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def lock_log(conn: PgConnection) -> None:
+    """Take the log lock, held until COMMIT or ROLLBACK (the last lock a writer takes)."""
+    conn.execute(f"SELECT pg_advisory_xact_lock({LOG_LOCK_KEY})")
