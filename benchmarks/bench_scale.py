@@ -422,8 +422,9 @@ def scale_model(
     pg = result["postgres"]["us_per_reading"]
     bus = result["bus"]
     checks = us["decode"] + us["contents"] + us["verify"]
-    # One store serialises its write transactions (PostgreSQL: one advisory lock): the
-    # store work of every reading, the worker's and the server's, runs one at a time.
+    # As if one store ran its write transactions one at a time (SQLite does; PostgreSQL
+    # now locks per gateway, so for it this is a lower bound): the store work of every
+    # reading, the worker's and the server's, runs one at a time.
     store_ceiling = 1e6 / (pg["store_worker"] + pg["server"])
     rows = []
     for gateways in FLEETS:
