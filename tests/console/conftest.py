@@ -101,9 +101,14 @@ def served(filled: Filled) -> Iterator[tuple[HttpServer, Filled]]:
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless system Chromium driven by Playwright (never a downloaded browser build)."""
+    """Headless system Chromium driven by Playwright (never a downloaded browser build).
+
+    Per module, not per session: Playwright's sync API keeps an asyncio loop running in
+    the main thread while it is open, and every later test calling asyncio.run() (the
+    NATS bus tests) failed with "cannot be called from a running event loop".
+    """
     from playwright.sync_api import sync_playwright
 
     found = next((p for p in map(shutil.which, CHROMIUM_NAMES) if p is not None), None)
