@@ -10,179 +10,40 @@ listener of a private nats-server cluster of 1 or 3 nodes (MQTT 3.1.1; the strea
 and nats-server's MQTT streams replicated on every node; the workers pull from one
 durable JetStream consumer). The clock runs from the first publish until the last
 batch is committed. Every case runs in one process, one after the other, so the
-ratios NATS/MQTT compare runs under the same machine load.
+ratios NATS/MQTT compare runs under the same machine load. The harness is
+``benchmarks/harness.py``, shared with ``bench_verifier``, whose ``--nats`` runs the
+same bus beside SQLite and PostgreSQL stores at several batch sizes.
 Results: ``benchmarks/results/bench_bus.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
-import multiprocessing as mp
 import os
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-
-from benchmarks.bench_verifier import (
+from benchmarks.harness import (
     MIN_BATCHES_PER_GATEWAY,
-    Gateway,
-    _store_progress,
-    _worker_main,
     make_gateways,
+    mosquitto_bus,
+    nats_bus,
+    run_case,
     seal_all,
 )
-from edgeseal.agent.seal import raw_public_key
 from edgeseal.testing.broker import MosquittoBroker
 from edgeseal.testing.nats_cluster import NatsCluster
-from edgeseal.verifier.bus_config import BusConfig
-from edgeseal.verifier.config import MqttConfig, StoreConfig, VerifierConfig
 
 log = logging.getLogger("bench_bus")
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_bus.json"
-
-
-@dataclass(frozen=True)
-class Bus:
-    """Where the batches go: a name for the tables, the MQTT port to publish to."""
-
-    name: str
-    mqtt_port: int
-    protocol: int  # paho's MQTTv5 or MQTTv311
-    bus: BusConfig
-    mqtt_broker_port: int  # the workers' [mqtt] port (mosquitto) or unused
-
-
-def delete_stream(config: BusConfig) -> None:
-    """Remove a case's stream: work-queue streams may not share subjects."""
-    import nats
-
-    async def delete() -> None:
-        nc = await nats.connect(servers=list(config.servers))
-        try:
-            await nc.jetstream().delete_stream(config.stream)
-        finally:
-            await nc.close()
-
-    asyncio.run(delete())
-
-
-def run_case(
-    bus: Bus,
-    workdir: Path,
-    gateways: Sequence[Gateway],
-    messages: list[tuple[str, bytes]],
-    *,
-    total: int,
-    workers: int,
-    case_id: str,
-    timeout_s: float,
-) -> dict[str, Any]:
-    store_path = workdir / f"{case_id}.sqlite"
-    ctx = mp.get_context("spawn")
-    stop = ctx.Event()
-    ready = ctx.Semaphore(0)
-    procs = []
-    bus_config = bus.bus
-    if bus_config.nats:  # a fresh stream and consumer per case
-        bus_config = BusConfig(
-            kind="nats",
-            servers=bus_config.servers,
-            stream=f"BENCH_{case_id.replace('-', '_')}",
-            durable="verifiers",
-            replicas=bus_config.replicas,
-            ack_wait_s=60.0,
-        )
-    for w in range(workers):
-        config = VerifierConfig(
-            mqtt=MqttConfig(
-                host="127.0.0.1",
-                port=bus.mqtt_broker_port,
-                client_id=f"{case_id}-w{w}",
-                group=f"bench-{case_id}",
-                session_expiry_s=60,
-                keepalive_s=30,
-            ),
-            store=StoreConfig(path=store_path, synchronous="normal"),
-            gateways={g.gateway_id: raw_public_key(g.key) for g in gateways},
-            bus=bus_config,
-        )
-        p = ctx.Process(target=_worker_main, args=(config, "native", stop, ready))
-        p.start()
-        procs.append(p)
-    subscribed, deadline = 0, time.monotonic() + 60
-    while subscribed < workers:
-        if ready.acquire(timeout=0.2):
-            subscribed += 1
-            continue
-        dead = [p.exitcode for p in procs if not p.is_alive()]
-        if dead or time.monotonic() > deadline:
-            stop.set()
-            raise RuntimeError(f"case {case_id}: {subscribed} of {workers} workers ready")
-    # One connection per gateway, as in the field: an MQTT listener handles each
-    # connection's QoS 1 publishes in order (nats-server stores each before its PUBACK).
-    publishers: dict[str, mqtt.Client] = {}
-    for topic, _payload in messages:
-        if topic not in publishers:
-            pub = mqtt.Client(
-                mqtt.CallbackAPIVersion.VERSION2,
-                client_id=f"{case_id}-pub{len(publishers)}",
-                protocol=bus.protocol,
-            )
-            pub.max_inflight_messages_set(1000)
-            pub.max_queued_messages_set(0)
-            pub.connect("127.0.0.1", bus.mqtt_port)
-            pub.loop_start()
-            publishers[topic] = pub
-    stored, last_us, quarantined = 0, None, 0
-    try:
-        t0_us = time.time_ns() // 1000
-        infos = [publishers[topic].publish(topic, payload, qos=1) for topic, payload in messages]
-        for info in infos:
-            info.wait_for_publish(timeout_s)
-        published_us = time.time_ns() // 1000
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            stored, last_us, quarantined, _held = _store_progress(store_path)
-            if stored >= total or quarantined:
-                break
-            if any(not p.is_alive() for p in procs):
-                raise RuntimeError(f"case {case_id}: a worker exited early")
-            time.sleep(0.05)
-    finally:
-        for pub in publishers.values():
-            pub.loop_stop()
-            pub.disconnect()
-        stop.set()
-        for p in procs:
-            p.join(30)
-            if p.is_alive():
-                p.kill()
-        if bus_config.nats:
-            delete_stream(bus_config)
-    if stored != total or quarantined or last_us is None:
-        raise RuntimeError(f"case {case_id}: {stored} of {total} readings stored")
-    seconds = (last_us - t0_us) / 1e6
-    return {
-        "bus": bus.name,
-        "batch_size": total // len(messages),
-        "workers": workers,
-        "readings": total,
-        "batches": len(messages),
-        "seconds": round(seconds, 3),
-        "readings_per_s": round(total / seconds),
-        "publish_seconds": round((published_us - t0_us) / 1e6, 3),
-    }
+MQTT = "mqtt-mosquitto"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -207,20 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     clusters: list[NatsCluster] = []
     try:
         with MosquittoBroker(workdir=workdir) as broker:
-            buses = [Bus("mqtt-mosquitto", broker.port, mqtt.MQTTv5, BusConfig(), broker.port)]
+            buses = [mosquitto_bus(broker)]
             for nodes in node_counts:
                 cluster = NatsCluster(size=nodes, workdir=workdir / f"nats{nodes}")
                 cluster.start()
                 clusters.append(cluster)
-                buses.append(
-                    Bus(
-                        f"nats-r{nodes}",
-                        cluster.nodes[0].mqtt_port,
-                        mqtt.MQTTv311,
-                        BusConfig(kind="nats", servers=tuple(cluster.servers), replicas=nodes),
-                        broker.port,
-                    )
-                )
+                buses.append(nats_bus(cluster, broker))
             for size in sizes:
                 messages = seal_all(gateways, size, per_size[size])
                 total = per_size[size] * len(gateways)
@@ -234,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                             messages,
                             total=total,
                             workers=workers,
+                            verifier="native",
+                            synchronous="normal",
                             case_id=case_id,
                             timeout_s=600,
                         )
@@ -260,10 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ratios = {
         f"{r['bus']}/mqtt-mosquitto s{r['batch_size']} w{r['workers']}": round(
-            r["readings_per_s"] / rate("mqtt-mosquitto", r["batch_size"], r["workers"]), 2
+            r["readings_per_s"] / rate(MQTT, r["batch_size"], r["workers"]), 2
         )
         for r in rows
-        if r["bus"] != "mqtt-mosquitto"
+        if r["bus"] != MQTT
     }
     doc = {
         "benchmark": "bus",

@@ -35,7 +35,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from benchmarks.bench_verifier import make_gateways, run_case, seal_all
+from benchmarks.harness import make_gateways, mosquitto_bus, run_case, seal_all
 from edgeseal import native
 from edgeseal.agent.seal import raw_public_key
 from edgeseal.plumbing.keyfile import save_private_key
@@ -80,7 +80,7 @@ def end_to_end(workdir: Path, readings: int, repeat: int) -> dict[str, Any]:
             order = ("without", "with") if attempt % 2 == 0 else ("with", "without")
             for case in order:
                 row = run_case(
-                    broker,
+                    mosquitto_bus(broker),
                     workdir,
                     gateways,
                     messages,

@@ -51,7 +51,7 @@ import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from benchmarks.bench_verifier import Gateway, make_gateways, run_case, seal_all
+from benchmarks.harness import Gateway, make_gateways, mosquitto_bus, run_case, seal_all
 from edgeseal.agent.seal import raw_public_key
 from edgeseal.testing.broker import MosquittoBroker
 from edgeseal.testing.postgres import PostgresServer
@@ -385,7 +385,7 @@ def efficiency(
         for workers in (1, 2):
             runs = [
                 run_case(
-                    broker,
+                    mosquitto_bus(broker),
                     workdir,
                     gateways,
                     messages,
