@@ -80,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_usage())
         return 0 if args else 2
     name, rest = args[0], args[1:]
+    # `edgeseal verifier migrate` (the operator's spelling) is `edgeseal verifier-migrate`;
+    # `edgeseal verifier` itself takes no positional argument, so nothing is shadowed.
+    if rest and not rest[0].startswith("-") and f"{name}-{rest[0]}" in COMMANDS:
+        name, rest = f"{name}-{rest[0]}", rest[1:]
     if name == "--version":
         from edgeseal import __version__
 

@@ -79,3 +79,14 @@ def test_a_newer_store_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err
     assert "schema version 6, newer than this verifier's 5" in err
     assert "upgrade edgeseal" in err
+
+
+def test_verifier_migrate_is_also_spelled_as_a_verifier_subcommand(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`edgeseal verifier migrate` (as issue 15 spells it) runs verifier-migrate."""
+    path, config = _store_and_config(tmp_path)
+    _as_schema_3(path)
+    assert edgeseal_main(["verifier", "migrate", "--config", str(config)]) == 0
+    assert "now at schema version 5" in capsys.readouterr().out
+    assert schema_version(path) == 5
