@@ -11,7 +11,10 @@ against a mismatched one is tests/verifier/test_verifier_topic_prefix.py.
 
 EDGESEAL_CAMPAIGN_TRIALS sets the number of trials (default 30); EDGESEAL_CAMPAIGN_SEED
 the first trial's seed (trial k uses seed + k), so a failing trial is replayed alone with
-its own seed and EDGESEAL_CAMPAIGN_TRIALS=1.
+its own seed and EDGESEAL_CAMPAIGN_TRIALS=1. EDGESEAL_CAMPAIGN_PARALLEL trials run at a
+time (default 2): a trial mostly waits on its schedule, and trials share only the broker
+(each has its own prefix, gateway, device and files), so two at once also tests a
+broker serving two fleets while their processes are killed.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import random
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -36,21 +40,30 @@ def test_random_sigkills_of_agent_and_verifier_lose_nothing_unreported(tmp_path:
     if find_mosquitto() is None:
         pytest.fail("mosquitto is not installed; scripts/test installs it with apt-get")
     trials = int(os.environ.get("EDGESEAL_CAMPAIGN_TRIALS", "30"))
+    parallel = int(os.environ.get("EDGESEAL_CAMPAIGN_PARALLEL", "2"))
     first_seed = int(os.environ.get("EDGESEAL_CAMPAIGN_SEED", str(random.randrange(2**32))))
     total = TrialFigures()
     failures: list[str] = []
     began = time.monotonic()
     with persistent_broker() as broker:
-        for index in range(trials):
-            seed = first_seed + index
-            plan = TrialPlan.draw(seed)
-            print(f"trial {index} seed {seed}: {plan.readings} readings, {describe(plan)}")
-            figures, problems = run_trial(tmp_path / f"trial-{index}", broker.port, index, seed)
-            print(f"  -> {figures}")
-            total.add(figures)
-            failures += problems
+
+        def trial(index: int) -> tuple[TrialFigures, list[str]]:
+            return run_trial(tmp_path / f"trial-{index}", broker.port, index, first_seed + index)
+
+        pool = ThreadPoolExecutor(max_workers=max(1, parallel))
+        try:
+            for index, (figures, problems) in enumerate(pool.map(trial, range(trials))):
+                plan = TrialPlan.draw(first_seed + index)
+                print(f"trial {index} seed {plan.seed}: {plan.readings} readings, {describe(plan)}")
+                print(f"  -> {figures}")
+                total.add(figures)
+                failures += problems
+        finally:
+            # A trial that raised ends the campaign: the queued trials are not started.
+            pool.shutdown(wait=True, cancel_futures=True)
     print(
-        f"campaign from seed {first_seed}: {trials} trials in {time.monotonic() - began:.0f} s; "
+        f"campaign from seed {first_seed}: {trials} trials, {parallel} at a time, in "
+        f"{time.monotonic() - began:.0f} s; "
         f"{total.generated} readings generated, {total.accepted} accepted, "
         f"{total.reported_lost} reported lost (devices rebooted with {total.unacked_at_reboot} un-ACKed); "
         f"{total.agent_kills} agent and {total.verifier_kills} verifier SIGKILLs, "
