@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import TOKEN, Filled, api_context
 from console_client import get, get_json
+from console_helpers import TOKEN, Filled, api_context
 
 from edgeseal.verifier.http_api import make_api_handler
 from edgeseal.verifier.http_server import HttpServer

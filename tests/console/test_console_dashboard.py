@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import TOKEN
+from console_helpers import TOKEN
 
 from edgeseal.verifier.receipt import check_receipt
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from conftest import TOKEN, save_screenshot
+from console_helpers import TOKEN, save_screenshot
 from verifier_builders import config_toml
 from verifier_mqtt import ProcessWorker, Publisher, wait_until
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from conftest import TOKEN
 from console_client import get
+from console_helpers import TOKEN
 from log_helpers import ORIGIN, accept, log_config, log_signer, sequencer, store_at
 from verifier_builders import GatewayChain
 

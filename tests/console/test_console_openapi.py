@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import quote
 
 import jsonschema
-from conftest import TOKEN, Filled, api_context
 from console_client import get
+from console_helpers import TOKEN, Filled, api_context
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from asn1crypto import cms
-from conftest import save_screenshot
+from console_helpers import save_screenshot
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Filled, save_screenshot
+from console_helpers import Filled, save_screenshot
 
 from edgeseal.verifier.console_files import CONSOLE_DIR
 from edgeseal.verifier.receipt import ReadingRef, build_receipt, check_receipt
