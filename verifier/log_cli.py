@@ -82,7 +82,14 @@ def _show_store(path: Path) -> int:
         latest = store.log.latest_checkpoint(published=False)
         published = store.log.latest_checkpoint()
         size = store.log.size()
+        keys = store.log.log_keys()
     print(f"entries in the store: {size}")
+    if keys is not None:
+        # What witnesses' [[log]] vkey and relying parties' --log-key need.
+        log_vkey, witness_vkeys = keys
+        print(f"log key: {log_vkey}")
+        for vkey in witness_vkeys:
+            print(f"witness key: {vkey}")
     if latest is None:
         print("no checkpoint issued yet")
         return EXIT_OK

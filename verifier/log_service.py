@@ -118,9 +118,10 @@ def start_sequencer(
     thread = SequencerThread(make, close, tick_s=min(1.0, cfg.checkpoint_interval_s))
     thread.start()
     log.info(
-        "transparency log %s: a checkpoint every %.0f s or %d entries, %d witness(es) "
-        "(%d needed), %d anchor(s)",
+        "transparency log %s: key %s; a checkpoint every %.0f s or %d entries, "
+        "%d witness(es) (%d needed), %d anchor(s)",
         cfg.origin,
+        signer.verifier_key(),
         cfg.checkpoint_interval_s,
         cfg.checkpoint_entries,
         len(cfg.witnesses),

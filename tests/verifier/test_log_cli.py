@@ -37,6 +37,8 @@ def test_show_from_the_store_and_from_the_url(served, capsys) -> None:
     assert edgeseal_main(["log", "show", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert "entries in the store: 300" in out and "published: size 300" in out
+    # The key witnesses and relying parties are given (--log-key), read from the store.
+    assert f"log key: {signer.verifier_key()}\n" in out
     assert edgeseal_main(["log", "show", "--url", url, "--log-key", signer.verifier_key()]) == 0
     out = capsys.readouterr().out
     assert ": valid" in out and "size 300" in out
