@@ -23,17 +23,30 @@ puts them on the worker's queue; the processing thread hands verdicts and
 acknowledgements back with ``settle``, which waits until the loop has written them.
 A sync facade over nats-py would block the loop between calls and lose the
 heartbeats and reconnects that run on it.
+
+TLS and logging in (``bus.tls_*``, ``bus.username``/``EDGESEAL_NATS_PASSWORD``,
+``EDGESEAL_NATS_TOKEN``, ``bus.creds_file``): a refusal that retrying cannot cure (the
+server refused the credentials, its certificate does not verify, it wants a client
+certificate) stops the worker at start with ``failure`` naming the setting to fix,
+instead of retrying for ever. Once connected, the same refusal from a server (one
+node of a cluster with other settings, a change in progress) is logged and retried.
+With TLS configured, credentials are never sent over a connection that is not TLS:
+nats-py upgrades only when the server's INFO asks for TLS, which a server without
+TLS (or someone in the path) does not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import math
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
 import nats
 import nats.errors
@@ -53,6 +66,8 @@ from nats.js.api import (
 
 from edgeseal.verifier.bus import Inbound
 from edgeseal.verifier.bus_config import (
+    ENV_PASSWORD,
+    ENV_TOKEN,
     BusConfig,
     subject_matches,
     subject_of_topic,
@@ -73,6 +88,171 @@ RETRY_S = 1.0
 
 class BusStartError(RuntimeError):
     """The stream or consumer cannot be used as configured (the message says why)."""
+
+
+class PlaintextServerError(nats.errors.Error):
+    """TLS is configured but the server did not ask for it: the credentials stay unsent."""
+
+    def __str__(self) -> str:
+        return "nats: the server offers no TLS"
+
+
+class GuardedClient(NatsClient):
+    """nats-py's client that, with ``require_tls``, never logs in over plain TCP.
+
+    nats-py upgrades a connection to TLS only when the server's INFO says
+    ``tls_required``; a server without TLS, or someone in the path who strips the flag,
+    would get the CONNECT line, credentials and all, in clear. The check sits where
+    that line is made, on every connect and reconnect.
+    """
+
+    def __init__(self, *, require_tls: bool) -> None:
+        super().__init__()
+        self._require_tls = require_tls
+
+    def _connect_command(self) -> bytes:
+        if self._require_tls and not _over_tls(self):
+            raise PlaintextServerError()
+        return super()._connect_command()
+
+
+def _over_tls(client: NatsClient) -> bool:
+    # nats-py's internals: a TCP transport whose writer runs over TLS after the upgrade,
+    # or a wss:// WebSocket. Anything unrecognised counts as plain (the check fails
+    # closed, and the TLS tests say so).
+    transport = getattr(client, "_transport", None)
+    writer = getattr(transport, "_io_writer", None)
+    if writer is not None:
+        return writer.get_extra_info("ssl_object") is not None
+    server = getattr(client, "_current_server", None)
+    uri = getattr(server, "uri", None)
+    return getattr(uri, "scheme", None) == "wss"
+
+
+def tls_context(config: BusConfig) -> ssl.SSLContext | None:
+    """The client's TLS settings: the server's certificate checked against ``tls_ca_file``
+    (else the system's CAs) and its host name, TLS 1.2 or later, the client certificate.
+
+    None when TLS is off. Raises BusStartError when a file cannot be used.
+    """
+    if not config.tls:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # checks the certificate and host name
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        if config.tls_ca_file is not None:
+            context.load_verify_locations(cafile=str(config.tls_ca_file))
+        else:
+            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    except (ssl.SSLError, OSError) as exc:
+        raise BusStartError(
+            f"NATS: bus.tls_ca_file {str(config.tls_ca_file)!r} holds no usable CA "
+            f"certificate (PEM): {exc}"
+        ) from None
+    if config.tls_cert_file is not None and config.tls_key_file is not None:
+        try:
+            context.load_cert_chain(str(config.tls_cert_file), str(config.tls_key_file))
+        except (ssl.SSLError, OSError) as exc:
+            raise BusStartError(
+                f"NATS: cannot use bus.tls_cert_file {str(config.tls_cert_file)!r} with "
+                f"bus.tls_key_file {str(config.tls_key_file)!r} (PEM, a key that matches "
+                f"the certificate, no passphrase): {exc}"
+            ) from None
+    return context
+
+
+def auth_options(config: BusConfig) -> dict[str, Any]:
+    """The arguments of nats-py's ``connect`` that log in as ``config`` says."""
+    if config.username is not None:
+        return {"user": config.username, "password": config.password}
+    if config.token is not None:
+        return {"token": config.token}
+    if config.creds_file is not None:
+        return {"user_credentials": str(config.creds_file)}
+    return {}
+
+
+def refusal(exc: BaseException, config: BusConfig) -> str | None:
+    """What to fix when a server refused the connection for a reason retrying cannot
+    cure (credentials, certificates, TLS on one side only); None for anything else
+    (no server yet, a connection lost)."""
+    text = str(exc).lower()
+    if isinstance(exc, PlaintextServerError):
+        return (
+            "NATS: the server offers no TLS, but TLS is configured (bus.tls_ca_file or a "
+            "tls:// URL in bus.servers); no credentials were sent to it: enable TLS on the "
+            "server's client port, or check bus.servers"
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = exc.verify_message or text
+        if "mismatch" in reason.lower():
+            return (
+                f"NATS: the server's certificate is not for the host name or address in "
+                f"bus.servers ({reason}): name the server in bus.servers as its "
+                "certificate does"
+            )
+        if "expired" in reason.lower() or "not yet valid" in reason.lower():
+            return (
+                f"NATS: the server's certificate is out of its validity period ({reason}): "
+                "renew it on the server, or check both clocks"
+            )
+        trusted = (
+            f"bus.tls_ca_file {str(config.tls_ca_file)!r}"
+            if config.tls_ca_file is not None
+            else "the system's CAs (no bus.tls_ca_file)"
+        )
+        return (
+            f"NATS: the server's certificate does not verify against {trusted} "
+            f"({reason}): set bus.tls_ca_file to the CA that signed the servers' certificates"
+        )
+    if isinstance(exc, ssl.SSLError):
+        if "handshake failure" in text:
+            return (
+                f"NATS: the server refused the TLS handshake ({exc.reason or exc}): it may want "
+                "a client certificate (bus.tls_cert_file and bus.tls_key_file) or TLS "
+                "versions and ciphers this client does not offer"
+            )
+        if any(
+            alert in text for alert in ("bad certificate", "certificate required", "unknown ca")
+        ):
+            if config.tls_cert_file is None:
+                return (
+                    f"NATS: the server refused the TLS connection ({exc.reason or exc}); it "
+                    "wants a client certificate: set bus.tls_cert_file and bus.tls_key_file"
+                )
+            return (
+                f"NATS: the server refused the client certificate ({exc.reason or exc}): "
+                "check bus.tls_cert_file and bus.tls_key_file (signed by a CA the server "
+                "trusts, not expired)"
+            )
+        if "wrong version number" in text or "record layer" in text:
+            return (
+                f"NATS: the server does not speak TLS ({exc.reason or exc}): use nats:// "
+                "URLs and no bus.tls_* settings, or enable TLS on the server"
+            )
+        return None
+    if "tls required" in text or "no ssl context" in text:
+        return "NATS: the server requires TLS: set bus.tls_ca_file (or use tls:// URLs)"
+    if isinstance(exc, nats.errors.AuthorizationError) or "authorization violation" in text:
+        return _credentials_advice(config, "authorization violation")
+    if "authentication expired" in text or "authentication revoked" in text:
+        return _credentials_advice(config, "the credentials expired or were revoked")
+    return None
+
+
+def _credentials_advice(config: BusConfig, what: str) -> str:
+    if config.username is not None:
+        check = f"check bus.username ({config.username!r}) and {ENV_PASSWORD}"
+    elif config.token is not None:
+        check = f"check {ENV_TOKEN}"
+    elif config.creds_file is not None:
+        check = f"check bus.creds_file ({str(config.creds_file)!r}): its user and account"
+    else:
+        return (
+            f"NATS: the server wants credentials ({what}): set bus.username and "
+            f"{ENV_PASSWORD}, or {ENV_TOKEN}, or bus.creds_file"
+        )
+    return f"NATS: the server refused the credentials ({what}): {check}"
 
 
 class NatsBus:
@@ -192,9 +372,25 @@ class NatsBus:
             self.connected.clear()
 
     async def _connect(self) -> NatsClient | None:
+        """Connect (retrying while no server answers); None when stopping or refused."""
+        try:
+            tls = tls_context(self.config)
+        except BusStartError as exc:
+            self.failure = str(exc)
+            return None
+        if self.config.creds_file is not None and importlib.util.find_spec("nkeys") is None:
+            self.failure = (
+                "NATS: bus.creds_file needs the nkeys package (it signs the server's "
+                "challenge with the file's seed): pip install nkeys"
+            )
+            return None
+        refused: list[str] = []  # what to fix, from error() below
+        stop_trying = asyncio.Event()
+        connected_once = False
+
         async def disconnected() -> None:
             self.connected.clear()
-            if not self._stopping.is_set():
+            if not self._stopping.is_set() and connected_once:
                 log.warning("NATS: lost the server; reconnecting to one of %s", self.config.servers)
 
         async def reconnected() -> None:
@@ -202,33 +398,67 @@ class NatsBus:
             log.info("NATS: reconnected to %s", self._server_name())
 
         async def error(exc: Exception) -> None:
-            self._warn("NATS: %s", exc)
+            advice = refusal(exc, self.config)
+            if not connected_once:
+                if advice is not None:
+                    refused.append(advice)
+                    stop_trying.set()
+                else:
+                    self._warn(
+                        "NATS: cannot connect to any of %s (%s); retrying (check bus.servers)",
+                        self.config.servers,
+                        exc or type(exc).__name__,
+                    )
+                return
+            self._warn("NATS: %s%s", exc or type(exc).__name__, f" ({advice})" if advice else "")
 
-        while not self._stopping.is_set():
-            try:
-                nc = await nats.connect(
-                    servers=list(self.config.servers),
-                    name=self.name,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.5,
-                    connect_timeout=2,
-                    disconnected_cb=disconnected,
-                    reconnected_cb=reconnected,
-                    error_cb=error,
-                )
-            except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:  # no server yet
-                self._warn(
-                    "NATS: cannot connect to any of %s (%s); retrying (check bus.servers)",
-                    self.config.servers,
-                    exc,
-                )
-                await self._sleep(RETRY_S)
-                continue
+        options: dict[str, Any] = dict(
+            servers=list(self.config.servers),
+            name=self.name,
+            # Never give up: a server that is not up yet, or a cluster being restarted.
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=2,
+            disconnected_cb=disconnected,
+            reconnected_cb=reconnected,
+            error_cb=error,
+            **auth_options(self.config),
+        )
+        if tls is not None:
+            options["tls"] = tls
+        nc = GuardedClient(require_tls=self.config.tls)
+        # nats-py retries inside connect() (max_reconnect_attempts=-1) and reports every
+        # failed attempt to error(): it returns once connected, and is cancelled on a
+        # refusal or a stop.
+        connecting = asyncio.ensure_future(nc.connect(**options))
+        waits = [asyncio.ensure_future(e.wait()) for e in (stop_trying, self._stopping)]
+        await asyncio.wait({connecting, *waits}, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
+        if connecting.done() and not connecting.cancelled() and connecting.exception() is None:
+            connected_once = True
             self._nc = nc
             self.connected.set()
-            log.info("NATS: connected to %s", self._server_name())
+            log.info("NATS: connected to %s (%s)", self._server_name(), self._security())
             return nc
+        connecting.cancel()
+        try:
+            await connecting
+        except asyncio.CancelledError:
+            pass
+        except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:  # an option it refuses
+            refused.append(f"NATS: cannot connect to {self.config.servers}: {exc}")
+        if refused and not self._stopping.is_set():
+            self.failure = refused[0]
+        try:
+            await nc.close()
+        except (nats.errors.Error, OSError) as exc:
+            log.debug("NATS: closing a connection that never opened: %s", exc)
         return None
+
+    def _security(self) -> str:
+        tls = "TLS" if self.config.tls else "no TLS"
+        return f"{tls}, {self.config.auth}"
 
     def _server_name(self) -> str:
         url = self._nc.connected_url if self._nc is not None else None

@@ -10,6 +10,15 @@ coming back would be.
 nats-server's MQTT support needs a unique ``server_name`` per node and JetStream in
 the account; its own session and message streams are replicated ``mqtt_replicas``
 ways (``mqtt.stream_replicas``), so MQTT sessions survive the loss of a node too.
+
+Optionally the client port speaks TLS only (``pki``: the server certificate of
+``make_pki``, and with ``verify_clients`` a client certificate of its CA is required)
+and clients must log in (``users`` with passwords, or one ``token``). The MQTT listener
+stays plain TCP for the gateways; with ``users``, an MQTT client that gives no
+credentials is taken as the user ``mqtt_no_auth_user`` (nats-server's
+``mqtt.no_auth_user``; default: the first user), so agents configured without
+credentials keep working. A token has no user to name there: MQTT clients then give
+the token as their password (with any user name), as nats-server wants.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +46,7 @@ from edgeseal.testing.processes import (
     stop_process,
     wait_until_ready,
 )
+from edgeseal.testing.secure_broker import Pki
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +77,13 @@ class NatsNode:
     mqtt_port: int
     http_port: int
     workdir: Path
+    # "tls" when the client port speaks TLS only.
+    scheme: str = "nats"
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
-        return f"nats://{self.host}:{self.client_port}"
+        return f"{self.scheme}://{self.host}:{self.client_port}"
 
     @property
     def running(self) -> bool:
@@ -117,6 +130,15 @@ class NatsCluster(Harness):
     mqtt_replicas: int | None = None
     workdir: Path | None = None
     executable: str | None = None
+    # TLS on the client port with pki's server certificate; verify_clients: a client
+    # certificate signed by pki's CA is required too.
+    pki: Pki | None = None
+    verify_clients: bool = False
+    # Clients log in: as one of users (name -> password), or with token; not both.
+    users: Mapping[str, str] | None = None
+    token: str | None = field(default=None, repr=False)
+    # With users: the user an MQTT client that gives no credentials is (default: the first).
+    mqtt_no_auth_user: str | None = None
     nodes: list[NatsNode] = field(default_factory=list, init=False)
     _own_workdir: bool = field(default=False, init=False, repr=False)
 
@@ -125,6 +147,15 @@ class NatsCluster(Harness):
             raise ValueError("a cluster needs at least one node")
         if self.mqtt_replicas is None:
             self.mqtt_replicas = min(self.size, 3)
+        if self.users is not None and self.token is not None:
+            raise ValueError("nats-server takes users or a token, not both")
+        if self.verify_clients and self.pki is None:
+            raise ValueError("verify_clients needs a pki (TLS)")
+        if self.users:
+            if self.mqtt_no_auth_user is None:
+                self.mqtt_no_auth_user = next(iter(self.users))
+            if self.mqtt_no_auth_user not in self.users:
+                raise ValueError(f"mqtt_no_auth_user {self.mqtt_no_auth_user!r} is not a user")
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="edgeseal-nats-"))
             self._own_workdir = True
@@ -139,6 +170,7 @@ class NatsCluster(Harness):
                 mqtt_port=free_port(self.host),
                 http_port=free_port(self.host),
                 workdir=self.workdir / f"n{i + 1}",
+                scheme="tls" if self.pki is not None else "nats",
             )
             for i in range(self.size)
         ]
@@ -149,6 +181,13 @@ class NatsCluster(Harness):
     def servers(self) -> list[str]:
         """Every node's client URL, for a NATS client's server list."""
         return [node.url for node in self.nodes]
+
+    @property
+    def mqtt_credentials(self) -> tuple[str, str] | None:
+        """(user name, password) an MQTT client must give, or None when none are needed."""
+        if self.token is not None:
+            return ("edgeseal", self.token)  # nats-server reads the password as the token
+        return None
 
     def node(self, name: str) -> NatsNode:
         for node in self.nodes:
@@ -174,8 +213,12 @@ class NatsCluster(Harness):
             "mqtt {",
             f"  listen: {_quote(f'{node.host}:{node.mqtt_port}')}",
             f"  stream_replicas: {self.mqtt_replicas}",
-            "}",
         ]
+        if self.users:
+            # nats-server asks MQTT clients for credentials too once users are set.
+            lines.append(f"  no_auth_user: {_quote(str(self.mqtt_no_auth_user))}")
+        lines.append("}")
+        lines += self._security_config()
         if self.size > 1:
             routes = ", ".join(
                 _quote(f"nats-route://{other.host}:{other.cluster_port}")
@@ -192,6 +235,28 @@ class NatsCluster(Harness):
         conf = node.workdir / "nats-server.conf"
         conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return conf
+
+    def _security_config(self) -> list[str]:
+        lines: list[str] = []
+        if self.pki is not None:
+            lines += [
+                "tls {",
+                f"  cert_file: {_quote(str(self.pki.server_cert))}",
+                f"  key_file: {_quote(str(self.pki.server_key))}",
+                f"  ca_file: {_quote(str(self.pki.ca))}",
+                f"  verify: {'true' if self.verify_clients else 'false'}",
+                "  timeout: 5",
+                "}",
+            ]
+        if self.users:
+            users = ", ".join(
+                f"{{user: {_quote(name)}, password: {_quote(password)}}}"
+                for name, password in self.users.items()
+            )
+            lines += ["authorization {", f"  users: [{users}]", "}"]
+        elif self.token is not None:
+            lines += ["authorization {", f"  token: {_quote(self.token)}", "}"]
+        return lines
 
     # -- lifecycle --------------------------------------------------------------------
 
