@@ -7,8 +7,8 @@ replicated ``bus.replicas`` ways) captures those subjects, and every verifier wo
 pulls from one durable consumer with explicit acknowledgement, so the workers split
 the batches. A batch is acknowledged only after its verdict is committed to the
 store; one a worker never acknowledges (it died, its store failed) is delivered
-again after ``bus.ack_wait_s`` (or at once when the worker stops and naks it) and
-recognised by its header hash.
+again after ``bus.ack_wait_s`` (or ``GIVE_BACK_DELAY_S`` after the worker stops and
+naks it) and recognised by its header hash.
 
 Verdicts and resend requests go out as plain NATS messages on the subjects of
 ``<prefix>/<gw>/verdict`` and ``/resend``; nats-server hands them to the gateway's
@@ -79,6 +79,9 @@ log = logging.getLogger(__name__)
 
 # How long a pull request waits on the server for new batches.
 FETCH_WAIT_S = 1.0
+# A batch given back when the worker stops is delivered again after this long: longer
+# than any pull request of the stopping worker can still be open on the server.
+GIVE_BACK_DELAY_S = FETCH_WAIT_S + 0.5
 # How long ``settle`` waits for the loop to write verdicts and acknowledgements.
 SETTLE_TIMEOUT_S = 10.0
 # The consumer's bound on delivered, unacknowledged batches over all workers.
@@ -322,7 +325,7 @@ class NatsBus:
         self.settle([(topic, payload)], [])
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Give back what was pulled and not settled (nak: redelivered at once), close."""
+        """Give back what was pulled and not settled (nak: redelivered 1.5 s later), close."""
         if not self._thread.is_alive():
             return
         self._loop.call_soon_threadsafe(self._stopping.set)
@@ -623,15 +626,35 @@ class NatsBus:
                 self._outstanding += 1
                 held[id(message)] = message
                 self._deliver(Inbound(topic, message.data, received, message))
-        # Stopping: what is pulled and not settled goes back for another worker now,
-        # instead of after ack_wait.
-        for message in list(held.values()):
+        await self._give_back()
+
+    async def _give_back(self) -> None:
+        """Stopping: what is pulled and not settled goes back to another worker soon,
+        instead of after ack_wait."""
+        held = list(self._held.values())
+        given = 0
+        for message in held:
             try:
-                await message.nak()
+                # Delayed: our last pull request may still be open on the server for
+                # a moment (its expiry races the client's own timeout), and a batch
+                # given back at once can be delivered straight into it, where nobody
+                # reads it any more, until ack_wait. nats-server before 2.10.15 also
+                # mishandles a redelivery into a request that has lost its interest
+                # (nats-server#5305, #5338), so no unsubscribe either. Once the delay
+                # is over our requests have expired: a live worker's request gets it.
+                await message.nak(delay=GIVE_BACK_DELAY_S)
             except nats.errors.Error:
                 break  # the connection is gone: ack_wait returns them
+            given += 1
         if held:
-            log.info("NATS: gave back %d unsettled batch(es)", len(held))
+            log.info("NATS: gave back %d unsettled batch(es)", given)
+        if given < len(held):
+            log.warning(
+                "NATS: %d batch(es) not given back (the connection is gone); they are "
+                "delivered again after bus.ack_wait_s (%.0f s)",
+                len(held) - given,
+                self.config.ack_wait_s,
+            )
 
     async def _settle(
         self, verdicts: Sequence[tuple[str, bytes]], delivered: Sequence[Inbound]

@@ -180,7 +180,7 @@ def test_a_worker_stopped_mid_stream_has_its_batches_redelivered_not_accepted_tw
     cluster: NatsCluster, tmp_path: Path, signal_name: str
 ) -> None:
     """SIGKILL: what it pulled comes back after ack_wait_s (3 s). SIGTERM: it gives back
-    (naks) what it pulled and did not store, which comes back at once: with ack_wait_s
+    (naks) what it pulled and did not store, which comes back 1.5 s later: with ack_wait_s
     at 60 s, the test's 30 s would not see it otherwise."""
     chains = [GatewayChain(f"gw-{i}", device_id=i) for i in range(2)]
     config, _public = verifier_toml(
