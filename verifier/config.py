@@ -136,7 +136,8 @@ def config_from_mapping(
     """Build the typed configuration from parsed TOML.
 
     Relative paths are taken from ``base_dir`` (None: left relative); ``env`` may give
-    the MQTT credentials (``EDGESEAL_MQTT_USERNAME``, ``EDGESEAL_MQTT_PASSWORD``).
+    the MQTT and NATS credentials (``EDGESEAL_MQTT_USERNAME``, ``EDGESEAL_MQTT_PASSWORD``,
+    ``EDGESEAL_NATS_PASSWORD``, ``EDGESEAL_NATS_TOKEN``).
     """
     top = Section.top(data, _SECTIONS, base=base_dir)
 
@@ -201,7 +202,7 @@ def config_from_mapping(
     limits = parse_limits(top.table("limits", LIMIT_KEYS))
     http = parse_http(top.table("http", HTTP_KEYS))
     log_config = parse_log_config(top.table("log", LOG_KEYS))
-    bus = parse_bus(top.table("bus", BUS_KEYS), mqtt.topics)
+    bus = parse_bus(top.table("bus", BUS_KEYS), mqtt.topics, env=env or {})
     return VerifierConfig(
         mqtt=mqtt,
         store=store,

@@ -8,7 +8,7 @@ import pytest
 
 from edgeseal.plumbing.config_toml import read_toml
 from edgeseal.verifier.config import _SECTIONS as SECTIONS
-from edgeseal.verifier.config import ConfigError, load_config
+from edgeseal.verifier.config import ConfigError, config_from_mapping, load_config
 
 KEY = "11" * 32
 
@@ -148,3 +148,12 @@ def test_the_shipped_example_with_its_tls_files_present(tmp_path: Path) -> None:
         tls[name] = str(tmp_path / name)
     config = config_from_mapping(data, example.parent, env={})
     assert config.mqtt.tls is not None and config.mqtt.tls.cert_file == tmp_path / "cert_file"
+
+
+def test_the_nats_password_comes_from_the_environment_given_to_the_config() -> None:
+    data = {"bus": {"kind": "nats", "username": "verifier"}}
+    config = config_from_mapping(data, env={"EDGESEAL_NATS_PASSWORD": "s3cret"})
+    assert config.bus.username == "verifier" and config.bus.password == "s3cret"
+    assert "s3cret" not in repr(config)
+    with pytest.raises(ConfigError, match="EDGESEAL_NATS_PASSWORD"):
+        config_from_mapping(data, env={})
