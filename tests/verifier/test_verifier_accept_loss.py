@@ -22,7 +22,7 @@ from verifier_builders import (
     verifier_config,
 )
 
-from edgeseal.verifier.accept_loss import LossRefused, accept_loss, parse_seqs
+from edgeseal.verifier.accept_loss import LossClosed, LossRefused, accept_loss, parse_seqs
 from edgeseal.verifier.config import VerifierConfig
 from edgeseal.verifier.pipeline import BatchProcessor
 from edgeseal.verifier.receipt import ReadingRef, build_receipt, check_receipt
@@ -50,6 +50,19 @@ def gap_store(store: VerifierStore, gw: GatewayChain) -> list[SealedBatch]:
 
 def config_for(store: VerifierStore, gw: GatewayChain) -> VerifierConfig:
     return verifier_config(store.path, {gw.gateway_id: gw.enrolled_key})
+
+
+def decide(store: VerifierStore, gw: GatewayChain, first: int, last: int) -> LossClosed:
+    """An operator's decision that seqs first..last of gw-1 are lost (who and why: a, b)."""
+    return accept_loss(
+        store,
+        config_for(store, gw),
+        gateway_id="gw-1",
+        first=first,
+        last=last,
+        decided_by="a",
+        reason="b",
+    )
 
 
 def test_the_command_closes_a_real_gap_and_the_loss_shows_everywhere(
@@ -111,9 +124,7 @@ def test_the_lost_batch_arriving_later_is_a_fork_that_names_the_decision(
 ) -> None:
     gw = GatewayChain()
     batches = gap_store(store, gw)
-    accept_loss(
-        store, config_for(store, gw), gateway_id="gw-1", first=3, last=3, decided_by="a", reason="b"
-    )
+    decide(store, gw, 3, 3)
     (v,) = send(store, gw, batches[2])
     assert (v.outcome, v.reason) == (Outcome.QUARANTINED, Reason.FORK)
     assert "declared lost" in v.detail and "loss #1" in v.detail
@@ -133,15 +144,7 @@ def test_a_held_batch_that_fails_a_check_is_not_accepted_and_nothing_changes(
         send(store, gw, b)
     assert [g.held_seqs for g in store.gaps()] == [(4,)]
     with pytest.raises(LossRefused, match="seq 4 does not pass the checks.*replay"):
-        accept_loss(
-            store,
-            config_for(store, gw),
-            gateway_id="gw-1",
-            first=3,
-            last=3,
-            decided_by="a",
-            reason="b",
-        )
+        decide(store, gw, 3, 3)
     assert store.accepted_losses() == []
     assert store.chain_state("gw-1", gw.enrolled_key).head_seq == 2
     assert store.quarantined() == []
@@ -188,18 +191,8 @@ def test_a_range_that_stops_short_of_the_held_batch_is_refused(store: VerifierSt
     for b in (batches[0], batches[1], batches[4], batches[5]):  # 3 and 4 missing
         send(store, gw, b)
     with pytest.raises(LossRefused, match="seq 4 is missing too.*gap is seqs 3..4"):
-        accept_loss(
-            store,
-            config_for(store, gw),
-            gateway_id="gw-1",
-            first=3,
-            last=3,
-            decided_by="a",
-            reason="b",
-        )
-    closed = accept_loss(
-        store, config_for(store, gw), gateway_id="gw-1", first=3, last=4, decided_by="a", reason="b"
-    )
+        decide(store, gw, 3, 3)
+    closed = decide(store, gw, 3, 4)
     assert [v.seq for v in closed.verdicts] == [5, 6]
 
 
@@ -208,15 +201,7 @@ def test_no_gap_is_refused(store: VerifierStore) -> None:
     for b in gw.batches(2):
         send(store, gw, b)
     with pytest.raises(LossRefused, match="no gap there.*accepted up to seq 2"):
-        accept_loss(
-            store,
-            config_for(store, gw),
-            gateway_id="gw-1",
-            first=3,
-            last=3,
-            decided_by="a",
-            reason="b",
-        )
+        decide(store, gw, 3, 3)
 
 
 def test_two_different_batches_held_for_the_same_seq_are_refused(store: VerifierStore) -> None:
@@ -227,15 +212,7 @@ def test_two_different_batches_held_for_the_same_seq_are_refused(store: Verifier
     for b in (b1, b3, b4, rival):  # seq 2 missing; 3 twice
         send(store, gw, b)
     with pytest.raises(LossRefused, match="2 different batches are held for seq 3"):
-        accept_loss(
-            store,
-            config_for(store, gw),
-            gateway_id="gw-1",
-            first=2,
-            last=2,
-            decided_by="a",
-            reason="b",
-        )
+        decide(store, gw, 2, 2)
 
 
 @pytest.mark.parametrize("text", ["x", "5-3", "0-1", "3-", "-3", "1-2-3"])
@@ -270,15 +247,7 @@ def test_a_schema_2_store_is_upgraded_to_3_and_keeps_its_contents(tmp_path: Path
         assert store.accepted_losses() == []
         assert [s for _g, s, _h in store.accepted_batches("gw-1")] == [1, 2]
         assert [g.held_seqs for g in store.gaps()] == [(4, 5)]
-        closed = accept_loss(
-            store,
-            config_for(store, gw),
-            gateway_id="gw-1",
-            first=3,
-            last=3,
-            decided_by="a",
-            reason="b",
-        )
+        closed = decide(store, gw, 3, 3)
         assert [v.seq for v in closed.verdicts] == [4, 5]
 
 
@@ -341,9 +310,7 @@ def test_a_gap_at_the_start_of_the_chain_can_be_closed(store: VerifierStore) -> 
     for b in batches[1:]:  # seq 1 never sent
         send(store, gw, b)
     assert store.chain_heads() == []
-    closed = accept_loss(
-        store, config_for(store, gw), gateway_id="gw-1", first=1, last=1, decided_by="a", reason="b"
-    )
+    closed = decide(store, gw, 1, 1)
     assert [(v.seq, v.outcome) for v in closed.verdicts] == [
         (2, Outcome.ACCEPTED),
         (3, Outcome.ACCEPTED),
