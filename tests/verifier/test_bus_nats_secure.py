@@ -95,18 +95,6 @@ def wait_ready(worker: ProcessWorker) -> None:
     assert worker.process.poll() is None, worker.log_text()[-3000:]
 
 
-def refusal(worker: ProcessWorker) -> str:
-    """The log of a worker that must stop by itself with exit status 2."""
-    try:
-        assert worker.process.wait(STOP_WITHIN_S) == 2, worker.log_text()[-3000:]
-    finally:
-        if worker.process.poll() is None:
-            worker.kill()  # it did not stop by itself: do not leave it running
-        else:
-            worker.stop()
-    return worker.log_text()
-
-
 def connection(cluster: NatsCluster, name: str) -> dict[str, object]:
     """What nats-server says of the client connection called ``name``."""
     for conn in cluster.nodes[0].monitor("/connz?auth=true").get("connections") or []:
@@ -191,13 +179,13 @@ def test_a_wrong_password_stops_the_worker_naming_the_settings_without_logging_i
     # No credentials at all: the server wants some.
     config_none = write_config(tmp_path, secure, f'tls_ca_file = "{pki.ca}"\n', name="none.toml")
     none = start_worker(config_none, tmp_path, "w-none", monkeypatch)
-    log = refusal(wrong)
+    log = wrong.refusal(STOP_WITHIN_S)
     assert (
         "NATS: the server refused the credentials (authorization violation): check "
         "bus.username ('verifier') and EDGESEAL_NATS_PASSWORD; stopping"
     ) in log, log[-3000:]
     assert WRONG_PASSWORD not in log and PASSWORD not in log
-    log = refusal(none)
+    log = none.refusal(STOP_WITHIN_S)
     assert "the server wants credentials (authorization violation): set bus.username" in log
 
 
@@ -211,11 +199,11 @@ def test_a_ca_that_did_not_sign_the_server_or_another_host_name_stops_the_worker
     by_name.write_text(by_name.read_text().replace("tls://127.0.0.1:", "tls://localhost:"))
     worker = start_worker(config, tmp_path, "w-ca", monkeypatch, EDGESEAL_NATS_PASSWORD=PASSWORD)
     named = start_worker(by_name, tmp_path, "w-name", monkeypatch, EDGESEAL_NATS_PASSWORD=PASSWORD)
-    log = refusal(worker)
+    log = worker.refusal(STOP_WITHIN_S)
     assert "the server's certificate does not verify against bus.tls_ca_file" in log, log[-3000:]
     assert "set bus.tls_ca_file to the CA that signed" in log
     assert PASSWORD not in log
-    log = refusal(named)
+    log = named.refusal(STOP_WITHIN_S)
     assert "the server's certificate is not for the host name or address in bus.servers" in (log), (
         log[-3000:]
     )
@@ -248,11 +236,11 @@ def test_a_client_certificate_gets_in_where_the_server_wants_one_and_none_is_ref
         bare = start_worker(without, tmp_path, "w-bare", monkeypatch)
         alien = start_worker(foreign, tmp_path, "w-alien", monkeypatch)
         try:
-            log = refusal(bare)
+            log = bare.refusal(STOP_WITHIN_S)
             assert "it wants a client certificate: set bus.tls_cert_file and bus.tls_key_file" in (
                 log
             ), log[-3000:]
-            log = refusal(alien)
+            log = alien.refusal(STOP_WITHIN_S)
             assert "the server refused the client certificate" in log, log[-3000:]
             assert "check bus.tls_cert_file and bus.tls_key_file" in log
             wait_ready(good)
@@ -278,7 +266,7 @@ def test_a_token_logs_in_and_gateways_give_it_as_their_mqtt_password(
             config, tmp_path, "w-token-wrong", monkeypatch, EDGESEAL_NATS_TOKEN=WRONG_PASSWORD
         )
         try:
-            log = refusal(wrong)
+            log = wrong.refusal(STOP_WITHIN_S)
             assert (
                 "refused the credentials (authorization violation): check EDGESEAL_NATS_TOKEN"
                 in (log)
@@ -306,7 +294,7 @@ def test_with_tls_configured_a_server_without_tls_gets_no_credentials(
         worker = start_worker(
             config, tmp_path, "w-plain", monkeypatch, EDGESEAL_NATS_PASSWORD=PASSWORD
         )
-        log = refusal(worker)
+        log = worker.refusal(STOP_WITHIN_S)
         assert "the server offers no TLS, but TLS is configured" in log, log[-3000:]
         assert "no credentials were sent to it" in log
         # nats-server never saw a login as the verifier: nothing but refusals.

@@ -167,6 +167,17 @@ class ProcessWorker:
         self._log.close()
         return code
 
+    def refusal(self, timeout: float = 60.0) -> str:
+        """The log of a worker that must stop by itself with exit status 2 (start-up error)."""
+        try:
+            assert self.process.wait(timeout) == 2, self.log_text()[-3000:]
+        finally:
+            if self.process.poll() is None:
+                self.kill()  # it did not stop by itself: do not leave it running
+            else:
+                self.stop()
+        return self.log_text()
+
     def kill(self) -> None:
         self.process.kill()
         self.process.wait(20)
