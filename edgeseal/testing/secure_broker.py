@@ -18,8 +18,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from edgeseal.testing import certificates
 from edgeseal.testing.broker import BrokerError, MosquittoBroker
 
 
@@ -44,43 +44,18 @@ def _certificate(
     subject: str,
     key: ec.EllipticCurvePrivateKey,
     issuer_key: ec.EllipticCurvePrivateKey,
-    issuer: x509.Name | None,
+    issuer: x509.Name,
     *,
-    ca: bool = False,
     ip: str | None = None,
 ) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer or name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        usage = x509.KeyUsage(
-            digital_signature=True,
-            content_commitment=False,
-            key_encipherment=False,
-            data_encipherment=False,
-            key_agreement=False,
-            key_cert_sign=True,
-            crl_sign=True,
-            encipher_only=False,
-            decipher_only=False,
-        )
-        builder = builder.add_extension(usage, critical=True).add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-        )
-    else:
-        builder = builder.add_extension(
+        certificates.builder(certificates.common_name(subject), issuer, key, _validity())
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
             critical=False,
         )
+    )
     if ip is not None:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
@@ -89,10 +64,17 @@ def _certificate(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
+def _validity() -> tuple[dt.datetime, dt.datetime]:
+    now = dt.datetime.now(dt.timezone.utc)
+    return now - dt.timedelta(minutes=5), now + dt.timedelta(days=1)
+
+
 def make_pki(directory: Path, *, client_name: str = "edgeseal-test-client") -> Pki:
     """A fresh CA, a server certificate for 127.0.0.1 and a client certificate."""
     ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
-    ca = _certificate("edgeseal test CA", ca_key, ca_key, None, ca=True)
+    ca = certificates.ca_certificate(
+        certificates.common_name("edgeseal test CA"), ca_key, _validity(), digital_signature=True
+    )
     server = _certificate("127.0.0.1", server_key, ca_key, ca.subject, ip="127.0.0.1")
     client = _certificate(client_name, client_key, ca_key, ca.subject)
 

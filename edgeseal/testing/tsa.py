@@ -28,8 +28,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from edgeseal.testing import certificates
 from edgeseal.testing.processes import Harness
 
 log = logging.getLogger(__name__)
@@ -64,62 +65,19 @@ def make_certificates(
     so tests can show that tokens signed with it are refused.
     """
     now = datetime.datetime.now(datetime.timezone.utc)
-    start = now - datetime.timedelta(days=1)
-    end = now + datetime.timedelta(days=30)
+    valid = (now - datetime.timedelta(days=1), now + datetime.timedelta(days=30))
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{common_name} CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca_name = certificates.common_name(f"{common_name} CA")
+    ca_cert = certificates.ca_certificate(ca_name, ca_key, valid, path_length=0)
     tsa_key = ec.generate_private_key(ec.SECP256R1())
     purpose = (
         ExtendedKeyUsageOID.TIME_STAMPING if timestamping_eku else (ExtendedKeyUsageOID.CLIENT_AUTH)
     )
     tsa_cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-        .issuer_name(ca_name)
-        .public_key(tsa_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
+        certificates.builder(certificates.common_name(common_name), ca_name, tsa_key, valid)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
+            certificates.key_usage(digital_signature=True, content_commitment=True), critical=True
         )
         .add_extension(x509.ExtendedKeyUsage([purpose]), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(tsa_key.public_key()), False)
