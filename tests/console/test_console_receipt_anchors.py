@@ -32,6 +32,7 @@ from tsa_forgery import client_auth_certificate, resigned_token
 
 from edgeseal.anchor.evm import EmbeddedChain
 from edgeseal.anchor.tsa import TsaAnchor
+from edgeseal.testing import certificates
 from edgeseal.testing.tsa import LocalTsa, TsaCertificates, make_certificates
 from edgeseal.tlog.checkpoint import Checkpoint
 from edgeseal.tlog.cosignature import CosignatureSigner
@@ -293,16 +294,8 @@ def tsa_certificates(kind: str, *, ca_is_ca: bool = True) -> TsaCertificates:
         return builder.sign(ca_key, hashes.SHA384() if kind == "p384" else hashes.SHA256())
 
     def usage(*, sign: bool, certify: bool) -> x509.KeyUsage:
-        return x509.KeyUsage(
-            digital_signature=sign,
-            content_commitment=sign,
-            key_encipherment=False,
-            data_encipherment=False,
-            key_agreement=False,
-            key_cert_sign=certify,
-            crl_sign=certify,
-            encipher_only=False,
-            decipher_only=False,
+        return certificates.key_usage(
+            digital_signature=sign, content_commitment=sign, key_cert_sign=certify, crl_sign=certify
         )
 
     # The extensions a TSA chain needs to pass OpenSSL's (rfc3161-client's) path checks.
