@@ -67,6 +67,18 @@ class SimulatorHandle:
                 return dict(rec)
         return None
 
+    def acked_keys(self) -> set[tuple[int, int, int]]:
+        """(device id, boot id, seq) of every reading the gateway ACKed, from the summary
+        the simulator writes when it stops: what a test requires the far end to hold."""
+        summary = self.summary
+        if summary is None:
+            raise RuntimeError("the simulator has written no summary yet: stop it first")
+        return {
+            (int(summary["device_id"]), int(boot["boot_id"]), seq)
+            for boot in summary["boots"]
+            for seq in range(1, int(boot["acked"]) + 1)
+        }
+
 
 def _collect(stream: IO[str], records: list[dict[str, Any]]) -> None:
     for line in stream:

@@ -171,9 +171,7 @@ def test_sigterm_flushes_and_key_rotation_is_announced_then_used(
         )
         assert _run_for(cfg, log, 1.5) == 0
         dev.stop()
-        acked = {
-            (21, b["boot_id"], s) for b in dev.summary["boots"] for s in range(1, b["acked"] + 1)
-        }
+        acked = dev.acked_keys()
     report = check_stream(sub.snapshot(), old.public_key, gateway_id=GW)
     announcing = [b for b in report.batches.values() if b.header.next_public_key is not None]
     assert len(announcing) == 1 and announcing[0].header.next_public_key == new.public_key

@@ -109,9 +109,7 @@ def test_broker_outage_then_drain_in_order(tmp_path: Path, mqtt_broker: Mosquitt
             agent.send_signal(signal.SIGTERM)
             assert agent.wait(30) == 0
         dev.stop()
-        acked = {
-            (41, b["boot_id"], s) for b in dev.summary["boots"] for s in range(1, b["acked"] + 1)
-        }
+        acked = dev.acked_keys()
         payloads = sub.wait_for(
             lambda p: stream_covers(p, key.public_key, gateway_id="gw-out", wanted=acked),
             timeout=15,
@@ -172,9 +170,7 @@ def test_outbox_bound_stops_acks_then_recovers(
                 agent.kill()
                 agent.wait()
         dev.stop()
-        acked = {
-            (42, b["boot_id"], s) for b in dev.summary["boots"] for s in range(1, b["acked"] + 1)
-        }
+        acked = dev.acked_keys()
         payloads = sub.wait_for(
             lambda p: stream_covers(p, key.public_key, gateway_id="gw-bp", wanted=acked),
             timeout=15,

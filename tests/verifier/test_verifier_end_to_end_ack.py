@@ -102,11 +102,7 @@ def run_case(
             disturb(setup, verifiers)
             time.sleep(1.0)
             dev.stop()
-        acked = {
-            (dev.summary["device_id"], b["boot_id"], s)
-            for b in dev.summary["boots"]
-            for s in range(1, b["acked"] + 1)
-        }
+        acked = dev.acked_keys()
         assert len(acked) > 100, "the device produced too little to prove anything"
         with VerifierStore(setup.store_path) as store:
             wait_until(
